@@ -1,0 +1,98 @@
+"""The ``clipxai`` command line: a thin click group over the public API.
+
+Subcommands live beside the code they drive and are imported only when used, so
+``clipxai --help`` stays fast and a missing optional extra breaks only its own command.
+Errors meant for users (``ClipxaiError``) print as one sentence with a non-zero exit;
+``--debug`` shows the traceback of anything.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+import click
+
+from .errors import ClipxaiError
+
+# name -> "module:attribute" of a click command
+COMMANDS = {
+    "ascend": "clipxai.engine_cli:ascend_command",
+    "losses": "clipxai.engine_cli:losses_command",
+    "models": "clipxai.engine_cli:models_command",
+    "analyze": "clipxai.analysis.cli:analyze_command",
+    "report": "clipxai.analysis.cli:report_command",
+    "compare": "clipxai.analysis.cli:compare_command",
+    "toy": "clipxai.toy.cli:toy_group",
+    "demo": "clipxai.toy.demo:demo_command",
+    "expand": "clipxai.expand:expand_command",
+    "neighbors": "clipxai.vocab:neighbors_command",
+    "cvae": "clipxai.cvae.cli:cvae_group",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name].split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as err:
+            @click.command(name, help=f"(unavailable: {err})")
+            def unavailable():
+                raise ClipxaiError(f"The '{name}' command is not available in this install ({err}).")
+            return unavailable
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="clipxai")
+@click.pass_context
+def cli(ctx, debug):
+    """See what CLIP thinks a word looks like: ascend, record, analyse."""
+    ctx.obj = {"debug": debug}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code instead of exiting (importable, testable)."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("CLIPXAI_DEBUG") == "1"
+    try:
+        cli.main(args=argv, prog_name="clipxai", standalone_mode=False)
+        return 0
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except ClipxaiError as e:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {e}", err=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except Exception as e:  # noqa: BLE001  (a bug: one line unless --debug)
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: unexpected {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
+        return 1
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

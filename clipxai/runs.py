@@ -1,0 +1,344 @@
+"""The run directory (format version 1): writing it during a run, reading it afterwards.
+
+Arrays are preallocated with ``open_memmap`` so a killed run leaves valid ``.npy`` files;
+``run.json`` says how many rows are real (``n_snapshots``). ``load_run`` returns a ``Run``
+whose arrays are memory-mapped and cut to the recorded rows, for native runs and (through
+``clipxai.legacy``) the folders of the original CLIP-text-to-image script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib.format import open_memmap
+
+from .errors import RunError
+
+FORMAT_VERSION = 1
+STATUSES = ("running", "complete", "interrupted", "failed")
+CORE_ARRAYS = ("steps", "images", "embeddings", "latents", "gradients")
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    """A file-name-safe slug of a prompt; emoji and other symbols become their names."""
+    import unicodedata  # noqa: PLC0415
+
+    words = []
+    for ch in text.lower():
+        if ch.isascii():
+            words.append(ch if ch.isalnum() else "-")
+        elif unicodedata.category(ch).startswith(("L", "N")):
+            words.append(ch)
+        else:
+            name = unicodedata.name(ch, "")
+            if name and not name.startswith(("VARIATION SELECTOR", "ZERO WIDTH")):
+                words.append("-" + name.lower().replace(" ", "-") + "-")
+    slug = re.sub(r"-+", "-", "".join(words)).strip("-")
+    return slug[:limit].strip("-") or "run"
+
+
+def default_run_name(prompt: str) -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{slugify(prompt)}"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (Path,)):
+        return str(obj)
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    return repr(obj)
+
+
+def read_manifest(path: Path) -> dict:
+    """The manifest of a run folder, or ``RunError`` saying what is wrong with it."""
+    path = Path(path)
+    manifest_path = path / "run.json"
+    if not path.is_dir():
+        raise RunError(f"{path} is not a folder.")
+    if not manifest_path.is_file():
+        raise RunError(f"{path} is not a clipxai run (it has no run.json).")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunError(f"The manifest {manifest_path} is corrupt ({err.__class__.__name__}: {err}).") from err
+    if not isinstance(manifest, dict) or "format_version" not in manifest:
+        raise RunError(f"The manifest {manifest_path} is not a clipxai manifest (no format_version).")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise RunError(
+            f"{path} uses run format {manifest['format_version']}; this clipxai reads format {FORMAT_VERSION}."
+        )
+    return manifest
+
+
+# ---------------------------------------------------------------------------------------
+# Writing
+
+class RunWriter:
+    """Owns one run folder while a run is under way: manifest, metrics and memmapped arrays."""
+
+    def __init__(self, path: Path, manifest: dict):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.arrays: dict[str, np.memmap] = {}
+        self._metrics = None
+
+    # -- creation -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, parent: str | Path, name: str, manifest: dict) -> "RunWriter":
+        """Make a fresh run folder; never reuses one that already holds anything."""
+        parent = Path(parent).expanduser()
+        path = parent / name
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RunError(f"The output folder {parent} cannot be created ({err.strerror}).") from err
+        if not os.access(parent, os.W_OK):
+            raise RunError(f"The output folder {parent} is not writable.")
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise RunError(f"{path} already exists and is not empty; choose another --name.")
+        try:
+            path.mkdir(exist_ok=True)
+            (path / "snapshots").mkdir()
+        except OSError as err:
+            raise RunError(f"The run folder {path} cannot be created ({err.strerror}).") from err
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "status": "running",
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **manifest,
+            "steps_done": 0,
+            "n_snapshots": 0,
+            "arrays": {},
+        }
+        writer = cls(path, manifest)
+        writer.write_manifest()
+        return writer
+
+    @classmethod
+    def reopen(cls, path: str | Path) -> "RunWriter":
+        """Open an existing run to continue it (resume): arrays read-write, metrics appended."""
+        path = Path(path)
+        manifest = read_manifest(path)
+        writer = cls(path, manifest)
+        for name, info in manifest.get("arrays", {}).items():
+            file = path / info["file"]
+            if not file.is_file():
+                raise RunError(f"{path} is missing {info['file']}, which its manifest lists.")
+            writer.arrays[name] = np.load(file, mmap_mode="r+")
+        return writer
+
+    # -- arrays ---------------------------------------------------------------------------
+    def allocate(self, name: str, rows: int, row_shape: tuple, dtype: str, meaning: str) -> np.memmap:
+        """Preallocate ``snapshots/<name>.npy`` with ``rows`` rows (names may contain '/')."""
+        file = Path("snapshots") / f"{name}.npy"
+        (self.path / file).parent.mkdir(parents=True, exist_ok=True)
+        arr = open_memmap(self.path / file, mode="w+", dtype=np.dtype(dtype), shape=(rows, *row_shape))
+        self.arrays[name] = arr
+        self.manifest["arrays"][name] = {
+            "file": file.as_posix(), "shape": [rows, *row_shape], "dtype": np.dtype(dtype).name, "meaning": meaning,
+        }
+        return arr
+
+    def grow(self, rows: int) -> None:
+        """Give every array ``rows`` rows, keeping what is recorded (a resumed run that goes further)."""
+        for name, arr in list(self.arrays.items()):
+            if arr.shape[0] >= rows:
+                continue
+            info = self.manifest["arrays"][name]
+            file = self.path / info["file"]
+            tmp = file.with_suffix(".grow.npy")
+            new = open_memmap(tmp, mode="w+", dtype=arr.dtype, shape=(rows, *arr.shape[1:]))
+            new[: arr.shape[0]] = arr
+            new.flush()
+            del new
+            self.arrays.pop(name)
+            del arr
+            os.replace(tmp, file)
+            self.arrays[name] = np.load(file, mmap_mode="r+")
+            info["shape"] = [rows, *info["shape"][1:]]
+
+    def flush(self) -> None:
+        for arr in self.arrays.values():
+            arr.flush()
+
+    # -- manifest and metrics ---------------------------------------------------------------
+    def write_manifest(self, **updates: Any) -> None:
+        self.manifest.update(updates)
+        self.manifest["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        _atomic_write_text(self.path / "run.json",
+                           json.dumps(self.manifest, indent=2, ensure_ascii=False, default=_json_default))
+
+    def append_metrics(self, record: dict) -> None:
+        if self._metrics is None:
+            self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
+        self._metrics.write(json.dumps(record, ensure_ascii=False, default=_json_default) + "\n")
+
+    def truncate_metrics(self, after_step: int) -> None:
+        """Drop metric lines past ``after_step`` (a resume replays those steps)."""
+        file = self.path / "metrics.jsonl"
+        if not file.is_file():
+            return
+        keep = [line for line in file.read_text(encoding="utf-8").splitlines()
+                if line.strip() and _step_of(line) <= after_step]
+        _atomic_write_text(file, "".join(line + "\n" for line in keep))
+
+    def close(self) -> None:
+        self.flush()
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
+
+
+def _step_of(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", -1))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return 1 << 62
+
+
+# ---------------------------------------------------------------------------------------
+# Reading
+
+@dataclass
+class Run:
+    """A recorded run: the manifest and lazily loaded, memory-mapped arrays cut to ``n`` rows.
+
+    ``layout`` is ``native`` for clipxai runs and ``legacy`` for the original script's
+    folders. ``problems`` lists files that were skipped while loading (corrupt, empty).
+    """
+
+    path: Path
+    manifest: dict
+    layout: str = "native"
+    problems: list[str] = field(default_factory=list)
+    _arrays: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def n(self) -> int:
+        return int(self.manifest.get("n_snapshots", 0))
+
+    @property
+    def status(self) -> str:
+        return self.manifest.get("status", "unknown")
+
+    @property
+    def config(self) -> dict:
+        return self.manifest.get("config", {})
+
+    @property
+    def prompts(self) -> list[dict]:
+        return self.manifest.get("prompts", [])
+
+    @property
+    def prompt(self) -> str:
+        """The run's main prompt text (its first positive prompt)."""
+        return self.manifest.get("prompt", "")
+
+    @property
+    def model_name(self) -> str | None:
+        return self.manifest.get("model", {}).get("name")
+
+    def array_names(self) -> list[str]:
+        if self.layout == "native":
+            return list(self.manifest.get("arrays", {}))
+        return list(self._arrays)
+
+    def array(self, name: str) -> np.ndarray:
+        """The recorded rows of one array (memory-mapped; nothing is read until sliced)."""
+        if name not in self._arrays:
+            info = self.manifest.get("arrays", {}).get(name)
+            if info is None:
+                raise RunError(f"{self.path} has no array '{name}' (it has {', '.join(self.array_names()) or 'none'}).")
+            file = self.path / info["file"]
+            try:
+                arr = np.load(file, mmap_mode="r")
+            except (OSError, ValueError) as err:
+                raise RunError(f"The array file {file} cannot be read ({err}).") from err
+            self._arrays[name] = arr[: self.n]
+        return self._arrays[name]
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self.array("steps")
+
+    @property
+    def images(self) -> np.ndarray:
+        return self.array("images")
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        return self.array("embeddings")
+
+    @property
+    def latents(self) -> np.ndarray:
+        return self.array("latents")
+
+    @property
+    def gradients(self) -> np.ndarray:
+        return self.array("gradients")
+
+    @property
+    def activations(self) -> dict[str, np.ndarray]:
+        """Hook-point name -> (N, width) or (N, tokens, width) array."""
+        prefix = "activations/"
+        return {name[len(prefix):]: self.array(name) for name in self.array_names() if name.startswith(prefix)}
+
+    def metrics(self) -> list[dict]:
+        """Every logged step's metrics (skips a torn last line of a killed run)."""
+        file = self.path / "metrics.jsonl"
+        if not file.is_file():
+            return []
+        out = []
+        for line in file.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    @property
+    def analysis_dir(self) -> Path:
+        return self.path / "analysis"
+
+
+def load_run(path: str | Path) -> Run:
+    """Open a run folder (native, or the original script's legacy layout)."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise RunError(f"{path} does not exist.")
+    if not path.is_dir():
+        raise RunError(f"{path} is not a folder.")
+    if (path / "run.json").exists():
+        return Run(path=path, manifest=read_manifest(path))
+    try:
+        from .legacy import is_legacy_run, load_legacy_run  # noqa: PLC0415
+    except ImportError:
+        is_legacy_run = None
+    if is_legacy_run is not None and is_legacy_run(path):
+        return load_legacy_run(path)
+    raise RunError(f"{path} is not a clipxai run (no run.json) nor a folder of the original script's layout.")
+

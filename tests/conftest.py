@@ -1,0 +1,33 @@
+"""Shared test fixtures: tiny CLIPs built in memory, never downloaded weights."""
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "clipxai-numba"))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_module():
+    """A randomly initialised 32-px CLIP (widths multiple of 64, as build_model needs)."""
+    from clipxai.models import random_clip
+    return random_clip("tiny", seed=0)
+
+
+@pytest.fixture()
+def tiny_clip(tiny_module):
+    from clipxai.models import wrap_module
+    return wrap_module(tiny_module, name="tiny", device="cpu")
+
+
+@pytest.fixture()
+def tiny_clip_file(tmp_path, tiny_module):
+    """The tiny CLIP saved as a plain OpenAI-format state dict."""
+    path = tmp_path / "tiny-clip.pt"
+    torch.save(tiny_module.state_dict(), path)
+    return path
