@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.exceptions.Exit as e:
         return e.exit_code
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
     except click.ClickException as e:
         e.show()
         return e.exit_code

@@ -1,0 +1,355 @@
+"""Objectives: what the ascent maximizes, as a weighted sum of named terms.
+
+A term is a plain callable ``term(step) -> tensor`` returning one value per seed (shape
+``(K,)``) or a scalar. ``Objective`` wraps terms so they compose with ``+``, ``-`` and
+``*`` a number, keeps each term's name for logging, and reduces every side to per-seed
+values before combining. Objectives are *maximized*; the engine negates once::
+
+    cosine("❤️") - 0.5 * cosine("text") - 1e-5 * tv() - 0.01 * memory()
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import sys
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from .errors import LossError
+
+
+@dataclass
+class Step:
+    """Everything a term may look at during one optimization step."""
+
+    index: int
+    image: torch.Tensor           # [K,3,H,W] as made by the parameterization
+    views: torch.Tensor           # [K*C,3,R,R] augmented views given to CLIP
+    features: torch.Tensor        # [K,C,D] raw CLIP image features of the views
+    embeds: torch.Tensor          # [K,C,D] unit-length features
+    prompts: list                 # EncodedPrompt, in the order given
+    model: Any                    # ClipModel
+    param: Any                    # Parameterization
+    state: dict = field(default_factory=dict)  # persists across steps (and into checkpoints)
+
+    @property
+    def batch(self) -> int:
+        return self.image.shape[0]
+
+    def prompt(self, text: str | None):
+        """The encoded prompt with this text (None: the first positive prompt)."""
+        if text is None:
+            return next(p for p in self.prompts if p.weight > 0)
+        for p in self.prompts:
+            if p.text == text:
+                return p
+        cache = self.state.setdefault("_extra_prompts", {})
+        if text not in cache:
+            from .prompts import Prompt, encode_prompts  # noqa: PLC0415
+            cache[text] = encode_prompts(self.model, [Prompt(text)])[0]
+        return cache[text]
+
+    def similarity(self, text: str | None = None) -> torch.Tensor:
+        """Cosine of each view to a prompt, averaged over views: shape (K,)."""
+        return (self.embeds @ self.prompt(text).embedding).mean(dim=1)
+
+
+Term = Callable[[Step], torch.Tensor]
+
+
+class Objective:
+    """A linear combination of named terms; ``obj(step)`` gives the total and each term."""
+
+    def __init__(self, term: Term | None = None, name: str | None = None):
+        self.parts: list[tuple[float, str, Term]] = []
+        if term is not None:
+            self.parts.append((1.0, name or getattr(term, "__name__", "term"), term))
+
+    @classmethod
+    def _from_parts(cls, parts) -> "Objective":
+        obj = cls()
+        obj.parts = list(parts)
+        return obj
+
+    # -- algebra ------------------------------------------------------------------------
+    def __add__(self, other: "Objective") -> "Objective":
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return Objective._from_parts(self.parts + other.parts)
+
+    def __sub__(self, other: "Objective") -> "Objective":
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return self + (-1.0) * other
+
+    def __mul__(self, k: float) -> "Objective":
+        if not isinstance(k, (int, float)):
+            return NotImplemented
+        return Objective._from_parts([(c * k, n, t) for c, n, t in self.parts])
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> "Objective":
+        return self * -1.0
+
+    @property
+    def name(self) -> str:
+        out = ""
+        for c, n, _ in self.parts:
+            sign = "-" if c < 0 else "+"
+            mag = "" if abs(c) == 1 else f"{abs(c):g}*"
+            out += f" {sign} {mag}{n}" if out else f"{'-' if c < 0 else ''}{mag}{n}"
+        return out or "0"
+
+    def __repr__(self) -> str:
+        return f"Objective({self.name})"
+
+    def term_names(self) -> list[str]:
+        return _unique_names([n for _, n, _ in self.parts])
+
+    # -- evaluation ---------------------------------------------------------------------
+    def __call__(self, step: Step) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(total per seed (K,), {term name: its value per seed (K,)}), before weighting."""
+        k = step.batch
+        values: dict[str, torch.Tensor] = {}
+        total = None
+        for (coef, _, term), name in zip(self.parts, self.term_names()):
+            v = _per_seed(term(step), k, name)
+            values[name] = v
+            total = coef * v if total is None else total + coef * v
+        if total is None:
+            total = torch.zeros(k, device=step.image.device)
+        return total, values
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}#{seen[n]}")
+    return out
+
+
+def _per_seed(value, k: int, name: str) -> torch.Tensor:
+    if not torch.is_tensor(value):
+        raise LossError(f"The loss term '{name}' returned a {type(value).__name__}, not a tensor.")
+    if value.numel() == 1:
+        return value.reshape(()).expand(k) if k > 1 else value.reshape(1)
+    if value.dim() == 1 and value.shape[0] == k:
+        return value
+    raise LossError(
+        f"The loss term '{name}' returned a tensor of shape {tuple(value.shape)}; "
+        f"a term must return a scalar (or one value per seed, shape ({k},))."
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Registry
+
+_LOSSES: dict[str, Callable[..., Objective]] = {}
+
+
+def register_loss(name: str):
+    """Register a factory ``(**kwargs) -> Objective`` (or a plain term) under ``name``."""
+    def deco(fn):
+        _LOSSES[name] = fn
+        return fn
+    return deco
+
+
+def _entry_point_losses() -> dict[str, Any]:
+    try:
+        return {ep.name: ep for ep in entry_points(group="clipxai.losses")}
+    except TypeError:  # very old importlib.metadata
+        return {}
+
+
+def list_losses(pattern: str = "*") -> list[tuple[str, str]]:
+    """(name, one-line description) of every built-in and plugged-in term."""
+    out = []
+    for name, fn in sorted(_LOSSES.items()):
+        if fnmatch(name, pattern):
+            out.append((name, _first_line(fn.__doc__)))
+    for name, ep in sorted(_entry_point_losses().items()):
+        if fnmatch(name, pattern) and name not in _LOSSES:
+            try:
+                out.append((name, _first_line(ep.load().__doc__) + f" [{ep.value}]"))
+            except Exception as err:  # noqa: BLE001  (a broken plugin must not break the listing)
+                out.append((name, f"(cannot be loaded: {type(err).__name__}) [{ep.value}]"))
+    return out
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0] if doc and doc.strip() else "(no description)"
+
+
+# ---------------------------------------------------------------------------------------
+# Built-in terms
+
+@register_loss("cosine")
+def cosine(prompt: str | None = None) -> Objective:
+    """Cosine similarity of the augmented views to a prompt, averaged over views."""
+    def term(step: Step) -> torch.Tensor:
+        return step.similarity(prompt)
+    return Objective(term, f"cosine({prompt})" if prompt else "cosine")
+
+
+@register_loss("spherical")
+def spherical(prompt: str | None = None) -> Objective:
+    """Negative squared great-circle distance to a prompt (as VQGAN+CLIP notebooks use)."""
+    def term(step: Step) -> torch.Tensor:
+        target = step.prompt(prompt).embedding
+        chord = (step.embeds - target).norm(dim=-1)
+        return -(2 * torch.arcsin((chord / 2).clamp(max=1)) ** 2).mean(dim=1)
+    return Objective(term, f"spherical({prompt})" if prompt else "spherical")
+
+
+@register_loss("logexp_cosine")
+def logexp_cosine(prompt: str | None = None, temperature: float = 5.0) -> Objective:
+    """log(exp(cos/T)) on raw features, exactly as the original CLIP-text-to-image script."""
+    def term(step: Step) -> torch.Tensor:
+        text = step.prompt(prompt).features.unsqueeze(0)
+        cos = torch.stack([F.cosine_similarity(f, text, dim=1).mean() for f in step.features])
+        return torch.log(torch.exp(cos / temperature))
+    return Objective(term, f"logexp_cosine(T={temperature:g})")
+
+
+@register_loss("tv")
+def tv(reduction: str = "mean") -> Objective:
+    """Total variation (L1 of neighbour differences) of each image; subtract it to smooth."""
+    if reduction not in ("mean", "sum"):
+        raise ValueError("reduction must be 'mean' or 'sum'")
+
+    def term(step: Step) -> torch.Tensor:
+        img = step.image
+        dx = (img[..., :, :-1] - img[..., :, 1:]).abs().flatten(1)
+        dy = (img[..., :-1, :] - img[..., 1:, :]).abs().flatten(1)
+        if reduction == "sum":
+            return dx.sum(1) + dy.sum(1)
+        return dx.mean(1) + dy.mean(1)
+    return Objective(term, "tv")
+
+
+@register_loss("memory")
+def memory(prompt: str | None = None) -> Objective:
+    """Mean squared distance to the best image so far (by prompt similarity); subtract it."""
+    def term(step: Step) -> torch.Tensor:
+        # The best image is updated before the distance is taken, as in the original script:
+        # on a step that improves, the image is its own memory and the term is zero.
+        sim = step.similarity(prompt).detach() if step.views.shape[0] == step.batch else None
+        if sim is None:
+            sim = _clean_similarity(step, prompt)
+        best = step.state.get("memory_image")
+        best_sim = step.state.get("memory_similarity")
+        img = step.image.detach()
+        if best is None:
+            best, best_sim = img.clone(), sim.clone()
+        else:
+            better = sim > best_sim
+            best = torch.where(better.view(-1, 1, 1, 1), img, best)
+            best_sim = torch.where(better, sim, best_sim)
+        step.state["memory_image"], step.state["memory_similarity"] = best, best_sim
+        return ((step.image - best) ** 2).flatten(1).mean(1)
+    return Objective(term, "memory")
+
+
+def _clean_similarity(step: Step, prompt: str | None) -> torch.Tensor:
+    """Similarity of the un-augmented images (when views are augmented cutouts)."""
+    with torch.no_grad():
+        r = step.model.input_resolution
+        img = step.image.detach()
+        if img.shape[-2:] != (r, r):
+            img = F.interpolate(img, size=(r, r), mode="bilinear", align_corners=False)
+        feats = step.model.encode_image(img, normalize=step.state.get("normalize", True))
+        feats = feats / feats.norm(dim=-1, keepdim=True)
+        return feats @ step.prompt(prompt).embedding
+
+
+@register_loss("range")
+def range_penalty() -> Objective:
+    """Mean squared amount by which pixels leave [0, 1]; subtract it to keep images valid."""
+    def term(step: Step) -> torch.Tensor:
+        img = step.image
+        return (F.relu(-img) ** 2 + F.relu(img - 1) ** 2).flatten(1).mean(1)
+    return Objective(term, "range")
+
+
+# ---------------------------------------------------------------------------------------
+# User terms: "file.py:fn", "package.module:fn", an entry-point or built-in name
+
+def load_loss(spec: str) -> Objective:
+    """Resolve ``spec`` to an Objective; ``LossError`` (one sentence) if it cannot be found."""
+    spec = spec.strip()
+    if not spec:
+        raise LossError("A --loss value is empty.")
+    if spec in _LOSSES:
+        return _as_objective(_LOSSES[spec](), spec)
+    eps = _entry_point_losses()
+    if spec in eps:
+        try:
+            fn = eps[spec].load()
+        except Exception as err:  # noqa: BLE001
+            raise LossError(f"The loss plugin '{spec}' ({eps[spec].value}) cannot be loaded: {err}.") from err
+        return _as_objective(fn, spec)
+    if ":" not in spec:
+        raise LossError(
+            f"'{spec}' is not a known loss; use a built-in name ({', '.join(sorted(_LOSSES))}), "
+            f"file.py:function or package.module:function."
+        )
+    where, fn_name = spec.rsplit(":", 1)
+    module = _import_loss_module(where)
+    fn = getattr(module, fn_name, None)
+    if fn is None or not callable(fn):
+        raise LossError(f"{where} has no function named '{fn_name}'.")
+    return _as_objective(fn, fn_name)
+
+
+def _import_loss_module(where: str):
+    if where.endswith(".py") or "/" in where or "\\" in where:
+        path = Path(where).expanduser()
+        if not path.is_file():
+            raise LossError(f"The loss file {path} does not exist.")
+        name = f"clipxai_user_loss_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:  # noqa: BLE001  (any error in user code)
+            raise LossError(f"The loss file {path} failed to import ({type(err).__name__}: {err}).") from err
+        sys.modules[name] = module
+        return module
+    try:
+        return importlib.import_module(where)
+    except Exception as err:  # noqa: BLE001
+        raise LossError(f"The loss module '{where}' cannot be imported ({type(err).__name__}: {err}).") from err
+
+
+def _as_objective(obj, name: str) -> Objective:
+    if isinstance(obj, Objective):
+        return obj
+    if callable(obj):
+        return Objective(obj, name)
+    raise LossError(f"The loss '{name}' is a {type(obj).__name__}, not a callable term.")
+
+
+def parse_loss_option(value: str) -> tuple[str, float]:
+    """``"spec"`` or ``"spec=weight"`` (weight multiplies the term; it is maximized)."""
+    if "=" in value:
+        spec, raw = value.rsplit("=", 1)
+        try:
+            weight = float(raw)
+        except ValueError as err:
+            raise LossError(f"The weight '{raw}' in --loss '{value}' is not a number.") from err
+        if not math.isfinite(weight):
+            raise LossError(f"The weight in --loss '{value}' must be finite.")
+        return spec, weight
+    return value, 1.0
