@@ -188,7 +188,7 @@ class Engine:
 
     def _create_runs(self) -> None:
         cfg = self.config
-        base = cfg.name or default_run_name(cfg.prompt)
+        base = cfg.name or _unused_name(Path(cfg.out), default_run_name(cfg.prompt), cfg.seeds)
         n_rows = (cfg.steps + cfg.snapshot_every - 1) // cfg.snapshot_every
         for seed in self.seeds:
             name = base if cfg.seeds == 1 else f"{base}-seed{seed}"
@@ -350,7 +350,7 @@ class Engine:
         self._emit("on_backward", ctx)
         self.optimizer.step()
         if cfg.lr_schedule == "plateau":
-            self.schedule.observe(float(total.mean()))
+            self.schedule.observe(float(total.detach().mean()))
         self._emit("on_step_end", ctx)
 
     def _previous_time(self) -> float:
@@ -372,6 +372,18 @@ class Engine:
             w.close()
             w.write_manifest(**fields)
         self._emit("on_end", status)
+
+
+def _unused_name(parent: Path, base: str, seeds: int) -> str:
+    """``base``, or ``base-2``, ``base-3``... when a run started in the same second exists."""
+    def taken(name: str) -> bool:
+        names = [name] if seeds == 1 else [f"{name}-seed0"]
+        return any((parent / n).exists() for n in names) or any(parent.glob(f"{name}-seed*"))
+    candidate, i = base, 1
+    while taken(candidate):
+        i += 1
+        candidate = f"{base}-{i}"
+    return candidate
 
 
 @contextlib.contextmanager

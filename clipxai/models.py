@@ -366,7 +366,8 @@ def load_clip(name_or_path: str = DEFAULT_MODEL, device: str | torch.device = "a
         return wrap_module(build_from_state_dict(sd, str(path)), name=spec, device=dev,
                            sha256=file_sha256(path), source=str(path))
     path = Path(spec).expanduser()
-    if path.exists() or os.sep in spec or spec.endswith((".pt", ".pth", ".bin")):
+    looks_like_path = spec.startswith(("/", "./", "../", "~")) or path.suffix in (".pt", ".pth", ".bin", ".ckpt")
+    if path.exists() or looks_like_path:
         sd = read_state_dict(path)
         return wrap_module(build_from_state_dict(sd, str(path)), name=path.name, device=dev,
                            sha256=file_sha256(path), source=str(path.resolve()))

@@ -1,0 +1,125 @@
+"""The ascend command-line contract: last stdout line is the run, exit codes, one-sentence errors."""
+
+import json
+
+import pytest
+
+from clipxai.cli import main
+
+
+def ascend(tmp_path, *args):
+    return main(["ascend", *args, "--out", str(tmp_path / "runs"), "--quiet"])
+
+
+def test_ascend_writes_a_complete_run_and_prints_its_path_last(tmp_path, tiny_clip_file, capsys):
+    code = ascend(tmp_path, "a red heart", "--model", str(tiny_clip_file), "--steps", "8",
+                  "--snapshot-every", "4", "--cutouts", "2", "--name", "cli-run")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    assert out[-1] == str(tmp_path / "runs" / "cli-run")
+    manifest = json.loads((tmp_path / "runs" / "cli-run" / "run.json").read_text())
+    assert manifest["status"] == "complete" and manifest["n_snapshots"] == 2
+    assert manifest["model"]["source"] == str(tiny_clip_file.resolve())
+    assert manifest["config"]["steps"] == 8
+
+
+def test_seeds_print_every_path(tmp_path, capsys):
+    code = ascend(tmp_path, "❤️", "--model", "random:tiny", "--steps", "3", "--seeds", "2", "--name", "pair")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and [line.rsplit("/", 1)[-1] for line in out] == ["pair-seed0", "pair-seed1"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["   "], "prompt is empty"),
+    ([""], "prompt is empty"),
+    (["a:b"], "weight 'b'"),
+    (["x", "--model", "ViT-Q/1"], "neither a known model"),
+    (["x", "--model", "/no/such/file.pt"], "does not exist"),
+    (["x", "--steps", "0"], "--steps must be a positive"),
+    (["x", "--lr", "-0.1"], "--lr must be a positive"),
+    (["x", "--loss", "/no/such/losses.py:fn"], "does not exist"),
+    (["x", "--loss", "nosuchloss"], "not a known loss"),
+    (["x", "--image-prompt", "/no/such.png"], "does not exist"),
+    ([], "prompt is missing"),
+])
+def test_bad_input_is_one_sentence_and_nonzero(tmp_path, capsys, args, message):
+    if "--model" not in args:
+        args = [*args, "--model", "random:tiny"]
+    code = ascend(tmp_path, *args)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_loss_file_errors(tmp_path, capsys):
+    f = tmp_path / "l.py"
+    f.write_text("import torch\ndef vec(step):\n    return torch.ones(5)\n")
+    assert ascend(tmp_path, "x", "--model", "random:tiny", "--loss", f"{f}:missing") == 2
+    assert "has no function named 'missing'" in capsys.readouterr().err
+    assert ascend(tmp_path, "x", "--model", "random:tiny", "--loss", f"{f}:vec") == 2
+    assert "shape (5,)" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_truncated_and_non_clip_weights(tmp_path, tiny_clip_file, capsys):
+    bad = tmp_path / "trunc.pt"
+    bad.write_bytes(tiny_clip_file.read_bytes()[:1000])
+    assert ascend(tmp_path, "x", "--model", str(bad)) == 2
+    assert "could not be read" in capsys.readouterr().err
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = main(["ascend", "x", "--model", "random:tiny", "--out", str(blocker / "runs"), "--quiet"])
+    assert code == 2 and "cannot be created" in capsys.readouterr().err
+
+
+def test_resume_errors(tmp_path, capsys):
+    (tmp_path / "notarun").mkdir()
+    assert main(["ascend", "--resume", str(tmp_path / "notarun")]) == 2
+    assert "not a clipxai run" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "run.json").write_text("{ not json")
+    (corrupt / "keep.npy").write_bytes(b"precious")
+    assert main(["ascend", "--resume", str(corrupt)]) == 2
+    assert "is corrupt" in capsys.readouterr().err
+    assert (corrupt / "keep.npy").read_bytes() == b"precious"
+    assert (corrupt / "run.json").read_text() == "{ not json"
+
+
+def test_interrupted_run_exits_130_and_resume_completes(tmp_path, capsys, monkeypatch):
+    from clipxai import engine
+    original = engine.Engine._step
+
+    def stop_after_three(self, index):
+        original(self, index)
+        if index == 2 and self.start_step == 0:
+            self.request_stop("SIGTERM")
+
+    monkeypatch.setattr(engine.Engine, "_step", stop_after_three)
+    code = ascend(tmp_path, "x", "--model", "random:tiny", "--steps", "6", "--name", "r")
+    captured = capsys.readouterr()
+    assert code == 130 and captured.out.strip().splitlines()[-1].endswith("/r")
+    assert "--resume" in captured.err
+    assert main(["ascend", "--resume", str(tmp_path / "runs" / "r"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "runs" / "r" / "run.json").read_text())["status"] == "complete"
+
+
+def test_nan_exits_3_and_prints_the_run(tmp_path, capsys):
+    f = tmp_path / "nan.py"
+    f.write_text("import torch\ndef boom(step):\n    return torch.tensor(float('inf') if step.index >= 2 else 0.0)\n")
+    code = ascend(tmp_path, "x", "--model", "random:tiny", "--steps", "6", "--loss", f"{f}:boom", "--name", "n")
+    captured = capsys.readouterr()
+    assert code == 3 and "step 2" in captured.err
+    assert captured.out.strip().splitlines()[-1].endswith("/n")
+
+
+def test_losses_lists_builtins_with_descriptions(capsys):
+    assert main(["losses"]) == 0
+    out = capsys.readouterr().out
+    for name in ("cosine", "spherical", "tv", "memory", "range", "logexp_cosine"):
+        line = next(line for line in out.splitlines() if line.startswith(name + " "))
+        assert len(line.split(None, 1)[1]) > 10

@@ -1,0 +1,254 @@
+"""The ascent loop: it ascends, it is reproducible, it records what it saw, it resumes."""
+
+import json
+import math
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+import clipxai
+from clipxai.errors import ClipxaiError, NonFiniteLossError, RunError
+from clipxai.recorder import Callback
+
+FAST = dict(quiet=True, cutouts=2, steps=12, snapshot_every=4)
+
+
+def run(tiny_clip, tmp_path, prompt="a red heart", **options):
+    return clipxai.ascend(prompt, model_obj=tiny_clip, out=tmp_path / "runs", **{**FAST, **options})
+
+
+def sims(r, text):
+    return [m[f"sim/{text}"] for m in r.metrics()]
+
+
+@pytest.mark.parametrize("param", ["pixels", "fourier"])
+def test_a_few_steps_raise_the_similarity_to_the_prompt(tiny_clip, tmp_path, param):
+    r = run(tiny_clip, tmp_path, param=param, steps=40, lr=0.05)
+    s = sims(r, "a red heart")
+    assert len(s) == 40
+    assert np.mean(s[-5:]) > s[0] + 0.05
+
+
+def test_same_seed_gives_identical_runs_and_other_seed_differs(tiny_clip, tmp_path):
+    a = run(tiny_clip, tmp_path, name="a", seed=3)
+    b = run(tiny_clip, tmp_path, name="b", seed=3)
+    c = run(tiny_clip, tmp_path, name="c", seed=4)
+    for name in ("images", "embeddings", "latents", "gradients"):
+        np.testing.assert_array_equal(a.array(name), b.array(name))
+    assert not np.array_equal(a.images, c.images)
+    assert [m["loss"] for m in a.metrics()] == [m["loss"] for m in b.metrics()]
+
+
+class Capture(Callback):
+    """Keeps what the engine saw at snapshot steps, to compare with what was written."""
+
+    def __init__(self):
+        self.images, self.grads, self.latents, self.steps = [], [], [], []
+
+    def on_backward(self, engine, ctx):
+        if ctx.snapshot:
+            self.steps.append(ctx.index)
+            self.images.append(ctx.image.detach().clone())
+            self.grads.append(-ctx.image.grad.clone())
+            self.latents.append(engine.param.latent().clone())
+
+
+def test_saved_arrays_have_documented_shapes_and_the_values_the_engine_saw(tiny_clip, tmp_path):
+    cap = Capture()
+    r = run(tiny_clip, tmp_path, callbacks=[cap], steps=10, snapshot_every=3)
+    n = 4  # steps 0, 3, 6, 9
+    assert r.n == n and r.status == "complete"
+    assert list(r.steps) == cap.steps == [0, 3, 6, 9]
+    assert r.images.shape == (n, 3, 32, 32) and r.images.dtype == np.float16
+    assert r.embeddings.shape == (n, 64) and r.embeddings.dtype == np.float32
+    assert r.gradients.shape == (n, 3, 32, 32)
+    assert r.latents.shape == (n, 3, 32, 32)
+    assert set(r.activations) == {"visual.transformer.resblocks.0", "visual.transformer.resblocks.1"}
+    assert all(a.shape == (n, 64) for a in r.activations.values())
+    images = torch.cat(cap.images)
+    np.testing.assert_array_equal(r.images, images.numpy().astype(np.float16))
+    np.testing.assert_array_equal(r.gradients, torch.cat(cap.grads).numpy().astype(np.float16))
+    np.testing.assert_array_equal(r.latents, torch.cat(cap.latents).numpy())
+    # The embedding is CLIP's view of the un-augmented image (raw, not unit length).
+    with torch.no_grad():
+        expected = tiny_clip.encode_image(images)
+    np.testing.assert_allclose(r.embeddings, expected.numpy(), rtol=1e-5, atol=1e-5)
+    manifest = json.loads((r.path / "run.json").read_text())
+    assert manifest["arrays"]["images"]["shape"] == [n, 3, 32, 32]
+    assert manifest["status"] == "complete" and manifest["steps_done"] == 10
+    assert (r.path / "final.png").is_file() and (r.path / "checkpoint.pt").is_file()
+
+
+def test_full_activations_and_hook_filter(tiny_clip, tmp_path):
+    r = run(tiny_clip, tmp_path, activations="full", hooks="visual.transformer.resblocks.1")
+    assert list(r.activations) == ["visual.transformer.resblocks.1"]
+    assert r.activations["visual.transformer.resblocks.1"].shape == (3, 17, 64)  # 16 patches + CLS
+
+
+def test_frames_match_images(tiny_clip, tmp_path):
+    from PIL import Image
+    r = run(tiny_clip, tmp_path, frames=True)
+    for row, step in enumerate(r.steps):
+        png = np.asarray(Image.open(r.path / "frames" / f"step_{step}.png")).transpose(2, 0, 1) / 255
+        assert np.abs(png - np.clip(r.images[row].astype(np.float32), 0, 1)).max() <= 1 / 255 + 1e-3
+
+
+def test_seeds_are_batched_into_one_folder_each_and_match_single_runs(tiny_clip, tmp_path):
+    runs = run(tiny_clip, tmp_path, name="grp", seeds=2, seed=7)
+    assert [r.path.name for r in runs] == ["grp-seed7", "grp-seed8"]
+    single = run(tiny_clip, tmp_path, name="single8", seed=8)
+    # Same seed, same randomness: batching only changes floating-point summation order.
+    np.testing.assert_allclose(runs[1].images.astype(np.float32), single.images.astype(np.float32), atol=2e-3)
+    assert not np.array_equal(runs[0].images, runs[1].images)
+
+
+class StopAt(Callback):
+    def __init__(self, step, use_signal=False):
+        self.step, self.use_signal = step, use_signal
+
+    def on_step_end(self, engine, ctx):
+        if ctx.index == self.step:
+            if self.use_signal:
+                os.kill(os.getpid(), signal.SIGINT)
+            else:
+                engine.request_stop("test")
+
+
+@pytest.mark.parametrize("options", [dict(), dict(preset="zer0int", model=None, steps=12, snapshot_every=4),
+                                     dict(lr_schedule="plateau", plateau_patience=2)])
+def test_resume_ends_bit_identical_to_an_uninterrupted_run(tiny_clip, tmp_path, options):
+    options = {k: v for k, v in options.items() if v is not None}
+    full = run(tiny_clip, tmp_path, name="full", **options)
+    part = run(tiny_clip, tmp_path, name="part", callbacks=[StopAt(5)], **options)
+    assert part.status == "interrupted" and part.manifest["steps_done"] == 6
+    assert part.n == 2  # steps 0 and 4
+    resumed = clipxai.ascend(resume=part.path, model_obj=tiny_clip, quiet=True)
+    assert resumed.status == "complete" and resumed.n == full.n
+    for name in ("images", "embeddings", "latents", "gradients"):
+        np.testing.assert_array_equal(resumed.array(name), full.array(name))
+    assert [m["loss"] for m in resumed.metrics()] == [m["loss"] for m in full.metrics()]
+    assert [m["step"] for m in resumed.metrics()] == list(range(12))
+
+
+def test_sigint_stops_cleanly_and_keeps_snapshots(tiny_clip, tmp_path):
+    r = run(tiny_clip, tmp_path, callbacks=[StopAt(6, use_signal=True)])
+    assert r.status == "interrupted" and r.manifest["stop_reason"] == "SIGINT"
+    assert r.n == 2 and r.images.shape[0] == 2 and np.isfinite(r.images.astype(np.float32)).all()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_resume_can_extend_a_complete_run(tiny_clip, tmp_path):
+    r = run(tiny_clip, tmp_path, steps=8, snapshot_every=4)
+    with pytest.raises(RunError, match="already complete"):
+        clipxai.ascend(resume=r.path, model_obj=tiny_clip, quiet=True)
+    longer = clipxai.ascend(resume=r.path, model_obj=tiny_clip, quiet=True, steps=16)
+    assert longer.n == 4 and list(longer.steps) == [0, 4, 8, 12]
+
+
+def test_nan_loss_stops_keeps_snapshots_and_names_the_step(tiny_clip, tmp_path):
+    loss_file = tmp_path / "bad.py"
+    loss_file.write_text("import torch\ndef explode(step):\n"
+                         "    return torch.tensor(float('nan')) if step.index >= 5 else torch.tensor(0.0)\n")
+    with pytest.raises(NonFiniteLossError, match="step 5") as info:
+        run(tiny_clip, tmp_path, name="nan", losses=[f"{loss_file}:explode"])
+    r = clipxai.load_run(info.value.run_paths[0])
+    assert r.status == "failed" and "step 5" in r.manifest["error"]
+    assert r.n == 2 and list(r.steps) == [0, 4]
+
+
+def test_user_loss_from_file_is_called_and_logged(tiny_clip, tmp_path):
+    loss_file = tmp_path / "my_losses.py"
+    loss_file.write_text(
+        "CALLS = []\n"
+        "def redness(step):\n"
+        "    '''Mean of the red channel minus the others.'''\n"
+        "    CALLS.append(step.index)\n"
+        "    img = step.image\n"
+        "    return (img[:, 0] - img[:, 1:].mean(1)).mean()\n")
+    r = run(tiny_clip, tmp_path, losses=[f"{loss_file}:redness=2.5"])
+    metrics = r.metrics()
+    values = [m["term/redness"] for m in metrics]
+    img0 = torch.from_numpy(r.images[0].astype(np.float32))
+    assert math.isclose(values[0], float((img0[0] - img0[1:].mean(0)).mean()), abs_tol=2e-3)
+    assert values[-1] > values[0]  # weighted 2.5 and maximized: the image gets redder
+    assert "2.5*redness" in r.manifest["objective"]
+
+
+def test_zer0int_preset_loss_is_the_original_formula(tiny_clip, tmp_path):
+    """-log(exp(cos/5)) + 1e-5 * sum|TV| + 0.01 * MSE(best), on a known input."""
+    from clipxai.config import resolve_config
+    from clipxai.engine import Engine
+
+    cfg = resolve_config("a red heart", dict(preset="zer0int", model="unused", size=(32, 32),
+                                             steps=3, out=str(tmp_path), quiet=True))
+    assert (cfg.lr, cfg.optimizer, cfg.weight_decay, cfg.cutouts, cfg.normalize) == (1.5, "adamw", 0.01, 0, False)
+    engine = Engine(cfg, model=tiny_clip)
+    engine.prepare()
+    gen = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, 32, 32, generator=gen)
+    best = torch.rand(1, 3, 32, 32, generator=gen)
+    with torch.no_grad():
+        engine.param.params[0].copy_(image)
+        engine.state.update(memory_image=best.clone(), memory_similarity=torch.tensor([1.0]))
+        step = engine._forward(0)
+        total, values = engine.objective(step)
+        text = tiny_clip.encode_text(["a red heart"])
+        cos = torch.cosine_similarity(tiny_clip.encode_image(image, normalize=False), text).mean()
+        tv_sum = (image[..., :, :-1] - image[..., :, 1:]).abs().sum() + (image[..., :-1, :] - image[..., 1:, :]).abs().sum()
+        expected_loss = -torch.log(torch.exp(cos / 5)) + 1e-5 * tv_sum + 0.01 * torch.nn.functional.mse_loss(image, best)
+    assert torch.allclose(-total, expected_loss.reshape(1), rtol=1e-5, atol=1e-6)
+    assert set(values) == {"logexp_cosine(T=5)", "tv", "memory"}
+
+
+def test_memory_term_tracks_the_best_image(tiny_clip, tmp_path):
+    r = run(tiny_clip, tmp_path, memory=0.5, cutouts=0, steps=6, snapshot_every=1)
+    mem = [m["term/memory"] for m in r.metrics()]
+    assert mem[0] == 0.0  # the first image is its own memory
+    sims_ = sims(r, "a red heart")
+    for i in range(1, 6):  # on a step that improves on the best, the image is the memory
+        if sims_[i] > max(sims_[:i]):
+            assert mem[i] == 0.0
+
+
+def test_negative_prompt_weight_pushes_away(tiny_clip, tmp_path):
+    excluded = run(tiny_clip, tmp_path, name="ex", prompt="a red heart:1|a blue square:-1", steps=20)
+    neutral = run(tiny_clip, tmp_path, name="neutral", prompt="a red heart:1|a blue square:0", steps=20)
+    assert sims(excluded, "a blue square")[-1] < sims(neutral, "a blue square")[-1] - 0.05
+    assert sims(excluded, "a blue square")[0] == pytest.approx(sims(neutral, "a blue square")[0])
+
+
+def test_image_prompt_is_ascended_toward(tiny_clip, tmp_path):
+    from PIL import Image
+    target = np.zeros((32, 32, 3), np.uint8)
+    target[8:24, 8:24] = (230, 20, 20)
+    Image.fromarray(target).save(tmp_path / "target.png")
+    r = run(tiny_clip, tmp_path, prompt="a photo:0.0001", image_prompts=[f"{tmp_path / 'target.png'}:1"], steps=20)
+    s = [m[f"sim/{tmp_path / 'target.png'}"] for m in r.metrics()]
+    assert s[-1] > s[0] + 0.05
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(steps=0), "--steps must be a positive"),
+    (dict(steps=-3), "--steps must be a positive"),
+    (dict(lr=0.0), "--lr must be a positive"),
+    (dict(lr=-1.0), "--lr must be a positive"),
+    (dict(preset="nope"), "Unknown preset"),
+    (dict(optimizer="rmsprop"), "Unknown optimizer"),
+    (dict(hooks="no.such.module"), "matches no module"),
+    (dict(param="nope"), "Unknown parameterization"),
+])
+def test_bad_options_are_one_sentence_before_any_folder(tiny_clip, tmp_path, options, message):
+    with pytest.raises(ClipxaiError, match=message):
+        run(tiny_clip, tmp_path, **options)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_an_existing_run_is_never_overwritten(tiny_clip, tmp_path):
+    first = run(tiny_clip, tmp_path, name="keep")
+    before = first.images.copy()
+    with pytest.raises(RunError, match="already exists"):
+        run(tiny_clip, tmp_path, name="keep", seed=99)
+    np.testing.assert_array_equal(clipxai.load_run(first.path).images, before)

@@ -1,0 +1,104 @@
+"""Model loading: every path ends in the same frozen ClipModel, or one clear sentence."""
+
+import time
+
+import pytest
+import torch
+
+from clipxai.errors import ModelLoadError
+from clipxai.models import load_clip, pool_activation
+
+
+def test_state_dict_file_reloads_exactly(tiny_module, tiny_clip_file):
+    m = load_clip(str(tiny_clip_file), "cpu")
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = tiny_module.encode_image((x - m._mean) / m._std)
+    assert torch.equal(m.encode_image(x), expected)  # no fp16 rounding on the way
+    assert not any(p.requires_grad for p in m.module.parameters())
+    assert not m.module.training
+    assert len(m.sha256) == 64 and m.input_resolution == 32 and m.context_length == 16
+
+
+def test_torchscript_file_loads(tmp_path, tiny_module):
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(tiny_module.visual.conv1), path)  # a valid archive, but not CLIP
+    with pytest.raises(ModelLoadError, match="not an OpenAI-format CLIP"):
+        load_clip(str(path), "cpu")
+
+
+def test_clip_load_accepts_our_state_dict_files(tiny_clip_file):
+    import clip
+    model, _ = clip.load(str(tiny_clip_file), device="cpu", jit=False)
+    assert model.visual.input_resolution == 32
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "does not exist"),
+    (b"", "is empty"),
+    (b"\x00garbage" * 10, "could not be read"),
+    ("truncated", "could not be read"),
+    ("not-clip", "not an OpenAI-format CLIP"),
+])
+def test_bad_model_files_are_one_sentence(tmp_path, tiny_clip_file, content, message):
+    path = tmp_path / "model.pt"
+    if content == "truncated":
+        path.write_bytes(tiny_clip_file.read_bytes()[:5000])
+    elif content == "not-clip":
+        torch.save({"weight": torch.zeros(3)}, path)
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ModelLoadError, match=message) as info:
+        load_clip(str(path), "cpu")
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(ModelLoadError, match="neither a known model nor an existing file.*ViT-B/32"):
+        load_clip("ViT-Q/99", "cpu")
+
+
+def test_named_model_offline_fails_fast_naming_cache_and_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLIPXAI_CLIP_CACHE", str(tmp_path / "cache"))
+    import clip
+    monkeypatch.setitem(clip.clip._MODELS, "ViT-B/32", "http://127.0.0.1:9/models/abc/ViT-B-32.pt")
+    t = time.perf_counter()
+    with pytest.raises(ModelLoadError) as info:
+        load_clip("ViT-B/32", "cpu")
+    assert time.perf_counter() - t < 30
+    assert str(tmp_path / "cache") in str(info.value) and "ViT-B-32.pt" in str(info.value)
+
+
+def test_named_model_found_in_cache_is_loaded(tmp_path, monkeypatch, tiny_clip_file):
+    monkeypatch.setenv("CLIPXAI_CLIP_CACHE", str(tmp_path))
+    import clip
+    monkeypatch.setitem(clip.clip._MODELS, "ViT-B/32", "http://127.0.0.1:9/models/abc/ViT-B-32.pt")
+    (tmp_path / "ViT-B-32.pt").write_bytes(tiny_clip_file.read_bytes())
+    assert load_clip("ViT-B/32", "cpu").input_resolution == 32
+
+
+def test_random_architecture_and_hook_patterns():
+    m = load_clip("random:tiny", "cpu")
+    assert m.hook_points() == ["visual.transformer.resblocks.0", "visual.transformer.resblocks.1"]
+    assert m.hook_points("visual.transformer.resblocks.1.*") == [
+        "visual.transformer.resblocks.1.attn", "visual.transformer.resblocks.1.ln_1",
+        "visual.transformer.resblocks.1.mlp", "visual.transformer.resblocks.1.ln_2"]
+    assert "visual.transformer.resblocks.0.mlp.c_fc" in m.hook_points("visual.**.c_fc")
+    with pytest.raises(ModelLoadError, match="names no architecture"):
+        load_clip("random:huge", "cpu")
+
+
+def test_pooling_is_batch_first_for_sequence_first_outputs():
+    lnd = torch.arange(5 * 2 * 3, dtype=torch.float32).view(5, 2, 3)  # tokens, batch, width
+    pooled = pool_activation(lnd, batch=2, full=False)
+    assert torch.equal(pooled, lnd.mean(0))
+    assert torch.equal(pool_activation(lnd, batch=2, full=True), lnd.permute(1, 0, 2))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_uses_fp16_weights_and_fp32_features(tiny_module):
+    from clipxai.models import wrap_module
+    m = wrap_module(tiny_module, device="cuda")
+    assert m.dtype == torch.float16
+    out = m.encode_image(torch.rand(1, 3, 32, 32, device="cuda"))
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
