@@ -1,0 +1,217 @@
+"""Engine speed on a randomly initialised ViT-B/32 (weights do not change speed).
+
+Prints three ratios, each from steps interleaved in one process so that load from other
+programs hits both sides alike:
+
+1. engine step (8 cutouts, no snapshot) / bare encode_image forward+backward of the same batch
+   (target <= 1.15);
+2. engine with snapshots every 10 steps / engine without (target <= 1.05, i.e. +5%);
+3. the original script's configuration / our zer0int preset, per step (target >= 2).
+
+Peak memory (max RSS) of each configuration is measured in a subprocess of its own.
+
+    python bench/bench_engine.py [--steps 20] [--threads 1] [--arch ViT-B/32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def setup(threads: int):
+    import torch
+    torch.set_num_threads(threads)
+    return torch
+
+
+def make_engine(clip_model, out: str, **options):
+    from clipxai.config import resolve_config
+    from clipxai.engine import Engine
+    from clipxai.recorder import Recorder
+
+    cfg = resolve_config("a red heart", {"quiet": True, "out": out, **options})
+    engine = Engine(cfg, model=clip_model)
+    engine.prepare()
+    engine._create_runs()
+    engine.callbacks = [Recorder(engine.writers)]
+    return engine
+
+
+def bare_step_fn(model, batch: int, torch):
+    """encode_image forward + backward to the input: the floor any engine step has to pay."""
+    x = torch.rand(batch, 3, model.input_resolution, model.input_resolution, requires_grad=True)
+    text = model.encode_text(["a red heart"])[0]
+
+    def step():
+        x.grad = None
+        f = model.encode_image(x)
+        (-(f / f.norm(dim=-1, keepdim=True) @ (text / text.norm())).mean()).backward()
+    return step
+
+
+class OriginalScript:
+    """The original experiment's configuration, rebuilt for timing: anomaly detection on,
+    CLIP parameters requiring grad, hooks on every visual block, and at every 10th step
+    synchronous min-max-normalised dumps of activations, gradients and the image."""
+
+    def __init__(self, model, out: Path, torch):
+        import numpy as np
+        self.torch, self.np, self.out = torch, np, out
+        self.model = model.module
+        self.model.requires_grad_(True)
+        r = model.input_resolution
+        self.image = (torch.randn(1, 3, r, r) * 0.01).requires_grad_(True)
+        with torch.no_grad():
+            self.text = self.model.encode_text(model.tokenize(["a red heart"]))
+        self.opt = torch.optim.AdamW([self.image], lr=1.5)
+        self.acts = {}
+        for i, block in enumerate(self.model.visual.transformer.resblocks):
+            block.register_forward_hook(lambda m, inp, o, i=i: self.acts.__setitem__(i, o.detach()))
+        self.best, self.best_sim = None, -float("inf")
+        for d in ("activations", "gradients", "images"):
+            (out / d).mkdir(parents=True, exist_ok=True)
+
+    def step(self, it: int):
+        torch, F = self.torch, self.torch.nn.functional
+        with torch.autograd.set_detect_anomaly(True):
+            self.opt.zero_grad()
+            feats = self.model.encode_image(self.image)
+            cos = torch.cosine_similarity(feats, self.text, dim=1).mean()
+            if cos.item() > self.best_sim:
+                self.best_sim, self.best = cos.item(), self.image.detach().clone()
+            tv = (self.image[..., :, :-1] - self.image[..., :, 1:]).abs().sum() + \
+                 (self.image[..., :-1, :] - self.image[..., 1:, :]).abs().sum()
+            loss = -torch.log(torch.exp(cos / 5)) + 1e-5 * tv + 0.01 * F.mse_loss(self.image, self.best)
+            loss.backward()
+            self.opt.step()
+        if it % 10 == 0:
+            self.dump(it)
+
+    def dump(self, it: int):
+        from PIL import Image
+        np = self.np
+        for i, a in self.acts.items():
+            flat = a.view(a.size(0), -1)
+            np.save(self.out / "activations" / f"layer{i}_iteration{it}.npy",
+                    ((flat - flat.min()) / (flat.max() - flat.min())).cpu().numpy())
+        g = self.image.grad.view(1, -1)
+        np.save(self.out / "gradients" / f"gradient_iteration{it}.npy", ((g - g.min()) / (g.max() - g.min())).numpy())
+        img = self.image.detach()[0].permute(1, 2, 0)
+        img = ((img - img.min()) / (img.max() - img.min()) * 255).numpy().astype(np.uint8)
+        Image.fromarray(img).save(self.out / "images" / f"image_{it}.png")
+
+
+def interleaved(a, b, steps: int) -> tuple[list[float], list[float]]:
+    """Alternate a(i) and b(i), timing each; the first round is a warm-up."""
+    ta, tb = [], []
+    for i in range(steps + 1):
+        t = time.perf_counter()
+        a(i)
+        t1 = time.perf_counter()
+        b(i)
+        t2 = time.perf_counter()
+        if i:
+            ta.append(t1 - t)
+            tb.append(t2 - t1)
+    return ta, tb
+
+
+def ratios(args):
+    torch = setup(args.threads)
+    from clipxai.models import load_clip
+    model = load_clip(f"random:{args.arch}", "cpu")
+    tmp = tempfile.mkdtemp(prefix="clipxai-bench-")
+    results = {"arch": args.arch, "threads": torch.get_num_threads(), "steps": args.steps}
+
+    # 1. engine vs bare forward+backward, 8 cutouts, steps that take no snapshot
+    engine = make_engine(model, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=1000)
+    bare = bare_step_fn(model, 8, torch)
+    te, tb = interleaved(lambda i: engine._step(i + 1), lambda i: bare(), args.steps)
+    results["engine_step_s"] = statistics.median(te)
+    results["bare_step_s"] = statistics.median(tb)
+    results["engine_over_bare"] = results["engine_step_s"] / results["bare_step_s"]
+
+    # 2. snapshots every 10 steps vs none: same engine config, means over whole cycles
+    rec = make_engine(model, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=10)
+    n = max(10, args.steps // 10 * 10)
+    t_rec, t_plain = interleaved(lambda i: rec._step(i + 1), lambda i: engine._step(i + 1), n)
+    results["recording_overhead"] = sum(t_rec) / sum(t_plain) - 1
+
+    # 3. zer0int preset vs the original script's configuration (batch 1, 224 px)
+    r = model.input_resolution
+    z = make_engine(model, tmp, preset="zer0int", model="unused", steps=1000, size=(r, r))
+    original = OriginalScript(load_clip(f"random:{args.arch}", "cpu"), Path(tmp) / "original", torch)
+    tz, to = interleaved(lambda i: z._step(i + 1), lambda i: original.step(i + 1), n)
+    results["zer0int_step_s"] = sum(tz) / len(tz)
+    results["original_step_s"] = sum(to) / len(to)
+    results["original_over_zer0int"] = results["original_step_s"] / results["zer0int_step_s"]
+    return results
+
+
+def peak_memory_case(case: str, args) -> int:
+    """Run a few steps of one configuration and return max RSS in MiB (call in a subprocess)."""
+    torch = setup(args.threads)
+    from clipxai.models import load_clip
+    model = load_clip(f"random:{args.arch}", "cpu")
+    tmp = tempfile.mkdtemp(prefix="clipxai-bench-")
+    if case == "engine":
+        e = make_engine(model, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=10)
+        for i in range(3):
+            e._step(i)
+    elif case == "zer0int":
+        r = model.input_resolution
+        e = make_engine(model, tmp, preset="zer0int", model="unused", steps=1000, size=(r, r))
+        for i in range(3):
+            e._step(i)
+    elif case == "original":
+        o = OriginalScript(model, Path(tmp), torch)
+        for i in range(3):
+            o.step(i)
+    elif case == "bare":
+        step = bare_step_fn(model, 8, torch)
+        for _ in range(3):
+            step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--arch", default="ViT-B/32")
+    p.add_argument("--memory-case")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    if args.memory_case:
+        print(peak_memory_case(args.memory_case, args))
+        return
+    r = ratios(args)
+    for case in ("bare", "engine", "zer0int", "original"):
+        cmd = [sys.executable, __file__, "--memory-case", case, "--threads", str(args.threads), "--arch", args.arch]
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        r[f"peak_rss_mib_{case}"] = int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else None
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return
+    print(f"architecture {r['arch']} (random init), {r['threads']} thread(s), {r['steps']} timed steps each")
+    print(f"engine step, 8 cutouts:        {r['engine_step_s']:.3f} s   bare fwd+bwd: {r['bare_step_s']:.3f} s")
+    print(f"  engine / bare                {r['engine_over_bare']:.3f}   (target <= 1.15)")
+    print(f"  snapshot every 10 overhead   {100 * r['recording_overhead']:+.1f}%   (target <= +5%)")
+    print(f"zer0int preset step:           {r['zer0int_step_s']:.3f} s   original configuration: {r['original_step_s']:.3f} s")
+    print(f"  original / zer0int           {r['original_over_zer0int']:.2f}x  (target >= 2x)")
+    print("peak RSS (MiB): " + ", ".join(f"{c} {r[f'peak_rss_mib_{c}']}" for c in ("bare", "engine", "zer0int", "original")))
+
+
+if __name__ == "__main__":
+    main()
