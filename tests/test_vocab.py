@@ -20,17 +20,20 @@ def private_cache(tmp_path, monkeypatch):
     return tmp_path / "cache" / "vocab"
 
 
-def count_encodes(model):
-    """Wrap model.encode_text so the test can see how many times text was encoded."""
-    calls = []
-    original = model.encode_text
+@pytest.fixture()
+def count_encodes(monkeypatch):
+    """Wrap the CLIP text encoder so a test can see how many texts were encoded, in which batches."""
+    def install(model):
+        calls = []
+        original = model.module.encode_text
 
-    def counting(texts, *args, **kwargs):
-        calls.append(len(texts))
-        return original(texts, *args, **kwargs)
+        def counting(tokens):
+            calls.append(tokens.shape[0])
+            return original(tokens)
 
-    model.encode_text = counting
-    return calls
+        monkeypatch.setattr(model.module, "encode_text", counting)
+        return calls
+    return install
 
 
 def expected_embeddings(model, words, templates):
@@ -48,7 +51,7 @@ def expected_embeddings(model, words, templates):
 # -- clip_words ---------------------------------------------------------------------------
 
 def test_clip_words_are_whole_single_token_words():
-    from clip.simple_tokenizer import SimpleTokenizer
+    from clipxai.models import _import_clip
 
     words = vocab.clip_words()
     assert len(words) > 20000
@@ -56,9 +59,9 @@ def test_clip_words_are_whole_single_token_words():
     assert all(len(w) >= 2 and w.isalpha() for w in words)
     assert {"heart", "dog", "love", "wedding"} <= set(words)
     # each is exactly one token of CLIP's tokenizer (a word-final BPE entry)
-    tok = SimpleTokenizer()
     sample = [w for w in words[:: len(words) // 300] if w.isascii()]
-    assert all(len(tok.encode(w)) == 1 for w in sample)
+    tokens = _import_clip().tokenize(sample)
+    assert ((tokens != 0).sum(dim=1) == 3).all()  # start, the word, end
     assert vocab.clip_words() == words  # cached copy, same content
 
 
@@ -97,7 +100,7 @@ def test_embeddings_follow_the_template_recipe(tiny_clip):
     torch.testing.assert_close(emb, expected_embeddings(tiny_clip, WORDS, templates), atol=1e-5, rtol=0)
 
 
-def test_second_call_reads_the_cache_without_encoding(tiny_clip, private_cache):
+def test_second_call_reads_the_cache_without_encoding(tiny_clip, private_cache, count_encodes):
     calls = count_encodes(tiny_clip)
     first = vocab.vocabulary_embeddings(tiny_clip, WORDS)
     assert sum(calls) == len(WORDS) * len(vocab.DEFAULT_TEMPLATES)
@@ -112,7 +115,22 @@ def test_second_call_reads_the_cache_without_encoding(tiny_clip, private_cache):
     assert calls == [5, 5, len(WORDS)]
 
 
-def test_encoding_is_batched(tiny_clip, monkeypatch):
+def test_encoding_trims_padding_without_changing_results(tiny_clip):
+    texts = ["a photo of a dog.", "x", "a long phrase about a red heart drawn in chalk on a wall",
+             "cat", "two wedding rings on a table"]
+    with torch.no_grad():
+        full = tiny_clip.encode_text(texts)  # the whole context, padding included
+    seen = []
+    hook = tiny_clip.module.token_embedding.register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
+    try:
+        trimmed = vocab._encode_trimmed(tiny_clip, texts, batch_size=2)
+    finally:
+        hook.remove()
+    torch.testing.assert_close(trimmed, full, atol=1e-5, rtol=0)
+    assert all(shape[1] < tiny_clip.context_length for shape in seen[:2])  # short texts, short batches
+
+
+def test_encoding_is_batched(tiny_clip, monkeypatch, count_encodes):
     monkeypatch.setattr(vocab, "_CHUNK", 4)
     calls = count_encodes(tiny_clip)
     emb = vocab.vocabulary_embeddings(tiny_clip, WORDS, templates=("{}",))
@@ -121,7 +139,7 @@ def test_encoding_is_batched(tiny_clip, monkeypatch):
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong_shape", "nan"])
-def test_a_corrupt_cache_file_is_recomputed(tiny_clip, damage):
+def test_a_corrupt_cache_file_is_recomputed(tiny_clip, damage, count_encodes):
     good = vocab.vocabulary_embeddings(tiny_clip, WORDS)
     path = vocab.cache_path(tiny_clip, WORDS)
     if damage == "garbage":
