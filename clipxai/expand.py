@@ -1,0 +1,339 @@
+"""Prompt expansion: turn a short prompt into visual captions with an OpenAI-compatible LLM.
+
+A bare word such as "❤️" leaves CLIP free to wander; a caption written by a language model
+("a red heart drawn in chalk on a dark wall") pins down one reading, and comparing runs with
+and without it shows how much of the oscillation is ambiguity in the prompt. Any server that
+speaks the chat-completions protocol works: OpenAI itself, or llama.cpp, vLLM and Ollama on
+the user's own machine. The API key is sent to the server and nowhere else: it never appears
+in messages, logs or run manifests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+
+from .errors import ClipxaiError
+
+DEFAULT_LLM_MODEL = "gpt-4o-mini"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_SYSTEM_PROMPT = (
+    "You write captions for pictures. The user gives a short prompt: a word, an emoji or a "
+    "phrase. Reply with exactly one caption, a single sentence of at most 40 words, describing "
+    "concretely what a picture of it shows: the objects, colours, materials, setting and style. "
+    "Reply with the caption only: no preamble, no quotation marks, no list, no explanation."
+)
+# Local servers ignore the key, but the client refuses to send a request without one.
+PLACEHOLDER_KEY = "no-key-needed"
+# Seconds before the first retry; doubled for each further one.
+RETRY_BACKOFF = 0.5
+
+_REFUSAL = re.compile(
+    r"^\W*(i'?m sorry|i am sorry|sorry[,.!]|i apologi[sz]e|i can(?:no|')?t (?:help|assist|do|"
+    r"provide|create|comply|fulfil)|i cannot|i won'?t|i will not|i'?m (?:not able|unable)|"
+    r"i am (?:not able|unable)|as an ai\b|unfortunately,? i)",
+    re.IGNORECASE,
+)
+_THINK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
+
+
+class ExpandError(ClipxaiError):
+    """The LLM could not be asked, or did not answer with a usable caption."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status that caused it, if any
+
+
+# ---------------------------------------------------------------------------------------
+# Endpoint
+
+def resolve_base_url(base_url: str | None) -> str:
+    """The endpoint to use: the argument, else ``OPENAI_BASE_URL``, else OpenAI's."""
+    url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ExpandError(f"'{public_url(url)}' is not an http(s) URL; give a base URL such as "
+                          f"http://127.0.0.1:8080/v1.")
+    return url.rstrip("/")
+
+
+def public_url(url: str) -> str:
+    """``url`` without credentials or query string, safe to print and to record."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def endpoint_info(base_url: str | None, model: str) -> dict:
+    """What a run records about the LLM: model name and endpoint URL, never the key."""
+    return {"llm_model": model, "endpoint": public_url(resolve_base_url(base_url))}
+
+
+def _api_key(url: str, api_key: str | None) -> str:
+    key = api_key or os.environ.get("OPENAI_API_KEY") or ""
+    if key.strip():
+        return key.strip()
+    if (urlsplit(url).hostname or "").endswith("api.openai.com"):
+        raise ExpandError("No API key was found for OpenAI; set OPENAI_API_KEY, or pass "
+                          "--llm-base-url to use a local OpenAI-compatible server.")
+    return PLACEHOLDER_KEY
+
+
+def read_system_prompt(value: str) -> str:
+    """The system prompt itself, or the contents of a file when ``value`` is ``@path``."""
+    if value.startswith("@"):
+        path = Path(value[1:]).expanduser()
+        try:
+            value = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ExpandError(f"The system prompt file {path} could not be read as UTF-8 text "
+                              f"({type(err).__name__}).") from None
+    if not value.strip():
+        raise ExpandError("The system prompt is empty.")
+    return value.strip()
+
+
+# ---------------------------------------------------------------------------------------
+# Answers
+
+def _clean_caption(text: str) -> str:
+    """One line of caption: reasoning blocks, a 'Here is...:' lead-in and quotes removed."""
+    text = _THINK.sub("", text).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
+    text = " ".join(" ".join(lines).split())
+    text = re.sub(r"^(caption|expanded prompt)\s*:\s*", "", text, flags=re.IGNORECASE)
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'“”":
+        text = text[1:-1].strip()
+    return text.strip("“”").strip()
+
+
+def _snippet(text: str, limit: int = 100) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _captions_from_body(body: bytes, url: str) -> list[str]:
+    """Caption texts from one chat-completions response body; raises on anything unusable."""
+    try:
+        data = json.loads(body)
+        choices = data["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise TypeError
+        messages = [(c["message"], c.get("finish_reason")) for c in choices]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ExpandError(f"The LLM server at {public_url(url)} sent a reply that is not "
+                          f"chat-completions JSON.") from None
+    captions = []
+    for message, finish in messages:
+        if not isinstance(message, dict):
+            raise ExpandError(f"The LLM server at {public_url(url)} sent a reply that is not "
+                              f"chat-completions JSON.")
+        refusal = message.get("refusal")
+        if refusal:
+            raise ExpandError(f"The LLM refused to expand this prompt (it said: \"{_snippet(refusal)}\").")
+        if finish == "content_filter":
+            raise ExpandError("The LLM refused to expand this prompt (its content filter stopped the answer).")
+        content = message.get("content")
+        if content is not None and not isinstance(content, str):
+            raise ExpandError("The LLM answered with something other than text.")
+        caption = _clean_caption(content or "")
+        if not caption:
+            raise ExpandError("The LLM answered with an empty caption.")
+        if _REFUSAL.match(caption):
+            raise ExpandError(f"The LLM refused to expand this prompt (it said: \"{_snippet(caption)}\").")
+        captions.append(caption)
+    return captions
+
+
+# ---------------------------------------------------------------------------------------
+# Requests
+
+def _status_error(err, url: str, key: str) -> ExpandError:
+    status = err.status_code
+    where = f"The LLM server at {public_url(url)}"
+    if status == 401:
+        return ExpandError(f"{where} refused the API key (HTTP 401); check OPENAI_API_KEY.", status)
+    if status == 403:
+        return ExpandError(f"{where} denied access (HTTP 403); the key may lack permission for "
+                           f"this model.", status)
+    # Servers may quote the request back; the key must not travel on in our message.
+    detail = _snippet(_error_detail(err).replace(key, "***"), 200)
+    if status == 404:
+        return ExpandError(f"{where} answered HTTP 404 ({detail}); check --llm-model, and that the "
+                           f"base URL ends where the API starts (often /v1).", status)
+    return ExpandError(f"{where} answered HTTP {status} ({detail}).", status)
+
+
+def _error_detail(err) -> str:
+    body = getattr(err, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        msg = inner.get("message") if isinstance(inner, dict) else inner
+        if msg:
+            return str(msg)
+    try:
+        return err.response.text.strip() or "no details"
+    except Exception:  # noqa: BLE001  (a body that cannot be read is no detail)
+        return "no details"
+
+
+def _retry_delay(err, attempt: int) -> float:
+    """Seconds to wait: the server's Retry-After when short, else exponential backoff."""
+    delay = RETRY_BACKOFF * (2 ** attempt)
+    response = getattr(err, "response", None)
+    header = response.headers.get("retry-after") if response is not None else None
+    try:
+        if header is not None:
+            delay = float(header)
+    except ValueError:
+        pass
+    return max(0.0, min(delay, 10.0))
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt{'s' if count != 1 else ''}"
+
+
+def _request(client, openai, url: str, key: str, payload: dict, timeout: float, retries: int) -> bytes:
+    """One chat completion with bounded retries on transient failures; the raw body."""
+    for attempt in range(retries + 1):
+        try:
+            raw = client.chat.completions.with_raw_response.create(**payload)
+            return raw.http_response.content
+        except openai.APITimeoutError:
+            if attempt == retries:
+                raise ExpandError(f"The LLM server at {public_url(url)} did not answer within "
+                                  f"{timeout:g} s ({_attempts(retries + 1)}); raise --timeout or "
+                                  f"check the server.") from None
+            err = None
+        except openai.APIConnectionError:
+            if attempt == retries:
+                raise ExpandError(f"The LLM server at {public_url(url)} could not be reached "
+                                  f"({_attempts(retries + 1)}); check --llm-base-url and that the "
+                                  f"server is running.") from None
+            err = None
+        except openai.APIStatusError as status_err:
+            transient = status_err.status_code == 429 or status_err.status_code >= 500
+            if not transient or attempt == retries:
+                raise _status_error(status_err, url, key) from None
+            err = status_err
+        time.sleep(_retry_delay(err, attempt))
+    raise AssertionError("unreachable")
+
+
+def _import_openai():
+    try:
+        import openai  # noqa: PLC0415  (an optional extra)
+    except ImportError:
+        raise ExpandError('Prompt expansion needs the openai package; install it with '
+                          'pip install -e ".[expand]".') from None
+    return openai
+
+
+def _same(a: str, b: str) -> bool:
+    return a.casefold().rstrip(".") == b.casefold().rstrip(".")
+
+
+def expand_prompt(prompt: str, *, n: int = 1, model: str = DEFAULT_LLM_MODEL,
+                  base_url: str | None = None, api_key: str | None = None,
+                  system_prompt: str = DEFAULT_SYSTEM_PROMPT, timeout: float = 30.0,
+                  retries: int = 2, temperature: float = DEFAULT_TEMPERATURE) -> list[str]:
+    """``n`` distinct visual captions for ``prompt`` from a chat-completions endpoint.
+
+    Servers that ignore ``n`` (llama.cpp, Ollama) or reject it are asked again, one caption
+    at a time, until ``n`` distinct captions are in hand or a bounded number of calls is spent.
+    """
+    if not prompt or not prompt.strip():
+        raise ExpandError("The prompt to expand is empty.")
+    if n < 1:
+        raise ExpandError(f"The number of captions must be at least 1, not {n}.")
+    if timeout <= 0:
+        raise ExpandError(f"The timeout must be positive, not {timeout:g} s.")
+    if retries < 0:
+        raise ExpandError(f"The number of retries cannot be negative ({retries}).")
+    if not model or not model.strip():
+        raise ExpandError("The LLM model name is empty.")
+    if not system_prompt or not system_prompt.strip():
+        raise ExpandError("The system prompt is empty.")
+    url = resolve_base_url(base_url)
+    key = _api_key(url, api_key)
+    openai = _import_openai()
+    client = openai.OpenAI(api_key=key, base_url=url, timeout=timeout, max_retries=0)
+
+    messages = [{"role": "system", "content": system_prompt.strip()},
+                {"role": "user", "content": prompt.strip()}]
+    captions: list[str] = []
+    ask_many = n > 1
+    calls, max_calls = 0, 2 * n + 1
+    try:
+        while len(captions) < n and calls < max_calls:
+            payload = {"model": model, "messages": messages, "temperature": temperature}
+            if ask_many and n - len(captions) > 1:
+                payload["n"] = n - len(captions)
+            calls += 1
+            try:
+                body = _request(client, openai, url, key, payload, timeout, retries)
+            except ExpandError as err:
+                if "n" not in payload or err.status not in (400, 422):
+                    raise
+                ask_many = False  # e.g. llama.cpp: "Only one completion choice is allowed"
+                continue
+            for caption in _captions_from_body(body, url):
+                if len(captions) < n and not any(_same(caption, c) for c in captions):
+                    captions.append(caption)
+    finally:
+        client.close()
+    if len(captions) < n:
+        raise ExpandError(f"The LLM gave only {len(captions)} distinct caption(s) of the {n} asked "
+                          f"for in {calls} requests; raise --temperature.")
+    return captions
+
+
+# ---------------------------------------------------------------------------------------
+# CLI
+
+@click.command("expand")
+@click.argument("prompt")
+@click.option("-n", "n", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+              help="How many distinct captions to print.")
+@click.option("--llm-model", default=DEFAULT_LLM_MODEL, show_default=True,
+              help="Model name as the server knows it (e.g. llama3.2 for Ollama).")
+@click.option("--llm-base-url", default=None,
+              help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 "
+                   "[default: $OPENAI_BASE_URL, else OpenAI's].")
+@click.option("--system-prompt", default=DEFAULT_SYSTEM_PROMPT,
+              help="Instructions for the LLM, or @FILE to read them from a file.")
+@click.option("--temperature", type=click.FloatRange(min=0.0, max=2.0), default=DEFAULT_TEMPERATURE,
+              show_default=True, help="Sampling temperature (higher gives more varied captions).")
+@click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True), default=30.0,
+              show_default=True, help="Seconds to wait for each answer.")
+@click.option("--retries", type=click.IntRange(min=0, max=10), default=2, show_default=True,
+              help="Retries after a timeout, connection error, HTTP 429 or 5xx.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON with the captions and the endpoint.")
+def expand_command(prompt, n, llm_model, llm_base_url, system_prompt, temperature, timeout,
+                   retries, as_json):
+    """Expand PROMPT into visual captions with an OpenAI-compatible LLM (key: $OPENAI_API_KEY)."""
+    captions = expand_prompt(
+        prompt, n=n, model=llm_model, base_url=llm_base_url,
+        system_prompt=read_system_prompt(system_prompt), timeout=timeout, retries=retries,
+        temperature=temperature,
+    )
+    if as_json:
+        click.echo(json.dumps({"prompt": prompt, "captions": captions,
+                               **endpoint_info(llm_base_url, llm_model)},
+                              ensure_ascii=False, indent=2))
+    else:
+        for caption in captions:
+            click.echo(caption)
