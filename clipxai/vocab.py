@@ -107,27 +107,6 @@ def _check_templates(templates: Sequence[str]) -> tuple[str, ...]:
     return templates
 
 
-@torch.no_grad()
-def _encode_trimmed(model, texts: list[str], batch_size: int = 256) -> torch.Tensor:
-    """Text features (CPU fp32, not unit length), computed on the unpadded length only.
-
-    CLIP's text transformer is causal and reads its output at the end-of-text token, so the
-    padding after it changes nothing; cutting each batch at its longest text makes short
-    words ~10x cheaper to encode than the full 77-token context. Texts of similar length
-    are batched together so that little padding is left.
-    """
-    tokens = model.tokenize(texts)
-    ends = tokens.argmax(dim=-1)  # the end-of-text token has the highest id
-    order = ends.argsort().tolist()
-    out = torch.empty(len(texts), model.embed_dim, dtype=torch.float32)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        length = int(ends[idx].max()) + 1
-        feats = model.module.encode_text(tokens[idx, :length])
-        out[idx] = feats.float().cpu()
-    return out
-
-
 def embed_texts(model, texts: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES,
                 progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """Unit-normalised mean over templates of each text's unit-normalised embedding (CPU fp32).
@@ -141,7 +120,7 @@ def embed_texts(model, texts: Sequence[str], templates: Sequence[str] = DEFAULT_
         chunk = texts[start:start + _CHUNK]
         acc = torch.zeros(len(chunk), model.embed_dim, dtype=torch.float32)
         for template in templates:
-            acc += _unit(_encode_trimmed(model, [template.format(t) for t in chunk]))
+            acc += _unit(model.encode_text([template.format(t) for t in chunk]).cpu())
         out[start:start + len(chunk)] = _unit(acc)
         if progress is not None:
             progress(start + len(chunk), len(texts))

@@ -102,3 +102,18 @@ def test_cuda_uses_fp16_weights_and_fp32_features(tiny_module):
     assert m.dtype == torch.float16
     out = m.encode_image(torch.rand(1, 3, 32, 32, device="cuda"))
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_text_encoding_trims_padding_without_changing_results(tiny_clip):
+    texts = ["a photo of a dog.", "x", "a long phrase about a red heart drawn in chalk on a wall",
+             "cat", "two wedding rings on a table"]
+    with torch.no_grad():
+        full = tiny_clip.module.encode_text(tiny_clip.tokenize(texts)).float()  # padding included
+    seen = []
+    hook = tiny_clip.module.token_embedding.register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
+    try:
+        trimmed = tiny_clip.encode_text(texts, batch_size=2)
+    finally:
+        hook.remove()
+    torch.testing.assert_close(trimmed, full, atol=1e-5, rtol=0)
+    assert all(shape[1] < tiny_clip.context_length for shape in seen[:2])  # short texts, short batches

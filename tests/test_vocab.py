@@ -115,21 +115,6 @@ def test_second_call_reads_the_cache_without_encoding(tiny_clip, private_cache, 
     assert calls == [5, 5, len(WORDS)]
 
 
-def test_encoding_trims_padding_without_changing_results(tiny_clip):
-    texts = ["a photo of a dog.", "x", "a long phrase about a red heart drawn in chalk on a wall",
-             "cat", "two wedding rings on a table"]
-    with torch.no_grad():
-        full = tiny_clip.encode_text(texts)  # the whole context, padding included
-    seen = []
-    hook = tiny_clip.module.token_embedding.register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
-    try:
-        trimmed = vocab._encode_trimmed(tiny_clip, texts, batch_size=2)
-    finally:
-        hook.remove()
-    torch.testing.assert_close(trimmed, full, atol=1e-5, rtol=0)
-    assert all(shape[1] < tiny_clip.context_length for shape in seen[:2])  # short texts, short batches
-
-
 def test_encoding_is_batched(tiny_clip, monkeypatch, count_encodes):
     monkeypatch.setattr(vocab, "_CHUNK", 4)
     calls = count_encodes(tiny_clip)
