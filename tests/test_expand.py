@@ -313,3 +313,35 @@ def test_endpoint_info_strips_credentials(monkeypatch):
     assert expand.endpoint_info(None, "m")["endpoint"] == "http://127.0.0.1:8000/v1"
     monkeypatch.delenv("OPENAI_BASE_URL")
     assert expand.endpoint_info(None, "m")["endpoint"] == expand.DEFAULT_BASE_URL
+
+
+# ---------------------------------------------------------------------------------------
+# ascend --expand
+
+def test_ascend_with_expansion_optimizes_the_caption_and_records_it(llm, tmp_path, monkeypatch, capsys):
+    from clipxai.cli import main
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-expand-key-123")
+    llm.script = [completion("A red heart: drawn | in chalk."), completion("Two gold rings.")]
+    code = main(["ascend", "❤️", "--expand", "2", "--llm-base-url", llm.url, "--llm-model", "local-model",
+                 "--model", "random:tiny", "--steps", "2", "--out", str(tmp_path), "--name", "x", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((tmp_path / "x" / "run.json").read_text())
+    assert [(p["text"], p["weight"]) for p in manifest["prompts"]] == [
+        ("A red heart: drawn | in chalk.", 1.0), ("Two gold rings.", 1.0)]
+    assert manifest["expansion"]["original"] == "❤️"
+    assert manifest["expansion"]["llm_model"] == "local-model"
+    assert manifest["expansion"]["endpoint"] == llm.url
+    for path in (tmp_path / "x").rglob("*"):
+        if path.is_file():
+            assert b"sk-secret-expand-key-123" not in path.read_bytes()
+
+
+def test_ascend_expansion_failure_creates_no_run(llm, tmp_path, monkeypatch, capsys):
+    from clipxai.cli import main
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-expand-key-123")
+    llm.script = [status(401, "bad key")]
+    code = main(["ascend", "❤️", "--expand", "--llm-base-url", llm.url, "--model", "random:tiny",
+                 "--out", str(tmp_path / "runs"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0 and "sk-secret-expand-key-123" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
