@@ -123,3 +123,56 @@ def test_losses_lists_builtins_with_descriptions(capsys):
     for name in ("cosine", "spherical", "tv", "memory", "range", "logexp_cosine"):
         line = next(line for line in out.splitlines() if line.startswith(name + " "))
         assert len(line.split(None, 1)[1]) > 10
+
+
+def test_sigterm_to_a_running_ascend_stops_cleanly(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run_dir = tmp_path / "runs" / "long"
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "cli.py"), "ascend", "x", "--model", "random:tiny", "--steps", "100000",
+         "--snapshot-every", "5", "--cutouts", "1", "--out", str(tmp_path / "runs"), "--name", "long", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if (run_dir / "run.json").is_file() and json.loads((run_dir / "run.json").read_text())["n_snapshots"] >= 2:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert proc.returncode == 130, err
+    assert out.strip().splitlines()[-1] == str(run_dir)
+    assert manifest["status"] == "interrupted" and manifest["stop_reason"] == "SIGTERM"
+    assert manifest["n_snapshots"] >= 2 and (run_dir / "checkpoint.pt").is_file()
+
+
+def test_progress_bar_on_a_terminal(tiny_clip, tmp_path):
+    import io
+
+    import clipxai
+    from clipxai.recorder import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    progress = Progress(stream=stream, every=0.0)
+    clipxai.ascend("a red heart", model_obj=tiny_clip, steps=5, cutouts=1, quiet=True,
+                   out=str(tmp_path), callbacks=[progress])
+    text = stream.getvalue()
+    assert "5/5" in text and "loss" in text and "sim" in text and "it/s" in text
+    silent = Progress(stream=io.StringIO(), every=0.0)  # not a terminal: nothing written
+    clipxai.ascend("a red heart", model_obj=tiny_clip, steps=2, cutouts=1, quiet=True,
+                   out=str(tmp_path), callbacks=[silent])
+    assert silent.stream.getvalue() == ""
