@@ -1,0 +1,111 @@
+"""From feature rows to one state per snapshot: normalise, reduce with PCA, cluster, smooth.
+
+All metrics are computed in this PCA space (never in UMAP or t-SNE coordinates, which
+distort distances). PCA keeps the directions the run actually moves along and drops most
+of the isotropic noise spread over CLIP's other dimensions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ClipxaiError
+from .cluster import ClusterResult, centroids_of, cluster, renumber_by_first_appearance
+from .hmm import hmm_states
+
+STATE_MODELS = ("hmm", "clusters")
+
+
+@dataclass
+class StateResult:
+    """The analysis space, the clusters found in it, and the state path used for the metrics."""
+
+    reduced: np.ndarray            # (N, C) PCA coordinates of the normalised features
+    explained_variance: np.ndarray
+    clusters: ClusterResult
+    states: np.ndarray             # (N,) int: the state path the metrics use
+    state_model: str
+    transient: int = 0             # clusters dropped because the run never stayed in them
+
+    def to_dict(self) -> dict:
+        return {
+            "space": {"pca_components": int(self.reduced.shape[1]),
+                      "explained_variance": float(self.explained_variance.sum())},
+            "clustering": self.clusters.to_dict(),
+            "state_model": self.state_model,
+            "transient_clusters_dropped": int(self.transient),
+        }
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ClipxaiError("Some feature rows are all zero, so they have no direction to compare.")
+    return x / norms
+
+
+def pca_reduce(x: np.ndarray, n_components: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """PCA coordinates (N, C) with C <= n_components, and the variance share of each component."""
+    from sklearn.decomposition import PCA  # noqa: PLC0415
+
+    c = int(max(1, min(n_components, x.shape[0] - 1, x.shape[1])))
+    pca = PCA(n_components=c, random_state=seed, svd_solver="auto")
+    reduced = pca.fit_transform(x)
+    return reduced, pca.explained_variance_ratio_
+
+
+def longest_runs(labels: np.ndarray, k: int) -> np.ndarray:
+    """For each label, the longest stretch of consecutive snapshots carrying it."""
+    best = np.zeros(k, dtype=np.int64)
+    starts = np.concatenate([[0], np.flatnonzero(labels[1:] != labels[:-1]) + 1, [len(labels)]])
+    for a, b in zip(starts[:-1], starts[1:]):
+        best[labels[a]] = max(best[labels[a]], b - a)
+    return best
+
+
+def drop_transient(x: np.ndarray, labels: np.ndarray, min_run: int = 3) -> tuple[np.ndarray, int]:
+    """Merge clusters the run never stays in (< ``min_run`` snapshots in a row) into the nearest other.
+
+    Such clusters hold the snapshots of transitions, which a mixture model or a large k
+    happily gives a component of their own; a state is somewhere the run stays.
+    """
+    labels = renumber_by_first_appearance(labels)
+    dropped = 0
+    while True:
+        k = int(labels.max()) + 1
+        runs = longest_runs(labels, k)
+        if k < 2 or runs.min() >= min_run:
+            return labels, dropped
+        gone = int(runs.argmin())
+        cents = centroids_of(x, labels)
+        keep = [i for i in range(k) if i != gone]
+        members = labels == gone
+        d = ((x[members][:, None, :] - cents[keep][None]) ** 2).sum(-1)
+        labels = labels.copy()
+        labels[members] = np.asarray(keep)[d.argmin(axis=1)]
+        labels = renumber_by_first_appearance(labels)
+        dropped += 1
+
+
+def infer_states(features: np.ndarray, *, method: str = "kmeans", k: int | str = "auto", k_max: int = 10,
+                 state_model: str = "hmm", pca_components: int = 16, normalize: bool = True,
+                 min_run: int = 3, seed: int = 0) -> StateResult:
+    """States of a run from its feature rows (embeddings, activations or pixels)."""
+    if state_model not in STATE_MODELS:
+        raise ClipxaiError(f"Unknown state model '{state_model}'; choose one of {', '.join(STATE_MODELS)}.")
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 3:
+        raise ClipxaiError(f"The analysis needs at least 3 snapshots; this run has {len(x)}.")
+    if not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).any(axis=1).sum())
+        raise ClipxaiError(f"{bad} snapshot(s) have NaN or infinite values in the analysed features.")
+    if normalize:
+        x = l2_normalize(x)
+    reduced, explained = pca_reduce(x, pca_components, seed)
+    clusters = cluster(reduced, method=method, k=k, k_max=k_max, seed=seed)
+    labels, transient = drop_transient(reduced, clusters.labels, min_run)
+    states = hmm_states(reduced, labels) if state_model == "hmm" else labels
+    return StateResult(reduced, explained, clusters, states, state_model, transient)

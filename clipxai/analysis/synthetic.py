@@ -1,0 +1,193 @@
+"""Synthetic trajectories with known ground truth, to check that the analysis tells the truth.
+
+``planted_states`` makes a CLIP-like embedding trajectory that switches among K planted
+concepts (unit vectors in 512-D with pairwise cosines 0.3-0.6, like CLIP image embeddings of
+different concepts) following a semi-Markov sequence with a known dwell distribution, noise
+and short blended transitions. The negative controls (``converging``, ``random_walk``,
+``single_state``) must never be called an oscillation. Every generator takes an explicit
+``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class SyntheticTrajectory:
+    """Embeddings (un-normalised, like CLIP's) with the truth that produced them."""
+
+    embeddings: np.ndarray      # (N, D) float32
+    steps: np.ndarray           # (N,) int64
+    states: np.ndarray          # (N,) int: true state per snapshot (-1 where there is none)
+    centers: np.ndarray         # (K, D) unit vectors of the planted concepts
+    kind: str
+    oscillating: bool
+
+    @property
+    def n_states(self) -> int:
+        """Number of planted states actually visited."""
+        return int(len(np.unique(self.states[self.states >= 0])))
+
+    @property
+    def switch_indices(self) -> np.ndarray:
+        """Snapshot index of the first snapshot of every new true state."""
+        s = self.states
+        return np.flatnonzero(s[1:] != s[:-1]) + 1
+
+    def mean_dwell_steps(self) -> float:
+        """Mean length in steps of the complete true segments (the first and last are cut off)."""
+        idx = np.concatenate([[0], self.switch_indices, [len(self.states)]])
+        complete = idx[1:-1]
+        if len(complete) < 2:
+            return float("nan")
+        bounds = self.steps[complete]
+        return float(np.mean(np.diff(bounds)))
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def planted_centers(rng: np.random.Generator, k: int, dim: int = 512,
+                    cos_range: tuple[float, float] = (0.3, 0.6)) -> np.ndarray:
+    """K unit vectors whose pairwise cosines lie in ``cos_range``.
+
+    Each centre is a shared direction plus a private one: with share c_i the cosine of
+    centres i and j is sqrt(c_i c_j), so drawing every c_i in the range keeps all pairs in it.
+    """
+    common = _unit(rng.standard_normal(dim))
+    private = rng.standard_normal((k, dim))
+    private -= np.outer(private @ common, common)
+    private, _ = np.linalg.qr(private.T)  # orthonormal private directions
+    private = private.T[:k]
+    share = rng.uniform(*cos_range, size=k)
+    return np.sqrt(share)[:, None] * common + np.sqrt(1 - share)[:, None] * private
+
+
+def _scale_like_clip(rng: np.random.Generator, unit_rows: np.ndarray) -> np.ndarray:
+    """CLIP's image embeddings are not unit length; give them norms around 10."""
+    norms = rng.uniform(8.0, 12.0, size=(len(unit_rows), 1))
+    return (unit_rows * norms).astype(np.float32)
+
+
+def _noisy(rng: np.random.Generator, rows: np.ndarray, noise: float) -> np.ndarray:
+    """Add isotropic noise whose expected norm is ``noise`` (rows are unit vectors)."""
+    dim = rows.shape[1]
+    return _unit(rows + noise * rng.standard_normal(rows.shape) / np.sqrt(dim))
+
+
+def _dwell_lengths(rng: np.random.Generator, total: int, mean: float, shape: float, minimum: int) -> list[int]:
+    """Gamma-distributed dwell lengths (in snapshots) until ``total`` is covered."""
+    out, covered = [], 0
+    while covered < total:
+        d = max(minimum, int(round(rng.gamma(shape, mean / shape))))
+        out.append(d)
+        covered += d
+    return out
+
+
+def planted_states(rng: np.random.Generator, *, n: int = 400, k: int = 4, dim: int = 512,
+                   mean_dwell: float = 20.0, dwell_shape: float = 4.0, min_dwell: int = 4,
+                   noise: float = 0.5, blend: int = 2, cyclic: bool = False,
+                   snapshot_every: int = 10, cos_range: tuple[float, float] = (0.3, 0.6)) -> SyntheticTrajectory:
+    """Switching among ``k`` planted concepts.
+
+    Dwell lengths (snapshots) are gamma(shape, mean/shape), at least ``min_dwell``; the next
+    state is drawn uniformly among the others (``cyclic``: always the next one, which with a
+    large ``dwell_shape`` is a periodic oscillation). The first ``blend`` snapshots of every
+    new segment morph linearly from the old concept to the new one.
+    """
+    centers = planted_centers(rng, k, dim, cos_range)
+    lengths = _dwell_lengths(rng, n, mean_dwell, dwell_shape, min_dwell)
+    seq = [int(rng.integers(k))]
+    for _ in lengths[1:]:
+        if cyclic:
+            seq.append((seq[-1] + 1) % k)
+        else:
+            nxt = int(rng.integers(k - 1))
+            seq.append(nxt + (nxt >= seq[-1]))
+    rows = np.empty((n, dim))
+    states = np.empty(n, dtype=np.int64)
+    pos = 0
+    for i, (state, length) in enumerate(zip(seq, lengths)):
+        for j in range(length):
+            if pos >= n:
+                break
+            if i > 0 and j < blend:
+                w = (j + 1) / (blend + 1)
+                rows[pos] = _unit((1 - w) * centers[seq[i - 1]] + w * centers[state])
+                states[pos] = state if w >= 0.5 else seq[i - 1]
+            else:
+                rows[pos] = centers[state]
+                states[pos] = state
+            pos += 1
+    rows = _noisy(rng, rows, noise)
+    steps = np.arange(n, dtype=np.int64) * snapshot_every
+    return SyntheticTrajectory(_scale_like_clip(rng, rows), steps, states, centers,
+                               "cyclic" if cyclic else "semi_markov", True)
+
+
+def converging(rng: np.random.Generator, *, n: int = 400, dim: int = 512, noise: float = 0.5,
+               tau: float | None = None, snapshot_every: int = 10) -> SyntheticTrajectory:
+    """From a random start straight to one concept, slowing down exponentially, then staying."""
+    tau = tau if tau is not None else n / 8
+    start, target = planted_centers(rng, 2, dim)
+    w = 1 - np.exp(-np.arange(n) / tau)
+    rows = _unit((1 - w)[:, None] * start + w[:, None] * target)
+    rows = _noisy(rng, rows, noise)
+    steps = np.arange(n, dtype=np.int64) * snapshot_every
+    return SyntheticTrajectory(_scale_like_clip(rng, rows), steps, np.full(n, -1), target[None],
+                               "converging", False)
+
+
+def random_walk(rng: np.random.Generator, *, n: int = 400, dim: int = 512, step: float = 0.08,
+                noise: float = 0.2, snapshot_every: int = 10) -> SyntheticTrajectory:
+    """A random walk on the unit sphere (steps of norm ``step``): drift with no states."""
+    x = _unit(rng.standard_normal(dim))
+    rows = np.empty((n, dim))
+    for i in range(n):
+        rows[i] = x
+        x = _unit(x + step * rng.standard_normal(dim) / np.sqrt(dim))
+    rows = _noisy(rng, rows, noise)
+    steps = np.arange(n, dtype=np.int64) * snapshot_every
+    return SyntheticTrajectory(_scale_like_clip(rng, rows), steps, np.full(n, -1), rows[:1],
+                               "random_walk", False)
+
+
+def single_state(rng: np.random.Generator, *, n: int = 400, dim: int = 512, noise: float = 0.5,
+                 snapshot_every: int = 10) -> SyntheticTrajectory:
+    """One concept plus noise for the whole run."""
+    center = planted_centers(rng, 1, dim)
+    rows = _noisy(rng, np.repeat(center, n, axis=0), noise)
+    steps = np.arange(n, dtype=np.int64) * snapshot_every
+    return SyntheticTrajectory(_scale_like_clip(rng, rows), steps, np.zeros(n, dtype=np.int64), center,
+                               "single_state", False)
+
+
+NEGATIVE_CONTROLS = {"converging": converging, "random_walk": random_walk, "single_state": single_state}
+
+
+def switch_f1(true_switches: np.ndarray, found_switches: np.ndarray, tolerance: int = 2) -> float:
+    """F1 of found switch positions against true ones, each true switch matched at most once."""
+    true_switches = list(np.asarray(true_switches))
+    found = sorted(np.asarray(found_switches).tolist())
+    if not true_switches and not found:
+        return 1.0
+    used = set()
+    hits = 0
+    for f in found:
+        best = None
+        for i, t in enumerate(true_switches):
+            if i in used or abs(t - f) > tolerance:
+                continue
+            if best is None or abs(t - f) < abs(true_switches[best] - f):
+                best = i
+        if best is not None:
+            used.add(best)
+            hits += 1
+    precision = hits / len(found) if found else 0.0
+    recall = hits / len(true_switches) if true_switches else 0.0
+    return 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)

@@ -1,0 +1,67 @@
+"""Scoring the analysis against synthetic ground truth (used by the tests and by
+``bench/validate_oscillation.py``).
+
+``planted_scores`` draws trajectories with known states and reports how often the number of
+states is recovered exactly, the F1 of the switch points (tolerance 2 snapshots) and the
+relative error of the mean dwell. ``control_scores`` draws the negative controls and reports
+how often each is (wrongly) called an oscillation.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from . import synthetic
+from .oscillation import oscillation
+from .states import infer_states
+
+OSCILLATING = ("metastable_switching", "periodic_oscillation")
+
+
+def analyse_trajectory(traj: synthetic.SyntheticTrajectory, *, method: str = "kmeans", state_model: str = "hmm",
+                       seed: int = 0, n_boot: int = 200, n_surrogates: int = 99):
+    """The same pipeline ``clipxai analyze`` runs on embeddings, applied to a synthetic trajectory."""
+    st = infer_states(traj.embeddings, method=method, state_model=state_model, seed=seed)
+    return oscillation(st.states, traj.steps, st.reduced, seed=seed, n_boot=n_boot, n_surrogates=n_surrogates)
+
+
+def planted_scores(n_draws: int = 100, seed: int = 0, *, noise: float = 1.0, k_range: tuple[int, int] = (2, 6),
+                   n: int = 400, method: str = "kmeans", state_model: str = "hmm", tolerance: int = 2,
+                   **analysis) -> dict:
+    """Recovery of K, switch points and mean dwell over ``n_draws`` planted trajectories."""
+    k_ok, f1, dwell_err, verdicts = 0, [], [], Counter()
+    for i in range(n_draws):
+        rng = np.random.default_rng([seed, i])
+        k = int(rng.integers(k_range[0], k_range[1] + 1))
+        traj = synthetic.planted_states(rng, n=n, k=k, noise=noise)
+        res = analyse_trajectory(traj, method=method, state_model=state_model, **analysis)
+        k_ok += res.n_states == traj.n_states
+        f1.append(synthetic.switch_f1(traj.switch_indices, res.segments.switch_indices, tolerance))
+        true_dwell = traj.mean_dwell_steps()
+        dwell_err.append(abs(res.dwell_all["mean"] - true_dwell) / true_dwell)
+        verdicts[res.verdict] += 1
+    return {
+        "draws": n_draws, "noise": noise, "method": method, "state_model": state_model,
+        "k_exact": k_ok / n_draws,
+        "switch_f1_mean": float(np.mean(f1)), "switch_f1_min": float(np.min(f1)),
+        "switch_f1_share_ge_0.9": float(np.mean(np.array(f1) >= 0.9)),
+        "dwell_rel_error_mean": float(np.mean(dwell_err)), "dwell_rel_error_max": float(np.max(dwell_err)),
+        "dwell_share_within_15pct": float(np.mean(np.array(dwell_err) <= 0.15)),
+        "called_oscillating": sum(verdicts[v] for v in OSCILLATING) / n_draws,
+        "verdicts": dict(verdicts),
+    }
+
+
+def control_scores(kind: str, n_draws: int = 100, seed: int = 0, *, method: str = "kmeans",
+                   state_model: str = "hmm", generator_args: dict | None = None, **analysis) -> dict:
+    """How often a negative control is called an oscillation (it never should be)."""
+    gen = synthetic.NEGATIVE_CONTROLS[kind]
+    verdicts = Counter()
+    for i in range(n_draws):
+        traj = gen(np.random.default_rng([seed, 10_000 + i]), **(generator_args or {}))
+        verdicts[analyse_trajectory(traj, method=method, state_model=state_model, **analysis).verdict] += 1
+    wrong = sum(verdicts[v] for v in OSCILLATING)
+    return {"control": kind, "draws": n_draws, "called_oscillating": wrong / n_draws,
+            "not_oscillating": 1 - wrong / n_draws, "verdicts": dict(verdicts)}
