@@ -1,6 +1,7 @@
 """The toy world: deterministic, truthfully captioned, planted concepts readable from colour."""
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -138,3 +139,15 @@ def test_records_export_their_attributes():
         assert (d["shape"], d["colour"], d["size"], d["position"], d["concept"]) == (
             rec.shape, rec.colour, rec.size, rec.position, rec.concept)
         assert d["n_objects"] == len(d["objects"]) == len(rec.objects)
+
+
+def test_cli_samples_writes_a_png_grid_and_records(tmp_path):
+    from clipxai.cli import main
+
+    png, records = tmp_path / "grid.png", tmp_path / "records.jsonl"
+    assert main(["toy", "samples", "--out", str(png), "--n", "6", "--cols", "3", "--concept", "ring",
+                 "--records", str(records)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 6 and {line["concept"] for line in lines} == {"ring"}
+    assert main(["toy", "samples", "--out", str(tmp_path / "missing-dir" / "x.png"), "--n", "2"]) == 0

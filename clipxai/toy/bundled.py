@@ -17,9 +17,10 @@ BUNDLED_MODELS = {
     "toy": WEIGHTS_DIR / "toy.pt.xz",
     "toy-b": WEIGHTS_DIR / "toy-b.pt.xz",
 }
+# The commands that retrain each model exactly (see clipxai/toy/MODEL.md).
 REBUILD_HINT = {
-    "toy": "clipxai toy train --seed 0 --bundle toy",
-    "toy-b": "clipxai toy train --seed 1 --bundle toy-b",
+    "toy": "clipxai toy train --seed 0 --bundle toy --overwrite",
+    "toy-b": "clipxai toy train --seed 1 --bundle toy-b --overwrite",
 }
 
 
@@ -32,11 +33,15 @@ def load_bundled(name: str) -> tuple[dict, str, str]:
         raise ModelLoadError(
             f"The bundled model '{name}' is missing ({path}); rebuild it with `{REBUILD_HINT[name]}`."
         )
+    corrupt = f"The bundled model file {path} is corrupt; rebuild it with `{REBUILD_HINT[name]}`."
     try:
         data = lzma.decompress(path.read_bytes())
-    except lzma.LZMAError as err:
-        raise ModelLoadError(
-            f"The bundled model file {path} is corrupt; rebuild it with `{REBUILD_HINT[name]}`."
-        ) from err
-    sd = load_state_dict_bytes(data, f"The bundled model file {path}")
+    except (lzma.LZMAError, EOFError, OSError) as err:
+        raise ModelLoadError(corrupt) from err
+    try:
+        sd = load_state_dict_bytes(data, f"The bundled model file {path}")
+    except ModelLoadError as err:  # valid xz around something that is not a state dict
+        raise ModelLoadError(corrupt) from err
+    if not isinstance(sd, dict):
+        raise ModelLoadError(corrupt)
     return sd, file_sha256(path), str(path)

@@ -301,7 +301,11 @@ def _masks(objs: list[WorldObject], ss: int = 2) -> np.ndarray:
     for shape in set(shapes.tolist()):
         idx = np.nonzero(shapes == shape)[0]
         out[idx] = _inside(shape, u[idx], v[idx])
-    return out.reshape(len(objs), SIZE, ss, SIZE, ss).mean(axis=(2, 4), dtype=np.float32)
+    cover = np.zeros((len(objs), SIZE, SIZE), np.uint8)
+    for dy in range(ss):
+        for dx in range(ss):
+            cover += out[:, dy::ss, dx::ss]
+    return cover.astype(np.float32) / (ss * ss)
 
 
 def _smooth_noise(rng: np.random.Generator, n: int, cells: int) -> np.ndarray:
@@ -331,14 +335,19 @@ def render(records: list[Record], rng: np.random.Generator) -> np.ndarray:
     blotches = rng.uniform(0.0, 0.05, size=(n, 1, 1, 1)).astype(np.float32) * _smooth_noise(rng, n, 5)
     images = base + gradient + blotches
 
-    flat = [(i, o) for i, rec in enumerate(records) for o in rec.objects]
-    masks = _masks([o for _, o in flat])
-    for k, (i, o) in enumerate(flat):
-        rgb = np.asarray(COLOURS[o.colour], np.float32) + rng.normal(0.0, 0.03, 3).astype(np.float32)
-        # gentle shading across the object so colour, not a flat value, carries the name
-        shade = 1.0 + rng.uniform(0.0, 0.12) * (np.cos(o.angle + 1.0) * ramp[None, :] + np.sin(o.angle) * ramp[:, None])
-        colour = np.clip(rgb[:, None, None] * shade[None], 0.0, 1.0)
-        images[i] = images[i] * (1.0 - masks[k]) + colour * masks[k]
+    # objects are composited in slot order (the second object of a pair over the first)
+    for slot in range(max((len(r.objects) for r in records), default=0)):
+        idx = np.array([i for i, r in enumerate(records) if len(r.objects) > slot])
+        objs = [records[i].objects[slot] for i in idx]
+        masks = _masks(objs)[:, None]  # [k, 1, H, W]
+        rgb = np.array([COLOURS[o.colour] for o in objs], np.float32)
+        rgb = rgb + rng.normal(0.0, 0.03, size=rgb.shape).astype(np.float32)
+        # gentle shading across the object so colour, not one flat value, carries the name
+        angle = np.array([o.angle for o in objs], np.float32)[:, None, None]
+        depth = rng.uniform(0.0, 0.12, size=(len(objs), 1, 1)).astype(np.float32)
+        shade = 1.0 + depth * (np.cos(angle + 1.0) * ramp[None, None, :] + np.sin(angle) * ramp[None, :, None])
+        colour = np.clip(rgb[:, :, None, None] * shade[:, None], 0.0, 1.0)
+        images[idx] = images[idx] * (1.0 - masks) + colour * masks
 
     sigma = rng.uniform(0.01, 0.05, size=(n, 1, 1, 1)).astype(np.float32)
     images = images + sigma * rng.standard_normal(size=images.shape, dtype=np.float32)
