@@ -162,3 +162,14 @@ def test_ascend_command_takes_cvae(trained, tmp_path, capsys):
     assert main(["ascend", "x", "--param", "cvae", "--model", "random:tiny", "--steps", "2",
                  "--out", str(tmp_path / "runs"), "--quiet"]) == 2
     assert "needs a trained CVAE" in capsys.readouterr().err
+
+
+def test_export_makes_a_small_sampling_copy(trained, tmp_path, capsys):
+    out = tmp_path / "small.pt.xz"
+    assert main(["cvae", "export", str(trained), str(out)]) == 0
+    assert out.stat().st_size < trained.stat().st_size / 3
+    small, full = load_cvae(out), load_cvae(trained)
+    assert "optimizer" not in small.payload and small.payload["state_dict"]["decoder.0.weight"].dtype == torch.float16
+    a = sample_images(small, ["a red heart"], n=2, seed=1)
+    b = sample_images(full, ["a red heart"], n=2, seed=1)
+    torch.testing.assert_close(a, b, atol=2e-2, rtol=0)

@@ -176,3 +176,24 @@ def load_cvae(spec: str | Path, device: str | torch.device = "cpu", clip=None) -
         raise ModelLoadError(f"The CVAE checkpoint {path} has a condition width that does not match its model.")
     model = model.to(device).eval().requires_grad_(False)
     return LoadedCVAE(model, payload, path, sha, conditioner, attributes, clip)
+
+
+def export_checkpoint(spec: str | Path, out: str | Path, half: bool = True) -> Path:
+    """A small file for sampling and ascent only: no optimizer state, fp16 weights, xz-compressed
+    when ``out`` ends in ``.xz`` (how the bundled CVAE ships)."""
+    payload, _, _ = read_checkpoint(spec)
+    small = {k: v for k, v in payload.items() if k not in ("optimizer",)}
+    if half:
+        small["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+        small["condition_mean"] = payload["condition_mean"].half()
+    buffer = io.BytesIO()
+    torch.save(small, buffer)
+    data = buffer.getvalue()
+    out = Path(out)
+    if out.suffix == ".xz":
+        data = lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    return out

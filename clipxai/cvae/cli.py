@@ -192,3 +192,17 @@ def make_fixture_command(out, n, seed, overwrite):
     from .fixture import make_fixture  # noqa: PLC0415
 
     click.echo(str(make_fixture(out, n=n, seed=seed, overwrite=overwrite)))
+
+
+@cvae_group.command("export")
+@click.argument("checkpoint")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--fp32", is_flag=True, help="Keep fp32 weights (default: fp16, half the size).")
+def export_command(checkpoint, out, fp32):
+    """Write a small sampling-only copy of CHECKPOINT to OUT (xz-compressed when OUT ends in .xz)."""
+    from .checkpoint import export_checkpoint  # noqa: PLC0415
+
+    if Path(out).exists() and Path(out).is_dir():
+        raise click.UsageError(f"{out} is a folder; give a file name such as cvae.pt.xz.")
+    path = export_checkpoint(checkpoint, out, half=not fp32)
+    click.echo(f"{path} ({path.stat().st_size / 1e6:.2f} MB)")
