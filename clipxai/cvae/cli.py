@@ -44,7 +44,7 @@ def cvae_group():
 
 
 @cvae_group.command("caption")
-@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path), required=False)
 @click.option("--limit", type=int, default=None, help="Only the first N images.")
 @click.option("--images", type=click.Path(path_type=Path), default=None, help="The image folder, if not the usual place.")
 @click.option("--table", "show_table", is_flag=True, help="Print the phrase table (Markdown) instead.")
@@ -55,6 +55,8 @@ def caption_command(data, limit, images, show_table):
     if show_table:
         click.echo(phrase_table_markdown())
         return
+    if data is None:
+        raise click.UsageError("Give the dataset DATA (or --table for the phrase table).")
     from .data import read_table  # noqa: PLC0415
 
     with _warnings_to_stderr():
