@@ -152,6 +152,21 @@ def test_gumbel_encoding_is_deterministic_and_made_of_codes(tmp_path):
     assert torch.equal(model.embed_codes(model.nearest_codes(z1)), z1)
 
 
+def test_only_an_unreadable_pickle_is_unpickled_in_full_with_a_warning(tmp_path):
+    import argparse
+
+    from clipxai.vqgan import load_vqgan
+
+    yaml_path, ckpt_path, ref = write_release(tmp_path)
+    # An old (non-zip) file whose bookkeeping weights-only loading refuses and cannot list.
+    torch.save({"state_dict": ref.state_dict(), "hparams": argparse.Namespace(lr=1.0)}, ckpt_path,
+               _use_new_zipfile_serialization=False)
+    with pytest.warns(UserWarning, match="checkpoints you trust"):
+        loaded = load_vqgan(config=yaml_path, checkpoint=ckpt_path)
+    assert loaded.info["checkpoint_read"] == "full unpickling"
+    assert torch.equal(loaded.module.codebook, ref.quantize.embedding.weight)
+
+
 @pytest.mark.parametrize("case", ["n_embed", "architecture"])
 def test_checkpoint_that_does_not_fit_its_yaml_names_both_files(tmp_path, case):
     from clipxai.vqgan import load_vqgan

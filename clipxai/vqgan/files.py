@@ -15,8 +15,6 @@ full, which runs code from the file: use checkpoints you trust.
 
 from __future__ import annotations
 
-import io
-import lzma
 import pickle
 import warnings
 import zipfile
@@ -105,23 +103,18 @@ def _opaque(name: str) -> type:
     return type(f"Opaque[{name}]", (), {"__init__": init, "__setstate__": setstate, "__module__": __name__})
 
 
-def _load(source, weights_only: bool):
-    """``torch.load`` on a path (memory-mapped when the format allows) or an in-memory file."""
-    if isinstance(source, Path):
-        try:
-            return torch.load(source, map_location="cpu", weights_only=weights_only, mmap=True)
-        except RuntimeError as err:
-            if "mmap" not in str(err):
-                raise
-    if isinstance(source, io.BytesIO):
-        source.seek(0)
+def _load(source: Path, weights_only: bool):
+    """``torch.load`` to the CPU, memory-mapped when the file's format allows it."""
+    try:
+        return torch.load(source, map_location="cpu", weights_only=weights_only, mmap=True)
+    except RuntimeError as err:
+        if "mmap" not in str(err):
+            raise
     return torch.load(source, map_location="cpu", weights_only=weights_only)
 
 
-def _load_with_placeholders(source):
+def _load_with_placeholders(source: Path):
     """Weights-only loading with every refused global replaced by an inert placeholder."""
-    if isinstance(source, io.BytesIO):
-        source.seek(0)
     names = torch.serialization.get_unsafe_globals_in_checkpoint(source)
     with torch.serialization.safe_globals([(_opaque(n), n) for n in names]):
         return _load(source, weights_only=True)
@@ -137,12 +130,7 @@ def read_state_dict(path: str | Path) -> tuple[dict, str]:
         raise ModelLoadError(f"The VQGAN checkpoint {path} does not exist.")
     if path.stat().st_size == 0:
         raise ModelLoadError(f"The VQGAN checkpoint {path} is empty.")
-    source: Path | io.BytesIO = path
-    if path.suffix == ".xz":
-        try:
-            source = io.BytesIO(lzma.decompress(path.read_bytes()))
-        except lzma.LZMAError as err:
-            raise ModelLoadError(f"The VQGAN checkpoint {path} is not a valid .xz file.") from err
+    source = path
     unreadable = (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError,
                   AttributeError, ImportError, TypeError, KeyError, IndexError)
     how = "weights_only"

@@ -151,8 +151,8 @@ def resolve_files(name: str | None = None, config: str | Path | None = None,
     if config and checkpoint:
         return Path(config).expanduser(), Path(checkpoint).expanduser(), None
     given = Path(config or checkpoint).expanduser()
-    suffixes = (".ckpt", ".ckpt.xz", ".pt") if config else (".yaml", ".yml")
-    stem = given.name.removesuffix(".xz").rsplit(".", 1)[0]
+    suffixes = (".ckpt", ".pt") if config else (".yaml", ".yml")
+    stem = given.name.rsplit(".", 1)[0]
     for suffix in suffixes:
         sibling = given.with_name(stem + suffix)
         if sibling.is_file():
