@@ -90,17 +90,29 @@ class TrainConfig:
 
 @dataclass
 class Prepared:
-    """A dataset made ready for training: images, conditions, sentences and splits."""
+    """A dataset made ready for training: images, sentences, what conditions them, splits.
+
+    CLIP embeddings are kept once per distinct sentence (CelebA's 200k rows at D = 512
+    would otherwise hold 400 MB of repeats); ``conditions(idx)`` assembles rows on demand.
+    """
 
     table: AttributeTable
     images: np.ndarray           # (M, 3, S, S) uint8
     rows: np.ndarray             # (M,) table rows of the images
     sentences: list[str]
-    conditions: torch.Tensor     # (M, cond_dim)
+    sentence_index: np.ndarray   # (M,) row of each image's sentence in clip_unit
+    clip_unit: torch.Tensor | None   # (U, D) unit CLIP embeddings of the distinct sentences
+    attributes: torch.Tensor     # (M, A) +1/-1
     conditioner: Conditioner
     split: dict[str, np.ndarray]
     clip_info: dict | None
     skipped: int
+
+    def conditions(self, idx) -> torch.Tensor:
+        """(len(idx), cond_dim) condition vectors of the images at positions ``idx``."""
+        idx = np.asarray(idx)
+        clip = self.clip_unit[torch.from_numpy(self.sentence_index[idx])] if self.clip_unit is not None else None
+        return self.conditioner.build(clip, self.attributes[torch.from_numpy(idx)])
 
 
 def _clip_spec(spec: str) -> str:
@@ -130,6 +142,9 @@ def prepare(data: str | Path, config: TrainConfig, images: str | Path | None = N
         raise DataError(f"The dataset {data} has only {len(decoded.rows)} usable image; training needs at least two.")
     builder = SentenceBuilder(table.attributes)
     sentences = [builder.sentence(table.values[r]) for r in decoded.rows]
+    unique = list(dict.fromkeys(sentences))
+    position = {s: i for i, s in enumerate(unique)}
+    sentence_index = np.fromiter((position[s] for s in sentences), np.int64, count=len(sentences))
     attrs = torch.from_numpy(table.values[decoded.rows].astype(np.float32))
     clip_unit, clip_info, clip_dim = None, None, 0
     if config.condition in ("clip", "both"):
@@ -138,17 +153,15 @@ def prepare(data: str | Path, config: TrainConfig, images: str | Path | None = N
             from ..models import load_clip  # noqa: PLC0415
 
             clip = load_clip(name, "cpu")
-        unique = len(set(sentences))
-        say(f"embedding {unique} distinct sentences of {len(sentences)} with {clip.name} (cached)")
-        clip_unit = text_embeddings(clip, sentences, cache_dir=cache_dir,
+        say(f"embedding {len(unique)} distinct sentences of {len(sentences)} with {clip.name} (cached)")
+        clip_unit = text_embeddings(clip, unique, cache_dir=cache_dir,
                                     progress=lambda i, n: say(f"  embedded {i}/{n}"))
         clip_info = {"name": name, "sha256": clip.sha256, "embed_dim": clip.embed_dim}
         clip_dim = clip.embed_dim
     conditioner = Conditioner(config.condition, clip_dim, len(table.attributes))
-    conditions = conditioner.build(clip_unit, attrs)
     split = split_rows(table, decoded.rows, config.val_fraction, config.seed)
-    return Prepared(table, decoded.images, decoded.rows, sentences, conditions, conditioner, split,
-                    clip_info, len(decoded.skipped))
+    return Prepared(table, decoded.images, decoded.rows, sentences, sentence_index, clip_unit, attrs,
+                    conditioner, split, clip_info, len(decoded.skipped))
 
 
 @dataclass
@@ -208,11 +221,14 @@ def train(data: str | Path, out: str | Path, config: TrainConfig | None = None, 
                                                "conditioning": _conditioning(prep)}, indent=2) + "\n")
     if previous is None:
         (out / HISTORY_FILE).write_text("")
+        for stale in (out / GRID_DIR).glob("*-e[0-9][0-9][0-9].png"):  # a replaced training's previews
+            stale.unlink()
 
     train_idx = prep.split["train"]
     steps_per_epoch = max(1, len(train_idx) // config.batch_size)
     warmup_steps = config.kl_warmup * steps_per_epoch
-    cond_mean = prep.conditions[train_idx].mean(0)
+    cond_mean = torch.stack([prep.conditions(train_idx[s:s + 4096]).sum(0)
+                             for s in range(0, len(train_idx), 4096)]).sum(0) / len(train_idx)
     say(f"training on {len(train_idx)} images ({len(prep.split['val'])} validation), "
         f"{steps_per_epoch} steps per epoch, condition {config.condition} ({prep.conditioner.dim} values)")
     for epoch in range(start_epoch, config.epochs):
@@ -224,7 +240,7 @@ def train(data: str | Path, out: str | Path, config: TrainConfig | None = None, 
         for b in range(steps_per_epoch):
             idx = order[b * config.batch_size:(b + 1) * config.batch_size]
             x = torch.from_numpy(np.asarray(prep.images[idx], np.float32) / 255.0)
-            c = prep.conditions[idx]
+            c = prep.conditions(idx)
             logits, mu, logvar = model(x, c, generator=g)
             rec = recon_per_image(logits, x, config.recon).mean()
             kl = kl_per_image(mu, logvar).mean()
@@ -298,7 +314,7 @@ def validate(model: CVAE, prep: Prepared, config: TrainConfig, batch: int = 256)
     for s in range(0, len(idx), batch):
         part = idx[s:s + batch]
         x = torch.from_numpy(np.asarray(prep.images[part], np.float32) / 255.0)
-        c = prep.conditions[part]
+        c = prep.conditions(part)
         mu, logvar = model.encode(x, c)
         logits = model.decode_logits(mu, c)
         rec += float(recon_per_image(logits, x, config.recon).sum())
@@ -317,12 +333,16 @@ def write_grids(model: CVAE, prep: Prepared, config: TrainConfig, folder: Path, 
     if len(idx) == 0:
         return
     x = torch.from_numpy(np.asarray(prep.images[idx], np.float32) / 255.0)
-    c = prep.conditions[idx]
+    c = prep.conditions(idx)
     recon = model.decode(model.encode(x, c)[0], c)
     save_grid(torch.cat([x, recon]), folder / f"recon-e{epoch:03d}.png", ncol=len(idx))
-    firsts = list(dict.fromkeys(prep.sentences[i] for i in prep.split["val"]))[:config.grid_rows]
-    where = {s: i for i in reversed(prep.split["val"].tolist()) for s in [prep.sentences[i]]}
-    conds = prep.conditions[[where[s] for s in firsts]]
+    first_of: dict[str, int] = {}
+    for i in prep.split["val"].tolist():
+        first_of.setdefault(prep.sentences[i], i)
+        if len(first_of) == config.grid_rows:
+            break
+    firsts = list(first_of)
+    conds = prep.conditions(list(first_of.values()))
     n = config.grid_rows
     g = torch.Generator().manual_seed(_seed(config.seed, "grid"))
     z = torch.randn((len(firsts) * n, model.config.zdim), generator=g)
