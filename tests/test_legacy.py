@@ -20,6 +20,7 @@ def _minmax(x):
 def write_legacy(folder, steps=STEPS, layers=(5, 23), flat_layer=False):
     """Files named and shaped exactly like the original script's output."""
     rng = np.random.default_rng(0)
+    patterns = rng.standard_normal((2, WIDTH)).astype(np.float32)  # what each state looks like to a layer
     for sub in ("images", "activations", "gradients"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     for i, step in enumerate(steps):
@@ -28,7 +29,7 @@ def write_legacy(folder, steps=STEPS, layers=(5, 23), flat_layer=False):
         img[0, 0] = 0  # per-image min-max normalisation makes the darkest pixel 0
         Image.fromarray(img).save(folder / "images" / f"image_{step}.png")
         for layer in layers:
-            act = rng.standard_normal((TOKENS, WIDTH)).astype(np.float32) + 3 * state
+            act = 0.5 * rng.standard_normal((TOKENS, WIDTH)).astype(np.float32) + patterns[state]
             act = _minmax(act)
             if flat_layer:
                 act = act.reshape(1, -1)

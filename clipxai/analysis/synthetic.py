@@ -92,15 +92,20 @@ def _dwell_lengths(rng: np.random.Generator, total: int, mean: float, shape: flo
 def planted_states(rng: np.random.Generator, *, n: int = 400, k: int = 4, dim: int = 512,
                    mean_dwell: float = 20.0, dwell_shape: float = 4.0, min_dwell: int = 4,
                    noise: float = 0.5, blend: int = 2, cyclic: bool = False,
-                   snapshot_every: int = 10, cos_range: tuple[float, float] = (0.3, 0.6)) -> SyntheticTrajectory:
-    """Switching among ``k`` planted concepts.
+                   snapshot_every: int = 10, cos_range: tuple[float, float] = (0.3, 0.6),
+                   centers: np.ndarray | None = None) -> SyntheticTrajectory:
+    """Switching among ``k`` planted concepts (``centers``, unit rows, when given; else drawn).
 
     Dwell lengths (snapshots) are gamma(shape, mean/shape), at least ``min_dwell``; the next
     state is drawn uniformly among the others (``cyclic``: always the next one, which with a
     large ``dwell_shape`` is a periodic oscillation). The first ``blend`` snapshots of every
     new segment morph linearly from the old concept to the new one.
     """
-    centers = planted_centers(rng, k, dim, cos_range)
+    if centers is None:
+        centers = planted_centers(rng, k, dim, cos_range)
+    else:
+        centers = _unit(np.asarray(centers, dtype=np.float64))
+        k, dim = centers.shape
     lengths = _dwell_lengths(rng, n, mean_dwell, dwell_shape, min_dwell)
     seq = [int(rng.integers(k))]
     for _ in lengths[1:]:

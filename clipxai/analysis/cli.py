@@ -1,0 +1,171 @@
+"""``clipxai analyze``, ``clipxai report`` and ``clipxai compare``: files in, files out.
+
+The commands only parse options and wire the analysis functions to run folders; every
+decision lives in ``analyze.py``, ``report.py`` and ``compare.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import ClipxaiError
+from .cluster import METHODS
+from .project import METHODS as PROJECTIONS
+from .states import STATE_MODELS
+
+
+def _k(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        k = int(value)
+    except ValueError:
+        raise click.BadParameter("use 'auto' or a whole number of states", param_hint="--k") from None
+    if k < 1:
+        raise click.BadParameter("the number of states must be at least 1", param_hint="--k")
+    return k
+
+
+def _projections(value: str) -> tuple[str, ...]:
+    names = tuple(p.strip().lower() for p in value.split(",") if p.strip())
+    bad = [p for p in names if p not in PROJECTIONS and p != "none"]
+    if bad:
+        raise click.BadParameter(f"'{bad[0]}' is not one of {', '.join(PROJECTIONS)} (or none)",
+                                 param_hint="--projection")
+    return tuple(p for p in names if p != "none")
+
+
+def analysis_options(fn):
+    """The options shared by analyze, report and compare (how states are found and labelled)."""
+    options = [
+        click.option("--features", default="auto", show_default=True,
+                     help="What to analyse: auto, embeddings, activations:<layer> (e.g. activations:resblocks.7) or pixels."),
+        click.option("--method", type=click.Choice(METHODS), default="kmeans", show_default=True,
+                     help="Clustering method (k chosen by silhouette; gmm by BIC; hdbscan by density)."),
+        click.option("--k", "k", default="auto", show_default=True, help="Number of states, or auto."),
+        click.option("--k-max", type=click.IntRange(2, 50), default=10, show_default=True,
+                     help="Largest number of states tried when --k is auto."),
+        click.option("--states", "state_model", type=click.Choice(STATE_MODELS), default="hmm", show_default=True,
+                     help="State path: an HMM's Viterbi path over the clusters, or the clusters as they are."),
+        click.option("--concepts", default=None,
+                     help='Concept probes, comma-separated (e.g. "love,mouth,hands,ring,heart"); needs the model.'),
+        click.option("--model", default=None,
+                     help="CLIP to use for labels, concepts and legacy runs (default: the run's own model)."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps."),
+        click.option("--vocab", "vocab_file", type=click.Path(path_type=Path), default=None,
+                     help="A word list (one per line) added to CLIP's vocabulary for the labels."),
+        click.option("--vocab-only", is_flag=True, help="Label with the --vocab list only."),
+        click.option("--top-words", type=click.IntRange(1, 50), default=5, show_default=True,
+                     help="Words per state."),
+        click.option("--no-labels", is_flag=True, help="Skip the word labels (no model needed)."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def build_options(features, method, k, k_max, state_model, concepts, model, device, vocab_file, vocab_only,
+                  top_words, no_labels, seed, projection="pca,umap", no_gif=False):
+    from .analyze import AnalyzeOptions  # noqa: PLC0415
+    from .chart import parse_concepts  # noqa: PLC0415
+
+    return AnalyzeOptions(
+        features=features, method=method, k=_k(k), k_max=k_max, state_model=state_model,
+        projections=_projections(projection), concepts=parse_concepts(concepts) if concepts is not None else None,
+        model=model, device=device, labels=not no_labels, vocab_file=str(vocab_file) if vocab_file else None,
+        vocab_only=vocab_only, top_words=top_words, gif=not no_gif, seed=seed)
+
+
+def describe(summary: dict) -> str:
+    """A few lines a person reads: verdict, the numbers behind it, and each state's words."""
+    rate = summary["switch_rate_per_100_steps"]
+    lo, hi = rate["ci95"]
+    lines = [
+        f"{summary['run']['path']}: {summary['verdict']}",
+        f"  {summary['n_states']} states, {summary['switches']} switches, {rate['value']:.3g} per 100 steps "
+        f"(95% CI {lo:.3g}-{hi:.3g}), over {summary['n_snapshots']} snapshots",
+    ]
+    labels = (summary.get("labels") or {}).get("states", {})
+    for s, d in summary["dwell_steps"].items():
+        words = ", ".join(w["word"] for w in labels.get(s, [])[:3])
+        lines.append(f"  state {s}: dwell median {d['median']:.4g} steps (IQR {d['iqr']:.4g}), "
+                     f"{100 * d['occupancy']:.0f}% of the run" + (f"  [{words}]" if words else ""))
+    lines.append(f"  why: {summary['verdict_reason']}")
+    for note in summary.get("notes", []):
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
+def _log(quiet: bool):
+    return (lambda msg: None) if quiet else (lambda msg: click.echo(f"  ... {msg}", err=True))
+
+
+@click.command("analyze")
+@click.argument("run_path", type=click.Path(path_type=Path))
+@analysis_options
+@click.option("--projection", default="pca,umap", show_default=True,
+              help="2-D pictures to draw: pca, umap, tsne (comma-separated) or none.")
+@click.option("--no-gif", is_flag=True, help="Do not write the animated GIF.")
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the text summary.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+def analyze_command(run_path, projection, no_gif, as_json, quiet, **kw):
+    """Cluster, project, chart and quantify a run; writes RUN/analysis/ (summary.json, figures)."""
+    from ..runs import load_run  # noqa: PLC0415
+    from .analyze import analyze_run  # noqa: PLC0415
+
+    opts = build_options(projection=projection, no_gif=no_gif, **kw)
+    run = load_run(run_path)
+    summary = analyze_run(run, opts, log=_log(quiet))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        click.echo(describe(summary))
+        click.echo(f"  wrote {run.analysis_dir / 'summary.json'} and {len(summary['figures'])} figures")
+
+
+@click.command("report")
+@click.argument("run_paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
+              show_default=True, help="The HTML file; a Markdown twin and its figures folder go beside it.")
+@click.option("--title", default=None, help="Title of the report (default: from the prompts).")
+@click.option("--reanalyze", is_flag=True, help="Analyse again even where summary.json exists.")
+@analysis_options
+@click.option("--projection", default="pca", show_default=True,
+              help="Projections for runs analysed now (pca, umap, tsne, comma-separated).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+def report_command(run_paths, output, title, reanalyze, projection, quiet, **kw):
+    """Write one self-contained HTML report (and a Markdown twin) for one or more runs."""
+    from .report import write_report  # noqa: PLC0415
+
+    opts = build_options(projection=projection, **kw)
+    html_path, md_path = write_report(run_paths, output, opts=opts, title=title, reanalyze=reanalyze,
+                                      log=_log(quiet))
+    click.echo(f"wrote {html_path} and {md_path}")
+
+
+@click.command("compare")
+@click.argument("run_paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the comparison figures and table (default: ./compare-<first run name>).")
+@click.option("--reanalyze", is_flag=True, help="Analyse again even where summary.json exists.")
+@analysis_options
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+def compare_command(run_paths, out_dir, reanalyze, as_json, quiet, **kw):
+    """Several runs side by side: shared projection, oscillation table, concept occupancy."""
+    from .compare import compare_runs  # noqa: PLC0415
+
+    if len(run_paths) < 2:
+        raise ClipxaiError("compare needs at least two runs.")
+    opts = build_options(projection="pca", **kw)
+    result = compare_runs(run_paths, out_dir, opts=opts, reanalyze=reanalyze, log=_log(quiet))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(result.table_text())
+        click.echo(f"wrote {result.folder}", file=sys.stdout)
