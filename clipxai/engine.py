@@ -190,12 +190,16 @@ class Engine:
         cfg = self.config
         base = cfg.name or _unused_name(Path(cfg.out), default_run_name(cfg.prompt), cfg.seeds)
         n_rows = (cfg.steps + cfg.snapshot_every - 1) // cfg.snapshot_every
+        with torch.no_grad():  # one probe of every array's shape, shared by all seeds
+            image = self.param.image_fn().detach()
+            feats, acts = Recorder([]).snapshot_inputs(self, image)
+        probe = (image, feats, acts, self.param.latent())
         for seed in self.seeds:
             name = base if cfg.seeds == 1 else f"{base}-seed{seed}"
             seed_cfg = AscendConfig.from_dict({**cfg.to_dict(), "seed": seed, "seeds": 1, "name": name})
             writer = RunWriter.create(cfg.out, name, self._manifest(seed_cfg))
             self.writers.append(writer)
-            self._allocate(writer, n_rows)
+            self._allocate(writer, n_rows, *probe)
             writer.write_manifest()
 
     def _manifest(self, cfg: AscendConfig) -> dict:
@@ -225,12 +229,10 @@ class Engine:
             **self.extra_manifest,
         }
 
-    def _allocate(self, w: RunWriter, rows: int) -> None:
+    def _allocate(self, w: RunWriter, rows: int, image: torch.Tensor, feats: torch.Tensor,
+                  acts: dict, latent: torch.Tensor) -> None:
         cfg = self.config
-        image = self.param.image_fn().detach()
         _, c, h, wd = image.shape
-        feats, acts = Recorder([]).snapshot_inputs(self, image)
-        latent = self.param.latent()
         w.allocate("steps", rows, (), "int64", "optimization step of each snapshot")
         w.allocate("images", rows, (c, h, wd), "float16", "image as given to CLIP, before normalization, raw values")
         w.allocate("embeddings", rows, (feats.shape[1],), "float32", "CLIP image features of the un-augmented image (not unit length)")
@@ -358,7 +360,8 @@ class Engine:
         return float(metrics[-1].get("time", 0.0)) if metrics else 0.0
 
     def _finish(self, status: str, error: str | None) -> None:
-        final = self.param.image_fn().detach()
+        with torch.no_grad():
+            final = self.param.image_fn().detach()
         for k, w in enumerate(self.writers):
             if status == "complete":
                 save_png(final[k], w.path / "final.png")

@@ -346,6 +346,9 @@ def test_cli_ascend_with_vqgan_files(release, tiny_clip_file, tmp_path, capsys):
     assert main(args + ["--size", "30", "32", "--name", "bad"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and "factor 4" in captured.err
+    assert main(args + ["--size", "32", "32", "--name", "knobs", "--vqgan-init", "noise", "--no-vqgan-quantize"]) == 0
+    param = json.loads((tmp_path / "knobs" / "run.json").read_text())["param"]
+    assert param["init"] == "noise" and param["quantize"] is False
 
 
 # ---------------------------------------------------------------------------------------
