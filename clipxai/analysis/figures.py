@@ -24,7 +24,7 @@ def _save(fig, folder: Path, name: str, drawn: dict) -> None:
 
 def draw_all(run, folder: Path, *, st, osc, features: np.ndarray, projections: dict, names: dict | None,
              concepts=None, metrics: list[dict] | None = None, gif: bool = True, max_thumbnails: int = 48,
-             max_frames: int = 120) -> tuple[dict, dict]:
+             max_frames: int = 80) -> tuple[dict, dict]:
     """Draw the figures; returns (name -> relative path, extra results for the summary)."""
     from matplotlib.figure import Figure  # noqa: PLC0415
 

@@ -29,7 +29,7 @@ class PeriodicityResult:
     p_value: float
     n_surrogates: int
     surrogate_mean: float
-    cycles: float           # how many periods the run holds
+    cycles: float           # how many periods the run holds (counted in visits, see periodicity_test)
 
     def to_dict(self) -> dict:
         return {"statistic": float(self.statistic), "period_snapshots": int(self.lag),
@@ -100,5 +100,8 @@ def periodicity_test(states: np.ndarray, seg: Segments, rng: np.random.Generator
         value, _ = _statistic(surrogate, n_states, lo, hi)
         exceed += value >= observed - 1e-12
         total += value
+    # A cycle holds at least two visits: a long period seen over few visits is not a repeated cycle.
+    visits_per_period = max(2.0, lag / float(np.mean(lengths)))
+    cycles = min(n / lag, len(seg) / visits_per_period)
     return PeriodicityResult(observed, lag, (exceed + 1) / (n_surrogates + 1), n_surrogates,
-                             total / n_surrogates, n / lag)
+                             total / n_surrogates, cycles)

@@ -1,8 +1,10 @@
 """Recurrence plot and recurrence quantification (RQA) of a trajectory.
 
 Snapshots i and j recur when their features lie within ``eps`` of each other. By default
-``eps`` is 10% of the trajectory's largest pairwise distance (the common rule of thumb), so
-the recurrence rate itself carries information. Determinism is the share of recurrent
+``eps`` is the median distance between consecutive snapshots: "as close as the run usually
+is to where it was one snapshot ago", so noise within a state counts as recurrence and the
+recurrence rate itself carries information (a fixed share of the largest distance would
+call nothing recurrent in noisy high-dimensional runs). Determinism is the share of recurrent
 points on diagonal lines of length >= 2 (the run retraces a path it took before); laminarity
 the share on vertical lines of length >= 2 (the run lingers). The main diagonal is left out.
 Long runs are evenly subsampled to ``max_points`` snapshots first (the matrix is quadratic).
@@ -77,7 +79,8 @@ def recurrence(features: np.ndarray, eps: float | None = None, max_points: int =
     sq = (x * x).sum(axis=1)
     dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0))
     if eps is None:
-        eps = 0.1 * float(dist.max()) if dist.size else 0.0
+        full = np.asarray(features, dtype=np.float64)
+        eps = float(np.median(np.linalg.norm(np.diff(full, axis=0), axis=1))) if len(full) > 1 else 0.0
     r = dist <= eps
     np.fill_diagonal(r, False)
     total = int(r.sum())

@@ -93,7 +93,7 @@ def contact_sheet(images, steps, index, states=None, names: dict | None = None, 
     return sheet
 
 
-def animated_gif(images, steps, path: Path, states=None, max_frames: int = 120, size: int = 160,
+def animated_gif(images, steps, path: Path, states=None, max_frames: int = 80, size: int = 128,
                  duration_ms: int = 80) -> Path:
     """An animated GIF of (at most ``max_frames`` evenly spaced) snapshots, captioned with the step."""
     from PIL import Image, ImageDraw  # noqa: PLC0415

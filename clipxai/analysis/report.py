@@ -1,0 +1,211 @@
+"""``write_report``: one self-contained HTML research report (and its Markdown twin) for runs.
+
+For every run: the verdict with the numbers behind it, each state with its picture, its
+words and its dwell time, the charts, the run's configuration and the environment it ran
+in. With several runs, a comparison (shared projection, oscillation table, occupancy of
+shared concepts) comes first. Runs that have a summary.json are reported as analysed;
+the others are analysed first with the given options.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ClipxaiError
+from .analyze import AnalyzeOptions, analyze_run, read_summary
+from .document import Document, Image
+from .sheets import thumbnails
+
+FIGURES = [  # (name in summary.json, caption)
+    ("states", "State of the run at every step (one colour per state)."),
+    ("trajectory_umap", "The trajectory in UMAP coordinates (a picture only: no number is computed here)."),
+    ("trajectory_pca", "The trajectory in the first two principal components, centroids marked with their words."),
+    ("trajectory_tsne", "The trajectory in t-SNE coordinates (a picture only)."),
+    ("similarity", "Similarity to the prompt over steps; background: the state."),
+    ("concepts", "Similarity of every snapshot to each concept probe."),
+    ("state_thumbnails", "The most typical snapshot of each state."),
+    ("contact_sheet", "Snapshots spread over the run, framed in their state's colour."),
+    ("animation", "The run as an animation."),
+    ("dwell_survival", "How long visits last: Kaplan-Meier survival of dwell times (censored first/last visits)."),
+    ("transitions", "Which state follows which."),
+    ("switch_rate_windows", "Switch rate in the early, middle and late third (does it die out?)."),
+    ("recurrence", "Recurrence plot: dark where the run is close to where it was before."),
+    ("model_selection", "How the number of states was chosen."),
+    ("loss_terms", "The loss and every objective term over steps."),
+    ("gradient", "The gradient over the run."),
+    ("activations", "Per-layer activation statistics over steps."),
+]
+
+
+def _fmt(x, spec=".3g") -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return format(x, spec)
+    return str(x)
+
+
+def _numbers(s: dict) -> list[list[str]]:
+    rate = s["switch_rate_per_100_steps"]
+    per = s.get("periodicity") or {}
+    trend = s.get("trend") or {}
+    rec = s.get("recurrence") or {}
+    dw = s["dwell_steps_all"]
+    return [
+        ["snapshots", f"{s['n_snapshots']} (steps {s['steps'][0]}-{s['steps'][-1]})"],
+        ["states", str(s["n_states"])],
+        ["switches (returns to an earlier state)", f"{s['switches']} ({s.get('returns')})"],
+        ["switch rate per 100 steps (95% CI)", f"{rate['value']:.3g} ({rate['ci95'][0]:.3g}-{rate['ci95'][1]:.3g})"],
+        ["dwell, median (IQR) in steps", f"{dw['median']:.4g} ({dw['iqr']:.4g})"
+         + (" (lower bound)" if dw.get("lower_bound") else "")],
+        ["rate early / middle / late", " / ".join(f"{w['rate_per_100_steps']:.3g}" for w in s["windows"])],
+        ["trend of the rate (Laplace test)", f"{trend.get('direction')} (p={_fmt(trend.get('p_value'))})"],
+        ["silhouette / jump ratio", f"{_fmt(s.get('silhouette'))} / {_fmt(s.get('jump_ratio'))}"],
+        ["periodicity (surrogate p, period in snapshots)",
+         f"p={_fmt(per.get('p_value'))}, period {per.get('period_snapshots', 'n/a')}"],
+        ["recurrence rate / determinism / laminarity",
+         f"{_fmt(rec.get('recurrence_rate'))} / {_fmt(rec.get('determinism'))} / {_fmt(rec.get('laminarity'))}"],
+        ["features / clustering / state path",
+         f"{s['analysis']['features']} / {s['analysis']['clustering']['method']} "
+         f"(k by {s['analysis']['clustering']['selection']}) / {s['analysis']['state_model']}"],
+    ]
+
+
+def _state_rows(run, s: dict, fig_dir: Path, prefix: str) -> list[list]:
+    labels = (s.get("labels") or {}).get("states", {})
+    reps = s.get("representatives", {})
+    pictures = {}
+    if reps and "images" in run.array_names():
+        from PIL import Image as PILImage  # noqa: PLC0415
+        idx = {int(k): v["snapshot"] for k, v in reps.items()}
+        thumbs = thumbnails(run.images, list(idx.values()), 96)
+        for state, i in idx.items():
+            path = fig_dir / f"{prefix}state_{state}.png"
+            PILImage.fromarray(thumbs[i]).save(path)
+            pictures[state] = Image(path, f"state {state}", 96)
+    rows = []
+    for key, d in s["dwell_steps"].items():
+        words = ", ".join(f"{w['word']} ({w['similarity']:.2f})" for w in labels.get(key, []))
+        rows.append([key, pictures.get(int(key), ""), words or "n/a",
+                     f"{d['median']:.4g} ({d['iqr']:.4g})" + (" lower bound" if d.get("lower_bound") else ""),
+                     str(d["visits"]), f"{100 * d['occupancy']:.0f}%"])
+    return rows
+
+
+def _config_rows(run) -> list[list[str]]:
+    rows = []
+    for key, value in sorted(run.config.items()):
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        rows.append([str(key), text if len(text) < 300 else text[:297] + "..."])
+    return rows
+
+
+def _environment_rows(run, s: dict) -> list[list[str]]:
+    import matplotlib  # noqa: PLC0415
+    import sklearn  # noqa: PLC0415
+
+    m = run.manifest.get("model") or {}
+    versions = run.manifest.get("versions") or {}
+    rows = [["model", f"{m.get('name')} (sha256 {str(m.get('sha256', 'n/a'))[:16]})"],
+            ["device", str(run.manifest.get("device", "n/a"))],
+            ["run status", run.status]]
+    rows += [[f"run: {k}", str(v)] for k, v in sorted(versions.items())]
+    rows += [["analysis: clipxai", str(s.get("clipxai_version"))],
+             ["analysis: python / numpy / scikit-learn / matplotlib",
+              f"{platform.python_version()} / {np.__version__} / {sklearn.__version__} / {matplotlib.__version__}"],
+             ["analysis: options", json.dumps(s["analysis"].get("options", {}), ensure_ascii=False)[:600]]]
+    return rows
+
+
+def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int) -> None:
+    prefix = f"run{index}_"
+    prompt = run.prompt or "(prompt not recorded)"
+    doc.heading(2, f"Run {run.path.name}: “{prompt}”")
+    doc.paragraph(f"**{s['verdict']}**: {s['verdict_reason']}", css="verdict")
+    doc.table(["measure", "value"], _numbers(s))
+    doc.heading(3, "States and CLIP's words for them")
+    doc.table(["state", "typical snapshot", "nearest words (cosine)", "dwell median (IQR), steps", "visits",
+               "time"], _state_rows(run, s, fig_dir, prefix))
+    if s.get("concepts"):
+        c = s["concepts"]
+        doc.table(["state", "closest concept probe"], [[k, v] for k, v in c.get("top_concept_by_state", {}).items()])
+    doc.heading(3, "Charts")
+    folder = run.analysis_dir
+    for name, caption in FIGURES:
+        rel = s.get("figures", {}).get(name)
+        if rel and (folder / rel).is_file():
+            target = fig_dir / f"{prefix}{Path(rel).name}"
+            shutil.copyfile(folder / rel, target)
+            doc.figure(target, caption)
+    doc.heading(3, "Configuration")
+    rows = _config_rows(run)
+    if rows:
+        doc.table(["option", "value"], rows)
+    else:
+        doc.paragraph("No configuration recorded (legacy run).")
+    doc.heading(3, "Environment")
+    doc.table(["item", "value"], _environment_rows(run, s))
+    problems = list(run.problems) + list(s.get("notes", []))
+    if problems:
+        doc.heading(3, "Problems and notes")
+        doc.preformatted("\n".join(problems))
+
+
+def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions | None = None,
+                 title: str | None = None, reanalyze: bool = False, log=None, model=None) -> tuple[Path, Path]:
+    """Write ``output`` (HTML), ``output`` with .md and the ``<stem>_figures`` folder; returns both paths."""
+    from ..runs import load_run  # noqa: PLC0415
+
+    opts = opts or AnalyzeOptions(projections=("pca",))
+    log = log or (lambda msg: None)
+    output = Path(output)
+    if output.exists() and output.is_dir():
+        raise ClipxaiError(f"{output} is a folder; give the report a file name such as report.html.")
+    runs = [load_run(p) for p in paths]
+    summaries = []
+    for run in runs:
+        s = None if reanalyze else read_summary(run)
+        if s is None:
+            log(f"analysing {run.path}")
+            s = analyze_run(run, opts, model=model, log=log)
+        summaries.append(s)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fig_dir = output.parent / f"{output.stem}_figures"
+        fig_dir.mkdir(exist_ok=True)
+    except OSError as err:
+        raise ClipxaiError(f"The report cannot be written next to {output} ({err.strerror}).") from err
+
+    prompts = list(dict.fromkeys(r.prompt for r in runs if r.prompt))
+    title = title or ("What CLIP sees in " + ", ".join(f"“{p}”" for p in prompts) if prompts else "clipxai report")
+    doc = Document(title)
+    verdicts = ", ".join(f"{r.path.name}: {s['verdict']}" for r, s in zip(runs, summaries))
+    doc.paragraph(f"{len(runs)} run(s). Verdicts: {verdicts}. Every number below is defined in docs/analysis.md; "
+                  f"metrics are computed in PCA space, never in UMAP or t-SNE coordinates.")
+    if len(runs) > 1:
+        from .compare import compare_runs  # noqa: PLC0415
+        log("comparing runs")
+        comp = compare_runs(paths, fig_dir / "compare", opts=opts, log=log, model=model)
+        doc.heading(2, "All runs together")
+        header, rows = comp.table_rows()
+        doc.table(header, rows)
+        for name, caption in (("shared_projection", "Every run in one PCA plane."),
+                              ("occupancy", "Share of each run's snapshots in each shared concept.")):
+            doc.figure(comp.folder / comp.figures[name], caption)
+        if comp.concept_occupancy:
+            concepts = list(next(iter(comp.concept_occupancy.values())))
+            doc.table(["run", *concepts], [[n, *[f"{100 * v[c]:.0f}%" for c in concepts]]
+                                           for n, v in comp.concept_occupancy.items()])
+    for i, (run, s) in enumerate(zip(runs, summaries)):
+        _run_section(doc, run, s, fig_dir, i)
+
+    log("writing the report")
+    output.write_text(doc.to_html(), encoding="utf-8")
+    md_path = output.with_suffix(".md")
+    md_path.write_text(doc.to_markdown(output.parent), encoding="utf-8")
+    return output, md_path
