@@ -1,0 +1,128 @@
+"""Ground-truth checks: does ascent on the toy CLIP find what the toy world planted?
+
+Two questions with known answers. (1) Colour: ascending toward "a blue square" should turn
+the image blue. Without augmentation the toy CLIP is satisfied by adversarial pixel
+patterns instead: its own similarity is high while an independently trained judge
+(``toy-b``) and the pixel statistics disagree. With cutouts, the colour is right. (2)
+Multistability: "❤️" was planted to mean a red heart, a gold ring and a pink mouth; over
+several seeds ascent should reach more than one of them, as read from the pixels and as
+confirmed by the judge.
+
+``python bench/ground_truth.py`` prints these figures; the tests assert them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models import ClipModel
+from . import world
+from .evaluate import image_features, text_features
+
+SHAPE = "square"
+
+
+def zero_shot_colour(model: ClipModel, images: np.ndarray) -> list[str]:
+    """Each image's colour by zero-shot classification over "a {colour} {shape}" prompts."""
+    colours, shapes = list(world.COLOURS), list(world.SHAPES)
+    img = image_features(model, images)
+    txt = text_features(model, [f"a {c} {s}" for c in colours for s in shapes])
+    logits = (img @ txt.t()).view(len(img), len(colours), len(shapes)) * float(model.module.logit_scale.exp())
+    return [colours[i] for i in torch.logsumexp(logits, dim=2).argmax(dim=1).tolist()]
+
+
+def zero_shot_concept(model: ClipModel, images: np.ndarray) -> list[str]:
+    """Which planted meaning of "❤️" each image shows, by zero-shot over their descriptions."""
+    names = list(world.PLANTED)
+    txt = text_features(model, [world.PLANTED[n].description for n in names])
+    return [names[i] for i in (image_features(model, images) @ txt.t()).argmax(dim=1).tolist()]
+
+
+def _final_images(runs) -> np.ndarray:
+    """The last recorded image of each run, clipped to [0, 1] (what a viewer sees)."""
+    return np.stack([np.clip(r.images[-1].astype(np.float32), 0, 1) for r in runs])
+
+
+def _ascend(prompt: str, model: ClipModel, out: Path, seeds: int, steps: int, **options):
+    from ..engine import ascend  # noqa: PLC0415
+
+    runs = ascend(prompt, model_obj=model, out=str(out), seeds=seeds, steps=steps,
+                  snapshot_every=max(1, steps - 1), activations="none", record_gradients=False,
+                  quiet=True, **options)
+    return runs if isinstance(runs, list) else [runs]
+
+
+@dataclass
+class ColourCondition:
+    """Ascent toward "a <colour> square" for every world colour under one setting."""
+
+    name: str
+    self_similarity: float          # the ascended model's cosine to its prompt (mean)
+    judge_agreement: float          # fraction of images whose judge colour is the target
+    pixel_share: float              # mean fraction of pixels in the target colour
+    pixel_agreement: float          # fraction of images whose dominant pixel colour is the target
+    per_colour: dict = field(default_factory=dict)
+
+
+def colour_check(model: ClipModel, judge: ClipModel, *, steps: int = 60, seeds: int = 2,
+                 colours: tuple[str, ...] | None = None, out: str | Path | None = None) -> list[ColourCondition]:
+    """Ascend every colour with and without augmentation; judge the results three ways."""
+    colours = colours or tuple(world.COLOURS)
+    conditions = {"no augmentation": dict(cutouts=0, aug_noise=0.0, jitter=0.0),
+                  "cutouts (default preset)": {}}
+    results = []
+    with tempfile.TemporaryDirectory(prefix="clipxai-gt-") as tmp:
+        root = Path(out or tmp)
+        for name, options in conditions.items():
+            per = {}
+            for colour in colours:
+                prompt = f"a {colour} {SHAPE}"
+                runs = _ascend(prompt, model, root / name.split()[0], seeds, steps, **options)
+                images = _final_images(runs)
+                sims = [r.metrics()[-1][f"sim/{prompt}"] for r in runs]
+                fractions = world.colour_fractions(images)[:, list(world.COLOURS).index(colour)]
+                dominant = world.classify_colour(images)
+                judged = zero_shot_colour(judge, images)
+                per[colour] = {
+                    "self_similarity": float(np.mean(sims)),
+                    "judge_agreement": float(np.mean([j == colour for j in judged])),
+                    "pixel_share": float(fractions.mean()),
+                    "pixel_agreement": float(np.mean([d == colour for d in dominant])),
+                }
+            results.append(ColourCondition(
+                name=name, per_colour=per,
+                **{k: float(np.mean([v[k] for v in per.values()]))
+                   for k in ("self_similarity", "judge_agreement", "pixel_share", "pixel_agreement")}))
+    return results
+
+
+@dataclass
+class HeartCheck:
+    """Where "❤️" ascent ends, seed by seed, read from pixels and by the judge."""
+
+    seeds: int
+    pixel_concepts: list            # per seed: planted concept by colour signature, or None
+    judge_concepts: list            # per seed: the judge's zero-shot planted concept
+    reached: list                   # concepts where pixels and judge agree, distinct
+    run_paths: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def heart_check(model: ClipModel, judge: ClipModel, *, seeds: int = 16, steps: int = 100,
+                out: str | Path | None = None, **options) -> HeartCheck:
+    """Ascend "❤️" from ``seeds`` seeds (batched) and name the planted concept each reaches."""
+    with tempfile.TemporaryDirectory(prefix="clipxai-gt-") as tmp:
+        runs = _ascend("❤️", model, Path(out or tmp), seeds, steps, **options)
+        images = _final_images(runs)
+        pixel = world.classify_concept(images)
+        judged = zero_shot_concept(judge, images)
+        reached = sorted({p for p, j in zip(pixel, judged) if p is not None and p == j})
+        return HeartCheck(seeds=seeds, pixel_concepts=pixel, judge_concepts=judged, reached=reached,
+                          run_paths=[str(r.path) for r in runs] if out else [])
