@@ -112,3 +112,19 @@ def test_bad_hyperparameters_are_one_sentence(dataset, tmp_path, option, message
     with pytest.raises(TrainError, match=message):
         run(dataset, tmp_path / "out", tmp_path / "cache", **option)
     assert not (tmp_path / "out" / "checkpoint.pt").exists()
+
+
+def test_an_interrupted_training_keeps_its_last_epoch_and_resumes_exactly(dataset, tmp_path):
+    straight = run(dataset, tmp_path / "straight", tmp_path / "cache", epochs=3)
+
+    def interrupt(line):
+        if line.startswith("epoch 2/3 step"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(dataset, tmp_path / "cut", TrainConfig(**{**TINY, "epochs": 3}), cache_dir=tmp_path / "cache",
+              progress=interrupt)
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    resumed = train(dataset, tmp_path / "cut", resume=True, cache_dir=tmp_path / "cache")
+    ws, wr = weights(straight.checkpoint), weights(resumed.checkpoint)
+    assert all(torch.equal(ws[k], wr[k]) for k in ws)
