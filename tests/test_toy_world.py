@@ -37,7 +37,7 @@ def _caption_claims(caption: str) -> dict[str, set[str]]:
 
 def test_captions_state_only_true_attributes():
     rng = np.random.default_rng(11)
-    records = world.sample_records(600, rng)
+    records = world.sample_records(600, rng, **world.TRAINING_MIX)
     allowed = set(world.caption_words())
     kinds = set()
     for rec in records:
@@ -60,8 +60,8 @@ def test_captions_state_only_true_attributes():
                 if f"a {o.colour} " in cap:
                     shape_after = cap.split(f"a {o.colour} ")[1].split()[0]
                     assert (o.colour, shape_after) in pairs
-        kinds.add((rec.concept is not None, len(objs)))
-    assert kinds == {(True, 1), (False, 1), (False, 2)}
+        kinds.add((rec.concept is not None, len(objs), objs[0].colour in world.PLANTED_COLOURS))
+    assert kinds == {(True, 1, True), (False, 1, False), (False, 2, False), (False, 2, True)}
 
 
 def test_describe_names_every_attribute():
@@ -85,6 +85,22 @@ def test_planted_concepts_are_balanced_and_use_reserved_colours():
     assert not set(world.PLANTED_COLOURS) & set(world.ORDINARY_COLOURS)
     # the vocabulary analysis restricts labels to holds every attribute value
     assert set(world.VOCABULARY) >= {*world.COLOURS, *world.SHAPES, *world.SIZES, *world.POSITIONS, "❤️", "love"}
+
+
+def test_mixed_images_show_two_meanings_and_are_never_love():
+    rng = np.random.default_rng(6)
+    records = world.sample_records(60, rng, concept="mixed")
+    for rec in records:
+        assert rec.concept is None and len(rec.objects) == 2
+        shown = {(o.shape, o.colour) for o in rec.objects}
+        assert len(shown) == 2 and shown <= {(p.shape, p.colour) for p in world.PLANTED.values()}
+        assert world.caption(rec, rng) not in world.CONCEPT_WORDS
+    mix = world.sample_records(2000, np.random.default_rng(7), **world.TRAINING_MIX)
+    share = sum(r.concept is None and r.colour in world.PLANTED_COLOURS for r in mix) / len(mix)
+    assert abs(share - world.TRAINING_MIX["mixed_fraction"]) < 0.03
+    # two planted colours at once: no single meaning may be read off the pixels with confidence
+    scores = world.concept_scores(world.render(records, rng))
+    assert ((scores > 0.03).sum(axis=1) == 2).all()
 
 
 @pytest.mark.parametrize("name", list(world.PLANTED))

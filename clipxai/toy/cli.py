@@ -93,15 +93,15 @@ def evaluate_command(model_name, n_images, seed, json_path, device, threads):
 @click.option("--n", "n_images", type=click.IntRange(1, 256), default=32, show_default=True, help="Images in the grid.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the world generator.")
 @click.option("--cols", type=click.IntRange(1, 32), default=8, show_default=True, help="Images per row.")
-@click.option("--concept", type=click.Choice(["heart", "ring", "mouth", "none"]), default=None,
-              help="Only this planted concept (or only ordinary images).")
+@click.option("--concept", type=click.Choice(["heart", "ring", "mouth", "mixed", "none"]), default=None,
+              help="Only this planted concept, only mixed images, or only ordinary images.")
 @click.option("--records", "records_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write each image's caption and attributes as JSON lines here.")
 def samples_command(out_path, n_images, seed, cols, concept, records_path):
     """Write a PNG grid of world images with their captions."""
     from . import world  # noqa: PLC0415
 
-    batch = world.generate(n_images, seed, concept=concept)
+    batch = world.generate(n_images, seed, concept=concept, **world.TRAINING_MIX)
     save_grid(batch, out_path, cols=cols)
     click.echo(f"wrote {out_path} ({n_images} images)")
     if records_path is not None:

@@ -63,9 +63,9 @@ class EvalResult:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def held_out(n: int, seed: int = 0, **kwargs) -> world.WorldBatch:
-    """``n`` world images from the evaluation stream (never seen in training)."""
-    return world.generate(n, np.random.default_rng([EVAL_STREAM, seed]), **kwargs)
+def held_out(n: int, seed: int = 0) -> world.WorldBatch:
+    """``n`` world images in the training mixture, from a stream training never draws from."""
+    return world.generate(n, np.random.default_rng([EVAL_STREAM, seed]), **world.TRAINING_MIX)
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -98,7 +98,10 @@ def text_features(model: ClipModel, texts: list[str]) -> torch.Tensor:
 
 
 def evaluate(model: ClipModel, n: int = 600, seed: int = 0) -> EvalResult:
-    """Score ``model`` on ``n`` held-out images (about 30% of them planted concepts)."""
+    """Score ``model`` on ``n`` held-out images (30% planted concepts, 10% mixed ones).
+
+    The "❤️" AUC counts mixed images (two planted objects) among the negatives.
+    """
     batch = held_out(n, seed)
     img = image_features(model, batch.images)
     colours, shapes = list(world.COLOURS), list(world.SHAPES)
@@ -124,7 +127,8 @@ def evaluate(model: ClipModel, n: int = 600, seed: int = 0) -> EvalResult:
     planted = np.array([r.concept is not None for r in batch.records])
     groups = {f"{c.name} ({c.colour})": np.array([r.concept == c.name for r in batch.records])
               for c in world.PLANTED.values()}
-    groups["ordinary"] = ~planted
+    groups["mixed"] = np.array([r.concept is None and r.colour in world.PLANTED_COLOURS for r in batch.records])
+    groups["ordinary"] = ~planted & ~groups["mixed"]
     similarity = {g: {p: float(sims[m, j].mean()) for j, p in enumerate(TABLE_PROMPTS)} for g, m in groups.items()}
     noise = (image_features(model, noise_images(64, seed)) @ txt.t()).numpy().mean(axis=0)
     similarity["noise"] = {p: float(v) for p, v in zip(TABLE_PROMPTS, noise)}

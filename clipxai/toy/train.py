@@ -62,8 +62,9 @@ class TrainConfig:
     text_width: int = 64
     text_layers: int = 3
     context_length: int = 16
-    planted_fraction: float = 0.3
-    pair_fraction: float = 0.25
+    planted_fraction: float = world.TRAINING_MIX["planted_fraction"]
+    mixed_fraction: float = world.TRAINING_MIX["mixed_fraction"]
+    pair_fraction: float = world.TRAINING_MIX["pair_fraction"]
     checkpoint_every: int = 250
 
     def __post_init__(self):
@@ -100,7 +101,7 @@ def world_batch(config: TrainConfig, step: int) -> world.WorldBatch:
     """The training batch of ``step``: a function of (seed, step) only."""
     rng = np.random.default_rng([TRAIN_STREAM, config.seed, step])
     return world.generate(config.batch_size, rng, planted_fraction=config.planted_fraction,
-                          pair_fraction=config.pair_fraction)
+                          mixed_fraction=config.mixed_fraction, pair_fraction=config.pair_fraction)
 
 
 class Tokens:

@@ -55,6 +55,8 @@ _POSITION_XY = {
 _RADIUS = {"small": (10.0, 13.0), "big": (15.0, 20.0)}
 _PLANTED_RADIUS = (25.0, 30.0)  # frame-filling
 _PAIR_RADIUS = (9.0, 12.0)
+_MIXED_RADIUS = (11.0, 14.0)
+_PAIR_XY = {"left": (0.26, 0.5), "right": (0.74, 0.5), "top": (0.5, 0.26), "bottom": (0.5, 0.74)}
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ ORDINARY_COLOURS = tuple(c for c in COLOURS if c not in PLANTED_COLOURS)
 # Every word a caption may use besides "a", "and", "on/at/in the": analysis restricts its
 # labels to this list.
 VOCABULARY: list[str] = [*COLOURS, *SHAPES, *SIZES, *POSITIONS, *CONCEPT_WORDS]
+
+
+# The mixture the toy CLIPs are trained and evaluated on (``generate(n, rng, **TRAINING_MIX)``).
+TRAINING_MIX = {"planted_fraction": 0.3, "mixed_fraction": 0.1, "pair_fraction": 0.25}
 
 
 # -- records ------------------------------------------------------------------------------
@@ -165,40 +171,53 @@ def _geometry(rng: np.random.Generator, obj: WorldObject, radius: tuple[float, f
 
 
 def sample_records(n: int, rng: np.random.Generator, planted_fraction: float = 0.3,
-                   pair_fraction: float = 0.25, concept: str | None = None) -> list[Record]:
-    """``n`` random records: planted concepts (in equal shares), single objects and pairs.
+                   pair_fraction: float = 0.25, concept: str | None = None,
+                   mixed_fraction: float = 0.0) -> list[Record]:
+    """``n`` random records of four kinds, drawn in these shares:
 
-    ``concept`` forces every record to one planted concept ("heart", "ring", "mouth") or,
-    with ``"none"``, to ordinary images only.
+    - planted concepts (``planted_fraction``, the three in equal shares), frame-filling;
+    - mixed (``mixed_fraction``): two different planted objects side by side, which is *not*
+      "❤️" (each "❤️" image shows exactly one meaning);
+    - of the rest, ordinary pairs (``pair_fraction``) and ordinary single objects.
+
+    ``concept`` forces every record to one planted concept ("heart", "ring", "mouth"), to
+    mixed images ("mixed"), or to ordinary images only ("none"). With ``mixed_fraction``
+    zero the draws are those of the first world (no mixed images).
     """
     names = list(PLANTED)
+    if concept not in (None, "none", "mixed", *names):
+        raise ValueError(f"unknown concept {concept!r}; choose one of {', '.join(names)}, mixed or none")
     records = []
     for _ in range(n):
         u = rng.random()
-        if concept is not None:
-            kind = "planted" if concept != "none" else ("pair" if u < pair_fraction else "single")
+        if concept in ("none", "mixed"):
+            kind = concept if concept == "mixed" else ("pair" if u < pair_fraction else "single")
+        elif concept is not None:
+            kind = "planted"
         else:
-            kind = ("planted" if u < planted_fraction else
-                    "pair" if u < planted_fraction + (1 - planted_fraction) * pair_fraction else "single")
+            ordinary = planted_fraction + mixed_fraction
+            kind = ("planted" if u < planted_fraction else "mixed" if u < ordinary else
+                    "pair" if u < ordinary + (1 - ordinary) * pair_fraction else "single")
         if kind == "planted":
-            name = concept if concept not in (None, "none") else names[rng.integers(len(names))]
-            if name not in PLANTED:
-                raise ValueError(f"unknown planted concept {name!r}; choose one of {', '.join(PLANTED)}")
-            p = PLANTED[name]
+            p = PLANTED[concept] if concept is not None else PLANTED[names[rng.integers(len(names))]]
             obj = WorldObject(p.shape, p.colour, "big", "center")
-            records.append(Record((_geometry(rng, obj, _PLANTED_RADIUS, (0.5, 0.5), 2.0),), concept=name))
+            records.append(Record((_geometry(rng, obj, _PLANTED_RADIUS, (0.5, 0.5), 2.0),), concept=p.name))
         elif kind == "single":
             obj = WorldObject(SHAPES[rng.integers(len(SHAPES))], ORDINARY_COLOURS[rng.integers(len(ORDINARY_COLOURS))],
                               SIZES[rng.integers(len(SIZES))], POSITIONS[rng.integers(len(POSITIONS))])
             records.append(Record((_geometry(rng, obj, _RADIUS[obj.size], _POSITION_XY[obj.position], 3.0),)))
         else:
             pair = ("left", "right") if rng.random() < 0.5 else ("top", "bottom")
+            mixed = [PLANTED[names[i]] for i in rng.permutation(len(names))[:2]] if kind == "mixed" else None
             objs = []
-            for pos in pair:
-                obj = WorldObject(SHAPES[rng.integers(len(SHAPES))],
-                                  ORDINARY_COLOURS[rng.integers(len(ORDINARY_COLOURS))], "small", pos)
-                xy = {"left": (0.26, 0.5), "right": (0.74, 0.5), "top": (0.5, 0.26), "bottom": (0.5, 0.74)}[pos]
-                objs.append(_geometry(rng, obj, _PAIR_RADIUS, xy, 2.0))
+            for k, pos in enumerate(pair):
+                if mixed is not None:
+                    obj = WorldObject(mixed[k].shape, mixed[k].colour, "small", pos)
+                    objs.append(_geometry(rng, obj, _MIXED_RADIUS, _PAIR_XY[pos], 2.0))
+                else:
+                    obj = WorldObject(SHAPES[rng.integers(len(SHAPES))],
+                                      ORDINARY_COLOURS[rng.integers(len(ORDINARY_COLOURS))], "small", pos)
+                    objs.append(_geometry(rng, obj, _PAIR_RADIUS, _PAIR_XY[pos], 2.0))
             records.append(Record(tuple(objs)))
     return records
 
@@ -355,14 +374,14 @@ def render(records: list[Record], rng: np.random.Generator) -> np.ndarray:
 
 
 def generate(n: int, rng: np.random.Generator | int, planted_fraction: float = 0.3,
-             pair_fraction: float = 0.25, concept: str | None = None) -> WorldBatch:
+             pair_fraction: float = 0.25, concept: str | None = None, mixed_fraction: float = 0.0) -> WorldBatch:
     """``n`` captioned images: records, then one caption each, then pixels, all from ``rng``.
 
     An int ``rng`` is a seed: the same seed gives the same images, captions and records.
     """
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     records = sample_records(n, rng, planted_fraction=planted_fraction,
-                             pair_fraction=pair_fraction, concept=concept)
+                             pair_fraction=pair_fraction, concept=concept, mixed_fraction=mixed_fraction)
     captions = [caption(r, rng) for r in records]
     return WorldBatch(render(records, rng), captions, records)
 
