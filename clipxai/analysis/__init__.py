@@ -1,0 +1,21 @@
+"""Analysis of recorded runs: states, oscillation metrics with a verdict, pictures, reports.
+
+Every function takes arrays (or a ``Run``) and keywords and returns a small result object
+with ``to_dict()`` (and ``plot(ax)`` where a picture makes sense); the CLI commands
+``analyze``, ``report`` and ``compare`` only wire them to files. The metrics are defined in
+docs/analysis.md.
+
+    from clipxai.analysis import infer_states, oscillation
+    st = infer_states(run.embeddings)                    # PCA space, clusters, HMM path
+    osc = oscillation(st.states, run.steps, st.reduced)  # switches, dwell, verdict
+"""
+
+from .analyze import AnalyzeOptions, analyze_run, read_summary
+from .cluster import ClusterResult, cluster
+from .oscillation import OscillationResult, oscillation
+from .project import Projection, project
+from .states import StateResult, infer_states
+from .verdict import VERDICTS, Thresholds
+
+__all__ = ["AnalyzeOptions", "analyze_run", "read_summary", "ClusterResult", "cluster", "OscillationResult",
+           "oscillation", "Projection", "project", "StateResult", "infer_states", "VERDICTS", "Thresholds"]
