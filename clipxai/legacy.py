@@ -158,6 +158,7 @@ def _validate(path: Path, kinds: dict[str, dict[int, Path]], problems: list[str]
     shapes = {}
     for kind, files in kinds.items():
         check = _png_problem if kind == "images" else _npy_problem
+        row_shape = _as_2d if kind.startswith("activations/") else tuple  # activations: any 2-D view
         seen = {}
         for step, f in list(files.items()):
             problem, shape = check(f)
@@ -165,7 +166,7 @@ def _validate(path: Path, kinds: dict[str, dict[int, Path]], problems: list[str]
                 problems.append(f"{f.relative_to(path)}: {problem}; skipped")
                 del files[step]
             else:
-                seen[step] = shape if kind == "images" else (_as_2d(shape) if kind != "gradients" else shape)
+                seen[step] = row_shape(shape)
         if not seen:
             continue
         usual = Counter(seen.values()).most_common(1)[0][0]

@@ -122,9 +122,11 @@ def test_labels_and_concepts_name_the_planted_words(tmp_path, tiny_clip):
     ("missing", "does not exist"),
     ("not_a_run", "is not a clipxai run"),
     ("empty", "no snapshots yet"),
+    ("one", "only 1 snapshot(s)"),
     ("two", "only 2 snapshot(s)"),
     ("nan", "NaN or infinite embeddings"),
     ("mismatch", "'embeddings' has 10 rows but the run records 30"),
+    ("short_images", "'images' has 12 rows but the run records 30"),
     ("layer", "no layer 'resblocks.99'"),
     ("vocab_empty", "holds no words"),
     ("vocab_binary", "binary file"),
@@ -138,11 +140,13 @@ def test_bad_input_is_one_sentence_and_changes_nothing(tmp_path, capsys, case, m
         path.mkdir()
         (path / "notes.txt").write_text("hello")
     else:
-        path = write_run(tmp_path, n=30, recorded={"empty": 0, "two": 2}.get(case))
+        path = write_run(tmp_path, n=30, recorded={"empty": 0, "one": 1, "two": 2}.get(case))
     if case == "nan":
         np.load(path / "snapshots" / "embeddings.npy", mmap_mode="r+")[4, :3] = np.nan
     if case == "mismatch":
         np.save(path / "snapshots" / "embeddings.npy", np.ones((10, 64), np.float32))
+    if case == "short_images":
+        np.save(path / "snapshots" / "images.npy", np.zeros((12, 3, 16, 16), np.float16))
     if case == "layer":
         args += ["--features", "activations:resblocks.99"]
     if case.startswith("vocab"):

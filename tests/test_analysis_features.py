@@ -69,6 +69,7 @@ def test_legacy_run_without_model_falls_back_to_activations(tmp_path):
     run = load_run(write_legacy(tmp_path / "old", steps=list(range(0, 60, 10)), layers=(2, 11)))
     f = run_features(run)
     assert f.source == "activations:layer11" and f.values.shape == (6, 1024)
+    assert resolve_layer(run, "2") == "layer2"  # the original script's layer number
     with pytest.raises(ClipxaiError, match="no recorded embeddings; pass --model"):
         run_features(run, "embeddings")
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ClipxaiError, ModelLoadError, RunError
 from .chart import concept_similarity
-from .features import check_steps, model_embeddings, run_features
+from .features import check_lengths, check_steps, model_embeddings, run_features
 from .oscillation import oscillation
 from .states import infer_states
 from .verdict import Thresholds
@@ -130,6 +130,7 @@ def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -
     log = log or (lambda msg: None)
     t0 = time.perf_counter()
     steps = check_steps(run)
+    check_lengths(run)
     if run.n < MIN_SNAPSHOTS:
         raise RunError(f"{run.path} has only {run.n} snapshot(s); the analysis needs at least {MIN_SNAPSHOTS}.")
     source = _ModelSource(run, opts, model)

@@ -36,7 +36,7 @@ def layer_names(run) -> list[str]:
 
 
 def resolve_layer(run, name: str) -> str:
-    """The hook name ``name`` stands for: an exact name, a unique dotted suffix, ``first`` or ``last``."""
+    """The hook ``name`` stands for: an exact name, a unique dotted suffix, a legacy layer number, ``first`` or ``last``."""
     names = layer_names(run)
     if not names:
         raise ClipxaiError(f"{run.path} recorded no activations.")
@@ -44,7 +44,7 @@ def resolve_layer(run, name: str) -> str:
         return name
     if name in ("first", "last"):
         return names[0 if name == "first" else -1]
-    hits = [n for n in names if n.endswith("." + name) or n.endswith(name) and name.startswith("layer")]
+    hits = [n for n in names if n.endswith("." + name) or n == f"layer{name}"]  # "resblocks.7"; legacy "7"
     if len(hits) == 1:
         return hits[0]
     shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
@@ -57,6 +57,12 @@ def checked_array(run, name: str) -> np.ndarray:
     if len(arr) != run.n:
         raise RunError(f"{run.path}: '{name}' has {len(arr)} rows but the run records {run.n} snapshots.")
     return arr
+
+
+def check_lengths(run) -> None:
+    """Every array of the run has one row per recorded snapshot (a run cut short mid-write may not)."""
+    for name in run.array_names():
+        checked_array(run, name)
 
 
 def check_steps(run) -> np.ndarray:
