@@ -102,10 +102,12 @@ class Recorder(Callback):
             record.update({"grad_norm": grad_norms[k], "lr": ctx.lr, "time": round(elapsed, 4)})
             w.append_metrics(record)
         if ctx.snapshot or last:
+            # Rows written to the shared memory maps are in the page cache, and so in the files,
+            # even if this process is killed next; only run.json has to say they are real.
+            # (An msync per snapshot would cost as much as a forward pass on small models.)
             n = ctx.index // cfg.snapshot_every + 1
             for w in self.writers:
-                w.flush()
-                w._metrics.flush()
+                w.flush_metrics()
                 w.write_manifest(steps_done=ctx.index + 1, n_snapshots=n)
 
 

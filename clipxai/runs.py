@@ -197,6 +197,10 @@ class RunWriter:
             self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
         self._metrics.write(json.dumps(record, ensure_ascii=False, default=_json_default) + "\n")
 
+    def flush_metrics(self) -> None:
+        if self._metrics is not None:
+            self._metrics.flush()
+
     def truncate_metrics(self, after_step: int) -> None:
         """Drop metric lines past ``after_step`` (a resume replays those steps)."""
         file = self.path / "metrics.jsonl"

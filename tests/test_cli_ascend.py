@@ -176,3 +176,38 @@ def test_progress_bar_on_a_terminal(tiny_clip, tmp_path):
     clipxai.ascend("a red heart", model_obj=tiny_clip, steps=2, cutouts=1, quiet=True,
                    out=str(tmp_path), callbacks=[silent])
     assert silent.stream.getvalue() == ""
+
+
+def test_a_killed_process_leaves_every_recorded_row_readable(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    import clipxai
+
+    root = Path(__file__).resolve().parents[1]
+    run_dir = tmp_path / "runs" / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "cli.py"), "ascend", "x", "--model", "random:tiny", "--steps", "100000",
+         "--snapshot-every", "3", "--cutouts", "1", "--out", str(tmp_path / "runs"), "--name", "killed", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if (run_dir / "run.json").is_file() and json.loads((run_dir / "run.json").read_text())["n_snapshots"] >= 4:
+                break
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run = clipxai.load_run(run_dir)
+    assert run.status == "running" and run.n >= 4
+    assert list(run.steps) == [3 * i for i in range(run.n)]
+    images = np.asarray(run.images, dtype=np.float32)
+    assert np.isfinite(images).all() and all(np.abs(row).sum() > 0 for row in images)
+    assert len(run.metrics()) >= 3 * (run.n - 1) + 1
