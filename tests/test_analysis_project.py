@@ -46,6 +46,9 @@ def test_nonlinear_projections_keep_clusters_apart_and_are_seeded(method):
     assert a.coords.shape == (60, 2) and np.isfinite(a.coords).all()
     assert np.allclose(a.coords, b.coords)
     assert _neighbours_agree(a.coords, labels) == 1.0
+    if method == "umap":  # numba's spinning OpenMP layer next to torch's slowed later work ~40x
+        import numba
+        assert numba.threading_layer() == "workqueue"
 
 
 def test_projection_plot_draws_path_and_centroids():

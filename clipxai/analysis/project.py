@@ -2,8 +2,8 @@
 
 These coordinates are for looking only. UMAP and t-SNE bend distances to make clusters
 visible, so no metric is ever computed in them (the metrics use the PCA space of
-``states.py``). UMAP is imported only when asked for, and numba needs a writable cache
-folder, which is set here if unset. Its neighbour graph is computed exactly with
+``states.py``). UMAP is imported only when asked for, with numba's settings made safe
+first (``_numba_env``). Its neighbour graph is computed exactly with
 scikit-learn and handed over: on the low-dimensional PCA input that is faster than UMAP's
 own approximate search, whose compilation alone takes over a minute in a fresh process.
 """
@@ -76,11 +76,19 @@ class Projection:
         ax.legend(loc="best", fontsize=7)
 
 
-def _numba_cache() -> None:
+def _numba_env() -> None:
+    """Settings numba reads when umap first imports it (a user's own settings win).
+
+    numba needs a writable cache folder. Its default OpenMP threading layer keeps worker
+    threads spinning; next to torch's own OpenMP runtime that made everything after a UMAP fit
+    ~40x slower on a 2-core machine. UMAP runs seeded, hence single-threaded, so the plain
+    ``workqueue`` layer costs nothing.
+    """
     if not os.environ.get("NUMBA_CACHE_DIR"):
         folder = Path(tempfile.gettempdir()) / "clipxai-numba-cache"
         folder.mkdir(parents=True, exist_ok=True)
         os.environ["NUMBA_CACHE_DIR"] = str(folder)
+    os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 
 def project(features: np.ndarray, method: str = "pca", seed: int = 0, n_neighbors: int = 15,
@@ -110,7 +118,7 @@ def project(features: np.ndarray, method: str = "pca", seed: int = 0, n_neighbor
 def _umap(x: np.ndarray, seed: int, n_neighbors: int, min_dist: float) -> Projection:
     from sklearn.neighbors import NearestNeighbors  # noqa: PLC0415
 
-    _numba_cache()
+    _numba_env()
     nn = int(max(2, min(n_neighbors, len(x) - 1)))
     dist, idx = NearestNeighbors(n_neighbors=nn).fit(x).kneighbors(x)  # each point is its own first neighbour
     epochs = 200 if len(x) > 2000 else 500  # UMAP's own defaults, switching at 2000 rather than 10000
