@@ -76,7 +76,7 @@ def main() -> None:
 
     import torch  # noqa: PLC0415
     torch.set_num_threads(1)
-    from clipxai.analysis.analyze import AnalyzeOptions, analyze_run  # noqa: PLC0415
+    from clipxai.analysis.analyze import AnalyzeOptions  # noqa: PLC0415
     from clipxai.analysis.features import run_features  # noqa: PLC0415
     from clipxai.analysis.oscillation import oscillation  # noqa: PLC0415
     from clipxai.analysis.project import project  # noqa: PLC0415

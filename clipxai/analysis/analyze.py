@@ -156,6 +156,8 @@ def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -
         log(f"projecting with {method}")
         projections[method] = project(st.reduced, method, seed=opts.seed)
 
+    from .sheets import representatives  # noqa: PLC0415
+    reps = representatives(st.reduced, osc.states)
     embeddings = None
     if "embeddings" in run.array_names():
         embeddings = feats.values if feats.source == "embeddings" else np.asarray(run.embeddings, dtype=np.float32)
@@ -171,10 +173,8 @@ def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -
             notes.append(f"No word labels: {source.error or 'the run has no embeddings or images to label'}.")
         else:
             from .label import build_vocabulary, label_states  # noqa: PLC0415
-            from .sheets import representatives  # noqa: PLC0415
             log("labelling states with words")
             words, desc = vocabulary or build_vocabulary(None, False)
-            reps = representatives(st.reduced, osc.states)
             labels = label_states(m, embeddings, osc.states, words, desc, k=opts.top_words,
                                   snapshot_index=list(reps.values()))
     if opts.concepts:
@@ -188,9 +188,8 @@ def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -
     log("drawing figures")
     from .figures import draw_all  # noqa: PLC0415
     names = labels.names() if labels else None
-    metrics = run.metrics() if run.layout == "native" else []
-    drawn, extra = draw_all(run, folder, st=st, osc=osc, features=st.reduced, projections=projections,
-                            names=names, concepts=concepts, metrics=metrics, gif=opts.gif)
+    drawn, extra = draw_all(run, folder, st=st, osc=osc, reps=reps, projections=projections,
+                            names=names, concepts=concepts, metrics=run.metrics(), gif=opts.gif)
     with open(folder / "states.csv", "w", encoding="utf-8") as f:
         f.write("snapshot,step,cluster,state\n")
         for i, (s, c, q) in enumerate(zip(steps.tolist(), st.clusters.labels.tolist(), osc.states.tolist())):

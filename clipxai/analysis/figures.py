@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .chart import activation_stats, gradient_series, plot_gradient, plot_loss_terms, plot_similarity
-from .sheets import animated_gif, contact_sheet, even_indices, representatives, thumbnails
+from .sheets import animated_gif, contact_sheet, even_indices, thumbnails
 from .style import new_figure
 
 
@@ -22,10 +22,13 @@ def _save(fig, folder: Path, name: str, drawn: dict) -> None:
     drawn[name] = path.relative_to(folder).as_posix()
 
 
-def draw_all(run, folder: Path, *, st, osc, features: np.ndarray, projections: dict, names: dict | None,
+def draw_all(run, folder: Path, *, st, osc, reps: dict[int, int], projections: dict, names: dict | None,
              concepts=None, metrics: list[dict] | None = None, gif: bool = True, max_thumbnails: int = 48,
              max_frames: int = 80) -> tuple[dict, dict]:
-    """Draw the figures; returns (name -> relative path, extra results for the summary)."""
+    """Draw the figures; returns (name -> relative path, extra results for the summary).
+
+    ``reps`` maps each state to its most typical snapshot (pictured on the trajectories).
+    """
     from matplotlib.figure import Figure  # noqa: PLC0415
 
     (folder / "figures").mkdir(parents=True, exist_ok=True)
@@ -56,7 +59,6 @@ def draw_all(run, folder: Path, *, st, osc, features: np.ndarray, projections: d
     fig.tight_layout()
     _save(fig, folder, "model_selection", drawn)
 
-    reps = representatives(features, states)
     thumbs = thumbnails(run.images, list(reps.values()), 64) if has_images else {}
     for method, proj in projections.items():
         fig, ax = new_figure(7, 5.5)

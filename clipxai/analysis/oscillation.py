@@ -11,14 +11,14 @@ Poisson process whose rate changes in time.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .cluster import mean_silhouette, renumber_by_first_appearance
 from .periodicity import PeriodicityResult, periodicity_test
 from .recurrence import RecurrenceResult, recurrence
-from .segments import Segments, dwell_stats, kaplan_meier, segments, transition_counts
+from .segments import Segments, describe_dwell, dwell_stats, kaplan_meier, segments, transition_counts
 from .verdict import Evidence, Thresholds, decide
 
 WINDOWS = ("early", "middle", "late")
@@ -44,7 +44,6 @@ class OscillationResult:
     verdict_reason: str
     recurrence: RecurrenceResult | None = None
     periodicity: PeriodicityResult | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def n_states(self) -> int:
@@ -74,7 +73,6 @@ class OscillationResult:
             "periodicity": None if self.periodicity is None else self.periodicity.to_dict(),
             "verdict": self.verdict,
             "verdict_reason": self.verdict_reason,
-            **self.extra,
         }
 
     # -- figures ----------------------------------------------------------------------------
@@ -261,12 +259,7 @@ def oscillation(states: np.ndarray, steps: np.ndarray, features: np.ndarray | No
     block = max(int(math.ceil((n - 1) ** (1 / 3))), int(np.median(lengths)))
     ci = _block_bootstrap_rate(switch, gaps, block, n_boot, rng)
 
-    complete = seg.dwell[~seg.censored]
-    use = complete if len(complete) else seg.dwell
-    q25, med, q75 = np.percentile(use, [25, 50, 75])
-    dwell_all = {"median": float(med), "q25": float(q25), "q75": float(q75), "iqr": float(q75 - q25),
-                 "mean": float(use.mean()), "complete_visits": int(len(complete)),
-                 "lower_bound": bool(not len(complete))}
+    dwell_all = describe_dwell(seg.dwell, seg.censored)
     switch_steps = steps[seg.switch_indices]
     windows = _windows(switch_steps, steps)
     trend = _laplace_trend(switch_steps, float(steps[0]), float(steps[-1]), t.alpha)

@@ -79,24 +79,24 @@ def kaplan_meier(durations: np.ndarray, censored: np.ndarray) -> tuple[np.ndarra
     return np.concatenate([[0.0], times]), np.concatenate([[1.0], surv])
 
 
+def describe_dwell(dwell: np.ndarray, censored: np.ndarray) -> dict:
+    """Median, quartiles and mean of complete visits (of all visits, flagged, when none is complete)."""
+    complete = dwell[~censored]
+    use = complete if len(complete) else dwell
+    q25, med, q75 = np.percentile(use, [25, 50, 75])
+    return {"median": float(med), "q25": float(q25), "q75": float(q75), "iqr": float(q75 - q25),
+            "mean": float(use.mean()), "visits": int(len(dwell)), "complete_visits": int(len(complete)),
+            "lower_bound": bool(not len(complete))}  # only censored visits: the true dwell is longer
+
+
 def dwell_stats(seg: Segments, n_states: int) -> dict[int, dict]:
-    """Per state: median, quartiles and mean dwell in steps, from complete visits when there are any."""
+    """Per state: ``describe_dwell`` of its visits, and its share of the run's steps."""
     out = {}
     for s in range(n_states):
         mine = seg.state == s
-        complete = seg.dwell[mine & ~seg.censored]
-        use = complete if len(complete) else seg.dwell[mine]
-        if not len(use):
-            continue
-        q25, med, q75 = np.percentile(use, [25, 50, 75])
-        out[s] = {
-            "visits": int(mine.sum()),
-            "complete_visits": int(len(complete)),
-            "median": float(med), "q25": float(q25), "q75": float(q75), "iqr": float(q75 - q25),
-            "mean": float(use.mean()),
-            "lower_bound": bool(not len(complete)),  # only censored visits: the true dwell is longer
-            "occupancy": float(seg.dwell[mine].sum() / seg.dwell.sum()),
-        }
+        if mine.any():
+            out[s] = {**describe_dwell(seg.dwell[mine], seg.censored[mine]),
+                      "occupancy": float(seg.dwell[mine].sum() / seg.dwell.sum())}
     return out
 
 
