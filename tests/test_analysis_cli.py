@@ -115,6 +115,8 @@ def test_labels_and_concepts_name_the_planted_words(tmp_path, tiny_clip):
         truth = planted[np.bincount(traj.states[states == st]).argmax()]
         assert s["labels"]["states"][str(st)][0]["word"] == truth
         assert s["concepts"]["top_concept_by_state"][str(st)] == truth
+        rep = s["representatives"][str(st)]["snapshot"]  # and its most typical snapshot, on its own
+        assert s["labels"]["snapshots"][str(rep)][0]["word"] == planted[traj.states[rep]]
     assert "concepts" in s["figures"]
 
 

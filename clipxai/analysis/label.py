@@ -72,11 +72,8 @@ def label_states(model, embeddings: np.ndarray, states: np.ndarray, words: list[
     if e.shape[1] != model.embed_dim:
         raise ClipxaiError(f"The run's embeddings have {e.shape[1]} dimensions but {model.name} makes "
                            f"{model.embed_dim}; label with the model the run was made with (--model).")
-    ranked = vocab.nearest(model, state_queries(e, states), words, k=k, templates=templates, cache_dir=cache_dir)
-    by_state = {s: r for s, r in enumerate(ranked)}
+    matrix = vocab.vocabulary_embeddings(model, words, templates, cache_dir=cache_dir)
+    by_state = dict(enumerate(vocab.rank(state_queries(e, states), matrix, words, k)))
     index = sorted(set(int(i) for i in snapshot_index))
-    by_snapshot = {}
-    if index:
-        by_snapshot = dict(zip(index, vocab.nearest(model, e[index], words, k=k, templates=templates,
-                                                    cache_dir=cache_dir)))
+    by_snapshot = dict(zip(index, vocab.rank(e[index], matrix, words, k))) if index else {}
     return Labels(by_state, description, list(templates), model.name, by_snapshot)
