@@ -198,6 +198,9 @@ def load_legacy_run(path: str | Path) -> Run:
         problems.append(f"steps {', '.join(map(str, dropped[:10]))}{' ...' if len(dropped) > 10 else ''} "
                         f"miss some files; left out")
 
+    if not steps:
+        raise RunError(f"{path} has files of the original script's layout but no snapshot could be read "
+                       f"({len(problems)} problem(s), the first: {problems[0] if problems else 'none'}).")
     arrays: dict = {"steps": np.asarray(steps, dtype=np.int64)}
     inventory = {"steps": {"file": "(file names)", "shape": [len(steps)], "dtype": "int64",
                            "meaning": "iteration in each file name"}}
@@ -223,7 +226,7 @@ def load_legacy_run(path: str | Path) -> Run:
         "status": "complete",
         "layout": "legacy",
         "n_snapshots": len(steps),
-        "steps_done": int(steps[-1]) + 1 if steps else 0,
+        "steps_done": int(steps[-1]) + 1,
         "prompt": "",
         "prompts": [],
         "config": {"source": SOURCE, "snapshot_every": int(np.median(gaps)) if len(gaps) else None},

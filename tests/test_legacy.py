@@ -105,6 +105,14 @@ def test_a_kind_missing_most_steps_is_left_out(tmp_path):
     assert any(p.startswith("gradients: only 1 of 6") for p in run.problems)
 
 
+def test_a_folder_of_only_broken_files_is_refused_in_one_sentence(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "image_0.png").write_bytes(b"")
+    (tmp_path / "images" / "image_10.png").write_bytes(b"not a png")
+    with pytest.raises(RunError, match=r"no snapshot could be read \(2 problem\(s\), the first: images/image_"):
+        load_run(tmp_path)
+
+
 def test_a_folder_of_anything_else_is_not_a_run(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "holiday.png").write_bytes(b"x")
