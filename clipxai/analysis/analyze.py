@@ -87,7 +87,8 @@ class _ModelSource:
         return self._model
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2, ensure_ascii=False, default=_jsonable)
@@ -214,7 +215,7 @@ def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    _write_json(folder / "summary.json", summary)
+    write_json(folder / "summary.json", summary)
     return summary
 
 
@@ -226,3 +227,13 @@ def read_summary(run) -> dict | None:
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None
+
+
+def ensure_summary(run, opts: AnalyzeOptions, reanalyze: bool = False, model=None, log=None) -> dict:
+    """The run's existing summary, or a fresh analysis when there is none (or ``reanalyze``)."""
+    summary = None if reanalyze else read_summary(run)
+    if summary is None:
+        if log:
+            log(f"analysing {run.path}")
+        summary = analyze_run(run, opts, model=model, log=log)
+    return summary

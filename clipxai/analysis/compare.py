@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ClipxaiError
-from .analyze import AnalyzeOptions, _write_json, analyze_run, read_summary
+from .analyze import AnalyzeOptions, write_json, ensure_summary
 from .features import model_embeddings, run_features
 from .sheets import even_indices
 from .style import new_figure, state_colors
@@ -109,13 +109,7 @@ def compare_runs(paths, out_dir: str | Path | None = None, opts: AnalyzeOptions 
     runs = [load_run(p) for p in paths]
     if len(runs) < 2:
         raise ClipxaiError("compare needs at least two runs.")
-    summaries = []
-    for run in runs:
-        summary = None if reanalyze else read_summary(run)
-        if summary is None:
-            log(f"analysing {run.path}")
-            summary = analyze_run(run, opts, model=model, log=log)
-        summaries.append(summary)
+    summaries = [ensure_summary(run, opts, reanalyze, model, log) for run in runs]
     names = _unique_names(runs)
     folder = Path(out_dir) if out_dir else Path.cwd() / f"compare-{re.sub(r'[^A-Za-z0-9_.-]', '_', runs[0].path.name)}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,7 +147,7 @@ def compare_runs(paths, out_dir: str | Path | None = None, opts: AnalyzeOptions 
     for row, name in zip(result.rows, names):
         row["run"] = name
     _draw(result, st.reduced, owner, names, [np.asarray(r.steps)[k] for r, k in zip(runs, keep)])
-    _write_json(folder / "compare.json", result.to_dict())
+    write_json(folder / "compare.json", result.to_dict())
     cols, rows = result.table_rows()
     (folder / "table.csv").write_text("\n".join(",".join(json.dumps(c, ensure_ascii=False) for c in r)
                                                 for r in [cols] + rows) + "\n", encoding="utf-8")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ClipxaiError
-from .analyze import AnalyzeOptions, analyze_run, read_summary
+from .analyze import AnalyzeOptions, ensure_summary
 from .document import Document, Image
 from .sheets import thumbnails
 
@@ -167,13 +167,7 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
     if output.exists() and output.is_dir():
         raise ClipxaiError(f"{output} is a folder; give the report a file name such as report.html.")
     runs = [load_run(p) for p in paths]
-    summaries = []
-    for run in runs:
-        s = None if reanalyze else read_summary(run)
-        if s is None:
-            log(f"analysing {run.path}")
-            s = analyze_run(run, opts, model=model, log=log)
-        summaries.append(s)
+    summaries = [ensure_summary(run, opts, reanalyze, model, log) for run in runs]
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         fig_dir = output.parent / f"{output.stem}_figures"
