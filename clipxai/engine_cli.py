@@ -69,20 +69,23 @@ def _param_options(**given) -> dict:
 @click.option("--noise-factor", type=float, help="vqgan: noise added to z each step.")
 @click.option("--vqgan-init", type=click.Choice(["codes", "noise", "image"]), help="vqgan: start from random codes, noise, or --init-image.")
 @click.option("--vqgan-quantize/--no-vqgan-quantize", default=None, help="vqgan: snap z to the codebook (straight-through).")
-@click.option("--cvae", "cvae_checkpoint", type=click.Path(), help="cvae: the trained CVAE checkpoint.")
+@click.option("--cvae", "cvae_checkpoint", type=click.Path(), help="cvae: the trained CVAE checkpoint (or toy).")
+@click.option("--cvae-text", help="cvae: the sentence whose embedding starts the condition (default: the prompt).")
+@click.option("--cvae-optimize-condition", is_flag=True, default=None, help="cvae: optimize the condition vector too.")
 @click.option("--expand", "expand_n", type=int, default=None, is_flag=False, flag_value=1,
               help="Replace the prompt by N LLM expansions (weighted equally); see `clipxai expand`.")
 @click.option("--llm-model", help="expand: model name at the LLM endpoint.")
 @click.option("--llm-base-url", help="expand: OpenAI-compatible base URL (local servers welcome).")
 def ascend_command(prompt, resume, range_, vqgan_name, vqgan_config, vqgan_checkpoint, init_image,
-                   noise_factor, vqgan_init, vqgan_quantize, cvae_checkpoint, expand_n, llm_model, llm_base_url, **options):
+                   noise_factor, vqgan_init, vqgan_quantize, cvae_checkpoint, cvae_text, cvae_optimize_condition, expand_n, llm_model, llm_base_url, **options):
     """Optimize an image from noise toward PROMPT ("text:w|text:-w") and record the run."""
     from . import engine  # noqa: PLC0415  (torch and clip load only when a command runs)
 
     options["range"] = range_
     params = _param_options(vqgan=vqgan_name, vqgan_config=vqgan_config, vqgan_checkpoint=vqgan_checkpoint,
                             init_image=init_image, noise_factor=noise_factor, init=vqgan_init,
-                            quantize=vqgan_quantize, cvae=cvae_checkpoint)
+                            quantize=vqgan_quantize, cvae=cvae_checkpoint, cvae_text=cvae_text,
+                            cvae_optimize_condition=cvae_optimize_condition)
     if params:
         options["param_options"] = params
     options = {k: (list(v) if isinstance(v, tuple) and k in ("losses", "image_prompts") else v)

@@ -9,6 +9,7 @@ all look the same to it.
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from typing import Callable
@@ -66,7 +67,10 @@ def make_param(name: str, *, batch: int, size: tuple[int, int], device: torch.de
         raise ClipxaiError(f"Unknown parameterization '{name}'; choose one of {', '.join(list_params())}.")
     if len(generators) != batch:
         raise ValueError("one generator per batch row is required")
-    return _PARAMS[name](batch=batch, size=size, device=device, generators=generators, **options)
+    factory = _PARAMS[name]
+    if "prompt" in options and "prompt" not in inspect.signature(factory).parameters:
+        options.pop("prompt")  # only generators conditioned on text (cvae) take the prompt
+    return factory(batch=batch, size=size, device=device, generators=generators, **options)
 
 
 def _per_seed_randn(shape, generators, device, dtype=torch.float32) -> torch.Tensor:

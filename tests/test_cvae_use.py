@@ -173,3 +173,19 @@ def test_export_makes_a_small_sampling_copy(trained, tmp_path, capsys):
     a = sample_images(small, ["a red heart"], n=2, seed=1)
     b = sample_images(full, ["a red heart"], n=2, seed=1)
     torch.testing.assert_close(a, b, atol=2e-2, rtol=0)
+
+
+def test_cli_cvae_condition_starts_from_the_prompt_or_cvae_text(tmp_path, capsys):
+    import json
+
+    from clipxai.cli import main
+
+    base = ["--param", "cvae", "--cvae", "toy", "--model", "random:tiny", "--steps", "2", "--cutouts", "1",
+            "--out", str(tmp_path), "--quiet"]
+    assert main(["ascend", "a red heart:1|a blue square:-0.5", *base, "--name", "p"]) == 0
+    assert json.loads((tmp_path / "p" / "run.json").read_text())["param"]["condition_text"] == "a red heart"
+    assert main(["ascend", "❤️", *base, "--name", "t", "--cvae-text", "a gold ring", "--cvae-optimize-condition"]) == 0
+    param = json.loads((tmp_path / "t" / "run.json").read_text())["param"]
+    assert param["condition_text"] == "a gold ring"
+    assert main(["ascend", "x", "--model", "random:tiny", "--steps", "1", "--out", str(tmp_path), "--quiet",
+                 "--name", "pix"]) == 0  # pixels take no prompt option
