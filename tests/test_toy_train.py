@@ -9,7 +9,7 @@ from clipxai.cli import main
 from clipxai.models import load_clip
 from clipxai.toy import train as T
 
-TINY = dict(steps=4, batch_size=8, vision_layers=1, text_layers=1, checkpoint_every=2, warmup=2)
+TINY = dict(steps=4, batch_size=8, vision_layers=1, text_layers=1, checkpoint_every=2, warmup=2, noise_augment=0.2)
 
 
 def _weights(folder):

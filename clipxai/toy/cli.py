@@ -36,6 +36,8 @@ def _set_threads(threads: int) -> None:
 @click.option("--text-width", type=int, default=None, help="Text transformer width, a multiple of 64 (default 64).")
 @click.option("--text-layers", type=int, default=None, help="Text transformer depth (default 3).")
 @click.option("--context-length", type=int, default=None, help="Text context length in tokens (default 16).")
+@click.option("--noise-augment", type=float, default=None,
+              help="Add pixel noise of std up to this to half the training images (default 0).")
 @click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints (default 250).")
 @click.option("--resume", is_flag=True, help="Continue the training whose checkpoint is in the folder.")
 @click.option("--overwrite", is_flag=True, help="Replace a model or checkpoint already in the folder.")

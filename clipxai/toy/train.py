@@ -65,6 +65,7 @@ class TrainConfig:
     planted_fraction: float = world.TRAINING_MIX["planted_fraction"]
     mixed_fraction: float = world.TRAINING_MIX["mixed_fraction"]
     pair_fraction: float = world.TRAINING_MIX["pair_fraction"]
+    noise_augment: float = 0.0
     checkpoint_every: int = 250
 
     def __post_init__(self):
@@ -95,6 +96,21 @@ def build_model(config: TrainConfig) -> torch.nn.Module:
         model = clip.model.CLIP(**config.clip_kwargs()).float()
     model.token_embedding = CompactEmbedding(model.token_embedding, caption_token_ids())
     return model
+
+
+def augment(images: np.ndarray, config: TrainConfig, step: int) -> np.ndarray:
+    """Pixel noise on half the images, std up to ``noise_augment`` (a function of seed and step).
+
+    A model that has seen noisy images responds to the noise ascent starts from with the
+    colours and shapes it knows, rather than with whatever it never learned to ignore.
+    """
+    if config.noise_augment <= 0:
+        return images
+    rng = np.random.default_rng([TRAIN_STREAM, config.seed, step, 1])
+    n = len(images)
+    sigma = rng.uniform(0.0, config.noise_augment, n) * (rng.random(n) < 0.5)
+    noise = rng.standard_normal(images.shape, dtype=np.float32)
+    return np.clip(images + sigma.astype(np.float32)[:, None, None, None] * noise, 0.0, 1.0)
 
 
 def world_batch(config: TrainConfig, step: int) -> world.WorldBatch:
@@ -325,7 +341,7 @@ def train(out_dir: str | Path, config: TrainConfig, *, resume: bool = False, ove
             used_positions = max(used_positions, int(toks.argmax(dim=-1).max()) + 1)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, step)
-            images = normalize(torch.from_numpy(batch.images))
+            images = normalize(torch.from_numpy(augment(batch.images, config, step)))
             loss, acc = contrastive_loss(model.encode_image(images), model.encode_text(toks),
                                          model.logit_scale, batch.captions)
             optimizer.zero_grad(set_to_none=True)
