@@ -48,12 +48,13 @@ def _final_images(runs) -> np.ndarray:
     return np.stack([np.clip(r.images[-1].astype(np.float32), 0, 1) for r in runs])
 
 
-def _ascend(prompt: str, model: ClipModel, out: Path, seeds: int, steps: int, **options):
+def _ascend(prompt: str, model: ClipModel, out: Path, seeds: int, steps: int,
+            snapshot_every: int | None = None, **options):
     from ..engine import ascend  # noqa: PLC0415
 
     runs = ascend(prompt, model_obj=model, out=str(out), seeds=seeds, steps=steps,
-                  snapshot_every=max(1, steps - 1), activations="none", record_gradients=False,
-                  quiet=True, **options)
+                  snapshot_every=snapshot_every or max(1, steps - 1), activations="none",
+                  record_gradients=False, quiet=True, **options)
     return runs if isinstance(runs, list) else [runs]
 
 
@@ -69,20 +70,25 @@ class ColourCondition:
     per_colour: dict = field(default_factory=dict)
 
 
-def colour_check(model: ClipModel, judge: ClipModel, *, steps: int = 60, seeds: int = 2,
-                 colours: tuple[str, ...] | None = None, out: str | Path | None = None) -> list[ColourCondition]:
-    """Ascend every colour with and without augmentation; judge the results three ways."""
+def colour_check(model: ClipModel, judge: ClipModel, *, steps: int = 100, seeds: int = 2,
+                 colours: tuple[str, ...] | None = None, out: str | Path | None = None,
+                 **options) -> list[ColourCondition]:
+    """Ascend every colour with and without augmentation; judge the results three ways.
+
+    ``options`` (engine keywords such as ``lr``) apply to both conditions.
+    """
     colours = colours or tuple(world.COLOURS)
     conditions = {"no augmentation": dict(cutouts=0, aug_noise=0.0, jitter=0.0),
                   "cutouts (default preset)": {}}
     results = []
     with tempfile.TemporaryDirectory(prefix="clipxai-gt-") as tmp:
         root = Path(out or tmp)
-        for name, options in conditions.items():
+        extra = options
+        for name, condition in conditions.items():
             per = {}
             for colour in colours:
                 prompt = f"a {colour} {SHAPE}"
-                runs = _ascend(prompt, model, root / name.split()[0], seeds, steps, **options)
+                runs = _ascend(prompt, model, root / name.split()[0], seeds, steps, **{**extra, **condition})
                 images = _final_images(runs)
                 sims = [r.metrics()[-1][f"sim/{prompt}"] for r in runs]
                 fractions = world.colour_fractions(images)[:, list(world.COLOURS).index(colour)]
@@ -116,10 +122,10 @@ class HeartCheck:
 
 
 def heart_check(model: ClipModel, judge: ClipModel, *, seeds: int = 16, steps: int = 100,
-                out: str | Path | None = None, **options) -> HeartCheck:
+                out: str | Path | None = None, snapshot_every: int = 5, **options) -> HeartCheck:
     """Ascend "❤️" from ``seeds`` seeds (batched) and name the planted concept each reaches."""
     with tempfile.TemporaryDirectory(prefix="clipxai-gt-") as tmp:
-        runs = _ascend("❤️", model, Path(out or tmp), seeds, steps, **options)
+        runs = _ascend("❤️", model, Path(out or tmp), seeds, steps, snapshot_every=snapshot_every, **options)
         images = _final_images(runs)
         pixel = world.classify_concept(images)
         judged = zero_shot_concept(judge, images)
