@@ -125,26 +125,35 @@ def test_losses_lists_builtins_with_descriptions(capsys):
         assert len(line.split(None, 1)[1]) > 10
 
 
-def test_sigterm_to_a_running_ascend_stops_cleanly(tmp_path):
+def start_long_ascend(tmp_path, name, snapshot_every, min_snapshots, **popen):
+    """A real `clipxai ascend` subprocess, returned once its run has ``min_snapshots`` rows."""
     import os
-    import signal
     import subprocess
     import sys
     import time
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    run_dir = tmp_path / "runs" / "long"
+    run_dir = tmp_path / "runs" / name
     proc = subprocess.Popen(
         [sys.executable, str(root / "cli.py"), "ascend", "x", "--model", "random:tiny", "--steps", "100000",
-         "--snapshot-every", "5", "--cutouts", "1", "--out", str(tmp_path / "runs"), "--name", "long", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+         "--snapshot-every", str(snapshot_every), "--cutouts", "1", "--out", str(tmp_path / "runs"),
+         "--name", name, "--quiet"], env={**os.environ, "OMP_NUM_THREADS": "1"}, **popen)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        manifest = run_dir / "run.json"
+        if manifest.is_file() and json.loads(manifest.read_text())["n_snapshots"] >= min_snapshots:
+            break
+        time.sleep(0.1)
+    return proc, run_dir
+
+
+def test_sigterm_to_a_running_ascend_stops_cleanly(tmp_path):
+    import signal
+    import subprocess
+
+    proc, run_dir = start_long_ascend(tmp_path, "long", 5, 2, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if (run_dir / "run.json").is_file() and json.loads((run_dir / "run.json").read_text())["n_snapshots"] >= 2:
-                break
-            time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -179,32 +188,16 @@ def test_progress_bar_on_a_terminal(tiny_clip, tmp_path):
 
 
 def test_a_killed_process_leaves_every_recorded_row_readable(tmp_path):
-    import os
     import signal
     import subprocess
-    import sys
-    import time
-    from pathlib import Path
 
     import numpy as np
 
     import clipxai
 
-    root = Path(__file__).resolve().parents[1]
-    run_dir = tmp_path / "runs" / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, str(root / "cli.py"), "ascend", "x", "--model", "random:tiny", "--steps", "100000",
-         "--snapshot-every", "3", "--cutouts", "1", "--out", str(tmp_path / "runs"), "--name", "killed", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if (run_dir / "run.json").is_file() and json.loads((run_dir / "run.json").read_text())["n_snapshots"] >= 4:
-                break
-            time.sleep(0.1)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    proc, run_dir = start_long_ascend(tmp_path, "killed", 3, 4, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
     run = clipxai.load_run(run_dir)
     assert run.status == "running" and run.n >= 4
     assert list(run.steps) == [3 * i for i in range(run.n)]
