@@ -129,7 +129,6 @@ class Engine:
         image_prompts = [parse_image_prompt(s) for s in cfg.image_prompts]
         if not any(p.weight > 0 for p in text_prompts + image_prompts):
             raise ClipxaiError(f"The prompt '{cfg.prompt}' has no positive weight, so there is nothing to ascend toward.")
-        self.objective_template = cfg.losses  # resolved below, after the model
         if self.model is None:
             self.model = load_clip(cfg.model, cfg.device)
         self.device = self.model.device
@@ -203,14 +202,12 @@ class Engine:
             writer.write_manifest()
 
     def _manifest(self, cfg: AscendConfig) -> dict:
-        import clip  # noqa: PLC0415
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 
         versions = {"clipxai": __version__, "torch": torch.__version__, "numpy": np.__version__,
                     "python": platform.python_version()}
-        with contextlib.suppress(Exception):
-            from importlib.metadata import version  # noqa: PLC0415
+        with contextlib.suppress(PackageNotFoundError):
             versions["clip"] = version("clip-anytorch")
-        del clip
         return {
             "prompt": cfg.prompt,
             "prompts": [p.prompt.to_dict() for p in self.prompts],
