@@ -17,10 +17,12 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_engine import interleaved  # noqa: E402  (alternate two step functions, time each)
 
 F16_16384 = dict(double_z=False, z_channels=256, resolution=256, in_channels=3, out_ch=3, ch=128,
                  ch_mult=[1, 1, 2, 2, 4], num_res_blocks=2, attn_resolutions=[16], dropout=0.0)
@@ -92,16 +94,7 @@ def main(argv=None) -> int:
         f = clip.encode_image(views)
         (-(f / f.norm(dim=-1, keepdim=True) @ (text / text.norm())).mean()).backward()
 
-    te, tb = [], []
-    for i in range(args.steps + 1):
-        t0 = time.perf_counter()
-        engine._step(i + 1)
-        t1 = time.perf_counter()
-        bare(i)
-        t2 = time.perf_counter()
-        if i:
-            te.append(t1 - t0)
-            tb.append(t2 - t1)
+    te, tb = interleaved(lambda i: engine._step(i + 1), bare, args.steps)
     engine_s, bare_s = statistics.median(te), statistics.median(tb)
     ratio = engine_s / bare_s
     print(f"threads: {torch.get_num_threads()}")
