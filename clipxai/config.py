@@ -34,6 +34,7 @@ class AscendConfig:
     size: tuple[int, int] | None = None      # (width, height); default: the model's input
     init_mean: float = 0.0
     sigma: float = 0.01                      # std of the initial noise
+    init_tint: float = 0.0                   # pixels: std of a per-seed colour offset of the start
     clamp: bool = False                      # pixels: clamp to [0,1] (straight-through)
     param_options: dict = field(default_factory=dict)
     # optimizer
@@ -147,6 +148,8 @@ def validate(cfg: AscendConfig) -> None:
     need(cfg.cutouts >= 0, f"--cutouts must be 0 (no augmentation) or more (got {cfg.cutouts}).")
     need(0 < cfg.cut_min <= cfg.cut_max <= 1, "Cutout sizes need 0 < --cut-min <= --cut-max <= 1.")
     need(cfg.sigma >= 0, f"--sigma must not be negative (got {cfg.sigma}).")
+    need(cfg.init_tint >= 0, f"--init-tint must not be negative (got {cfg.init_tint}).")
+    need(cfg.init_tint == 0 or cfg.param == "pixels", f"--init-tint applies to --param pixels only (got {cfg.param}).")
     need(cfg.optimizer in OPTIMIZERS, f"Unknown optimizer '{cfg.optimizer}'; choose one of {', '.join(OPTIMIZERS)}.")
     need(cfg.lr_schedule in SCHEDULES, f"Unknown lr schedule '{cfg.lr_schedule}'; choose one of {', '.join(SCHEDULES)}.")
     need(cfg.similarity in SIMILARITIES, f"Unknown similarity '{cfg.similarity}'; choose one of {', '.join(SIMILARITIES)}.")

@@ -143,7 +143,8 @@ class Engine:
         width, height = cfg.size or (r, r)
         self.param: Parameterization = make_param(
             cfg.param, batch=len(seeds), size=(height, width), device=self.device, generators=init_gens,
-            sigma=cfg.sigma, mean=cfg.init_mean, clamp=cfg.clamp, prompt=cfg.prompt, **cfg.param_options)
+            sigma=cfg.sigma, mean=cfg.init_mean, clamp=cfg.clamp, prompt=cfg.prompt,
+            **({"tint": cfg.init_tint} if cfg.init_tint else {}), **cfg.param_options)
         self.augment = Augment(AugmentConfig(cfg.cutouts, cfg.cut_min, cfg.cut_max, cfg.jitter,
                                              cfg.aug_noise, cfg.augment_fixed), r, self.aug_gens)
         self.optimizer = self._make_optimizer()

@@ -36,6 +36,7 @@ def _param_options(**given) -> dict:
 @click.option("--seeds", type=int, help="Run K seeds (seed, seed+1, ...) batched in one forward pass; one folder each.")
 @click.option("--sigma", type=float, help="Std of the initial noise.")
 @click.option("--init-mean", type=float, help="Mean of the initial pixel noise.")
+@click.option("--init-tint", type=float, help="pixels: std of a per-seed colour offset, so seeds start from different hues.")
 @click.option("--clamp/--no-clamp", default=None, help="Clamp pixels to [0,1] (straight-through gradient).")
 @click.option("--normalize/--no-normalize", default=None, help="Apply CLIP's mean/std normalization to the image.")
 @click.option("--cutouts", type=int, help="Augmented views per step; 0 disables augmentation.")

@@ -80,12 +80,22 @@ def _per_seed_randn(shape, generators, device, dtype=torch.float32) -> torch.Ten
 
 @register_param("pixels")
 def pixels(*, batch: int, size: tuple[int, int], device: torch.device, generators: list[torch.Generator],
-           sigma: float = 0.01, mean: float = 0.0, clamp: bool = False, **_) -> Parameterization:
-    """The pixels themselves, initialised as N(mean, sigma) noise (the original: N(0, 0.01))."""
+           sigma: float = 0.01, mean: float = 0.0, clamp: bool = False, tint: float = 0.0,
+           **_) -> Parameterization:
+    """The pixels themselves, initialised as N(mean, sigma) noise (the original: N(0, 0.01)).
+
+    ``tint`` > 0 adds one N(0, tint) offset per colour channel and seed to the whole image, so
+    that seeds start from different hues rather than from the same grey: the way to ask which
+    of a prompt's meanings each starting point falls to.
+    """
     h, w = size
-    x = (_per_seed_randn((3, h, w), generators, device) * sigma + mean).requires_grad_(True)
+    x = _per_seed_randn((3, h, w), generators, device) * sigma + mean
+    if tint > 0:
+        x = x + _per_seed_randn((3, 1, 1), generators, device) * tint
+    x.requires_grad_(True)
     image_fn = (lambda: _clamp_st(x)) if clamp else (lambda: x)
-    return Parameterization([x], image_fn, info={"kind": "pixels", "mean": mean, "sigma": sigma, "clamp": clamp})
+    return Parameterization([x], image_fn, info={"kind": "pixels", "mean": mean, "sigma": sigma, "clamp": clamp,
+                                                 "tint": tint})
 
 
 def _clamp_st(x: torch.Tensor) -> torch.Tensor:

@@ -42,6 +42,22 @@ def test_same_seed_gives_identical_runs_and_other_seed_differs(tiny_clip, tmp_pa
     assert [m["loss"] for m in a.metrics()] == [m["loss"] for m in b.metrics()]
 
 
+def test_init_tint_starts_each_seed_from_its_own_hue(tiny_clip, tmp_path):
+    plain = run(tiny_clip, tmp_path, name="plain", seeds=3, init_mean=0.5, sigma=0.05, steps=1, snapshot_every=1)
+    tinted = run(tiny_clip, tmp_path, name="tinted", seeds=3, init_mean=0.5, sigma=0.05, init_tint=0.2,
+                 steps=1, snapshot_every=1)
+    def hues(runs):
+        return np.stack([r.images[0].astype(np.float32).mean(axis=(1, 2)) for r in runs])  # (seeds, RGB)
+    # the noise is the same draw; the tint moves each seed's whole image by one offset per channel
+    offsets = hues(tinted) - hues(plain)
+    assert np.abs(hues(plain) - 0.5).max() < 0.01
+    assert 0.05 < np.abs(offsets).mean() < 0.4
+    assert np.abs(offsets[0] - offsets[1]).max() > 0.02  # seeds start from different hues
+    first = tinted[0].images[0].astype(np.float32) - plain[0].images[0].astype(np.float32)
+    assert np.allclose(first, first.mean(axis=(1, 2), keepdims=True), atol=1e-3)  # uniform per channel
+    assert tinted[0].manifest["config"]["init_tint"] == 0.2
+
+
 class Capture(Callback):
     """Keeps what the engine saw at snapshot steps, to compare with what was written."""
 
@@ -239,6 +255,8 @@ def test_image_prompt_is_ascended_toward(tiny_clip, tmp_path):
     (dict(optimizer="rmsprop"), "Unknown optimizer"),
     (dict(hooks="no.such.module"), "matches no module"),
     (dict(param="nope"), "Unknown parameterization"),
+    (dict(init_tint=-0.1), "--init-tint must not be negative"),
+    (dict(init_tint=0.2, param="fourier"), "--init-tint applies to --param pixels only"),
 ])
 def test_bad_options_are_one_sentence_before_any_folder(tiny_clip, tmp_path, options, message):
     with pytest.raises(ClipxaiError, match=message):
