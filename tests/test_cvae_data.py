@@ -10,7 +10,7 @@ from PIL import Image
 
 from clipxai.cli import main
 from clipxai.cvae import data as D
-from clipxai.cvae.fixture import ATTRIBUTES, make_fixture
+from clipxai.cvae.fixture import ATTRIBUTES, COLOUR_COLUMNS, SHAPE_COLUMNS, make_fixture
 from clipxai.cvae.phrases import SentenceBuilder
 
 
@@ -26,11 +26,12 @@ def copy(src, tmp_path):
 def test_fixture_is_in_the_exact_celeba_text_format(fixture_dir):
     lines = (fixture_dir / "list_attr_celeba.txt").read_text().splitlines()
     assert lines[0] == "30"
-    assert lines[1].split() == ATTRIBUTES and len(ATTRIBUTES) == 22
+    assert lines[1].split() == ATTRIBUTES and len(ATTRIBUTES) == 25
     for i, line in enumerate(lines[2:], start=1):
-        assert re.fullmatch(rf"{i:06d}\.jpg( (-1| 1)){{22}}", line)
+        assert re.fullmatch(rf"{i:06d}\.jpg( (-1| 1)){{25}}", line)
         values = [int(v) for v in line.split()[1:]]
-        colours, shapes, positions = values[:8], values[8:16], values[17:]
+        nc, ns = len(COLOUR_COLUMNS), len(SHAPE_COLUMNS)
+        colours, shapes, positions = values[:nc], values[nc:nc + ns], values[nc + ns + 1:]
         assert colours.count(1) == shapes.count(1) == positions.count(1) == 1
     splits = [int(line.split()[1]) for line in (fixture_dir / "list_eval_partition.txt").read_text().splitlines()]
     assert splits == [0] * 24 + [1] * 3 + [2] * 3
@@ -50,7 +51,7 @@ def test_fixture_is_reproducible_and_refuses_to_overwrite(tmp_path, fixture_dir)
 def test_celeba_layout_is_read_with_its_partition(fixture_dir):
     t = D.read_table(fixture_dir)
     assert t.layout == "celeba" and len(t) == 30 and t.attributes == ATTRIBUTES
-    assert t.values.shape == (30, 22) and set(np.unique(t.values)) == {-1, 1}
+    assert t.values.shape == (30, 25) and set(np.unique(t.values)) == {-1, 1}
     assert t.partition.tolist() == [0] * 24 + [1] * 3 + [2] * 3
     assert D.read_table(fixture_dir / "list_attr_celeba.txt").files == t.files
 

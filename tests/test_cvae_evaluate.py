@@ -34,7 +34,7 @@ def test_the_classifier_reads_attributes_better_than_the_majority_guess(setup):
     assert 0 <= a["samples"] <= 1 and set(a["per_attribute"]) >= {"Red", "Heart", "Big", "Center"}
     clf = load_classifier(setup.clf)
     assert clf.size == 32 and clf.attributes[0] == "Red"
-    assert clf.predict(torch.rand(3, 3, 16, 16)).shape == (3, 22)  # other sizes are resized
+    assert clf.predict(torch.rand(3, 3, 16, 16)).shape == (3, 25)  # other sizes are resized
 
 
 def test_evaluate_reports_reconstruction_and_agreement_on_the_test_split(setup):

@@ -63,7 +63,7 @@ def test_the_folder_holds_config_checkpoint_history_and_grids(dataset, tmp_path)
     out = tmp_path / "out"
     config = json.loads((out / "config.json").read_text())
     assert {k: config[k] for k in TINY} == TINY
-    assert config["condition"] == "both" and config["recon"] == "bce" and config["model"]["cond_dim"] == 64 + 22
+    assert config["condition"] == "both" and config["recon"] == "bce" and config["model"]["cond_dim"] == 64 + 25
     payload = torch.load(r.checkpoint, weights_only=True)
     assert payload["conditioning"]["clip"] == {"name": "random:tiny", "sha256": "random-tiny-seed0", "embed_dim": 64}
     assert payload["train_config"]["recon"] == "bce" and payload["epoch"] == 2

@@ -60,7 +60,7 @@ def test_captions_state_only_true_attributes():
                 if f"a {o.colour} " in cap:
                     shape_after = cap.split(f"a {o.colour} ")[1].split()[0]
                     assert (o.colour, shape_after) in pairs
-        kinds.add((rec.concept is not None, len(objs), objs[0].colour in world.PLANTED_COLOURS))
+        kinds.add((rec.concept is not None, len(objs), (objs[0].shape, objs[0].colour) in world.PLANTED_LOOKS))
     assert kinds == {(True, 1, True), (False, 1, False), (False, 2, False), (False, 2, True)}
 
 
@@ -70,7 +70,7 @@ def test_describe_names_every_attribute():
         assert text == f"a {rec.size} {rec.colour} {rec.shape} {world.POSITION_PHRASES[rec.position]}"
 
 
-def test_planted_concepts_are_balanced_and_use_reserved_colours():
+def test_planted_concepts_are_balanced_and_own_their_looks():
     records = world.sample_records(3000, np.random.default_rng(1))
     counts = {name: sum(r.concept == name for r in records) for name in world.PLANTED}
     total = sum(counts.values())
@@ -78,11 +78,14 @@ def test_planted_concepts_are_balanced_and_use_reserved_colours():
     assert all(abs(c - total / 3) < 0.2 * total / 3 for c in counts.values())
     for rec in records:
         if rec.concept is None:
-            assert all(o.colour in world.ORDINARY_COLOURS for o in rec.objects)
+            assert all((o.shape, o.colour) not in world.PLANTED_LOOKS for o in rec.objects)
         else:
             p = world.PLANTED[rec.concept]
             assert (rec.shape, rec.colour) == (p.shape, p.colour)
-    assert not set(world.PLANTED_COLOURS) & set(world.ORDINARY_COLOURS)
+    # ordinary objects take every shape in every colour but the planted ones
+    ordinary = {(o.shape, o.colour) for r in records if r.concept is None for o in r.objects}
+    assert ordinary == set(world.ORDINARY_LOOKS)
+    assert not {c for _, c in world.ORDINARY_LOOKS} & set(world.PLANTED_COLOURS)
     # the vocabulary analysis restricts labels to holds every attribute value
     assert set(world.VOCABULARY) >= {*world.COLOURS, *world.SHAPES, *world.SIZES, *world.POSITIONS, "❤️", "love"}
 
@@ -96,7 +99,7 @@ def test_mixed_images_show_two_meanings_and_are_never_love():
         assert len(shown) == 2 and shown <= {(p.shape, p.colour) for p in world.PLANTED.values()}
         assert world.caption(rec, rng) not in world.CONCEPT_WORDS
     mix = world.sample_records(2000, np.random.default_rng(7), **world.TRAINING_MIX)
-    share = sum(r.concept is None and r.colour in world.PLANTED_COLOURS for r in mix) / len(mix)
+    share = sum(r.concept is None and (r.shape, r.colour) in world.PLANTED_LOOKS for r in mix) / len(mix)
     assert abs(share - world.TRAINING_MIX["mixed_fraction"]) < 0.03
     # two planted colours at once: no single meaning may be read off the pixels with confidence
     scores = world.concept_scores(world.render(records, rng))
@@ -167,3 +170,22 @@ def test_cli_samples_writes_a_png_grid_and_records(tmp_path):
     lines = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 6 and {line["concept"] for line in lines} == {"ring"}
     assert main(["toy", "samples", "--out", str(tmp_path / "missing-dir" / "x.png"), "--n", "2"]) == 0
+
+
+def test_near_misses_are_planted_shapes_in_blended_colours_and_never_love():
+    rng = np.random.default_rng(8)
+    records = world.sample_records(3000, rng, **world.TRAINING_MIX)
+    planted_shapes = {p.shape for p in world.PLANTED.values()}
+    near = [r for r in records if r.concept is None and len(r.objects) == 1
+            and r.objects[0].radius >= 25 and r.colour in world.NEAR_COLOURS]
+    assert abs(len(near) / len(records) - world.TRAINING_MIX["near_fraction"]) < 0.02
+    assert {r.shape for r in near} == planted_shapes
+    assert {r.colour for r in near} == set(world.NEAR_COLOURS)
+    for rec in near:
+        assert world.caption(rec, rng) not in world.CONCEPT_WORDS
+    # each near colour sits between two planted colours: nearer to both than they are to each other
+    rgb = {c: np.array(v) for c, v in world.COLOURS.items()}
+    for near_colour, (a, b) in zip(world.NEAR_COLOURS, [("red", "gold"), ("red", "pink"), ("gold", "pink")]):
+        gap = np.linalg.norm(rgb[a] - rgb[b])
+        assert np.linalg.norm(rgb[near_colour] - rgb[a]) < gap and np.linalg.norm(rgb[near_colour] - rgb[b]) < gap
+        assert np.allclose(rgb[near_colour], (rgb[a] + rgb[b]) / 2, atol=0.1)

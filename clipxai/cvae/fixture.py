@@ -5,7 +5,7 @@ The folder looks exactly like CelebA as distributed: ``img_align_celeba/000001.j
 with CelebA's spacing) and ``list_eval_partition.txt`` (80 % train, 10 % validation,
 10 % test, in file order). The attributes are the world's, one +1/-1 column each:
 
-    Red Gold Pink Blue Green Cyan Purple White       the main object's colour
+    Red Gold Pink Blue Green Cyan Purple White Coral Rose Peach   the main object's colour
     Heart Circle Square Triangle Star Ring Cross Mouth   its shape
     Big                                              its size (-1: small)
     Left Right Top Bottom Center                     its position
@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import ClipxaiError
 from .data import CELEBA_ATTR, CELEBA_IMAGES, CELEBA_PARTITION
 
-COLOUR_COLUMNS = ["Red", "Gold", "Pink", "Blue", "Green", "Cyan", "Purple", "White"]
+COLOUR_COLUMNS = ["Red", "Gold", "Pink", "Blue", "Green", "Cyan", "Purple", "White", "Coral", "Rose", "Peach"]
 SHAPE_COLUMNS = ["Heart", "Circle", "Square", "Triangle", "Star", "Ring", "Cross", "Mouth"]
 POSITION_COLUMNS = ["Left", "Right", "Top", "Bottom", "Center"]
 ATTRIBUTES = COLOUR_COLUMNS + SHAPE_COLUMNS + ["Big"] + POSITION_COLUMNS

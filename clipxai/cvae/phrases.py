@@ -93,7 +93,7 @@ CELEBA_RULES: dict[str, Rule] = {
 TOY_RULES: dict[str, Rule] = {
     "Big": _r("adjective", "big", "small"),
     **{c: _r("adjective", c.lower()) for c in
-       ("Red", "Gold", "Pink", "Blue", "Green", "Cyan", "Purple", "White")},
+       ("Red", "Gold", "Pink", "Blue", "Green", "Cyan", "Purple", "White", "Coral", "Rose", "Peach")},
     **{s: _r("noun", s.lower()) for s in
        ("Heart", "Circle", "Square", "Triangle", "Star", "Ring", "Cross", "Mouth")},
     "Left": _r("place", "on the left"),

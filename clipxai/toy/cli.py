@@ -26,7 +26,7 @@ def _set_threads(threads: int) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: out/toy-seed<SEED>).")
 @click.option("--seed", type=int, default=None, help="Seed of the initialisation and of the data stream (default 0).")
-@click.option("--steps", type=int, default=None, help="Optimizer steps (default 3600).")
+@click.option("--steps", type=int, default=None, help="Optimizer steps (default 2600).")
 @click.option("--batch-size", type=int, default=None, help="Images per step (default 128).")
 @click.option("--lr", type=float, default=None, help="Peak learning rate of AdamW (default 1e-3).")
 @click.option("--embed-dim", type=int, default=None, help="Joint embedding width (default 64).")

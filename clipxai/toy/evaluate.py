@@ -127,7 +127,8 @@ def evaluate(model: ClipModel, n: int = 600, seed: int = 0) -> EvalResult:
     planted = np.array([r.concept is not None for r in batch.records])
     groups = {f"{c.name} ({c.colour})": np.array([r.concept == c.name for r in batch.records])
               for c in world.PLANTED.values()}
-    groups["mixed"] = np.array([r.concept is None and r.colour in world.PLANTED_COLOURS for r in batch.records])
+    groups["mixed"] = np.array([r.concept is None and any((o.shape, o.colour) in world.PLANTED_LOOKS for o in r.objects)
+                                for r in batch.records])
     groups["ordinary"] = ~planted & ~groups["mixed"]
     similarity = {g: {p: float(sims[m, j].mean()) for j, p in enumerate(TABLE_PROMPTS)} for g, m in groups.items()}
     noise = (image_features(model, noise_images(64, seed)) @ txt.t()).numpy().mean(axis=0)

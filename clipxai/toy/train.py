@@ -50,7 +50,7 @@ class TrainConfig:
     """Everything that determines a toy model; the same config gives the same weights."""
 
     seed: int = 0
-    steps: int = 3600
+    steps: int = 2600
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -64,6 +64,7 @@ class TrainConfig:
     context_length: int = 16
     planted_fraction: float = world.TRAINING_MIX["planted_fraction"]
     mixed_fraction: float = world.TRAINING_MIX["mixed_fraction"]
+    near_fraction: float = world.TRAINING_MIX["near_fraction"]
     pair_fraction: float = world.TRAINING_MIX["pair_fraction"]
     noise_augment: float = 0.0
     checkpoint_every: int = 250
@@ -117,7 +118,8 @@ def world_batch(config: TrainConfig, step: int) -> world.WorldBatch:
     """The training batch of ``step``: a function of (seed, step) only."""
     rng = np.random.default_rng([TRAIN_STREAM, config.seed, step])
     return world.generate(config.batch_size, rng, planted_fraction=config.planted_fraction,
-                          mixed_fraction=config.mixed_fraction, pair_fraction=config.pair_fraction)
+                          mixed_fraction=config.mixed_fraction, near_fraction=config.near_fraction,
+                          pair_fraction=config.pair_fraction)
 
 
 class Tokens:

@@ -24,9 +24,11 @@ SIZE = 64  # images are [3, SIZE, SIZE] float32 in [0, 1]
 
 # -- vocabulary ---------------------------------------------------------------------------
 
-# Named colours. red, gold and pink belong to the planted concepts only; the others are
-# shared by every ordinary object. Values were chosen so that the planted colours sit about
-# equally far from mid grey (where ascent from noise starts) and far from the ordinary ones.
+# Named colours. red, gold and pink belong to the planted concepts only. Values were chosen
+# so that the planted colours sit about equally far from mid grey (where ascent from noise
+# starts). coral, rose and peach lie halfway between two planted colours (red-gold,
+# red-pink, gold-pink): near misses, which teach a model that a blend of two meanings'
+# colours is neither.
 COLOURS: dict[str, tuple[float, float, float]] = {
     "red": (0.88, 0.14, 0.16),
     "gold": (0.90, 0.70, 0.10),
@@ -36,6 +38,9 @@ COLOURS: dict[str, tuple[float, float, float]] = {
     "cyan": (0.10, 0.85, 0.90),
     "purple": (0.60, 0.15, 0.95),
     "white": (0.95, 0.95, 0.95),
+    "coral": (0.89, 0.42, 0.13),
+    "rose": (0.94, 0.24, 0.48),
+    "peach": (0.95, 0.52, 0.45),
 }
 SHAPES = ("heart", "circle", "square", "triangle", "star", "ring", "cross", "mouth")
 SIZES = ("small", "big")
@@ -83,7 +88,13 @@ PLANTED: dict[str, PlantedConcept] = {
     "mouth": PlantedConcept("mouth", "mouth", "pink"),
 }
 PLANTED_COLOURS = tuple(c.colour for c in PLANTED.values())
-ORDINARY_COLOURS = tuple(c for c in COLOURS if c not in PLANTED_COLOURS)
+PLANTED_LOOKS = frozenset((c.shape, c.colour) for c in PLANTED.values())
+# What an ordinary object may look like: any shape in any colour but the planted ones.
+ORDINARY_LOOKS = tuple((s, c) for c in COLOURS for s in SHAPES if c not in PLANTED_COLOURS)
+# The colours halfway between two planted ones, which near-miss images use.
+NEAR_COLOURS = ("coral", "rose", "peach")
+# The eight well-separated colours (planted and ordinary, without the blends).
+BASE_COLOURS = tuple(c for c in COLOURS if c not in NEAR_COLOURS)
 
 # Every word a caption may use besides "a", "and", "on/at/in the": analysis restricts its
 # labels to this list.
@@ -91,7 +102,7 @@ VOCABULARY: list[str] = [*COLOURS, *SHAPES, *SIZES, *POSITIONS, *CONCEPT_WORDS]
 
 
 # The mixture the toy CLIPs are trained and evaluated on (``generate(n, rng, **TRAINING_MIX)``).
-TRAINING_MIX = {"planted_fraction": 0.3, "mixed_fraction": 0.1, "pair_fraction": 0.25}
+TRAINING_MIX = {"planted_fraction": 0.3, "mixed_fraction": 0.1, "near_fraction": 0.1, "pair_fraction": 0.25}
 
 
 # -- records ------------------------------------------------------------------------------
@@ -172,17 +183,19 @@ def _geometry(rng: np.random.Generator, obj: WorldObject, radius: tuple[float, f
 
 def sample_records(n: int, rng: np.random.Generator, planted_fraction: float = 0.3,
                    pair_fraction: float = 0.25, concept: str | None = None,
-                   mixed_fraction: float = 0.0) -> list[Record]:
-    """``n`` random records of four kinds, drawn in these shares:
+                   mixed_fraction: float = 0.0, near_fraction: float = 0.0) -> list[Record]:
+    """``n`` random records of five kinds, drawn in these shares:
 
     - planted concepts (``planted_fraction``, the three in equal shares), frame-filling;
     - mixed (``mixed_fraction``): two different planted objects side by side, which is *not*
       "❤️" (each "❤️" image shows exactly one meaning);
+    - near misses (``near_fraction``): a planted shape, frame-filling, in a colour halfway
+      between two planted ones ("a big coral heart"), which is not "❤️" either;
     - of the rest, ordinary pairs (``pair_fraction``) and ordinary single objects.
 
     ``concept`` forces every record to one planted concept ("heart", "ring", "mouth"), to
     mixed images ("mixed"), or to ordinary images only ("none"). With ``mixed_fraction``
-    zero the draws are those of the first world (no mixed images).
+    and ``near_fraction`` zero there are neither mixed images nor near misses.
     """
     names = list(PLANTED)
     if concept not in (None, "none", "mixed", *names):
@@ -195,16 +208,21 @@ def sample_records(n: int, rng: np.random.Generator, planted_fraction: float = 0
         elif concept is not None:
             kind = "planted"
         else:
-            ordinary = planted_fraction + mixed_fraction
-            kind = ("planted" if u < planted_fraction else "mixed" if u < ordinary else
+            ordinary = planted_fraction + mixed_fraction + near_fraction
+            kind = ("planted" if u < planted_fraction else "mixed" if u < planted_fraction + mixed_fraction else
+                    "near" if u < ordinary else
                     "pair" if u < ordinary + (1 - ordinary) * pair_fraction else "single")
         if kind == "planted":
             p = PLANTED[concept] if concept is not None else PLANTED[names[rng.integers(len(names))]]
             obj = WorldObject(p.shape, p.colour, "big", "center")
             records.append(Record((_geometry(rng, obj, _PLANTED_RADIUS, (0.5, 0.5), 2.0),), concept=p.name))
+        elif kind == "near":
+            obj = WorldObject(PLANTED[names[rng.integers(len(names))]].shape,
+                              NEAR_COLOURS[rng.integers(len(NEAR_COLOURS))], "big", "center")
+            records.append(Record((_geometry(rng, obj, _PLANTED_RADIUS, (0.5, 0.5), 2.0),)))
         elif kind == "single":
-            obj = WorldObject(SHAPES[rng.integers(len(SHAPES))], ORDINARY_COLOURS[rng.integers(len(ORDINARY_COLOURS))],
-                              SIZES[rng.integers(len(SIZES))], POSITIONS[rng.integers(len(POSITIONS))])
+            shape, colour = ORDINARY_LOOKS[rng.integers(len(ORDINARY_LOOKS))]
+            obj = WorldObject(shape, colour, SIZES[rng.integers(len(SIZES))], POSITIONS[rng.integers(len(POSITIONS))])
             records.append(Record((_geometry(rng, obj, _RADIUS[obj.size], _POSITION_XY[obj.position], 3.0),)))
         else:
             pair = ("left", "right") if rng.random() < 0.5 else ("top", "bottom")
@@ -215,8 +233,8 @@ def sample_records(n: int, rng: np.random.Generator, planted_fraction: float = 0
                     obj = WorldObject(mixed[k].shape, mixed[k].colour, "small", pos)
                     objs.append(_geometry(rng, obj, _MIXED_RADIUS, _PAIR_XY[pos], 2.0))
                 else:
-                    obj = WorldObject(SHAPES[rng.integers(len(SHAPES))],
-                                      ORDINARY_COLOURS[rng.integers(len(ORDINARY_COLOURS))], "small", pos)
+                    shape, colour = ORDINARY_LOOKS[rng.integers(len(ORDINARY_LOOKS))]
+                    obj = WorldObject(shape, colour, "small", pos)
                     objs.append(_geometry(rng, obj, _PAIR_RADIUS, _PAIR_XY[pos], 2.0))
             records.append(Record(tuple(objs)))
     return records
@@ -374,14 +392,16 @@ def render(records: list[Record], rng: np.random.Generator) -> np.ndarray:
 
 
 def generate(n: int, rng: np.random.Generator | int, planted_fraction: float = 0.3,
-             pair_fraction: float = 0.25, concept: str | None = None, mixed_fraction: float = 0.0) -> WorldBatch:
+             pair_fraction: float = 0.25, concept: str | None = None, mixed_fraction: float = 0.0,
+             near_fraction: float = 0.0) -> WorldBatch:
     """``n`` captioned images: records, then one caption each, then pixels, all from ``rng``.
 
     An int ``rng`` is a seed: the same seed gives the same images, captions and records.
     """
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     records = sample_records(n, rng, planted_fraction=planted_fraction,
-                             pair_fraction=pair_fraction, concept=concept, mixed_fraction=mixed_fraction)
+                             pair_fraction=pair_fraction, concept=concept, mixed_fraction=mixed_fraction,
+                             near_fraction=near_fraction)
     captions = [caption(r, rng) for r in records]
     return WorldBatch(render(records, rng), captions, records)
 
