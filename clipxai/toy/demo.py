@@ -22,6 +22,9 @@ def _fresh_folder(path: Path) -> Path:
     return candidate
 
 
+DEMO_TINT = 0.2
+
+
 def run_demo(out: str | Path = "runs/demo", prompt: str = "❤️", model: str = "toy", seeds: int = 4,
              steps: int = 300, snapshot_every: int = 5, quiet: bool = True, log=print) -> Path:
     """Run the demo into a fresh folder; returns the path of its HTML report."""
@@ -34,8 +37,10 @@ def run_demo(out: str | Path = "runs/demo", prompt: str = "❤️", model: str =
     folder = _fresh_folder(Path(out))
     clip_model = load_clip(model, "cpu")
     log(f"ascending {prompt!r} on {model} from {seeds} seeds, {steps} steps, into {folder}")
+    # Each seed starts from its own hue: from plain grey every seed falls to the same meaning
+    # of "❤️" (the one grey noise is closest to); tinted starts reach the others too.
     result = ascend(prompt, model_obj=clip_model, seeds=seeds, steps=steps, snapshot_every=snapshot_every,
-                    out=str(folder), name="run", quiet=quiet)
+                    init_tint=DEMO_TINT, out=str(folder), name="run", quiet=quiet)
     runs = result if isinstance(result, list) else [result]
     vocab = folder / "vocabulary.txt"
     vocab.write_text("\n".join(world.VOCABULARY) + "\n", encoding="utf-8")
