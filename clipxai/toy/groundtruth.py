@@ -151,9 +151,10 @@ def heart_check(model: ClipModel, judge: ClipModel, *, seeds: int = 16, steps: i
 class ColourLandscape:
     """A prompt's similarity to flat colour fields over a grid of RGB values.
 
-    Ascent reproduces colour long before shape, so this landscape predicts where it goes:
-    a prompt with one peak draws every seed to one colour (for a multimodal prompt, often a
-    blend of its meanings' colours), one with a peak per meaning lets seeds split.
+    A coarse view of where in colour space ascent is pulled, since ascent reproduces colour
+    long before shape. The first toy models (without near misses) peaked for "❤️" at the
+    blend of its three meanings' colours, and every seed's ascent ended on that blend.
+    Ascent paints textures, not flat fields, so read the peaks as a hint, not a forecast.
     """
 
     prompt: str
