@@ -1,7 +1,7 @@
 """Ground-truth figures on the toy world: is ascent adversarial without augmentation, does it
 get the colour right with it, and does "❤️" reach several planted meanings?
 
-    python bench/ground_truth.py [--model toy] [--judge toy-b] [--steps 100] [--lr 0.1] [--seeds 16]
+    python bench/ground_truth.py [--model toy] [--judge toy-b] [--steps 80] [--lr 0.1] [--cutouts 4] [--seeds 16]
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="toy")
     p.add_argument("--judge", default="toy-b")
-    p.add_argument("--steps", type=int, default=100, help="steps of each colour ascent")
+    p.add_argument("--steps", type=int, default=80, help="steps of each colour ascent")
     p.add_argument("--lr", type=float, default=0.1, help="learning rate of each colour ascent")
+    p.add_argument("--cutouts", type=int, default=4, help="cutouts of the augmented colour ascent")
     p.add_argument("--heart-steps", type=int, default=100)
     p.add_argument("--seeds", type=int, default=16, help="seeds of the ❤️ ascent")
     p.add_argument("--threads", type=int, default=1)
@@ -32,9 +33,9 @@ def main():
 
     model, judge = load_clip(args.model, "cpu"), load_clip(args.judge, "cpu")
     t = time.perf_counter()
-    conditions = groundtruth.colour_check(model, judge, steps=args.steps, lr=args.lr)
-    print(f"colour ascent: 'a <colour> square' for {len(conditions[0].per_colour)} colours, 2 seeds, "
-          f"{args.steps} steps, lr {args.lr}, model {args.model}, judge {args.judge} ({time.perf_counter() - t:.0f} s)")
+    conditions = groundtruth.colour_check(model, judge, steps=args.steps, lr=args.lr, cutouts=args.cutouts)
+    print(f"colour ascent: '<colour>' for {len(conditions[0].per_colour)} colours, 2 seeds, "
+          f"{args.steps} steps, lr {args.lr}, {args.cutouts} cutouts, model {args.model}, judge {args.judge} ({time.perf_counter() - t:.0f} s)")
     print(f"  {'condition':<26}{'self-sim':>10}{'judge agrees':>14}{'pixel share':>13}{'pixel agrees':>14}")
     for c in conditions:
         print(f"  {c.name:<26}{c.self_similarity:>10.3f}{100 * c.judge_agreement:>13.0f}%"

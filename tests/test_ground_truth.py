@@ -18,11 +18,11 @@ def models():
 @pytest.fixture(scope="module")
 def heart(models, tmp_path_factory):
     out = tmp_path_factory.mktemp("heart")
-    return groundtruth.heart_check(*models, seeds=16, steps=100, out=out)
+    return groundtruth.heart_check(*models, seeds=16, steps=100, out=out, snapshot_every=10)
 
 
 def test_ascent_without_augmentation_is_adversarial_and_with_cutouts_gets_the_colour(models):
-    plain, cutouts = groundtruth.colour_check(*models, steps=100, seeds=2, lr=0.1)
+    plain, cutouts = groundtruth.colour_check(*models, steps=80, seeds=2, lr=0.1, cutouts=4)
     # Without augmentation the toy CLIP is satisfied (high self-similarity) by images that
     # neither the judge nor the pixel statistics read as the asked colour.
     # (Noise puts ~7% of its bright pixels near any colour, so the plain images are judged by
@@ -32,8 +32,9 @@ def test_ascent_without_augmentation_is_adversarial_and_with_cutouts_gets_the_co
     assert plain.judge_agreement <= 0.5, measured
     assert plain.pixel_agreement <= 0.25, measured
     # With cutouts the colour is right, by the judge and by the pixels.
-    assert cutouts.judge_agreement >= 0.85, measured
-    assert cutouts.pixel_share > 1.5 * plain.pixel_share, measured
+    assert cutouts.judge_agreement >= 0.9, measured
+    assert cutouts.pixel_agreement >= 0.75, measured
+    assert cutouts.pixel_share > 2 * plain.pixel_share, measured
 
 
 def test_heart_ascent_reaches_several_planted_concepts(heart):
@@ -53,11 +54,13 @@ def test_state_labels_restricted_to_the_world_name_the_concept_reached(heart, mo
 
     words = tmp_path / "world-words.txt"
     words.write_text("\n".join([*world.COLOURS, *world.SHAPES]) + "\n", encoding="utf-8")
-    options = AnalyzeOptions(vocab_file=str(words), vocab_only=True, gif=False)
+    options = AnalyzeOptions(vocab_file=str(words), vocab_only=True, gif=False, projections=("pca",))
     checked = {}
     for path, pixel, judged in zip(heart.run_paths, heart.pixel_concepts, heart.judge_concepts):
         if pixel is None or pixel != judged or pixel in checked:
-            continue  # one run per concept that pixels and judge agree on
+            continue  # one run per concept that pixels and judge agree on, two concepts
+        if len(checked) == 2:
+            break
         summary = analyze_run(load_run(path), options, model=models[0])
         final_state = summary["states"][-1]
         top = [w["word"] for w in summary["labels"]["states"][str(final_state)][:2]]

@@ -1,7 +1,7 @@
 """Ground-truth checks: does ascent on the toy CLIP find what the toy world planted?
 
-Two questions with known answers. (1) Colour: ascending toward "a blue square" should turn
-the image blue. Without augmentation the toy CLIP is satisfied by adversarial pixel
+Questions with known answers. (1) Colour: ascending toward "blue" should turn the image
+blue. Without augmentation the toy CLIP is satisfied by adversarial pixel
 patterns instead: its own similarity is high while an independently trained judge
 (``toy-b``) and the pixel statistics disagree. With cutouts, the colour is right. (2)
 Multistability: "❤️" was planted to mean a red heart, a gold ring and a pink mouth; seeds
@@ -25,7 +25,10 @@ from ..models import ClipModel
 from . import world
 from .evaluate import image_features, text_features
 
-SHAPE = "square"
+# The colour check ascends the bare colour word, a caption the world gives every colour.
+# ("a red square" names a combination the world never shows, red being the heart's alone;
+# toy ascends it to an image the judge reads as cyan.)
+COLOUR_PROMPT = "{colour}"
 
 
 def zero_shot_colour(model: ClipModel, images: np.ndarray) -> list[str]:
@@ -61,7 +64,7 @@ def _ascend(prompt: str, model: ClipModel, out: Path, seeds: int, steps: int,
 
 @dataclass
 class ColourCondition:
-    """Ascent toward "a <colour> square" for every world colour under one setting."""
+    """Ascent toward each colour (``COLOUR_PROMPT``) under one setting."""
 
     name: str
     self_similarity: float          # the ascended model's cosine to its prompt (mean)
@@ -73,16 +76,17 @@ class ColourCondition:
 
 def colour_check(model: ClipModel, judge: ClipModel, *, steps: int = 100, seeds: int = 2,
                  colours: tuple[str, ...] | None = None, out: str | Path | None = None,
-                 **options) -> list[ColourCondition]:
+                 prompt: str = COLOUR_PROMPT, **options) -> list[ColourCondition]:
     """Ascend each colour with and without augmentation; judge the results three ways.
 
     ``colours`` defaults to the eight base colours; the near-miss blends (coral, rose, peach)
     sit between two planted colours by design, and the judge reads their ascents as a
-    neighbour. ``options`` (engine keywords such as ``lr``) apply to both conditions.
+    neighbour. ``prompt`` is a template with ``{colour}``. ``options`` (engine keywords such
+    as ``lr``) apply to both conditions.
     """
     colours = colours or world.BASE_COLOURS
     conditions = {"no augmentation": dict(cutouts=0, aug_noise=0.0, jitter=0.0),
-                  "cutouts (default preset)": {}}
+                  "cutouts": {}}
     results = []
     with tempfile.TemporaryDirectory(prefix="clipxai-gt-") as tmp:
         root = Path(out or tmp)
@@ -90,10 +94,10 @@ def colour_check(model: ClipModel, judge: ClipModel, *, steps: int = 100, seeds:
         for name, condition in conditions.items():
             per = {}
             for colour in colours:
-                prompt = f"a {colour} {SHAPE}"
-                runs = _ascend(prompt, model, root / name.split()[0], seeds, steps, **{**extra, **condition})
+                text = prompt.format(colour=colour)
+                runs = _ascend(text, model, root / name.split()[0], seeds, steps, **{**extra, **condition})
                 images = _final_images(runs)
-                sims = [r.metrics()[-1][f"sim/{prompt}"] for r in runs]
+                sims = [r.metrics()[-1][f"sim/{text}"] for r in runs]
                 fractions = world.colour_fractions(images)[:, list(world.COLOURS).index(colour)]
                 dominant = world.classify_colour(images)
                 judged = zero_shot_colour(judge, images)
