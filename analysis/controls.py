@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-OSCILLATING = ("metastable_switching", "periodic_oscillation")
+from clipxai.analysis.verdict import OSCILLATING  # noqa: E402
 CONDITIONS = {
     "baseline": {},
     "lr_decay": {"lr_schedule": "cosine"},

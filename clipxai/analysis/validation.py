@@ -16,8 +16,7 @@ import numpy as np
 from . import synthetic
 from .oscillation import oscillation
 from .states import infer_states
-
-OSCILLATING = ("metastable_switching", "periodic_oscillation")
+from .verdict import OSCILLATING
 
 
 def analyse_trajectory(traj: synthetic.SyntheticTrajectory, *, method: str = "kmeans", state_model: str = "hmm",

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 VERDICTS = ("converging", "single_state", "metastable_switching", "periodic_oscillation")
+OSCILLATING = ("metastable_switching", "periodic_oscillation")  # the verdicts that mean "it oscillates"
 
 
 @dataclass
