@@ -102,8 +102,8 @@ def build_model(config: TrainConfig) -> torch.nn.Module:
 def augment(images: np.ndarray, config: TrainConfig, step: int) -> np.ndarray:
     """Pixel noise on half the images, std up to ``noise_augment`` (a function of seed and step).
 
-    A model that has seen noisy images responds to the noise ascent starts from with the
-    colours and shapes it knows, rather than with whatever it never learned to ignore.
+    An experiment knob, off in the bundled recipe: models trained with 0.3 did not ascend
+    more faithfully (every "❤️" seed ended on red pixels the other model read as the mouth).
     """
     if config.noise_augment <= 0:
         return images
