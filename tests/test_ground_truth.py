@@ -7,8 +7,11 @@ shape recognisability are deliberately not asserted (too random at this size).
 
 import pytest
 
+from clipxai.analysis.analyze import AnalyzeOptions, analyze_run
 from clipxai.models import load_clip
-from clipxai.toy import groundtruth
+from clipxai.runs import load_run
+from clipxai.toy import groundtruth, world
+
 
 @pytest.fixture(scope="module")
 def models():
@@ -48,10 +51,6 @@ def test_heart_ascent_reaches_several_planted_concepts(heart):
 
 
 def test_state_labels_restricted_to_the_world_name_the_concept_reached(heart, models, tmp_path):
-    from clipxai.analysis.analyze import AnalyzeOptions, analyze_run
-    from clipxai.runs import load_run
-    from clipxai.toy import world
-
     words = tmp_path / "world-words.txt"
     words.write_text("\n".join([*world.COLOURS, *world.SHAPES]) + "\n", encoding="utf-8")
     options = AnalyzeOptions(vocab_file=str(words), vocab_only=True, gif=False, projections=("pca",))
@@ -71,8 +70,6 @@ def test_state_labels_restricted_to_the_world_name_the_concept_reached(heart, mo
 
 
 def test_colour_landscape_peaks_at_the_colour_a_prompt_names(models):
-    from clipxai.toy import world
-
     best = {}
     for colour in world.BASE_COLOURS:
         landscape = groundtruth.colour_landscape(models[0], f"a {colour} square", grid=6)
