@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import ModelLoadError
@@ -136,23 +137,40 @@ class ClipModel:
         x = self.normalize(images) if normalize else images
         return self.module.encode_image(x.to(self.dtype)).float()
 
+    def fit_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Images of any size resized to the model's input (the one resize rule: bilinear, antialiased)."""
+        r = self.input_resolution
+        if images.shape[-2:] == (r, r):
+            return images
+        return F.interpolate(images, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
+
+    def embed_images(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """Features of whole images of any size (resized by ``fit_input``), as recorded in snapshots."""
+        return self.encode_image(self.fit_input(images), normalize=normalize)
+
     def tokenize(self, texts: list[str]) -> torch.Tensor:
         clip = _import_clip()
         return clip.tokenize(texts, context_length=self.context_length, truncate=True).to(self.device)
 
     @torch.no_grad()
-    def encode_text(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
+    def encode_text(self, texts: list[str], batch_size: int = 256, full_context: bool = False) -> torch.Tensor:
         """Text features (not unit length) in fp32, one row per text.
 
         CLIP's text transformer is causal and reads its output at the end-of-text token, so
-        the padding after it changes nothing: texts are batched by length and each batch is
-        cut at its longest text (short words encode ~10x faster than the full context).
+        the padding after it changes nothing but rounding: texts are batched by length and each
+        batch is cut at its longest text (short words encode ~10x faster than the full context).
+        ``full_context`` encodes every text padded to the whole context, as ``clip`` itself does
+        (features differ by ~1e-6; the original experiment's recipe needs them bit for bit).
         """
         texts = list(texts)
         out = torch.empty(len(texts), self.embed_dim, dtype=torch.float32, device=self.device)
         if not texts:
             return out
         tokens = self.tokenize(texts)
+        if full_context:
+            for start in range(0, len(texts), batch_size):
+                out[start:start + batch_size] = self.module.encode_text(tokens[start:start + batch_size]).float()
+            return out
         ends = tokens.argmax(dim=-1)  # the end-of-text token has the highest id
         order = ends.argsort().tolist()
         for start in range(0, len(order), batch_size):
