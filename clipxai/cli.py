@@ -45,9 +45,11 @@ class LazyGroup(click.Group):
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as err:
-            @click.command(name, help=f"(unavailable: {err})")
+            reason = str(err)
+
+            @click.command(name, help=f"(unavailable: {reason})")
             def unavailable():
-                raise ClipxaiError(f"The '{name}' command is not available in this install ({err}).")
+                raise ClipxaiError(f"The '{name}' command is not available in this install ({reason}).")
             return unavailable
 
 

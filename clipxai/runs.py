@@ -5,7 +5,7 @@ Format 2 nests the config in sections (param, augment, optim, objective, record)
 with ``open_memmap`` so a killed run leaves valid ``.npy`` files; ``run.json`` says how many
 rows are real (``n_snapshots``). ``load_run`` returns a ``Run`` whose arrays are
 memory-mapped and cut to the recorded rows, for native runs and (through
-``clipxai.legacy``) the folders of the original CLIP-text-to-image script.
+``clipxai.original_layout``) the folders of the original CLIP-text-to-image script.
 """
 
 from __future__ import annotations
@@ -376,7 +376,7 @@ def load_run(path: str | Path) -> Run:
     if (path / "run.json").exists():
         return Run(path=path, manifest=read_manifest(path))
     try:
-        from .legacy import is_legacy_run, load_legacy_run  # noqa: PLC0415
+        from .original_layout import is_legacy_run, load_legacy_run  # noqa: PLC0415
     except ImportError:
         is_legacy_run = None
     if is_legacy_run is not None and is_legacy_run(path):
