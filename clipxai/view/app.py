@@ -27,8 +27,9 @@ from starlette.staticfiles import StaticFiles
 from ..errors import ClipxaiError
 from ..runs import default_run_name
 from .catalog import Catalog, run_facts
-from .frames import frame_png, projection, series
+from .frames import frame_png, projection
 from .jobs import Jobs, ascend_argv
+from .metrics import MetricsTail
 from .paths import inside
 from .summary import analysis_view
 
@@ -110,6 +111,7 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
     token = token or secrets.token_urlsafe(32)
     catalog = Catalog(root)
     jobs = Jobs()
+    metrics = MetricsTail()
     cached_choices: dict = {}
 
     def page(request: Request) -> Response:
@@ -139,7 +141,7 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
             analysis["figures"] = _figure_urls(run_id, analysis["figures"])
         return JSONResponse({
             "id": run_id, "name": run.path.name, "path": str(run.path), **run_facts(run), "steps": steps,
-            "metrics": series(run.metrics()), "analysis": analysis,
+            "metrics": metrics.series(run), "analysis": analysis,
             "job": job.to_dict() if job else None, "read_only": read_only,
         }, headers={"Cache-Control": "no-store"})
 

@@ -108,12 +108,11 @@ class Catalog:
 
     def summary(self, run: Run) -> dict | None:
         """The run's analysis summary (summary.json), or None when it has not been analysed."""
-        from ..analysis import read_summary  # noqa: PLC0415
-
         key = str(run.path)
         stamp = _stamp(run.analysis_dir / "summary.json")
         if stamp is None:
             return None
+        from ..analysis import read_summary  # noqa: PLC0415
         with self._lock:
             cached = self._summaries.get(key)
             if cached and cached[0] == stamp:

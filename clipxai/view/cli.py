@@ -6,8 +6,10 @@ sentence and exit 2, and ``--port 0`` can print the port it really got.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
+import threading
 from pathlib import Path
 
 import click
@@ -24,9 +26,12 @@ def bind(host: str, port: int) -> socket.socket:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as err:
         raise ClipxaiError(f"The host '{host}' cannot be used to listen on ({err.strerror}).") from err
-    family, _, _, _, address = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    family, kind, proto, _, address = infos[0]
+    # with the TCP protocol named, asyncio sets TCP_NODELAY on each connection; without it a
+    # small response waits ~40 ms for a delayed ACK (Nagle)
+    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind(address)
         sock.listen(128)
@@ -43,6 +48,25 @@ def bind(host: str, port: int) -> socket.socket:
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+@contextlib.contextmanager
+def serving(app, host: str = "127.0.0.1", port: int = 0):
+    """Serve ``app`` from a background thread while the block runs; yields its URL (notebooks, tests)."""
+    import uvicorn  # noqa: PLC0415
+
+    sock = bind(host, port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            thread.join(0.01)
+        yield url_of(sock).rstrip("/")
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        sock.close()
 
 
 @click.command("view")

@@ -72,15 +72,13 @@ def projection(run: Run) -> dict:
 
 
 def series(metrics: list[dict]) -> dict:
-    """Per-step similarity to each prompt (``sim/*``), or the objective when none is logged; thinned to a few thousand points."""
+    """Per-step similarity to each prompt (``sim/*``), or the objective when none is logged."""
     rows = [m for m in metrics if isinstance(m, dict) and isinstance(m.get("step"), (int, float))]
-    keys = sorted({k for m in rows for k in m if k.startswith("sim/")}) or (["objective"] if any("objective" in m for m in rows) else [])
-    stride = max(1, -(-len(rows) // MAX_SERIES_POINTS))
-    rows = rows[::stride]
+    keys = sorted({k for m in rows for k in m if k.startswith("sim/")})
+    if not keys and any("objective" in m for m in rows):
+        keys = ["objective"]
 
     def value(v):
         return round(float(v), 6) if isinstance(v, (int, float)) and np.isfinite(v) else None
 
-    return {"steps": [int(m["step"]) for m in rows],
-            "series": {k: [value(m.get(k)) for m in rows] for k in keys},
-            "stride": stride}
+    return {"steps": [int(m["step"]) for m in rows], "series": {k: [value(m.get(k)) for m in rows] for k in keys}}
