@@ -111,7 +111,7 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
     token = token or secrets.token_urlsafe(32)
     catalog = Catalog(root)
     jobs = Jobs()
-    metrics = MetricsTail()
+    metrics = MetricsTail(catalog.contains)
     cached_choices: dict = {}
 
     def page(request: Request) -> Response:
@@ -132,8 +132,8 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
                 return JSONResponse({"id": run_id, "pending": True, "job": job.to_dict()})
             return _not_found("No such run.")
         try:
-            steps = [int(s) for s in run.steps] if run.n else []
-        except ClipxaiError:
+            steps = [int(s) for s in catalog.array(run, "steps")] if run.n else []
+        except (ClipxaiError, TypeError):
             steps = []
         summary = catalog.summary(run)
         analysis = analysis_view(summary, steps)
@@ -161,7 +161,7 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
         except ValueError:
             return _not_found("Bad frame index or size.")
         run = catalog.run(request.query_params.get("id", ""))
-        data = frame_png(run, index, size) if run is not None else None
+        data = frame_png(catalog.array(run, "images"), index, size) if run is not None else None
         if data is None:
             return _not_found("No such frame.")
         cache = "private, max-age=300" if run.status == "complete" and index >= 0 else "no-cache"
@@ -171,7 +171,7 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
         run = catalog.run(request.query_params.get("id", ""))
         if run is None:
             return _not_found("No such run.")
-        return JSONResponse({**projection(run), "n": run.n}, headers={"Cache-Control": "no-store"})
+        return JSONResponse({**projection(catalog.array(run, "embeddings")), "n": run.n}, headers={"Cache-Control": "no-store"})
 
     def api_options(request: Request) -> Response:
         if not cached_choices:

@@ -12,6 +12,8 @@ import os
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import ClipxaiError
 from ..runs import Run, load_run
 from .paths import inside, relative_id
@@ -41,15 +43,10 @@ def _stamp(path: Path) -> tuple | None:
 
 
 def find_runs(root: Path) -> list[Path]:
-    """Run folders (holding run.json) under ``root``, including ``root`` itself, sweeps included."""
+    """Run folders (holding run.json) under ``root``, including ``root`` itself, sweeps included; links are not followed."""
     found: list[Path] = []
-    seen: set[Path] = set()
 
     def walk(folder: Path, depth: int) -> None:
-        real = folder.resolve()
-        if real in seen or not (real == root or real.is_relative_to(root)):
-            return
-        seen.add(real)
         if (folder / "run.json").is_file():
             found.append(folder)
             return
@@ -63,7 +60,7 @@ def find_runs(root: Path) -> list[Path]:
             if entry.name.startswith(".") or entry.name in SKIP_DIRS:
                 continue
             try:
-                if entry.is_dir():
+                if entry.is_dir(follow_symlinks=False):   # a link leads outside or to a run listed already
                     walk(Path(entry.path), depth + 1)
             except OSError:
                 continue
@@ -81,12 +78,29 @@ class Catalog:
         self._runs: dict[str, tuple[tuple, Run]] = {}
         self._summaries: dict[str, tuple[tuple, dict | None]] = {}
 
+    def contains(self, path: Path) -> bool:
+        """Whether ``path``, links resolved, is inside the served folder."""
+        try:
+            real = Path(path).resolve()
+        except (OSError, RuntimeError):
+            return False
+        return real == self.root or real.is_relative_to(self.root)
+
+    def array(self, run: Run, name: str) -> np.ndarray | None:
+        """One of the run's arrays, or None when it is missing or its file lies outside the served folder."""
+        try:
+            arr = run.array(name)
+        except ClipxaiError:
+            return None
+        filename = getattr(arr, "filename", None)
+        return arr if filename is None or self.contains(Path(filename)) else None
+
     def folder(self, run_id: str) -> Path | None:
         """The run folder a URL names, or None (outside the root, or not a run)."""
         folder = self.root if run_id == "." else inside(self.root, run_id)
         if folder is None or not folder.is_dir() or not (folder / "run.json").is_file():
             return None
-        return folder
+        return folder if self.contains(folder / "run.json") else None
 
     def run(self, run_id: str) -> Run | None:
         """The run named ``run_id`` as it is on disk now, or None when there is no such run."""
@@ -110,7 +124,7 @@ class Catalog:
         """The run's analysis summary (summary.json), or None when it has not been analysed."""
         key = str(run.path)
         stamp = _stamp(run.analysis_dir / "summary.json")
-        if stamp is None:
+        if stamp is None or not self.contains(run.analysis_dir / "summary.json"):
             return None
         from ..analysis import read_summary  # noqa: PLC0415
         with self._lock:

@@ -96,4 +96,8 @@ def view_command(directory, port, host, read_only):
     click.echo(f"Serving the runs under {root.resolve()} (Ctrl-C to stop):")
     click.echo(url_of(sock), nl=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:   # uvicorn stops cleanly, then passes Ctrl-C on: that is the normal way out
+        pass
+    click.echo("Stopped.", err=True)

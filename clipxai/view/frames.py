@@ -13,24 +13,21 @@ import io
 import numpy as np
 from PIL import Image
 
-from ..errors import ClipxaiError
-from ..runs import Run
-
 MAX_THUMB = 512
 PCA_FIT_ROWS = 4000
 MAX_SERIES_POINTS = 4000
 
 
-def frame_png(run: Run, index: int, size: int | None = None) -> bytes | None:
-    """Snapshot ``index`` (negative counts from the end) as PNG bytes, at most ``size`` px a side; None if absent."""
-    n = run.n
+def frame_png(images: np.ndarray | None, index: int, size: int | None = None) -> bytes | None:
+    """Row ``index`` of ``images`` (negative counts from the end) as PNG bytes, at most ``size`` px a side; None if absent."""
+    n = 0 if images is None else len(images)
     if index < 0:
         index += n
     if not 0 <= index < n:
         return None
     try:
-        row = np.asarray(run.images[index], dtype=np.float32)
-    except (ClipxaiError, OSError, ValueError):
+        row = np.asarray(images[index], dtype=np.float32)
+    except (OSError, ValueError):
         return None
     if row.ndim == 2:
         row = row[None]
@@ -48,14 +45,14 @@ def frame_png(run: Run, index: int, size: int | None = None) -> bytes | None:
     return buf.getvalue()
 
 
-def projection(run: Run) -> dict:
-    """2-D PCA coordinates of every snapshot's unit embedding (empty lists when there are none)."""
+def projection(embeddings: np.ndarray | None) -> dict:
+    """2-D PCA coordinates of every row's unit embedding (empty lists when there are fewer than two)."""
     empty = {"x": [], "y": [], "method": "pca"}
-    if run.n < 2 or "embeddings" not in run.array_names():
+    if embeddings is None or len(embeddings) < 2:
         return empty
     try:
-        emb = np.asarray(run.embeddings, dtype=np.float64).reshape(run.n, -1)
-    except (ClipxaiError, OSError, ValueError):
+        emb = np.asarray(embeddings, dtype=np.float64).reshape(len(embeddings), -1)
+    except (OSError, ValueError):
         return empty
     emb = np.nan_to_num(emb)
     emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)

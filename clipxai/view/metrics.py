@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Callable
 
 from ..runs import Run
 from .frames import MAX_SERIES_POINTS, series
@@ -37,9 +38,10 @@ class MetricsTail:
     as fast as one of 4,000.
     """
 
-    def __init__(self):
+    def __init__(self, allowed: Callable[[Path], bool] = lambda path: True):
         self._lock = threading.Lock()
         self._state: dict[Path, dict] = {}
+        self._allowed = allowed   # a file that resolves outside the served folder is not read
 
     def series(self, run: Run) -> dict:
         """``frames.series`` of the run's metrics as they are on disk now (thinned evenly)."""
@@ -47,6 +49,8 @@ class MetricsTail:
         try:
             st = file.stat()
         except OSError:
+            return series([])
+        if not self._allowed(file):
             return series([])
         with self._lock:
             state = self._state.get(file)
