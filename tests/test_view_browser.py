@@ -177,12 +177,14 @@ def test_compare_moves_every_run_on_one_scrubber(page, site):
     shot(page, "compare")
 
 
-def start_from_form(page, site, steps: int) -> str:
+def start_from_form(page, site, steps: int, picture: bool = False) -> str:
     page.goto(site + "/start")
     page.fill("#prompt", "a red heart")
     page.fill("#model", MODEL)
     page.select_option("#preset", "default")
     page.fill("#steps", str(steps))
+    if picture:
+        shot(page, "start")
     page.click("#submit")
     page.wait_for_url(re.compile(r"/run\?id="))
     return re.search(r"id=([^&]+)", page.url).group(1)
@@ -196,7 +198,7 @@ def snapshots_shown(page) -> int:
 @needs_chromium
 def test_a_run_started_from_the_form_grows_live_and_completes(page, site, root):
     steps = 300 if SCREENSHOTS else 600
-    run_id = start_from_form(page, site, steps)
+    run_id = start_from_form(page, site, steps, picture=True)
     seen, shot_taken, deadline = [], False, time.time() + 240
     while time.time() < deadline:
         facts = page.text_content("#facts") or ""

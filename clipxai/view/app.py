@@ -19,6 +19,7 @@ import secrets
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -197,8 +198,8 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
         body = await _checked(request)
         if isinstance(body, Response):
             return body
-        if not cached_choices:
-            cached_choices.update(choices())
+        if not cached_choices:   # imports the engine (seconds, once): not on the event loop
+            cached_choices.update(await run_in_threadpool(choices))
         try:
             prompt, model, preset, steps = _start_fields(body, cached_choices["presets"])
         except ValueError as err:

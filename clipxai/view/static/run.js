@@ -233,6 +233,9 @@
       }
     });
     window.addEventListener("resize", () => { if (data) drawCursor(); });
+    const newest = new Image();   // the newest image at once, while the run's data is on its way
+    newest.onload = () => { if (!$("#frame").dataset.index) $("#frame").src = newest.src; };
+    newest.src = cx.frameURL(id, -1);
     load();
   });
 })();
