@@ -192,6 +192,21 @@ def test_scripts_never_write_html():
             assert sink not in text, f"{js.name} uses {sink}"
 
 
+def test_a_run_folder_can_be_served_alone(tree):
+    client = TestClient(create_app(tree[0] / "r", hosts=("testserver",)))
+    assert [r["id"] for r in client.get("/api/runs").json()["runs"]] == ["."]
+    assert client.get("/api/run?id=.").json()["steps"] == [0, 2, 4, 6, 8, 10]
+    assert client.get("/api/frame?id=.&i=0").status_code == 200
+
+
+def test_a_prompt_is_never_read_as_an_option(tmp_path, capsys):
+    from clipxai.view.jobs import ascend_argv
+    argv = ascend_argv("--help", "nosuchmodel", "default", 1, tmp_path, "n")
+    assert argv[-2:] == ["--", "--help"]
+    assert main(argv[3:]) == 2                     # the command refuses the model: it took --help as the prompt
+    assert "nosuchmodel" in capsys.readouterr().err
+
+
 def test_bad_input_is_one_sentence(tmp_path, capsys):
     for argv in (["view", str(tmp_path / "nope")], ["view", str(tmp_path), "--port", "x"],
                  ["view", str(tmp_path), "--port", "70000"], ["view", str(tmp_path), "--host", "no such host!"]):

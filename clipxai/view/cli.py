@@ -71,8 +71,8 @@ def serving(app, host: str = "127.0.0.1", port: int = 0):
 
 @click.command("view")
 @click.argument("directory", default="runs", required=False, metavar="[DIR]")
-@click.option("--port", default="8765", show_default=True, help="Port to listen on (0: any free port).")
-@click.option("--host", default="127.0.0.1", show_default=True,
+@click.option("--port", default="8765", show_default=True, metavar="N", help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, metavar="ADDRESS",
               help="Address to listen on; anything but this machine's loopback lets others see the runs.")
 @click.option("--read-only", is_flag=True, help="Refuse to start or stop runs.")
 def view_command(directory, port, host, read_only):
