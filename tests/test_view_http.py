@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -161,6 +162,22 @@ def test_start_and_cancel_need_the_page_token(tree):
     assert sorted(p.name for p in tree[0].iterdir()) == before
 
 
+def test_a_run_that_cannot_start_says_why(tmp_path):
+    app = create_app(tmp_path, hosts=("testserver",))
+    client = TestClient(app)
+    answer = client.post("/api/start", json={"prompt": "x", "model": "nosuchmodel", "preset": "default", "steps": 2},
+                         headers={"X-Clipxai-Token": app.state.token}).json()
+    app.state.jobs.get(answer["id"]).process.wait(60)
+    for _ in range(100):                       # the job's watcher records the exit after the last line
+        data = client.get(f"/api/run?id={answer['id']}").json()
+        if data["job"]["state"] == "exited":
+            break
+        time.sleep(0.05)
+    assert data["pending"] and data["job"]["returncode"] == 2
+    assert data["job"]["error"].startswith("error: 'nosuchmodel'")
+    assert not (tmp_path / answer["id"]).exists()
+
+
 def test_read_only_refuses_to_start(tree):
     app = create_app(tree[0], read_only=True, hosts=("testserver",))
     client = TestClient(app)
@@ -190,6 +207,21 @@ def test_scripts_never_write_html():
         text = js.read_text(encoding="utf-8")
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert sink not in text, f"{js.name} uses {sink}"
+
+
+def test_the_analysis_panel_matches_states_by_step():
+    from clipxai.view.summary import analysis_view
+    summary = {"verdict": "metastable_switching", "verdict_reason": "it switches", "n_states": 2, "n_snapshots": 3,
+               "steps": [0, 10, 20], "states": [0, 1, 0],
+               "labels": {"states": {"0": [{"word": "mouth", "similarity": 0.3}], "1": [{"word": "ring"}]}},
+               "dynamics": {"cycling": True, "mean_spacing_steps": 13.0, "events": [4, 17], "reason": "drops"},
+               "figures": {"states": "figures/states.png", "bad": 3}}
+    view = analysis_view(summary, [0, 10, 20, 30])
+    assert view["states"] == [0, 1, 0, None]            # the run grew after the analysis
+    assert view["words"] == {"0": ["mouth"], "1": ["ring"]} and view["n_analysed"] == 3
+    assert view["dynamics"] == {"cycling": True, "mean_spacing_steps": 13.0, "reason": "drops"}
+    assert view["figures"] == {"states": "figures/states.png"}
+    assert analysis_view(None, [0]) is None and analysis_view({"states": "x"}, [0])["states"] == [None]
 
 
 def test_a_run_folder_can_be_served_alone(tree):

@@ -17,6 +17,7 @@ import mimetypes
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -172,7 +173,8 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
         run = catalog.run(request.query_params.get("id", ""))
         if run is None:
             return _not_found("No such run.")
-        return JSONResponse({**projection(catalog.array(run, "embeddings")), "n": run.n}, headers={"Cache-Control": "no-store"})
+        return JSONResponse({**projection(catalog.array(run, "embeddings")), "n": run.n},
+                            headers={"Cache-Control": "no-store"})
 
     def api_options(request: Request) -> Response:
         if not cached_choices:
@@ -207,8 +209,11 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
         name = default_run_name(prompt)
         while (root / name).exists() or jobs.get(name) is not None:
             name = default_run_name(prompt) + "-" + secrets.token_hex(2)
-        job = jobs.start(name, ascend_argv(prompt, model, preset, steps, root, name))
-        return JSONResponse({"id": name, "url": "/run?id=" + name, "job": job.to_dict()})
+        try:
+            job = jobs.start(name, ascend_argv(prompt, model, preset, steps, root, name))
+        except OSError as err:
+            return JSONResponse({"error": f"The run could not be started ({err.strerror or err})."}, status_code=500)
+        return JSONResponse({"id": name, "url": "/run?id=" + quote(name), "job": job.to_dict()})
 
     async def api_cancel(request: Request) -> Response:
         body = await _checked(request)

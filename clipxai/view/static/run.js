@@ -18,7 +18,8 @@
   let loader = null;        // cx.frames on the page's image
 
   const n = () => (data && data.steps ? data.steps.length : 0);
-  const live = () => data && (data.status === "running" || data.pending || (data.job && data.job.state === "running"));
+  const jobRunning = () => Boolean(data && data.job && data.job.state === "running");
+  const live = () => Boolean(data) && (data.pending ? jobRunning() : data.status === "running" || jobRunning());
   const stateOf = (i) => (data && data.analysis ? data.analysis.states[i] ?? null : null);
 
   function show(i, fromUser) {
@@ -90,7 +91,7 @@
 
   function renderHead() {
     document.title = `${data.prompt || data.id} · clipxai`;
-    $("#prompt").textContent = data.prompt || "(no prompt)";
+    $("#prompt").textContent = data.prompt || (data.pending ? data.id : "(no prompt)");
     const facts = [cx.badge(data.status), ` ${data.model || "?"} · steps ${cx.stepsText(data)} · ${n()} snapshots`];
     if (data.created) facts.push(` · ${cx.dateText(data.created)}`);
     if (data.stop_reason) facts.push(` · stopped: ${data.stop_reason}`);
