@@ -20,7 +20,8 @@ from .errors import ClipxaiError
 # name -> "module:attribute" of a click command
 COMMANDS = {
     "ascend": "clipxai.engine_cli:ascend_command",
-    "losses": "clipxai.engine_cli:losses_command",
+    "terms": "clipxai.engine_cli:terms_command",
+    "losses": "clipxai.engine_cli:terms_command",   # the first name of `terms`
     "models": "clipxai.engine_cli:models_command",
     "analyze": "clipxai.analysis.cli:analyze_command",
     "report": "clipxai.analysis.cli:report_command",
