@@ -50,7 +50,8 @@ def write_run(folder: Path, n: int, size: int, dim: int = 512, snapshot_every: i
     rng = np.random.default_rng(0)
     (folder / "snapshots").mkdir(parents=True)
     arrays = {"steps": ((n,), "int64"), "images": ((n, 3, size, size), "float16"), "embeddings": ((n, dim), "float32")}
-    out = {k: open_memmap(folder / "snapshots" / f"{k}.npy", mode="w+", dtype=d, shape=s) for k, (s, d) in arrays.items()}
+    out = {k: open_memmap(folder / "snapshots" / f"{k}.npy", mode="w+", dtype=d, shape=s)
+           for k, (s, d) in arrays.items()}
     out["steps"][:] = np.arange(n) * snapshot_every
     a, b = rng.random((2, 3, size, size), dtype=np.float32)
     for start in range(0, n, 256):

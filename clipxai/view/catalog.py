@@ -43,7 +43,7 @@ def _stamp(path: Path) -> tuple | None:
 
 
 def find_runs(root: Path) -> list[Path]:
-    """Run folders (holding run.json) under ``root``, including ``root`` itself, sweeps included; links are not followed."""
+    """Run folders (holding run.json) under ``root``, ``root`` itself and sweeps included; links are not followed."""
     found: list[Path] = []
 
     def walk(folder: Path, depth: int) -> None:

@@ -19,7 +19,7 @@ MAX_SERIES_POINTS = 4000
 
 
 def frame_png(images: np.ndarray | None, index: int, size: int | None = None) -> bytes | None:
-    """Row ``index`` of ``images`` (negative counts from the end) as PNG bytes, at most ``size`` px a side; None if absent."""
+    """Row ``index`` of ``images`` (negative: from the end) as PNG bytes, at most ``size`` px a side; None if absent."""
     n = 0 if images is None else len(images)
     if index < 0:
         index += n

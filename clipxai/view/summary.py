@@ -37,8 +37,7 @@ def analysis_view(summary: dict | None, steps: list[int]) -> dict | None:
     by_step = {}
     s_steps, s_states = summary.get("steps"), summary.get("states")
     if isinstance(s_steps, list) and isinstance(s_states, list):
-        by_step = {int(a): int(b) for a, b in zip(s_steps, s_states)
-                   if isinstance(a, (int, float)) and isinstance(b, (int, float))}
+        by_step = {a: b for a, b in zip(s_steps, s_states) if isinstance(a, int) and isinstance(b, int)}
     reps = summary.get("representatives")
     figures = summary.get("figures")
     return {
