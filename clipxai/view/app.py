@@ -115,6 +115,7 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
     jobs = Jobs()
     metrics = MetricsTail(catalog.contains)
     cached_choices: dict = {}
+    maps: dict[str, tuple] = {}      # run id -> (the Run it was computed for, its 2-D map)
 
     def page(request: Request) -> Response:
         html = (PAGE_DIR / PAGES[request.url.path]).read_text(encoding="utf-8")
@@ -170,11 +171,15 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
         return Response(data, media_type="image/png", headers={"Cache-Control": cache})
 
     def api_projection(request: Request) -> Response:
-        run = catalog.run(request.query_params.get("id", ""))
+        run_id = request.query_params.get("id", "")
+        run = catalog.run(run_id)
         if run is None:
             return _not_found("No such run.")
-        return JSONResponse({**projection(catalog.array(run, "embeddings")), "n": run.n},
-                            headers={"Cache-Control": "no-store"})
+        cached = maps.get(run_id)
+        if cached is None or cached[0] is not run:       # the catalog hands out a new Run when run.json changes
+            cached = (run, {**projection(catalog.array(run, "embeddings")), "n": run.n})
+            maps[run_id] = cached
+        return JSONResponse(cached[1], headers={"Cache-Control": "no-store"})
 
     def api_options(request: Request) -> Response:
         if not cached_choices:

@@ -71,8 +71,9 @@ const cx = (() => {
   }
 
   // frames(img, id).show(i): loads snapshot i into img, one request at a time, the newest wish
-  // winning, so scrubbing never queues stale requests; img.dataset.index says what is shown
-  function frames(img, id) {
+  // winning, so scrubbing never queues stale requests; img.dataset.index says what is shown;
+  // onDone(i, ok) is called after each attempt
+  function frames(img, id, onDone) {
     const state = {want: -1, shown: -1, busy: false};
     function pump() {
       if (state.busy || state.want < 0 || state.want === state.shown) return;
@@ -83,6 +84,7 @@ const cx = (() => {
         state.busy = false;
         state.shown = i;
         if (ok) { img.src = next.src; img.dataset.index = String(i); }
+        if (onDone) onDone(i, ok);
         pump();
       };
       next.onload = () => done(true);

@@ -13,7 +13,7 @@
   let index = 0;            // current snapshot
   let follow = true;        // stay on the newest snapshot while the run grows
   let playTimer = null;
-  let map = null, mapN = -1, mapAt = 0, mapPick = null;
+  let map = null, mapN = -1, mapAt = 0, mapPick = null, mapBusy = false;
   let chartMap = null, timelineMap = null;
   let loader = null;        // cx.frames on the page's image
 
@@ -79,14 +79,16 @@
   }
 
   async function fetchMap() {
-    if (!n() || mapN === n()) return;
-    if (live() && Date.now() - mapAt < MAP_EVERY_MS && map) return;
+    if (!n() || mapN === n() || mapBusy) return;
+    if ((live() || !map) && Date.now() - mapAt < MAP_EVERY_MS) return;   // live: every few seconds
     mapAt = Date.now();
+    mapBusy = true;
     try {
       map = await cx.getJSON(`/api/projection?id=${cx.enc(id)}`);
       mapN = map.n;
       drawMap();
-    } catch (err) { /* the map is optional; the next poll tries again */ }
+    } catch (err) { /* the map is optional; a later frame or poll tries again */ }
+    mapBusy = false;
   }
 
   function renderHead() {
@@ -154,7 +156,7 @@
       renderLegend();
       renderAnalysis();
       if (n() && (loader.wanted < 0 || (follow && live()))) show(n() - 1, false); else drawCursor();
-      fetchMap();
+      if (map) fetchMap();   // the first map waits for the first frame (see loader)
     }
     if (live()) setTimeout(load, POLL_MS);
   }
@@ -194,7 +196,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    loader = cx.frames($("#frame"), id);
+    loader = cx.frames($("#frame"), id, () => { if (!map) fetchMap(); });
     $("#slider").addEventListener("input", (e) => show(Number(e.target.value), true));
     $("#prev").addEventListener("click", () => show(index - 1, true));
     $("#next").addEventListener("click", () => show(index + 1, true));
