@@ -31,6 +31,7 @@ COMMANDS = {
     "expand": "clipxai.expand:expand_command",
     "neighbors": "clipxai.vocab:neighbors_command",
     "cvae": "clipxai.cvae.cli:cvae_group",
+    "view": "clipxai.view.cli:view_command",
 }
 
 
