@@ -70,7 +70,7 @@ def build(cfg: AscendConfig, model: ClipModel | None = None) -> Parts:
                  torch.optim.SGD(param.params, lr=o.lr, momentum=0.9, weight_decay=o.weight_decay))
     schedule = LRSchedule(o.schedule, o.lr, o.steps, o.lr_final, o.plateau_patience, o.plateau_factor)
     parts = Parts(model, prompts, build_objective(cfg, prompts), param, augment, optimizer, schedule,
-                  seeds, o.steps, cfg.normalize)
+                  seeds, o.steps, cfg.normalize, cfg.compute.cutout_batch)
     _check_objective(parts)
     return parts
 

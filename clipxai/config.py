@@ -85,6 +85,13 @@ class RecordConfig:
 
 
 @dataclass
+class ComputeConfig:
+    """How the steps are computed; none of it changes what is optimized (at most float rounding)."""
+
+    cutout_batch: int = 0                    # views per encoder pass, gradients accumulated (0: all at once)
+
+
+@dataclass
 class AscendConfig:
     """Every choice of an ascent; ``to_dict()`` is what run.json records as ``config``."""
 
@@ -103,6 +110,7 @@ class AscendConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -127,7 +135,7 @@ class AscendConfig:
 
 
 _SECTIONS = {"param": ParamConfig, "augment": AugmentConfig, "optim": OptimConfig,
-             "objective": ObjectiveConfig, "record": RecordConfig}
+             "objective": ObjectiveConfig, "record": RecordConfig, "compute": ComputeConfig}
 _TOP = {f.name for f in dataclasses.fields(AscendConfig)}
 
 
@@ -151,6 +159,7 @@ FLAT: dict[str, str] = {
     "snapshot_every": "record.snapshot_every", "log_every": "record.log_every", "hooks": "record.hooks",
     "activations": "record.activations", "gradients": "record.gradients", "record_gradients": "record.gradients",
     "frames": "record.frames",
+    "cutout_batch": "compute.cutout_batch",
 }
 FLAT.update({name: name for name in _TOP - set(_SECTIONS)})
 
@@ -290,6 +299,7 @@ def validate(cfg: AscendConfig) -> None:
     need(rec.log_every > 0, f"--log-every must be positive (got {rec.log_every}).")
     need(cfg.seeds >= 1, f"--seeds must be at least 1 (got {cfg.seeds}).")
     need(a.cutouts >= 0, f"--cutouts must be 0 (no augmentation) or more (got {a.cutouts}).")
+    need(cfg.compute.cutout_batch >= 0, f"--cutout-batch must be 0 (all views at once) or more (got {cfg.compute.cutout_batch}).")
     need(0 < a.cut_min <= a.cut_max <= 1, "Cutout sizes need 0 < --cut-min <= --cut-max <= 1.")
     need(o.optimizer in OPTIMIZERS, f"Unknown optimizer '{o.optimizer}'; choose one of {', '.join(OPTIMIZERS)}.")
     need(o.schedule in SCHEDULES, f"Unknown lr schedule '{o.schedule}'; choose one of {', '.join(SCHEDULES)}.")

@@ -89,6 +89,7 @@ class Parts:
     seeds: list[int]
     steps: int
     normalize: bool = True
+    cutout_batch: int = 0          # views per encoder pass (0: all at once)
 
 
 class Engine:
@@ -114,12 +115,30 @@ class Engine:
         for cb in self.callbacks:
             getattr(cb, event)(self, *args)
 
+    def encode(self, views: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(views, normalize=self.parts.normalize)
+
+    def chunks(self, n_views: int) -> list[slice]:
+        """The encoder passes of one step: all views at once, or ``cutout_batch`` at a time."""
+        size = self.parts.cutout_batch or n_views
+        return [slice(i, i + size) for i in range(0, n_views, size)]
+
     def forward(self, index: int, state: dict | None = None) -> Step:
-        """The step's image, its augmented views and their CLIP embeddings (before the objective)."""
+        """The step's image, its augmented views and their CLIP embeddings (before the objective).
+
+        With views in several chunks the features are computed without a graph here, and
+        ``backward`` re-runs each chunk with its graph, so memory follows the chunk size.
+        """
         image = self.param.image_fn()
         views = self.augment(image)
         k = image.shape[0]
-        feats = self.model.encode_image(views, normalize=self.parts.normalize).view(k, -1, self.model.embed_dim)
+        chunks = self.chunks(views.shape[0])
+        if len(chunks) == 1:
+            feats = self.encode(views)
+        else:
+            with torch.no_grad():
+                feats = torch.cat([self.encode(views[c]) for c in chunks]).requires_grad_(True)
+        feats = feats.view(k, -1, self.model.embed_dim)
         embeds = feats / feats.norm(dim=-1, keepdim=True)
         return Step(index=index, image=image, views=views, features=feats, embeds=embeds, prompts=self.prompts,
                     model=self.model, param=self.param, state=self.state if state is None else state)
@@ -134,13 +153,31 @@ class Engine:
         total, values = self.objective(step)
         step.total, step.values, step.lr = total.detach(), {k: v.detach() for k, v in values.items()}, lr
         self.emit("on_forward", step)
-        (-total.sum()).backward()   # we ascend: the one negation
+        self.backward(step, -total.sum())   # we ascend: the one negation
         self.emit("on_backward", step)
         self.optimizer.step()
         self.schedule.observe(step.total)
         self.steps_done = index + 1
         self.emit("on_step_end", step)
         return step
+
+    def backward(self, step: Step, loss: torch.Tensor) -> None:
+        """Gradients of ``loss`` on the parameters; chunk by chunk when the views were chunked.
+
+        Chunked: d loss / d features first, then each chunk's encoder pass and backward into the
+        views, then one backward through the augmentation and the image-level terms. Equal to
+        the one-pass gradient up to float summation order.
+        """
+        chunks = self.chunks(step.views.shape[0])
+        if len(chunks) == 1:
+            loss.backward()
+            return
+        (d_feats,) = torch.autograd.grad(loss, step.features, retain_graph=True)
+        d_feats = d_feats.reshape(-1, self.model.embed_dim)
+        views = step.views.detach().requires_grad_(True)
+        for c in chunks:
+            self.encode(views[c]).backward(d_feats[c])
+        torch.autograd.backward([loss, step.views], [None, views.grad])
 
     def run(self) -> str:
         """Step until done or asked to stop; returns the status (complete or interrupted).

@@ -47,6 +47,8 @@ OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [
     (("--tv-reduction",), "tv_reduction", click.Choice(["mean", "sum"]), "Total variation as a mean or a sum."),
     (("--memory",), "memory", float, "Weight of the distance to the best image so far."),
     (("--range",), "range", float, "Weight of the penalty on pixels outside [0,1]."),
+    (("--cutout-batch",), "cutout_batch", int,
+     "Views per encoder pass, gradients accumulated: peak memory follows this, not --cutouts (0: all at once)."),
     (("--snapshot-every",), "snapshot_every", int, "Record a snapshot every N steps."),
     (("--log-every",), "log_every", int, "Write metrics every N steps."),
     (("--hooks",), "hooks", str, "Hook points to record (* = one name part, ** = any, comma-separated)."),

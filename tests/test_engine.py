@@ -273,3 +273,14 @@ def test_an_existing_run_is_never_overwritten(tiny_clip, tmp_path):
     with pytest.raises(RunError, match="already exists"):
         run(tiny_clip, tmp_path, name="keep", seed=99)
     np.testing.assert_array_equal(clipxai.load_run(first.path).images, before)
+
+
+def test_cutouts_in_chunks_give_the_one_batch_ascent_up_to_rounding(tiny_clip, tmp_path):
+    common = dict(steps=10, snapshot_every=1, cutouts=8, seeds=2, memory=0.1, tv=0.1)
+    chunked = run(tiny_clip, tmp_path, name="chunked", cutout_batch=3, **common)  # passes of 3, 3, 3, 3, 3, 1
+    whole = run(tiny_clip, tmp_path, name="whole", **common)
+    for a, b in zip(chunked, whole):
+        np.testing.assert_allclose(a.latents, b.latents, atol=2e-5, rtol=0)
+        np.testing.assert_allclose(a.gradients.astype(np.float32), b.gradients.astype(np.float32), atol=5e-6, rtol=0)
+        assert not np.array_equal(a.latents[-1], a.latents[0])  # it did ascend
+    assert chunked[0].option("cutout_batch") == 3
