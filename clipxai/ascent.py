@@ -16,16 +16,17 @@ from typing import Iterable
 import torch
 
 from .augment import Augment
+from .budget import check_step_memory
 from .config import AscendConfig, resolve_config, validate
 from .engine import Callback, Engine, LRSchedule, Parts
-from .errors import ClipxaiError, NonFiniteLossError, RunError
+from .errors import ClipxaiError, NonFiniteLossError, RunError, TermError
 from .models import ClipModel, load_clip
 from .objectives import Objective, cosine, load_term, logexp_cosine, memory, parse_term_option
 from .objectives import range_penalty, spherical, tv
 from .params import make_param
 from .prompts import EncodedPrompt, encode_prompts, parse_image_prompt, parse_prompts
 from .recorder import CHECKPOINT, Checkpointer, FiniteGuard, Progress, RunRecorder
-from .runs import Run, load_run, read_manifest
+from .runs import Run, is_disk_full, is_locked, load_run, read_manifest
 from .seeding import generator
 
 
@@ -61,6 +62,8 @@ def build(cfg: AscendConfig, model: ClipModel | None = None) -> Parts:
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     r = model.input_resolution
     width, height = cfg.size or (r, r)
+    check_step_memory(model, seeds=len(seeds), size=(height, width), cutouts=cfg.augment.cutouts,
+                      cutout_batch=cfg.compute.cutout_batch, normalize=cfg.normalize)
     param = make_param(cfg.param.name, batch=len(seeds), size=(height, width), device=model.device,
                        generators=[generator(s, "init") for s in seeds], prompt=cfg.prompt, **cfg.param.options)
     augment = Augment(cfg.augment, r, [generator(s, "augment") for s in seeds])
@@ -108,9 +111,19 @@ def _run(engine: Engine, recorder: RunRecorder) -> list[Run]:
     with _signals_stop(engine):
         try:
             engine.run()
-        except NonFiniteLossError as err:
+        except (NonFiniteLossError, TermError) as err:
             err.run_paths = recorder.paths
             raise
+        except OSError as err:
+            if not is_disk_full(err) or not recorder.paths:
+                raise
+            where = recorder.paths[0] if len(recorder.paths) == 1 else recorder.paths[0].parent
+            if all((p / CHECKPOINT).is_file() for p in recorder.paths):
+                then = f"can be resumed once there is room: clipxai ascend --resume {recorder.paths[0]}"
+            else:
+                then = "cannot be resumed (no checkpoint was written yet); free some space and start it again"
+            raise RunError(f"The disk holding {where} is full ({err.strerror}); the run stopped at step "
+                           f"{engine.steps_done} and {then}.") from err
     return [load_run(p) for p in recorder.paths]
 
 
@@ -139,14 +152,14 @@ def ascend(prompt: str | None = None, *, resume: str | Path | None = None,
 
 def _expand(prompt: str, options: dict) -> tuple[str, dict]:
     """The weighted prompt made of LLM expansions, and what run.json records about them."""
-    from .expand import endpoint_info, expand_prompt  # noqa: PLC0415
+    from .expand import DEFAULT_LLM_MODEL, endpoint_info, expand_prompt  # noqa: PLC0415
 
     parse_prompts(prompt)  # an empty prompt fails here, before any request
     given = {k: v for k, v in options.items() if v is not None and k != "n"}
     texts = expand_prompt(prompt, n=int(options.get("n", 1)), **given)
     escaped = [t.replace(":", "\\:").replace("|", "\\|") for t in texts]
     info = {"original": prompt, "expansions": texts,
-            **endpoint_info(given.get("base_url"), given.get("model"))}
+            **endpoint_info(given.get("base_url"), given.get("model") or DEFAULT_LLM_MODEL)}
     return "|".join(escaped), info
 
 
@@ -157,6 +170,8 @@ def resume_run(path: Path, *, callbacks: Iterable[Callback] = (), model_obj: Cli
                quiet: bool = False, **options) -> list[Run]:
     """Continue an interrupted run (or extend a complete one with a larger ``steps``)."""
     manifest = read_manifest(path)
+    if is_locked(path):
+        raise RunError(f"{path} is being written by another process right now; wait for it to end or stop it first.")
     if "config" not in manifest:
         raise RunError(f"The manifest of {path} has no config, so the run cannot be resumed.")
     if not (path / CHECKPOINT).is_file():
@@ -168,11 +183,22 @@ def resume_run(path: Path, *, callbacks: Iterable[Callback] = (), model_obj: Cli
     changes = {"seed": manifest.get("seed", 0), "seeds": 1, **{k: options[k] for k in given}}
     cfg = AscendConfig.from_dict(manifest["config"]).replace(**changes)
     validate(cfg)
-    if manifest.get("status") == "complete" and cfg.optim.steps <= manifest.get("steps_done", 0):
-        raise RunError(f"{path} is already complete at {manifest.get('steps_done')} steps; pass a larger --steps to continue it.")
+    done = manifest.get("steps_done", 0)
+    if cfg.optim.steps <= done:
+        state = "already complete at" if manifest.get("status") == "complete" else f"{manifest.get('status')} after"
+        raise RunError(f"{path} is {state} {done} steps; pass a --steps larger than {done} to continue it.")
     engine, recorder = prepare(cfg, model_obj, callbacks, quiet)
     recorder.resume_from(path)
-    engine.load_state_dict(Checkpointer.load(path / CHECKPOINT))
+    state = Checkpointer.load(path / CHECKPOINT)
+    shapes = [tuple(p.shape) for p in engine.param.params]
+    if [tuple(t.shape) for t in state["params"]] != shapes:
+        raise RunError(f"The checkpoint {path / CHECKPOINT} does not fit this run (its parameters have other shapes); "
+                       f"it was not written by this run.")
+    try:
+        engine.load_state_dict(state)
+    except (KeyError, ValueError, RuntimeError, TypeError) as err:
+        raise RunError(f"The checkpoint {path / CHECKPOINT} does not fit this run ({type(err).__name__}); "
+                       f"it was not written by this run.") from err
     return _run(engine, recorder)
 
 

@@ -305,11 +305,16 @@ def validate(cfg: AscendConfig) -> None:
     need(o.schedule in SCHEDULES, f"Unknown lr schedule '{o.schedule}'; choose one of {', '.join(SCHEDULES)}.")
     need(obj.similarity in SIMILARITIES,
          f"Unknown similarity '{obj.similarity}'; choose one of {', '.join(SIMILARITIES)}.")
+    need(math.isfinite(obj.temperature) and obj.temperature > 0,
+         f"--temperature must be a positive number (got {obj.temperature}).")
     need(obj.text_context in TEXT_CONTEXTS, f"--text-context must be one of {', '.join(TEXT_CONTEXTS)}.")
     need(rec.activations in ACTIVATIONS, f"--activations must be one of {', '.join(ACTIVATIONS)}.")
     need(obj.tv_reduction in ("mean", "sum"), "--tv-reduction must be mean or sum.")
     need(o.weight_decay >= 0, "--weight-decay must not be negative.")
     if cfg.size is not None:
         need(len(cfg.size) == 2 and all(s >= 8 for s in cfg.size), "--size needs a width and height of at least 8 pixels.")
-    need(cfg.name is None or (cfg.name.strip() and "/" not in cfg.name and cfg.name not in (".", "..")),
-         f"--name must be a plain folder name (got '{cfg.name}').")
+    need(cfg.name is None or (cfg.name.strip() and "/" not in cfg.name and cfg.name not in (".", "..")
+                              and cfg.name.isprintable()),
+         f"--name must be a plain folder name without control characters (got {cfg.name!r}).")
+    need(cfg.name is None or len(cfg.name.encode()) + len(f"-seed{cfg.seed + cfg.seeds}") <= 255,
+         f"--name is {len(cfg.name or '')} characters; a folder name must stay under 255 bytes with its seed suffix.")

@@ -154,6 +154,8 @@ def ascend_command(prompt, resume, quiet, param_option, expand_n, llm_model, llm
     else:
         if prompt is None:
             raise ClipxaiError("The prompt is missing; run `clipxai ascend \"a red heart\"`.")
+        if expand_n is not None and not 1 <= expand_n <= 64:
+            raise ClipxaiError(f"--expand takes a number of expansions from 1 to 64 (got {expand_n}).")
         expand = {"n": expand_n, "model": llm_model, "base_url": llm_base_url} if expand_n else None
         try:
             runs = ascend(prompt, expand=expand, quiet=quiet, **options)

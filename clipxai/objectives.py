@@ -148,7 +148,15 @@ class Objective:
         values: dict[str, torch.Tensor] = {}
         total = None
         for (coef, _, term), name in zip(self.parts, self.term_names()):
-            v = _per_seed(term(step), k, name)
+            try:
+                value = term(step)
+            except TermError:
+                raise
+            except Exception as err:  # noqa: BLE001  (user code: name the term and the step)
+                first = (str(err).strip().splitlines() or [""])[0][:200]
+                raise TermError(f"The term '{name}' raised {type(err).__name__} at step {step.index}"
+                                f"{': ' + first if first else ''}.") from err
+            v = _per_seed(value, k, name)
             values[name] = v
             total = coef * v if total is None else total + coef * v
         if total is None:

@@ -21,10 +21,10 @@ import torch
 from . import __version__
 from .config import AscendConfig
 from .engine import Callback, Engine
-from .errors import NonFiniteLossError, RunError
+from .errors import ClipxaiError, NonFiniteLossError, RunError
 from .files import save_torch
 from .objectives import Step
-from .runs import RunWriter, default_run_name, row_of, rows_for
+from .runs import RunWriter, default_run_name, is_disk_full, row_of, rows_for
 
 CHECKPOINT = "checkpoint.pt"
 SNAPSHOT_SEMANTICS = "row i is step steps[i]: the image CLIP saw, before that step's update"
@@ -220,22 +220,28 @@ class RunRecorder(Callback):
                 w.write_manifest(steps_done=step.index + 1, n_snapshots=row_of(step.index, self.every) + 1)
 
     def on_end(self, engine: Engine, status: str) -> None:
+        err = engine.error
+        fields = {"steps_done": engine.steps_done, "n_snapshots": rows_for(engine.steps_done, self.every)}
+        resumable = all((p / CHECKPOINT).is_file() for p in self.paths)
+        if is_disk_full(err) and resumable:  # resumable once there is room: the last checkpoint is intact
+            status, fields["stop_reason"] = "interrupted", "disk full"
+        elif is_disk_full(err):
+            fields["error"] = f"the disk is full ({err.strerror}) before the first checkpoint"
+        elif err is not None:
+            fields["error"] = str(err) if isinstance(err, ClipxaiError) else f"{type(err).__name__}: {err}"
+        if status == "interrupted":
+            fields.setdefault("stop_reason", engine.stop_reason or "interrupted")
         final = None
         if status == "complete":
             with torch.no_grad():
                 final = engine.param.image_fn().detach()
         for k, w in enumerate(self.writers):
-            if final is not None:
-                save_png(final[k], w.path / "final.png")
-            fields = {"status": status, "steps_done": engine.steps_done,
-                      "n_snapshots": rows_for(engine.steps_done, self.every)}
-            if engine.error is not None:
-                err = engine.error
-                fields["error"] = str(err) if isinstance(err, NonFiniteLossError) else f"{type(err).__name__}: {err}"
-            if status == "interrupted":
-                fields["stop_reason"] = engine.stop_reason or "interrupted"
-            w.close()
-            w.write_manifest(**fields)
+            try:
+                if final is not None:
+                    save_png(final[k], w.path / "final.png")
+                w.write_manifest(status=status, **fields)
+            finally:
+                w.close()
 
 
 def _unused_name(parent: Path, base: str, seeds: int) -> str:

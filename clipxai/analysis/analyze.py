@@ -104,7 +104,33 @@ def _run_info(run) -> dict:
     steps = np.asarray(run.steps)
     return {"path": str(run.path), "layout": run.layout, "status": run.status, "prompt": run.prompt,
             "model": run.model_name, "n_snapshots": run.n, "first_step": int(steps[0]),
-            "last_step": int(steps[-1]), "problems": list(run.problems)}
+            "last_step": int(steps[-1]), "problems": list(run.problems), "partial": partial(run)}
+
+
+def partial(run) -> dict | None:
+    """For a run not finished: whether it is still being written or was killed, and the rows used."""
+    if run.layout != "native" or run.status == "complete":
+        return None
+    from ..runs import is_locked  # noqa: PLC0415
+    if run.status == "running":
+        reason = "running" if is_locked(run.path) else "killed"
+    else:
+        reason = run.status
+    return {"reason": reason, "rows_used": run.n, "steps_done": run.manifest.get("steps_done"),
+            "steps_total": run.manifest.get("steps_total")}
+
+
+def _partial_note(info: dict | None) -> list[str]:
+    if not info:
+        return []
+    done = f"{info['steps_done']} of {info['steps_total']} steps"
+    text = {"running": f"This run is still being written ({done} so far); the analysis used the "
+                       f"{info['rows_used']} snapshots recorded when it began.",
+            "killed": f"This run was killed while running (no process writes it; {done} done); the analysis "
+                      f"used the {info['rows_used']} snapshots it recorded. Resume it with clipxai ascend --resume.",
+            }.get(info["reason"], f"This run is {info['reason']} after {done}; the analysis used its "
+                                  f"{info['rows_used']} snapshots.")
+    return [text]
 
 
 @dataclass
@@ -145,7 +171,7 @@ class Analysis:
             "concepts": None if self.concepts is None else self.concepts.to_dict(osc.states),
             **({"activations": self.activations.to_dict()} if self.activations is not None else {}),
             **({"representatives": reps} if "images" in self.run.array_names() else {}),
-            "notes": self.notes + list(self.run.manifest.get("notes", [])),
+            "notes": _partial_note(partial(self.run)) + self.notes + list(self.run.manifest.get("notes", [])),
             "clipxai_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": round(self.seconds, 2),
