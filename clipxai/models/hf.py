@@ -41,6 +41,7 @@ def import_transformers():
     except ImportError as err:
         raise ModelLoadError(f"Hugging Face models need the transformers package ({EXTRA_HINT}).") from err
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # loading a model is not a task worth a bar here
     return transformers
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import warnings
 from importlib.metadata import PackageNotFoundError, version
@@ -30,6 +31,20 @@ EXTRA_HINT = "pip install 'clipxai[openclip]'"
 WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
                 "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth",
                 "model.safetensors", "pytorch_model.bin", "pytorch_model.pth", "model.pth")
+
+
+@contextlib.contextmanager
+def _quiet():
+    """open_clip reports through the root logger (and would configure it); keep its notes out of our output."""
+    handler = logging.NullHandler()
+    logging.root.addHandler(handler)
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+        logging.root.removeHandler(handler)
 
 
 def import_open_clip():
@@ -171,7 +186,7 @@ def load_openclip_dir(folder: Path, device, spec: str) -> OpenClipModel:
     except (ValueError, KeyError, OSError) as err:
         raise ModelLoadError(f"{config} is not an open_clip config (it needs a model_cfg entry).") from err
     open_clip = import_open_clip()
-    with hub_offline():
+    with hub_offline(), _quiet():
         try:
             module = open_clip.create_model(f"local-dir:{folder}")
         except Exception as err:  # noqa: BLE001
@@ -217,7 +232,7 @@ def load_openclip_tag(arch: str, tag: str, device, spec: str) -> OpenClipModel:
     path, where = _tag_file(arch, tag, pcfg)
     if path is None:
         raise ModelLoadError(f"The open_clip weights {arch}/{tag} are not on this machine; place {where}.")
-    with hub_offline():
+    with hub_offline(), _quiet():
         try:
             module = open_clip.create_model(arch, pretrained=str(path))
         except Exception as err:  # noqa: BLE001
@@ -232,7 +247,7 @@ def random_openclip(arch: str, device, spec: str, seed: int = 0) -> OpenClipMode
     arch = arch.replace("/", "-")
     if arch not in open_clip.list_models():
         raise ModelLoadError(f"'{spec}' names no open_clip architecture (see open_clip.list_models()).")
-    with hub_offline(), torch.random.fork_rng(devices=[]):
+    with hub_offline(), _quiet(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
             module = open_clip.create_model(arch)

@@ -119,8 +119,12 @@ class HFTokenizer:
         return whole_words(self.tok.get_vocab())
 
 
+@lru_cache(maxsize=1)
 def clip_bpe_for_hf():
-    """A transformers ``CLIPTokenizer`` built from OpenAI's BPE table (the one every CLIP uses)."""
+    """A transformers ``CLIPTokenizer`` built from OpenAI's BPE table (the one every CLIP uses).
+
+    Building it takes a second or two; it is made once and shared (it keeps no per-call state).
+    """
     import gzip  # noqa: PLC0415
 
     _import_clip()
