@@ -237,7 +237,7 @@ def nearest(model, query, words: Sequence[str], k: int = 10,
 @click.command("neighbors")
 @click.argument("prompt")
 @click.option("--model", "model_name", default="ViT-B/32", show_default=True,
-              help="CLIP name, local file, 'toy' or 'random:<arch>'.")
+              help="Any --model form: a CLIP name, a weights file or folder, toy, openclip:..., hf:..., random:...")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("-k", "--top", "top", type=click.IntRange(min=1), default=10, show_default=True,
               help="How many neighbours to print.")

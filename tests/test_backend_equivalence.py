@@ -42,6 +42,25 @@ def converted(request, folders):
     return load_clip(f"{request.param}:{folders[request.param]}", "cpu")
 
 
+def test_in_memory_modules_of_each_library_are_wrapped(reference):
+    import open_clip
+    import transformers
+
+    from clipxai.models.convert import openai_to_hf, openai_to_openclip
+    sd = random_clip("tiny", seed=0).state_dict()
+    cfg, weights = openai_to_openclip(sd)
+    oc = open_clip.model.CLIP(**cfg)
+    oc.load_state_dict(weights)
+    cfg, weights = openai_to_hf(sd)
+    hf = transformers.CLIPModel(transformers.CLIPConfig(**cfg))
+    hf.load_state_dict(weights)
+    ref = reference.encode_text(TEXTS)
+    for module, backend in ((oc, "openclip"), (hf, "hf")):
+        m = wrap_module(module, name=backend)
+        assert m.backend == backend and not any(p.requires_grad for p in m.parameters())
+        assert (m.encode_text(TEXTS) - ref).abs().max().item() < 1e-5
+
+
 def test_the_converted_model_is_read_by_its_own_library(converted):
     kind = {"openclip": "open_clip", "hf": "transformers"}[converted.backend]
     assert type(converted.module).__module__.split(".")[0] == kind

@@ -71,6 +71,8 @@ def test_hf_folders(tmp_path):
     one_sentence(f"hf:{tmp_path}", "holds no config.json")
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     one_sentence(f"hf:{tmp_path}", "is a 'bert' model", "CLIP and SigLIP")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "siglip2"}))
+    one_sentence(f"hf:{tmp_path}", "SigLIP 2", "fixed-resolution")
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "clip"}))
     one_sentence(f"hf:{tmp_path}", "lacks its weights", "model.safetensors")
     one_sentence(str(tmp_path), "lacks its weights")  # a folder needs no prefix

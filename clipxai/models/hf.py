@@ -153,6 +153,11 @@ def load_hf_dir(folder: Path, device, spec: str, repo: str | None = None) -> HFC
     except (ValueError, OSError) as err:
         raise ModelLoadError(f"{folder / 'config.json'} is not valid JSON.") from err
     kind = config.get("model_type", "")
+    if kind == "siglip2":
+        raise ModelLoadError(
+            f"{what} is a SigLIP 2 model, whose variable-resolution patches with masks do not fit "
+            f"clipxai's fixed-resolution image input; use a SigLIP or CLIP model."
+        )
     if kind not in SUPPORTED:
         raise ModelLoadError(
             f"{what} is a '{kind}' model; clipxai reads CLIP and SigLIP models (model_type clip or siglip)."
