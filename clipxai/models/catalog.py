@@ -92,11 +92,11 @@ def openclip_tags() -> list[Entry]:
     """open_clip pretrained tags whose weights are in the local caches (open_clip is imported only then)."""
     if not _installed("open_clip") or not _has_openclip_files():
         return []
-    from .openclip import _tag_file, import_open_clip  # noqa: PLC0415
+    from .openclip import import_open_clip, tag_file  # noqa: PLC0415
     open_clip = import_open_clip()
     out = []
     for arch, tag in open_clip.list_pretrained():
-        path, _ = _tag_file(arch, tag, open_clip.get_pretrained_cfg(arch, tag))
+        path, _ = tag_file(open_clip.get_pretrained_cfg(arch, tag))
         if path is not None:
             out.append(Entry(f"openclip:{arch}/{tag}", "openclip", True, str(path)))
     return out

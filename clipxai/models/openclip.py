@@ -22,7 +22,7 @@ from torch import nn
 
 from ..errors import ModelLoadError
 from .base import OPENAI_MEAN, OPENAI_STD, ClipModel
-from .offline import cached_file, hf_cache_dir, hub_offline, openclip_url_cache_dir
+from .offline import cached_file, hf_cache_dir, hub_offline, openclip_url_cache_dir, repo_folder
 from .placement import place, resolve_device
 from .tokenizers import OpenClipTokenizer
 from .weights import file_sha256, state_dict_sha256
@@ -196,24 +196,28 @@ def load_openclip_dir(folder: Path, device, spec: str) -> OpenClipModel:
                          source=str(weights.resolve()))
 
 
-def _tag_file(arch: str, tag: str, pcfg: dict) -> tuple[Path | None, str]:
+def tag_file(pcfg: dict) -> tuple[Path | None, str]:
     """(cached weights file or None, where it would be) for a pretrained tag's config."""
     if pcfg.get("file"):
         return (Path(pcfg["file"]) if Path(pcfg["file"]).is_file() else None), pcfg["file"]
     hub = pcfg.get("hf_hub", "")
     if hub:
+        # The file open_clip would fetch: its safetensors twin first, as download_pretrained_from_hf does.
         repo, filename = os.path.split(hub)
-        names = [filename] if filename else []
-        names = [n.replace(".bin", ".safetensors").replace(".pth", ".safetensors") for n in names] + names
-        names += [] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
-                                      "open_clip_pytorch_model.bin"]
-        for name in dict.fromkeys(names):
+        filename = filename or "open_clip_pytorch_model.bin"
+        if filename == "open_clip_pytorch_model.bin":
+            names = ["open_clip_model.safetensors", filename]
+        elif filename.endswith((".bin", ".pth")):
+            names = [filename[:-4] + ".safetensors", filename]
+        else:
+            names = [filename]
+        for name in names:
             found = cached_file(repo, name)
             if found is not None:
                 return found, ""
         where = (f"{names[0]} of the hub repository {repo} in {hf_cache_dir()} "
                  f"(on a machine with network: `hf download {repo} {names[0]}`, then copy "
-                 f"{hf_cache_dir() / ('models--' + repo.replace('/', '--'))} here)")
+                 f"{repo_folder(repo)} here)")
         return None, where
     url = pcfg.get("url", "")
     target = openclip_url_cache_dir() / os.path.basename(url)
@@ -229,7 +233,7 @@ def load_openclip_tag(arch: str, tag: str, device, spec: str) -> OpenClipModel:
     if not pcfg:
         tags = open_clip.list_pretrained_tags_by_model(arch)
         raise ModelLoadError(f"open_clip has no pretrained tag '{tag}' for {arch}; its tags are {', '.join(tags) or 'none'}.")
-    path, where = _tag_file(arch, tag, pcfg)
+    path, where = tag_file(pcfg)
     if path is None:
         raise ModelLoadError(f"The open_clip weights {arch}/{tag} are not on this machine; place {where}.")
     with hub_offline(), _quiet():
