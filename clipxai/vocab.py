@@ -2,9 +2,9 @@
 
 The vocabulary is the set of whole words in the model's own tokenizer (for OpenAI's CLIP
 and most others, its BPE table), so any CLIP model can name what an embedding is close to
-without a network or a word list. Embedding ~33k words is
-slow on a CPU for real models, so the result is cached on disk, keyed by the model's
-weights hash and the exact words and templates; the second call only reads a file.
+without a network or a word list. Embedding ~33k words is slow on a CPU for real models,
+so the result is cached on disk, keyed by the model's weights hash and the exact words and
+templates; the second call only reads a file.
 """
 
 from __future__ import annotations
