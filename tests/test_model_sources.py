@@ -109,3 +109,15 @@ def test_random_forms_of_each_backend(spec):
         f = m.encode_image(torch.rand(1, 3, r, r))
     assert f.shape == (1, m.embed_dim) and m.describe()["sha256"].startswith("random-")
     assert m.hook_points()
+
+
+def test_openclip_hub_repository_is_read_from_the_cache(hub_cache, tmp_path, tiny_sd, capsys):
+    pytest.importorskip("open_clip")
+    from clipxai.models.convert import write_openclip_dir
+    with pytest.raises(ModelLoadError, match="'someone/oc-repo' is not in the local cache"):
+        load_clip("openclip:hf-hub:someone/oc-repo", "cpu")
+    folder = write_openclip_dir(tiny_sd, tmp_path / "oc")
+    place_in_hub_cache(hub_cache, "someone/oc-repo", {p.name: p for p in folder.iterdir()})
+    m = load_clip("openclip:hf-hub:someone/oc-repo", "cpu")
+    assert m.backend == "openclip" and str(hub_cache) in m.source
+    assert "openclip:hf-hub:someone/oc-repo" in models_output(capsys).split("Not on this machine:")[0]

@@ -61,22 +61,26 @@ def _snapshots(repo: Path) -> list[Path]:
 
 
 def hf_models() -> list[Entry]:
-    """CLIP and SigLIP models in the Hugging Face hub cache (config.json plus weights)."""
+    """Hub repositories in the cache (newest snapshot): CLIP/SigLIP models, and open_clip-layout ones."""
     out = []
     root = hf_cache_dir()
     for repo in sorted(root.glob("models--*")) if root.is_dir() else []:
         repo_id = repo.name[len("models--"):].replace("--", "/")
-        for snap in _snapshots(repo):
-            try:
-                kind = json.loads((snap / "config.json").read_text(encoding="utf-8")).get("model_type")
-            except (OSError, ValueError):
-                continue
-            if kind in ("clip", "siglip"):
-                weights = any((snap / n).is_file() for n in ("model.safetensors", "pytorch_model.bin",
-                                                              "model.safetensors.index.json"))
-                out.append(Entry(f"hf:{repo_id}", "hf", weights and _installed("transformers"),
-                                 str(snap) if weights else f"place model.safetensors in {snap}"))
-                break
+        snap = next((s for s in _snapshots(repo) if (s / "config.json").is_file()
+                     or (s / "open_clip_config.json").is_file()), None)
+        if snap is None:
+            continue
+        if (snap / "open_clip_config.json").is_file():
+            out.append(Entry(f"openclip:hf-hub:{repo_id}", "openclip", _installed("open_clip"), str(snap)))
+        try:
+            kind = json.loads((snap / "config.json").read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError):
+            kind = None
+        if kind in ("clip", "siglip"):
+            weights = any((snap / n).is_file() for n in ("model.safetensors", "pytorch_model.bin",
+                                                          "model.safetensors.index.json"))
+            out.append(Entry(f"hf:{repo_id}", "hf", weights and _installed("transformers"),
+                             str(snap) if weights else f"place model.safetensors in {snap}"))
     return out
 
 

@@ -136,8 +136,8 @@ def _random_openai(rest, device, spec):
                        source="random init")
 
 
-@register_form("openclip:", "openclip:ARCH/TAG | openclip:DIR",
-               "an open_clip pretrained tag from the local cache, or an open_clip local-dir folder")
+@register_form("openclip:", "openclip:ARCH/TAG | openclip:DIR | openclip:hf-hub:ID",
+               "an open_clip pretrained tag or hub repository from the local cache, or an open_clip local-dir folder")
 def _openclip(rest, device, spec):
     from .openclip import load_openclip  # noqa: PLC0415
     return load_openclip(rest, device, spec)

@@ -4,7 +4,7 @@
 its weights are read from the Hugging Face hub cache (or ``~/.cache/clip`` for tags hosted
 elsewhere), never downloaded. ``openclip:DIR`` is open_clip's ``local-dir`` layout: a folder
 holding ``open_clip_config.json`` (``{"model_cfg": ..., "preprocess_cfg": ...}``) and the
-weights. ``random:openclip:ARCH`` builds any open_clip architecture with random weights.
+weights; ``openclip:hf-hub:ID`` is such a folder cached from the hub. ``random:openclip:ARCH`` builds any open_clip architecture with random weights.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from torch import nn
 
 from ..errors import ModelLoadError
 from .base import OPENAI_MEAN, OPENAI_STD, ClipModel
-from .offline import cached_file, hf_cache_dir, hub_offline, openclip_url_cache_dir, repo_folder
+from .offline import cached_file, cached_snapshot, hf_cache_dir, hub_offline, openclip_url_cache_dir, repo_folder
 from .placement import place, resolve_device
 from .tokenizers import OpenClipTokenizer
 from .weights import file_sha256, state_dict_sha256
@@ -153,7 +153,17 @@ def is_openclip_dir(path: Path) -> bool:
 
 
 def load_openclip(rest: str, device, spec: str) -> OpenClipModel:
-    """``openclip:DIR`` (an existing folder, or any path starting with / . ~) or ``openclip:ARCH/TAG``."""
+    """``openclip:DIR`` (an existing folder, or any path starting with / . ~), ``openclip:hf-hub:ID``
+    (a hub repository in open_clip's layout, from the cache) or ``openclip:ARCH/TAG``."""
+    if rest.startswith("hf-hub:"):
+        repo = rest[len("hf-hub:"):]
+        snapshot = cached_snapshot(repo, "open_clip_config.json")
+        if snapshot is None:
+            raise ModelLoadError(
+                f"The open_clip repository '{repo}' is not in the local cache {hf_cache_dir()}; on a machine with "
+                f"network run `hf download {repo}` and copy {repo_folder(repo)} to the same place here."
+            )
+        return load_openclip_dir(snapshot, device, spec)
     path = Path(rest).expanduser()
     if path.is_dir() or rest.startswith(("/", ".", "~")):
         return load_openclip_dir(path, device, spec)
