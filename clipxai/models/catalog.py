@@ -123,7 +123,7 @@ def format_catalog(entries: list[Entry]) -> str:
         lines += [f"  {e.spec:<{width}}  {e.backend:<8}  {e.where}" for e in rows]
     lines += [
         "Also: a weights file (FILE.pt, FILE.safetensors: OpenAI or Hugging Face layout), a model folder,",
-        "openclip:ARCH/TAG, openclip:DIR, hf:ID, hf:DIR (docs/models.md says how to bring weights here).",
+        "openclip:ARCH/TAG, openclip:DIR, openclip:hf-hub:ID, hf:ID, hf:DIR (docs/models.md: bringing weights here).",
         f"Caches: clip {clip_cache_dir()}; Hugging Face hub {hf_cache_dir()}; open_clip URLs {openclip_url_cache_dir()}.",
     ]
     return "\n".join(lines)
