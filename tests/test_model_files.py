@@ -9,7 +9,7 @@ import torch
 
 import clipxai
 from clipxai.errors import ModelLoadError
-from clipxai.models import load_clip, random_clip, wrap_module
+from clipxai.models import load_clip, wrap_module
 from clipxai.models.weights import layout
 
 safetensors_torch = pytest.importorskip("safetensors.torch")

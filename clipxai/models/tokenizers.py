@@ -23,7 +23,7 @@ def _import_clip():
 
 @lru_cache(maxsize=1)
 def _byte_decoder() -> dict[str, int]:
-    clip = _import_clip()
+    _import_clip()
     from clip.simple_tokenizer import bytes_to_unicode  # noqa: PLC0415
     return {ch: b for b, ch in bytes_to_unicode().items()}
 
