@@ -62,10 +62,10 @@ def runs_of(condition: str, args) -> list[Path]:
         return paths
     import clipxai  # noqa: PLC0415
 
-    result = clipxai.ascend(args.prompt, model=args.model, steps=args.steps, seed=0, seeds=args.seeds,
+    runs = clipxai.ascend(args.prompt, model=args.model, steps=args.steps, seed=0, seeds=args.seeds,
                             snapshot_every=args.snapshot_every, out=str(folder), name=condition, quiet=True,
                             **CONDITIONS[condition])
-    return [r.path for r in (result if isinstance(result, list) else [result])]
+    return [r.path for r in runs]
 
 
 def summarise(condition: str, summaries: list[dict]) -> dict:

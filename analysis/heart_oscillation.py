@@ -51,10 +51,9 @@ def ascend_seeds(args) -> list[Path]:
 
     options = {k: v for k, v in dict(cutouts=args.cutouts, lr=args.lr, lr_schedule=args.lr_schedule,
                                      preset=args.preset).items() if v is not None}
-    result = clipxai.ascend(args.prompt, model=args.model, steps=args.steps, seed=args.seed, seeds=args.seeds,
+    runs = clipxai.ascend(args.prompt, model=args.model, steps=args.steps, seed=args.seed, seeds=args.seeds,
                             snapshot_every=args.snapshot_every, out=str(args.out), name="heart", quiet=True,
                             **options)
-    runs = result if isinstance(result, list) else [result]
     return [r.path for r in runs]
 
 

@@ -32,10 +32,9 @@ def run_modes(prompt: str, model, modes, *, seeds: int, seed: int, steps: int, s
 
     runs = {}
     for mode in modes:
-        result = clipxai.ascend(prompt, model_obj=model, param=mode, seeds=seeds, seed=seed, steps=steps, size=size,
+        runs[mode] = clipxai.ascend(prompt, model_obj=model, param=mode, seeds=seeds, seed=seed, steps=steps, size=size,
                                 snapshot_every=snapshot_every, out=str(out / "runs"), name=mode, quiet=True,
                                 param_options=vqgan_options if mode == "vqgan" else {}, **options)
-        runs[mode] = result if isinstance(result, list) else [result]
         click.echo(f"{mode}: " + ", ".join(str(r.path) for r in runs[mode]), err=True)
     return runs
 

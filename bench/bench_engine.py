@@ -41,15 +41,13 @@ def setup(threads: int):
 
 
 def make_engine(clip_model, out: str, **options):
+    """An engine with every callback a real run has (guard, recorder, checkpointer), started."""
+    from clipxai.ascent import prepare
     from clipxai.config import resolve_config
-    from clipxai.engine import Engine
-    from clipxai.recorder import Recorder
 
-    cfg = resolve_config("a red heart", {"quiet": True, "out": out, **options})
-    engine = Engine(cfg, model=clip_model)
-    engine.prepare()
-    engine._create_runs()
-    engine.callbacks = [Recorder(engine.writers)]
+    cfg = resolve_config("a red heart", {"out": out, **options})
+    engine, _ = prepare(cfg, clip_model, quiet=True)
+    engine.emit("on_start")
     return engine
 
 
@@ -142,7 +140,7 @@ def ratios(args):
     # 1. engine vs bare forward+backward, 8 cutouts, steps that take no snapshot
     engine = make_engine(model, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=1000)
     bare = bare_step_fn(model, 8, torch)
-    te, tb = interleaved(lambda i: engine._step(i + 1), lambda i: bare(), args.steps)
+    te, tb = interleaved(lambda i: engine.step(i + 1), lambda i: bare(), args.steps)
     results["engine_step_s"] = statistics.median(te)
     results["bare_step_s"] = statistics.median(tb)
     results["engine_over_bare"] = results["engine_step_s"] / results["bare_step_s"]
@@ -150,14 +148,14 @@ def ratios(args):
     # 2. snapshots every 10 steps vs none: same engine config, means over whole cycles
     rec = make_engine(model, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=10)
     n = max(10, args.steps // 10 * 10)
-    t_rec, t_plain = interleaved(lambda i: rec._step(i + 1), lambda i: engine._step(i + 1), n)
+    t_rec, t_plain = interleaved(lambda i: rec.step(i + 1), lambda i: engine.step(i + 1), n)
     results["recording_overhead"] = sum(t_rec) / sum(t_plain) - 1
 
     # 3. zer0int preset vs the original script's configuration (batch 1, 224 px)
     r = model.input_resolution
     z = make_engine(model, tmp, preset="zer0int", model="unused", steps=1000, size=(r, r))
     original = OriginalScript(load_clip(f"random:{args.arch}", "cpu"), Path(tmp) / "original", torch)
-    tz, to = interleaved(lambda i: z._step(i + 1), lambda i: original.step(i + 1), n)
+    tz, to = interleaved(lambda i: z.step(i + 1), lambda i: original.step(i + 1), n)
     results["zer0int_step_s"] = sum(tz) / len(tz)
     results["original_step_s"] = sum(to) / len(to)
     results["original_over_zer0int"] = results["original_step_s"] / results["zer0int_step_s"]
@@ -265,12 +263,12 @@ def peak_memory_case(case: str, args) -> int:
     if case == "engine":
         e = make_engine(model, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=10)
         for i in range(3):
-            e._step(i)
+            e.step(i)
     elif case == "zer0int":
         r = model.input_resolution
         e = make_engine(model, tmp, preset="zer0int", model="unused", steps=1000, size=(r, r))
         for i in range(3):
-            e._step(i)
+            e.step(i)
     elif case == "original":
         o = OriginalScript(model, Path(tmp), torch)
         for i in range(3):

@@ -61,10 +61,8 @@ def main(argv=None) -> int:
 
     import torch
     torch.set_num_threads(args.threads)
-    from clipxai.config import resolve_config
-    from clipxai.engine import Engine
+    from bench_engine import make_engine
     from clipxai.models import load_clip
-    from clipxai.recorder import Recorder
     from clipxai.vqgan import load_vqgan
 
     tmp = Path(tempfile.mkdtemp(prefix="clipxai-bench-vqgan-"))
@@ -72,14 +70,9 @@ def main(argv=None) -> int:
     clip = load_clip(f"random:{args.arch}", "cpu")
     side = args.size
 
-    cfg = resolve_config("a red heart", {
-        "quiet": True, "out": str(tmp / "runs"), "model": "unused", "param": "vqgan", "size": (side, side),
-        "cutouts": args.cutouts, "steps": 1000, "snapshot_every": 1000,
-        "param_options": {"vqgan_config": str(yaml_path), "vqgan_checkpoint": str(ckpt_path)}})
-    engine = Engine(cfg, model=clip)
-    engine.prepare()
-    engine._create_runs()
-    engine.callbacks = [Recorder(engine.writers)]
+    engine = make_engine(clip, str(tmp / "runs"), model="unused", param="vqgan", size=(side, side),
+                         cutouts=args.cutouts, steps=1000, snapshot_every=1000,
+                         param_options={"vqgan_config": str(yaml_path), "vqgan_checkpoint": str(ckpt_path)})
 
     # The floor: decode + 8 resized views + encode_image, forward and backward to z.
     vq = load_vqgan(config=yaml_path, checkpoint=ckpt_path).module
@@ -94,7 +87,7 @@ def main(argv=None) -> int:
         f = clip.encode_image(views)
         (-(f / f.norm(dim=-1, keepdim=True) @ (text / text.norm())).mean()).backward()
 
-    te, tb = interleaved(lambda i: engine._step(i + 1), bare, args.steps)
+    te, tb = interleaved(lambda i: engine.step(i + 1), bare, args.steps)
     engine_s, bare_s = statistics.median(te), statistics.median(tb)
     ratio = engine_s / bare_s
     print(f"threads: {torch.get_num_threads()}")

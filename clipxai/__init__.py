@@ -18,18 +18,22 @@ except PackageNotFoundError:  # a plain checkout
 
 def __getattr__(name):
     # The engine pulls in torch and clip; import it only when asked for.
-    if name in ("ascend", "AscendConfig", "list_presets"):
-        from . import engine
-        return getattr(engine, name)
+    if name == "ascend":
+        from .ascent import ascend
+        return ascend
+    if name in ("AscendConfig", "list_presets"):
+        from . import config
+        return getattr(config, name)
     if name in ("load_clip", "list_models"):
         from . import models
         return getattr(models, name)
-    if name in ("Objective", "cosine", "spherical", "tv", "memory", "range_penalty", "list_losses", "register_loss"):
+    if name in ("Objective", "cosine", "spherical", "tv", "memory", "range_penalty", "list_terms", "register_term",
+                "list_losses", "register_loss"):
         from . import objectives
         return getattr(objectives, name)
     raise AttributeError(f"module 'clipxai' has no attribute {name!r}")
 
 
 __all__ = ["ClipxaiError", "Run", "load_run", "ascend", "AscendConfig", "load_clip", "list_models",
-           "Objective", "cosine", "spherical", "tv", "memory", "range_penalty", "list_losses",
-           "register_loss", "__version__"]
+           "Objective", "cosine", "spherical", "tv", "memory", "range_penalty", "list_terms",
+           "register_term", "__version__"]

@@ -7,28 +7,10 @@ call. Every random number comes from the seed's own ``torch.Generator``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """``cutouts=0`` disables augmentation (the image is only resized to the model's input)."""
-
-    cutouts: int = 8
-    cut_min: float = 0.5      # smallest cutout side, as a fraction of the image side
-    cut_max: float = 1.0
-    jitter: float = 0.05      # extra random shift, fraction of the image side
-    noise: float = 0.02       # std of additive Gaussian noise on each view
-    fixed: bool = False       # reuse the same cutouts every step (a control condition)
-
-    def __post_init__(self):
-        if self.cutouts < 0:
-            raise ValueError("cutouts must be >= 0")
-        if not 0 < self.cut_min <= self.cut_max <= 1:
-            raise ValueError("need 0 < cut_min <= cut_max <= 1")
+from .config import AugmentConfig
 
 
 class Augment:
@@ -39,10 +21,6 @@ class Augment:
         self.resolution = resolution
         self.generators = generators
         self._fixed_states = [g.get_state() for g in generators] if config.fixed else None
-
-    @property
-    def views_per_image(self) -> int:
-        return max(self.config.cutouts, 1)
 
     def _sample(self, g: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config

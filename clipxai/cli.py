@@ -20,7 +20,8 @@ from .errors import ClipxaiError
 # name -> "module:attribute" of a click command
 COMMANDS = {
     "ascend": "clipxai.engine_cli:ascend_command",
-    "losses": "clipxai.engine_cli:losses_command",
+    "terms": "clipxai.engine_cli:terms_command",
+    "losses": "clipxai.engine_cli:terms_command",   # the first name of `terms`
     "models": "clipxai.engine_cli:models_command",
     "analyze": "clipxai.analysis.cli:analyze_command",
     "report": "clipxai.analysis.cli:report_command",
@@ -30,6 +31,7 @@ COMMANDS = {
     "expand": "clipxai.expand:expand_command",
     "neighbors": "clipxai.vocab:neighbors_command",
     "cvae": "clipxai.cvae.cli:cvae_group",
+    "view": "clipxai.view.cli:view_command",
 }
 
 
@@ -44,9 +46,11 @@ class LazyGroup(click.Group):
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as err:
-            @click.command(name, help=f"(unavailable: {err})")
+            reason = str(err)
+
+            @click.command(name, help=f"(unavailable: {reason})")
             def unavailable():
-                raise ClipxaiError(f"The '{name}' command is not available in this install ({err}).")
+                raise ClipxaiError(f"The '{name}' command is not available in this install ({reason}).")
             return unavailable
 
 

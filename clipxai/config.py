@@ -1,8 +1,12 @@
-"""The resolved configuration of one ascent, and the presets that fill it.
+"""The configuration of one ascent, in sections, and the presets that fill it.
 
-A preset is a named dict of option values; options the user gives override it. The
-resolved ``AscendConfig`` is written to run.json in full, so every run says exactly how it
-was made.
+An ``AscendConfig`` has one section per part of the loop: ``param`` (what is optimized),
+``augment`` (what CLIP sees), ``optim``, ``objective`` and ``record``. Users name options
+flat — the CLI flags and ``clipxai.ascend`` keywords (``lr``, ``cutouts``, ``sigma``) — and
+``resolve_config`` puts each where it belongs: ``FLAT`` maps a flat name to its section,
+and ``PARAM_ALIASES`` maps the long flags of parameterizations to their own option names.
+A preset is a dict of flat values plus per-parameterization defaults; what the user gives
+overrides it. The resolved config is written to run.json in full (format 2).
 """
 
 from __future__ import annotations
@@ -13,101 +17,222 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ClipxaiError
-from .models import DEFAULT_HOOKS, DEFAULT_MODEL
 
+DEFAULT_MODEL = "ViT-B/32"
+DEFAULT_HOOKS = "visual.transformer.resblocks.*"
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
 SIMILARITIES = ("cosine", "spherical", "logexp")
 ACTIVATIONS = ("pooled", "full", "none")
+TEXT_CONTEXTS = ("trimmed", "full")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """What CLIP sees: ``cutouts`` random crops per image, jittered and noised (0: the image itself)."""
+
+    cutouts: int = 8
+    cut_min: float = 0.5      # smallest cutout side, as a fraction of the image side
+    cut_max: float = 1.0
+    jitter: float = 0.05      # extra random shift, fraction of the image side
+    noise: float = 0.02       # std of additive Gaussian noise on each view
+    fixed: bool = False       # reuse the same cutouts every step (a control condition)
 
 
 @dataclass
-class AscendConfig:
-    """Every option of an ascent (CLI flags and ``clipxai.ascend`` keywords share these names)."""
+class ParamConfig:
+    """The parameterization and exactly the options its factory declares."""
 
-    prompt: str = ""
-    preset: str = "default"
-    model: str = DEFAULT_MODEL
-    device: str = "auto"
-    # what is optimized
-    param: str = "pixels"
-    size: tuple[int, int] | None = None      # (width, height); default: the model's input
-    init_mean: float = 0.0
-    sigma: float = 0.01                      # std of the initial noise
-    init_tint: float = 0.0                   # pixels: std of a per-seed colour offset of the start
-    clamp: bool = False                      # pixels: clamp to [0,1] (straight-through)
-    param_options: dict = field(default_factory=dict)
-    # optimizer
+    name: str = "pixels"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
     steps: int = 300
     lr: float = 0.05
     optimizer: str = "adam"
     weight_decay: float = 0.0
-    lr_schedule: str = "constant"
+    schedule: str = "constant"               # constant | cosine | plateau
     lr_final: float = 0.1                    # cosine: final lr as a fraction of lr
     plateau_patience: int = 50               # plateau: steps without improvement before a drop
     plateau_factor: float = 0.5
-    seed: int = 0
-    seeds: int = 1                           # K seeds batched in one forward pass
-    # what CLIP sees
-    normalize: bool = True                   # CLIP's mean/std normalization
-    cutouts: int = 8
-    cut_min: float = 0.5
-    cut_max: float = 1.0
-    jitter: float = 0.05
-    aug_noise: float = 0.02
-    augment_fixed: bool = False
-    # objective (maximized): sum of w_i * similarity(prompt_i) - tv - memory - range + user terms
+
+
+@dataclass
+class ObjectiveConfig:
+    """Maximized: sum of w_i * similarity(prompt_i) - tv - memory - range + extra terms."""
+
     similarity: str = "cosine"
     temperature: float = 5.0                 # logexp: log(exp(cos / T))
     tv: float = 0.0
     tv_reduction: str = "mean"
     memory: float = 0.0
     range: float = 0.0
-    losses: list[str] = field(default_factory=list)          # "spec" or "spec=weight"
+    terms: list[str] = field(default_factory=list)           # "spec" or "spec=weight"
     image_prompts: list[str] = field(default_factory=list)   # "file.png" or "file.png:weight"
-    # recording
+    text_context: str = "trimmed"            # trimmed (fast) | full (pads to the whole context)
+
+
+@dataclass
+class RecordConfig:
     snapshot_every: int = 10
     log_every: int = 1
     hooks: str = DEFAULT_HOOKS
-    activations: str = "pooled"
-    record_gradients: bool = True
+    activations: str = "pooled"              # pooled | full | none
+    gradients: bool = True
     frames: bool = False
+
+
+@dataclass
+class ComputeConfig:
+    """How the steps are computed; none of it changes what is optimized (at most float rounding)."""
+
+    cutout_batch: int = 0                    # views per encoder pass, gradients accumulated (0: all at once)
+
+
+@dataclass
+class AscendConfig:
+    """Every choice of an ascent; ``to_dict()`` is what run.json records as ``config``."""
+
+    prompt: str = ""
+    preset: str = "default"
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    seed: int = 0
+    seeds: int = 1                           # K seeds batched in one forward pass
+    size: tuple[int, int] | None = None      # (width, height); default: the model's input
+    normalize: bool = True                   # CLIP's mean/std input normalization
     out: str = "runs"
     name: str | None = None
-    quiet: bool = False
+    param: ParamConfig = field(default_factory=ParamConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    record: RecordConfig = field(default_factory=RecordConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "AscendConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        cfg = cls(**{k: v for k, v in data.items() if k in names})
-        if cfg.size is not None:
-            cfg.size = tuple(cfg.size)
-        return cfg
+        """A config from run.json: format 2 (sections) or format 1 (flat, every run before)."""
+        if "optim" not in data:
+            data = upgrade_v1(data)
+        top = {k: v for k, v in data.items() if k in _TOP and k not in _SECTIONS}
+        if top.get("size") is not None:
+            top["size"] = tuple(top["size"])
+        sections = {name: _make(kind, data.get(name, {})) for name, kind in _SECTIONS.items()}
+        return cls(**top, **sections)
+
+    def replace(self, **flat: Any) -> "AscendConfig":
+        """A copy with flat options changed (``steps=``, ``seed=``, ``name=`` ...)."""
+        data = self.to_dict()
+        for key, value in flat.items():
+            _set(data, key, value)
+        return AscendConfig.from_dict(data)
 
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # What gives the most meaningful images: CLIP's own input normalization, random cutouts
-    # with jitter and noise (so no single adversarial pixel pattern satisfies CLIP), pixels
-    # kept in [0,1], starting from grey noise.
-    "default": dict(
-        param="pixels", init_mean=0.5, sigma=0.1, clamp=True, normalize=True,
-        cutouts=8, cut_min=0.5, cut_max=1.0, jitter=0.05, aug_noise=0.02,
-        optimizer="adam", lr=0.05, similarity="cosine", steps=300, snapshot_every=10,
+_SECTIONS = {"param": ParamConfig, "augment": AugmentConfig, "optim": OptimConfig,
+             "objective": ObjectiveConfig, "record": RecordConfig, "compute": ComputeConfig}
+_TOP = {f.name for f in dataclasses.fields(AscendConfig)}
+
+
+def _make(kind, values: dict):
+    names = {f.name for f in dataclasses.fields(kind)}
+    return kind(**{k: v for k, v in values.items() if k in names})
+
+
+# Flat option names (CLI flags, ascend keywords) -> "section.field".
+FLAT: dict[str, str] = {
+    "param": "param.name", "param_options": "param.options",
+    "steps": "optim.steps", "lr": "optim.lr", "optimizer": "optim.optimizer",
+    "weight_decay": "optim.weight_decay", "lr_schedule": "optim.schedule", "lr_final": "optim.lr_final",
+    "plateau_patience": "optim.plateau_patience", "plateau_factor": "optim.plateau_factor",
+    "cutouts": "augment.cutouts", "cut_min": "augment.cut_min", "cut_max": "augment.cut_max",
+    "jitter": "augment.jitter", "aug_noise": "augment.noise", "augment_fixed": "augment.fixed",
+    "similarity": "objective.similarity", "temperature": "objective.temperature", "tv": "objective.tv",
+    "tv_reduction": "objective.tv_reduction", "memory": "objective.memory", "range": "objective.range",
+    "terms": "objective.terms", "losses": "objective.terms", "image_prompts": "objective.image_prompts",
+    "text_context": "objective.text_context",
+    "snapshot_every": "record.snapshot_every", "log_every": "record.log_every", "hooks": "record.hooks",
+    "activations": "record.activations", "gradients": "record.gradients", "record_gradients": "record.gradients",
+    "frames": "record.frames",
+    "cutout_batch": "compute.cutout_batch",
+}
+FLAT.update({name: name for name in _TOP - set(_SECTIONS)})
+
+# Long flags that are aliases of a parameterization's own options (``--sigma`` is ``-P sigma=``).
+PARAM_ALIASES: dict[str, str] = {
+    "sigma": "sigma", "init_mean": "mean", "init_tint": "tint", "clamp": "clamp", "init_image": "init_image",
+    "vqgan": "vqgan", "vqgan_config": "vqgan_config", "vqgan_checkpoint": "vqgan_checkpoint",
+    "noise_factor": "noise_factor", "vqgan_init": "init", "vqgan_quantize": "quantize",
+    "cvae": "cvae", "cvae_text": "cvae_text", "cvae_optimize_condition": "cvae_optimize_condition",
+}
+
+
+def _set(data: dict, flat_name: str, value: Any) -> None:
+    path = FLAT[flat_name].split(".")
+    target = data
+    for part in path[:-1]:
+        target = target.setdefault(part, {})
+    target[path[-1]] = value
+
+
+def upgrade_v1(flat: dict) -> dict:
+    """A format-1 (flat) config as format-2 sections, with the options the v1 engine really passed."""
+    data: dict = {}
+    for key, value in flat.items():
+        if key in FLAT:
+            _set(data, key, value)
+    name = flat.get("param", "pixels")
+    options = dict(flat.get("param_options") or {})
+    if name == "pixels":  # v1 gave every pixel option to pixels, sigma alone to fourier
+        options = {"mean": flat.get("init_mean", 0.0), "sigma": flat.get("sigma", 0.01),
+                   "clamp": flat.get("clamp", False), **({"tint": flat["init_tint"]} if flat.get("init_tint") else {}),
+                   **options}
+    elif name == "fourier":
+        options = {"sigma": flat.get("sigma", 0.01), **options}
+    data["param"] = {"name": name, "options": options}
+    return data
+
+
+# ---------------------------------------------------------------------------------------
+# Presets
+
+@dataclass
+class Preset:
+    """Flat option values, and default options per parameterization."""
+
+    values: dict
+    param_defaults: dict = field(default_factory=dict)
+    description: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    "default": Preset(
+        dict(normalize=True, cutouts=8, cut_min=0.5, cut_max=1.0, jitter=0.05, aug_noise=0.02,
+             optimizer="adam", lr=0.05, similarity="cosine", steps=300, snapshot_every=10),
+        {"pixels": dict(mean=0.5, sigma=0.1, clamp=True), "fourier": dict(sigma=0.1)},
+        "What gives the most meaningful images: CLIP's input normalization, 8 random cutouts "
+        "with jitter and noise, pixels kept in [0,1] starting from grey noise, Adam lr 0.05.",
     ),
-    # The original CLIP-text-to-image experiment (clipga-self-text-to-image.py), exactly:
-    # ViT-L/14 at 224 px, N(0, 0.01) pixels fed to CLIP unnormalized and unaugmented,
-    # AdamW lr 1.5, loss = -log(exp(cos/5)) + 1e-5 * TV(sum) + 0.01 * memory, 4000 steps.
-    "zer0int": dict(
-        model="ViT-L/14", param="pixels", size=(224, 224), init_mean=0.0, sigma=0.01, clamp=False,
-        normalize=False, cutouts=0, jitter=0.0, aug_noise=0.0,
-        optimizer="adamw", weight_decay=0.01, lr=1.5, lr_schedule="constant",
-        similarity="logexp", temperature=5.0, tv=1e-5, tv_reduction="sum", memory=0.01, range=0.0,
-        steps=4000, snapshot_every=10,
+    "zer0int": Preset(
+        dict(model="ViT-L/14", normalize=False, cutouts=0, jitter=0.0, aug_noise=0.0,
+             optimizer="adamw", weight_decay=0.01, lr=1.5, lr_schedule="constant",
+             similarity="logexp", temperature=5.0, tv=1e-5, tv_reduction="sum", memory=0.01, range=0.0,
+             text_context="full", steps=4000, snapshot_every=10),
+        {"pixels": dict(mean=0.0, sigma=0.01, clamp=False)},
+        "The original CLIP-text-to-image experiment (clipga-self-text-to-image.py), step for step: "
+        "ViT-L/14, N(0, 0.01) pixels fed to CLIP unnormalized and unaugmented, AdamW lr 1.5, "
+        "loss -log(exp(cos/5)) + 1e-5 TV(sum) + 0.01 MSE to the best image so far, 4000 steps.",
     ),
 }
+
+
+def register_preset(name: str, preset: Preset) -> None:
+    PRESETS[name] = preset
 
 
 def list_presets() -> list[str]:
@@ -115,23 +240,50 @@ def list_presets() -> list[str]:
 
 
 def resolve_config(prompt: str, options: dict[str, Any]) -> AscendConfig:
-    """Preset values, then the given options (``None`` means "not given"), validated."""
+    """Preset values, then the given flat options (``None`` means "not given"), validated."""
+    from .params import check_param_options, declared_options, list_params  # noqa: PLC0415  (imports torch)
+
     options = {k: v for k, v in options.items() if v is not None}
-    preset = options.pop("preset", "default")
-    if preset not in PRESETS:
-        raise ClipxaiError(f"Unknown preset '{preset}'; choose one of {', '.join(list_presets())}.")
-    names = {f.name for f in dataclasses.fields(AscendConfig)}
-    unknown = sorted(set(options) - names)
+    preset_name = options.pop("preset", "default")
+    if preset_name not in PRESETS:
+        raise ClipxaiError(f"Unknown preset '{preset_name}'; choose one of {', '.join(list_presets())}.")
+    preset = PRESETS[preset_name]
+    unknown = sorted(set(options) - set(FLAT) - set(PARAM_ALIASES))
     if unknown:
-        raise ClipxaiError(f"Unknown option(s) {', '.join(unknown)} for ascend.")
-    values = {**PRESETS[preset], **options, "prompt": prompt, "preset": preset}
-    if values.get("size") is not None:
-        values["size"] = tuple(int(v) for v in values["size"])
-    for key in ("losses", "image_prompts"):
-        values[key] = list(values.get(key) or [])
-    cfg = AscendConfig(**values)
+        from difflib import get_close_matches  # noqa: PLC0415
+
+        known = sorted(set(FLAT) | set(PARAM_ALIASES))
+        hints = [f"{u} (did you mean {m[0]}?)" if (m := get_close_matches(u, known, 1)) else u for u in unknown]
+        raise ClipxaiError(f"Unknown option(s) {', '.join(hints)} for ascend.")
+    flat = {**preset.values, **{k: v for k, v in options.items() if k in FLAT}}
+    data: dict = {"prompt": prompt, "preset": preset_name}
+    for key, value in flat.items():
+        if key != "param_options":
+            _set(data, key, value)
+    param = flat.get("param", "pixels")
+    given = {PARAM_ALIASES[k]: v for k, v in options.items() if k in PARAM_ALIASES}
+    for alias in (k for k in options if k in PARAM_ALIASES):
+        if PARAM_ALIASES[alias] not in declared_options(param):
+            takers = [p for p in list_params() if PARAM_ALIASES[alias] in _declared_or_empty(declared_options, p)]
+            raise ClipxaiError(f"--{alias.replace('_', '-')} applies to --param {', '.join(takers)} only "
+                               f"(got --param {param}).")
+    param_options = {**preset.param_defaults.get(param, {}), **given, **(options.get("param_options") or {})}
+    data["param"] = {"name": param, "options": check_param_options(param, param_options)}
+    if data.get("size") is not None:
+        data["size"] = tuple(int(v) for v in data["size"])
+    objective = data.setdefault("objective", {})
+    for key in ("terms", "image_prompts"):
+        objective[key] = list(objective.get(key) or [])
+    cfg = AscendConfig.from_dict(data)
     validate(cfg)
     return cfg
+
+
+def _declared_or_empty(declared_options, name: str) -> dict:
+    try:
+        return declared_options(name)
+    except ClipxaiError:  # an optional extra that is not installed
+        return {}
 
 
 def validate(cfg: AscendConfig) -> None:
@@ -140,22 +292,23 @@ def validate(cfg: AscendConfig) -> None:
         if not ok:
             raise ClipxaiError(message)
 
-    need(isinstance(cfg.steps, int) and cfg.steps > 0, f"--steps must be a positive whole number (got {cfg.steps}).")
-    need(math.isfinite(cfg.lr) and cfg.lr > 0, f"--lr must be a positive number (got {cfg.lr}).")
-    need(cfg.snapshot_every > 0, f"--snapshot-every must be positive (got {cfg.snapshot_every}).")
-    need(cfg.log_every > 0, f"--log-every must be positive (got {cfg.log_every}).")
+    o, a, obj, rec = cfg.optim, cfg.augment, cfg.objective, cfg.record
+    need(isinstance(o.steps, int) and o.steps > 0, f"--steps must be a positive whole number (got {o.steps}).")
+    need(math.isfinite(o.lr) and o.lr > 0, f"--lr must be a positive number (got {o.lr}).")
+    need(rec.snapshot_every > 0, f"--snapshot-every must be positive (got {rec.snapshot_every}).")
+    need(rec.log_every > 0, f"--log-every must be positive (got {rec.log_every}).")
     need(cfg.seeds >= 1, f"--seeds must be at least 1 (got {cfg.seeds}).")
-    need(cfg.cutouts >= 0, f"--cutouts must be 0 (no augmentation) or more (got {cfg.cutouts}).")
-    need(0 < cfg.cut_min <= cfg.cut_max <= 1, "Cutout sizes need 0 < --cut-min <= --cut-max <= 1.")
-    need(cfg.sigma >= 0, f"--sigma must not be negative (got {cfg.sigma}).")
-    need(cfg.init_tint >= 0, f"--init-tint must not be negative (got {cfg.init_tint}).")
-    need(cfg.init_tint == 0 or cfg.param == "pixels", f"--init-tint applies to --param pixels only (got {cfg.param}).")
-    need(cfg.optimizer in OPTIMIZERS, f"Unknown optimizer '{cfg.optimizer}'; choose one of {', '.join(OPTIMIZERS)}.")
-    need(cfg.lr_schedule in SCHEDULES, f"Unknown lr schedule '{cfg.lr_schedule}'; choose one of {', '.join(SCHEDULES)}.")
-    need(cfg.similarity in SIMILARITIES, f"Unknown similarity '{cfg.similarity}'; choose one of {', '.join(SIMILARITIES)}.")
-    need(cfg.activations in ACTIVATIONS, f"--activations must be one of {', '.join(ACTIVATIONS)}.")
-    need(cfg.tv_reduction in ("mean", "sum"), "--tv-reduction must be mean or sum.")
-    need(cfg.weight_decay >= 0, "--weight-decay must not be negative.")
+    need(a.cutouts >= 0, f"--cutouts must be 0 (no augmentation) or more (got {a.cutouts}).")
+    need(cfg.compute.cutout_batch >= 0, f"--cutout-batch must be 0 (all views at once) or more (got {cfg.compute.cutout_batch}).")
+    need(0 < a.cut_min <= a.cut_max <= 1, "Cutout sizes need 0 < --cut-min <= --cut-max <= 1.")
+    need(o.optimizer in OPTIMIZERS, f"Unknown optimizer '{o.optimizer}'; choose one of {', '.join(OPTIMIZERS)}.")
+    need(o.schedule in SCHEDULES, f"Unknown lr schedule '{o.schedule}'; choose one of {', '.join(SCHEDULES)}.")
+    need(obj.similarity in SIMILARITIES,
+         f"Unknown similarity '{obj.similarity}'; choose one of {', '.join(SIMILARITIES)}.")
+    need(obj.text_context in TEXT_CONTEXTS, f"--text-context must be one of {', '.join(TEXT_CONTEXTS)}.")
+    need(rec.activations in ACTIVATIONS, f"--activations must be one of {', '.join(ACTIVATIONS)}.")
+    need(obj.tv_reduction in ("mean", "sum"), "--tv-reduction must be mean or sum.")
+    need(o.weight_decay >= 0, "--weight-decay must not be negative.")
     if cfg.size is not None:
         need(len(cfg.size) == 2 and all(s >= 8 for s in cfg.size), "--size needs a width and height of at least 8 pixels.")
     need(cfg.name is None or (cfg.name.strip() and "/" not in cfg.name and cfg.name not in (".", "..")),

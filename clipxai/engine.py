@@ -1,89 +1,71 @@
 """The ascent loop: parameterization -> image -> augment -> CLIP -> objective -> step.
 
-Nothing in the loop branches on the parameterization or the loss. Writing files,
-progress and stopping are callbacks (``clipxai.recorder``). K seeds run batched in one
-forward pass; each seed gets its own run folder, generators and optimizer rows.
+The loop is only the loop. It never branches on the parameterization or on a term, and it
+writes nothing: run folders, checkpoints, progress and stop criteria are callbacks
+(``clipxai.recorder``), told of each step through five events. K seeds run batched in one
+forward pass; each keeps its own generators and optimizer rows. ``clipxai.ascent`` builds an
+engine from a config; ``state_dict()`` / ``load_state_dict()`` carry everything a resumed
+run needs to continue bit for bit.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import math
-import platform
-import signal
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable
 
-import numpy as np
 import torch
 
-from . import __version__
-from .augment import Augment, AugmentConfig
-from .config import AscendConfig, list_presets, resolve_config  # noqa: F401  (re-exported)
-from .errors import ClipxaiError, NonFiniteLossError, RunError
-from .models import ClipModel, load_clip
-from .objectives import Objective, Step, cosine, load_loss, logexp_cosine, memory, parse_loss_option
-from .objectives import range_penalty, spherical, tv
-from .params import Parameterization, make_param
-from .prompts import EncodedPrompt, encode_prompts, parse_image_prompt, parse_prompts
-from .recorder import Callback, Progress, Recorder, save_png
-from .runs import Run, RunWriter, default_run_name, load_run, read_manifest
+from .augment import Augment
+from .models import ClipModel
+from .objectives import Objective, Step
+from .params import Parameterization
+from .prompts import EncodedPrompt
 
-CHECKPOINT = "checkpoint.pt"
+EVENTS = ("on_start", "on_forward", "on_backward", "on_step_end", "on_end")
 
 
-def derive_seed(seed: int, purpose: str) -> int:
-    """An independent 63-bit seed for one consumer of randomness (init, augment, ...)."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{purpose}".encode()).digest()[:8], "little") >> 1
+class Callback:
+    """Base class: override the events you need. ``engine`` is the running ``Engine``.
 
+    ``on_forward``: the objective is computed, backward has not run (ask for gradients of
+    non-leaf tensors here). ``on_backward``: gradients exist, parameters not yet updated.
+    ``on_step_end``: the update is done. ``on_end(status)``: complete, interrupted or failed.
+    """
 
-def build_objective(cfg: AscendConfig, prompts: list[EncodedPrompt]) -> Objective:
-    """The maximized objective of a config: weighted prompt similarities, penalties, user terms."""
-    sim = {"cosine": cosine, "spherical": spherical,
-           "logexp": lambda text: logexp_cosine(text, cfg.temperature)}[cfg.similarity]
-    obj = Objective()
-    for p in prompts:
-        obj = obj + p.weight * sim(p.text)
-    if cfg.tv:
-        obj = obj - cfg.tv * tv(cfg.tv_reduction)
-    if cfg.memory:
-        obj = obj - cfg.memory * memory()
-    if cfg.range:
-        obj = obj - cfg.range * range_penalty()
-    for option in cfg.losses:
-        spec, weight = parse_loss_option(option)
-        obj = obj + weight * load_loss(spec)
-    return obj
+    def on_start(self, engine: "Engine") -> None: ...
+    def on_forward(self, engine: "Engine", step: Step) -> None: ...
+    def on_backward(self, engine: "Engine", step: Step) -> None: ...
+    def on_step_end(self, engine: "Engine", step: Step) -> None: ...
+    def on_end(self, engine: "Engine", status: str) -> None: ...
 
 
 class LRSchedule:
     """constant, cosine (to ``lr_final * lr``) or plateau (drop by a factor when stuck)."""
 
-    def __init__(self, cfg: AscendConfig):
-        self.cfg = cfg
-        self.factor = 1.0
-        self.best = -math.inf
-        self.bad = 0
+    def __init__(self, kind: str, lr: float, steps: int, lr_final: float = 0.1,
+                 patience: int = 50, factor: float = 0.5):
+        self.kind, self.base, self.steps, self.lr_final = kind, lr, steps, lr_final
+        self.patience, self.drop = patience, factor
+        self.factor, self.best, self.bad = 1.0, -math.inf, 0
 
     def lr(self, step: int) -> float:
-        cfg = self.cfg
-        if cfg.lr_schedule == "cosine":
-            t = step / max(cfg.steps - 1, 1)
-            return cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t)))
-        return cfg.lr * self.factor
+        if self.kind == "cosine":
+            t = step / max(self.steps - 1, 1)
+            return self.base * (self.lr_final + (1 - self.lr_final) * 0.5 * (1 + math.cos(math.pi * t)))
+        return self.base * self.factor
 
-    def observe(self, objective: float) -> None:
-        if self.cfg.lr_schedule != "plateau":
+    def observe(self, total: torch.Tensor) -> None:
+        """Plateau only (the one schedule that reads the objective, so the one that syncs)."""
+        if self.kind != "plateau":
             return
+        objective = float(total.mean())
         if objective > self.best + 1e-4:
             self.best, self.bad = objective, 0
         else:
             self.bad += 1
-            if self.bad >= self.cfg.plateau_patience:
-                self.factor *= self.cfg.plateau_factor
+            if self.bad >= self.patience:
+                self.factor *= self.drop
                 self.bad = 0
 
     def state_dict(self) -> dict:
@@ -94,385 +76,149 @@ class LRSchedule:
 
 
 @dataclass
-class StepContext:
-    """What callbacks see of one step."""
+class Parts:
+    """Everything one ascent is made of, built from a config by ``clipxai.ascent.build``."""
 
-    index: int
-    snapshot: bool
-    image: torch.Tensor
-    total: torch.Tensor                 # (K,) objective per seed
-    values: dict[str, torch.Tensor]     # term name -> (K,)
-    prompt_similarities: torch.Tensor   # (K, P) cosine of views to each prompt
-    grad_norms: torch.Tensor            # (K,)
-    lr: float
+    model: ClipModel
+    prompts: list[EncodedPrompt]
+    objective: Objective
+    param: Parameterization
+    augment: Augment
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    seeds: list[int]
+    steps: int
+    normalize: bool = True
+    cutout_batch: int = 0          # views per encoder pass (0: all at once)
 
 
 class Engine:
-    """One ascent of K seeds. Build with a resolved config, then ``run()``."""
+    """One ascent of K seeds: ``run()`` steps from ``start_step`` to ``steps``, telling callbacks."""
 
-    def __init__(self, config: AscendConfig, callbacks: Iterable[Callback] = (),
-                 model: ClipModel | None = None, extra_manifest: dict | None = None):
-        self.config = config
+    def __init__(self, parts: Parts, callbacks: Iterable[Callback] = ()):
+        self.parts = parts
+        self.model, self.prompts, self.param = parts.model, parts.prompts, parts.param
+        self.objective, self.optimizer, self.schedule = parts.objective, parts.optimizer, parts.schedule
+        self.augment, self.seeds, self.steps = parts.augment, parts.seeds, parts.steps
         self.callbacks = list(callbacks)
-        self.model = model
-        self.extra_manifest = extra_manifest or {}
+        self.state: dict = {"normalize": parts.normalize}   # the terms' memory across steps
         self.start_step = 0
-        self.writers: list[RunWriter] = []
         self.steps_done = 0
-        self._stop_reason: str | None = None
+        self.stop_reason: str | None = None
+        self.error: BaseException | None = None
 
-    # -- setup --------------------------------------------------------------------------
-    def prepare(self) -> None:
-        """Everything that can fail on bad input, before any folder is created."""
-        cfg = self.config
-        text_prompts = parse_prompts(cfg.prompt)
-        image_prompts = [parse_image_prompt(s) for s in cfg.image_prompts]
-        if not any(p.weight > 0 for p in text_prompts + image_prompts):
-            raise ClipxaiError(f"The prompt '{cfg.prompt}' has no positive weight, so there is nothing to ascend toward.")
-        if self.model is None:
-            self.model = load_clip(cfg.model, cfg.device)
-        self.device = self.model.device
-        self.prompts = encode_prompts(self.model, text_prompts + image_prompts, normalize_images=cfg.normalize)
-        self.objective = build_objective(cfg, self.prompts)
-        self.prompt_matrix = torch.stack([p.embedding for p in self.prompts])  # (P, D)
-        seeds = [cfg.seed + i for i in range(cfg.seeds)]
-        self.seeds = seeds
-        init_gens = [torch.Generator().manual_seed(derive_seed(s, "init")) for s in seeds]
-        self.aug_gens = [torch.Generator().manual_seed(derive_seed(s, "augment")) for s in seeds]
-        r = self.model.input_resolution
-        width, height = cfg.size or (r, r)
-        self.param: Parameterization = make_param(
-            cfg.param, batch=len(seeds), size=(height, width), device=self.device, generators=init_gens,
-            sigma=cfg.sigma, mean=cfg.init_mean, clamp=cfg.clamp, prompt=cfg.prompt,
-            **({"tint": cfg.init_tint} if cfg.init_tint else {}), **cfg.param_options)
-        self.augment = Augment(AugmentConfig(cfg.cutouts, cfg.cut_min, cfg.cut_max, cfg.jitter,
-                                             cfg.aug_noise, cfg.augment_fixed), r, self.aug_gens)
-        self.optimizer = self._make_optimizer()
-        self.schedule = LRSchedule(cfg)
-        self.state: dict = {"normalize": cfg.normalize}
-        self.hook_names = [] if cfg.activations == "none" else self.model.hook_points(cfg.hooks)
-        if cfg.activations != "none" and not self.hook_names:
-            raise ClipxaiError(f"--hooks '{cfg.hooks}' matches no module of {self.model.name}.")
-        self._check_objective()
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        cfg, params = self.config, self.param.params
-        if cfg.optimizer == "adam":
-            return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        if cfg.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-
-    def _check_objective(self) -> None:
-        """Evaluate every term once on the initial image so a broken user term fails early.
-
-        The augmentation generators are restored afterwards: step 0 draws what it would have.
-        """
-        states = [g.get_state() for g in self.aug_gens]
-        try:
-            with torch.no_grad():
-                self.objective(self._forward(0, state={"normalize": self.config.normalize}))
-        finally:
-            for g, s in zip(self.aug_gens, states):
-                g.set_state(s)
-
-    def _forward(self, index: int, state: dict | None = None) -> Step:
-        image = self.param.image_fn()
-        views = self.augment(image)
-        k = image.shape[0]
-        feats = self.model.encode_image(views, normalize=self.config.normalize).view(k, -1, self.model.embed_dim)
-        embeds = feats / feats.norm(dim=-1, keepdim=True)
-        return Step(index=index, image=image, views=views, features=feats, embeds=embeds,
-                    prompts=self.prompts, model=self.model, param=self.param,
-                    state=self.state if state is None else state)
-
-    def _create_runs(self) -> None:
-        cfg = self.config
-        base = cfg.name or _unused_name(Path(cfg.out), default_run_name(cfg.prompt), cfg.seeds)
-        n_rows = (cfg.steps + cfg.snapshot_every - 1) // cfg.snapshot_every
-        with torch.no_grad():  # one probe of every array's shape, shared by all seeds
-            image = self.param.image_fn().detach()
-            feats, acts = Recorder([]).snapshot_inputs(self, image)
-        probe = (image, feats, acts, self.param.latent())
-        for seed in self.seeds:
-            name = base if cfg.seeds == 1 else f"{base}-seed{seed}"
-            seed_cfg = AscendConfig.from_dict({**cfg.to_dict(), "seed": seed, "seeds": 1, "name": name})
-            writer = RunWriter.create(cfg.out, name, self._manifest(seed_cfg))
-            self.writers.append(writer)
-            self._allocate(writer, n_rows, *probe)
-            writer.write_manifest()
-
-    def _manifest(self, cfg: AscendConfig) -> dict:
-        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
-
-        versions = {"clipxai": __version__, "torch": torch.__version__, "numpy": np.__version__,
-                    "python": platform.python_version()}
-        with contextlib.suppress(PackageNotFoundError):
-            versions["clip"] = version("clip-anytorch")
-        return {
-            "prompt": cfg.prompt,
-            "prompts": [p.prompt.to_dict() for p in self.prompts],
-            "objective": self.objective.name,
-            "terms": self.objective.term_names(),
-            "seed": cfg.seed,
-            "group": {"seeds": self.seeds, "name": self.config.name or None} if self.config.seeds > 1 else None,
-            "config": cfg.to_dict(),
-            "model": self.model.describe(),
-            "param": self.param.info,
-            "device": str(self.device),
-            "versions": versions,
-            "hooks": self.hook_names,
-            "steps_total": cfg.steps,
-            "snapshot_semantics": "row i is step steps[i]: the image CLIP saw, before that step's update",
-            **self.extra_manifest,
-        }
-
-    def _allocate(self, w: RunWriter, rows: int, image: torch.Tensor, feats: torch.Tensor,
-                  acts: dict, latent: torch.Tensor) -> None:
-        cfg = self.config
-        _, c, h, wd = image.shape
-        w.allocate("steps", rows, (), "int64", "optimization step of each snapshot")
-        w.allocate("images", rows, (c, h, wd), "float16", "image as given to CLIP, before normalization, raw values")
-        w.allocate("embeddings", rows, (feats.shape[1],), "float32", "CLIP image features of the un-augmented image (not unit length)")
-        w.allocate("latents", rows, tuple(latent.shape[1:]), "float32", f"state of the {cfg.param} parameterization")
-        if cfg.record_gradients:
-            w.allocate("gradients", rows, (c, h, wd), "float16", "d objective / d image")
-        for name, value in acts.items():
-            shape = tuple(value.shape[1:])
-            kind = "all tokens" if len(shape) == 2 else "mean over tokens"
-            w.allocate(f"activations/{name}", rows, shape, "float16" if len(shape) == 2 else "float32",
-                       f"output of {name} on the un-augmented image, {kind}")
-
-    # -- checkpoints ----------------------------------------------------------------------
-    def _checkpoint_state(self, next_step: int, k: int) -> dict:
-        """Everything needed to continue seed row ``k`` bit-identically."""
-        def row(t):
-            return t[k:k + 1].clone() if torch.is_tensor(t) and t.dim() > 0 and t.shape[0] == len(self.seeds) else t
-        opt = self.optimizer.state_dict()
-        opt_state = {i: {name: row(v) for name, v in s.items()} for i, s in opt["state"].items()}
-        objective_state = {key: row(v) for key, v in self.state.items()
-                           if torch.is_tensor(v) and not key.startswith("_")}
-        return {
-            "next_step": next_step,
-            "params": [row(p.detach()) for p in self.param.params],
-            "optimizer": {"state": opt_state, "param_groups": opt["param_groups"]},
-            "schedule": self.schedule.state_dict(),
-            "augment_generator": self.aug_gens[k].get_state(),
-            "objective_state": objective_state,
-        }
-
-    def save_checkpoints(self, next_step: int) -> None:
-        for k, w in enumerate(self.writers):
-            tmp = w.path / (CHECKPOINT + ".tmp")
-            torch.save(self._checkpoint_state(next_step, k), tmp)
-            tmp.replace(w.path / CHECKPOINT)
-
-    def load_checkpoint(self, path: Path) -> None:
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001
-            raise RunError(f"The checkpoint {path} cannot be read ({type(err).__name__}); the run cannot be resumed.") from err
-        with torch.no_grad():
-            for p, saved in zip(self.param.params, ckpt["params"]):
-                p.copy_(saved.to(p.device))
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.schedule.load_state_dict(ckpt["schedule"])
-        self.aug_gens[0].set_state(ckpt["augment_generator"])
-        self.state.update({k: v.to(self.device) for k, v in ckpt["objective_state"].items()})
-        self.start_step = int(ckpt["next_step"])
-
-    # -- the loop -------------------------------------------------------------------------
     def request_stop(self, reason: str = "requested") -> None:
         """Finish the current step, then stop cleanly (status: interrupted)."""
-        self._stop_reason = reason
+        self.stop_reason = self.stop_reason or reason
 
-    def _emit(self, event: str, *args) -> None:
+    def emit(self, event: str, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, event)(self, *args)
 
-    def run(self) -> list[Run]:
-        if not self.writers:
-            self.prepare()
-            self._create_runs()
-        cfg = self.config
-        recorder = Recorder(self.writers)
-        if self.start_step:
-            recorder.time_offset = self._previous_time()
-        self.callbacks = [recorder] + ([] if cfg.quiet else [Progress()]) + self.callbacks
-        status, error = "complete", None
-        self.steps_done = self.start_step
-        with _signals_stop(self):
-            self._emit("on_start")
-            try:
-                for index in range(self.start_step, cfg.steps):
-                    if self._stop_reason:
-                        break
-                    self._step(index)
-                    self.steps_done = index + 1
-                    if self.steps_done % cfg.snapshot_every == 0 or self.steps_done == cfg.steps or self._stop_reason:
-                        self.save_checkpoints(self.steps_done)
-                if self.steps_done < cfg.steps:
-                    status = "interrupted"
-            except NonFiniteLossError as err:
-                status, error = "failed", err
-            except BaseException as err:
-                status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-                self._finish(status, f"{type(err).__name__}: {err}")
-                raise
-        self._finish(status, str(error) if error else None)
-        if error:
-            error.run_paths = [w.path for w in self.writers]
-            raise error
-        return [load_run(w.path) for w in self.writers]
+    def encode(self, views: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(views, normalize=self.parts.normalize)
 
-    def _step(self, index: int) -> None:
-        cfg = self.config
-        snapshot = index % cfg.snapshot_every == 0
+    def chunks(self, n_views: int) -> list[slice]:
+        """The encoder passes of one step: all views at once, or ``cutout_batch`` at a time."""
+        size = self.parts.cutout_batch or n_views
+        return [slice(i, i + size) for i in range(0, n_views, size)]
+
+    def forward(self, index: int, state: dict | None = None) -> Step:
+        """The step's image, its augmented views and their CLIP embeddings (before the objective).
+
+        With views in several chunks the features are computed without a graph here, and
+        ``backward`` re-runs each chunk with its graph, so memory follows the chunk size.
+        """
+        image = self.param.image_fn()
+        views = self.augment(image)
+        k = image.shape[0]
+        chunks = self.chunks(views.shape[0])
+        if len(chunks) == 1:
+            feats = self.encode(views)
+        else:
+            with torch.no_grad():
+                feats = torch.cat([self.encode(views[c]) for c in chunks]).requires_grad_(True)
+        feats = feats.view(k, -1, self.model.embed_dim)
+        embeds = feats / feats.norm(dim=-1, keepdim=True)
+        return Step(index=index, image=image, views=views, features=feats, embeds=embeds, prompts=self.prompts,
+                    model=self.model, param=self.param, state=self.state if state is None else state)
+
+    def step(self, index: int) -> Step:
+        """One optimization step; callbacks hear of it before backward, before and after the update."""
         lr = self.schedule.lr(index)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
-        step = self._forward(index)
-        if snapshot and step.image.requires_grad and not step.image.is_leaf:
-            step.image.retain_grad()
+        step = self.forward(index)
         total, values = self.objective(step)
-        loss = -total.sum()
-        if not torch.isfinite(loss):
-            bad = next((v for v in total.tolist() if not math.isfinite(v)), float("nan"))
-            raise NonFiniteLossError(index, bad)
-        loss.backward()
-        with torch.no_grad():
-            sims = (step.embeds.detach() @ self.prompt_matrix.T).mean(dim=1)          # (K, P)
-            grad_sq = sum(p.grad.flatten(1).pow(2).sum(1) for p in self.param.params if p.grad is not None)
-            grad_norms = torch.as_tensor(grad_sq).sqrt() if torch.is_tensor(grad_sq) else torch.zeros(len(self.seeds))
-        ctx = StepContext(index, snapshot, step.image, total.detach(), {k: v.detach() for k, v in values.items()},
-                          sims, grad_norms, lr)
-        self._emit("on_backward", ctx)
+        step.total, step.values, step.lr = total.detach(), {k: v.detach() for k, v in values.items()}, lr
+        self.emit("on_forward", step)
+        self.backward(step, -total.sum())   # we ascend: the one negation
+        self.emit("on_backward", step)
         self.optimizer.step()
-        if cfg.lr_schedule == "plateau":
-            self.schedule.observe(float(total.detach().mean()))
-        self._emit("on_step_end", ctx)
+        self.schedule.observe(step.total)
+        self.steps_done = index + 1
+        self.emit("on_step_end", step)
+        return step
 
-    def _previous_time(self) -> float:
-        metrics = load_run(self.writers[0].path).metrics()
-        return float(metrics[-1].get("time", 0.0)) if metrics else 0.0
+    def backward(self, step: Step, loss: torch.Tensor) -> None:
+        """Gradients of ``loss`` on the parameters; chunk by chunk when the views were chunked.
 
-    def _finish(self, status: str, error: str | None) -> None:
+        Chunked: d loss / d features first, then each chunk's encoder pass and backward into the
+        views, then one backward through the augmentation and the image-level terms. Equal to
+        the one-pass gradient up to float summation order.
+        """
+        chunks = self.chunks(step.views.shape[0])
+        if len(chunks) == 1:
+            loss.backward()
+            return
+        (d_feats,) = torch.autograd.grad(loss, step.features, retain_graph=True)
+        d_feats = d_feats.reshape(-1, self.model.embed_dim)
+        views = step.views.detach().requires_grad_(True)
+        for c in chunks:
+            self.encode(views[c]).backward(d_feats[c])
+        torch.autograd.backward([loss, step.views], [None, views.grad])
+
+    def run(self) -> str:
+        """Step until done or asked to stop; returns the status (complete or interrupted).
+
+        Any exception is reported to callbacks as ``failed`` (``interrupted`` for Ctrl-C)
+        before it propagates, so run folders always end with a status.
+        """
+        self.steps_done = self.start_step
+        self.emit("on_start")
+        try:
+            for index in range(self.start_step, self.steps):
+                if self.stop_reason:
+                    break
+                self.step(index)
+        except BaseException as err:
+            self.error = err
+            self.emit("on_end", "interrupted" if isinstance(err, KeyboardInterrupt) else "failed")
+            raise
+        status = "complete" if self.steps_done >= self.steps else "interrupted"
+        self.emit("on_end", status)
+        return status
+
+    # -- state --------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue the batch bit-identically (batched: one row per seed)."""
+        return {
+            "next_step": self.steps_done,
+            "params": [p.detach().clone() for p in self.param.params],
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "augment_generators": [g.get_state() for g in self.augment.generators],
+            "objective_state": {k: v for k, v in self.state.items() if torch.is_tensor(v) and not k.startswith("_")},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
         with torch.no_grad():
-            final = self.param.image_fn().detach()
-        for k, w in enumerate(self.writers):
-            if status == "complete":
-                save_png(final[k], w.path / "final.png")
-            every = self.config.snapshot_every
-            fields = {"status": status, "steps_done": self.steps_done,
-                      "n_snapshots": (self.steps_done + every - 1) // every}
-            if error:
-                fields["error"] = error
-            if status == "interrupted":
-                fields["stop_reason"] = self._stop_reason or "interrupted"
-            w.close()
-            w.write_manifest(**fields)
-        self._emit("on_end", status)
-
-
-def _unused_name(parent: Path, base: str, seeds: int) -> str:
-    """``base``, or ``base-2``, ``base-3``... when a run started in the same second exists."""
-    def taken(name: str) -> bool:
-        names = [name] if seeds == 1 else [f"{name}-seed0"]
-        return any((parent / n).exists() for n in names) or any(parent.glob(f"{name}-seed*"))
-    candidate, i = base, 1
-    while taken(candidate):
-        i += 1
-        candidate = f"{base}-{i}"
-    return candidate
-
-
-@contextlib.contextmanager
-def _signals_stop(engine: Engine):
-    """Ctrl-C / SIGTERM finish the current step and stop cleanly; a second one aborts."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {}
-
-    def handler(signum, _frame):
-        if engine._stop_reason:
-            raise KeyboardInterrupt
-        engine.request_stop(signal.Signals(signum).name)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, h in previous.items():
-            signal.signal(sig, h)
-
-
-# ---------------------------------------------------------------------------------------
-# Public API
-
-def ascend(prompt: str | None = None, *, resume: str | Path | None = None,
-           callbacks: Iterable[Callback] = (), model_obj: ClipModel | None = None,
-           expand: dict | None = None, **options) -> Run | list[Run]:
-    """Optimize an image toward ``prompt``; returns the Run (a list of Runs when seeds > 1).
-
-    Keywords are the fields of ``AscendConfig`` (the CLI flags with ``_`` for ``-``);
-    ``preset`` fills the rest. ``resume=RUN`` continues an interrupted run (``steps=`` may
-    extend it). ``model_obj`` passes an already loaded ``ClipModel`` (notebooks, tests).
-    ``expand={"n": 2, "model": ..., "base_url": ...}`` replaces the prompt by LLM
-    expansions (weighted equally) before anything is created.
-    """
-    if resume is not None:
-        return _resume(Path(resume), callbacks, model_obj, options)
-    prompt = prompt if prompt is not None else ""
-    extra = {}
-    if expand:
-        prompt, extra["expansion"] = _expand(prompt, expand)
-    cfg = resolve_config(prompt, options)
-    runs = Engine(cfg, callbacks, model=model_obj, extra_manifest=extra).run()
-    return runs[0] if cfg.seeds == 1 else runs
-
-
-def _expand(prompt: str, options: dict) -> tuple[str, dict]:
-    """The weighted prompt made of LLM expansions, and what run.json records about them."""
-    from .expand import endpoint_info, expand_prompt  # noqa: PLC0415
-
-    parse_prompts(prompt)  # an empty prompt fails here, before any request
-    given = {k: v for k, v in options.items() if v is not None and k != "n"}
-    texts = expand_prompt(prompt, n=int(options.get("n", 1)), **given)
-    escaped = [t.replace(":", "\\:").replace("|", "\\|") for t in texts]
-    info = {"original": prompt, "expansions": texts,
-            **endpoint_info(given.get("base_url"), given.get("model"))}
-    return "|".join(escaped), info
-
-
-def _resume(path: Path, callbacks, model_obj, options) -> Run:
-    manifest = read_manifest(path)
-    if "config" not in manifest:
-        raise RunError(f"The manifest of {path} has no config, so the run cannot be resumed.")
-    if not (path / CHECKPOINT).is_file():
-        raise RunError(f"{path} has no {CHECKPOINT} to resume from.")
-    allowed = {"steps", "quiet", "device"}
-    given = {k for k, v in options.items() if v is not None}
-    if given - allowed:
-        raise ClipxaiError(f"Only --steps, --device and --quiet can change on resume (got {', '.join(sorted(given - allowed))}).")
-    cfg = AscendConfig.from_dict(manifest["config"])
-    for key in given:
-        setattr(cfg, key, options[key])
-    from .config import validate  # noqa: PLC0415
-    validate(cfg)
-    if manifest.get("status") == "complete" and cfg.steps <= manifest.get("steps_done", 0):
-        raise RunError(f"{path} is already complete at {manifest.get('steps_done')} steps; pass a larger --steps to continue it.")
-    engine = Engine(cfg, callbacks, model=model_obj)
-    engine.prepare()
-    engine.load_checkpoint(path / CHECKPOINT)
-    writer = RunWriter.reopen(path)
-    writer.manifest["config"]["steps"] = cfg.steps
-    writer.manifest["steps_total"] = cfg.steps
-    writer.grow((cfg.steps + cfg.snapshot_every - 1) // cfg.snapshot_every)
-    writer.truncate_metrics(engine.start_step - 1)
-    writer.write_manifest(status="running", n_snapshots=(engine.start_step + cfg.snapshot_every - 1) // cfg.snapshot_every,
-                          steps_done=engine.start_step, resumed_at=engine.start_step)
-    engine.writers = [writer]
-    return engine.run()[0]
+            for p, saved in zip(self.param.params, state["params"]):
+                p.copy_(saved.to(p.device))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        for g, s in zip(self.augment.generators, state["augment_generators"]):
+            g.set_state(s)
+        self.state.update({k: v.to(self.model.device) for k, v in state["objective_state"].items()})
+        self.start_step = self.steps_done = int(state["next_step"])

@@ -1,129 +1,182 @@
-"""``clipxai ascend``, ``clipxai losses`` and ``clipxai models``: flags mapped onto the API.
+"""``clipxai ascend``, ``clipxai terms`` and ``clipxai models``: flags mapped onto the API.
 
 The command-line contract scripts rely on: ``ascend`` prints each run folder's path, the
 last one as the last line of standard output, and exits 0 only when every run completed
-(130 when interrupted, 3 when the loss became NaN or infinite, 2 on bad input).
+(130 when interrupted, 3 when the objective became NaN or infinite, 2 on bad input).
+
+Most flags are generated from one table (``OPTIONS``): each names the flat option it sets,
+and its help shows what the presets make of it. Parameterization options travel as
+``-P key=value``; the long flags of the pixel, VQGAN and CVAE options are aliases of it.
 """
 
 from __future__ import annotations
 
 import click
 
-from .config import ACTIVATIONS, OPTIMIZERS, SCHEDULES, SIMILARITIES, list_presets
+from .config import ACTIVATIONS, OPTIMIZERS, PARAM_ALIASES, PRESETS, SCHEDULES, SIMILARITIES, TEXT_CONTEXTS
+from .config import list_presets
 from .errors import ClipxaiError, NonFiniteLossError
 
 EXIT_INTERRUPTED = 130
-EXIT_NONFINITE = 3
+
+# (flags, flat option name, click type, help). The default shown is the preset's.
+OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [
+    (("--model",), "model", str, "CLIP: a name (ViT-B/32, ...), a local file, toy, or random:<arch>."),
+    (("--device",), "device", str, "auto, cpu, cuda or mps."),
+    (("--param",), "param", str, "Parameterization: pixels, fourier, vqgan, cvae."),
+    (("--steps",), "steps", int, "Optimization steps."),
+    (("--lr",), "lr", float, "Learning rate."),
+    (("--optimizer",), "optimizer", click.Choice(OPTIMIZERS), "Optimizer."),
+    (("--weight-decay",), "weight_decay", float, "Weight decay of the optimizer."),
+    (("--lr-schedule",), "lr_schedule", click.Choice(SCHEDULES),
+     "constant, cosine (to 0.1 x lr) or plateau (halve after 50 steps without gain)."),
+    (("--seed",), "seed", int, "Seed of the first run."),
+    (("--seeds",), "seeds", int, "Run K seeds (seed, seed+1, ...) batched in one forward pass; one folder each."),
+    (("--normalize/--no-normalize",), "normalize", None, "Apply CLIP's mean/std normalization to the image."),
+    (("--cutouts",), "cutouts", int, "Augmented views per step; 0 disables augmentation."),
+    (("--cut-min",), "cut_min", float, "Smallest cutout side, fraction of the image."),
+    (("--cut-max",), "cut_max", float, "Largest cutout side, fraction of the image."),
+    (("--jitter",), "jitter", float, "Random shift of cutouts, fraction of the image."),
+    (("--aug-noise",), "aug_noise", float, "Std of noise added to each view."),
+    (("--augment-fixed",), "augment_fixed", "flag", "Reuse the same cutouts every step (a control)."),
+    (("--similarity",), "similarity", click.Choice(SIMILARITIES), "cosine, spherical, or logexp (log(exp(cos/T)))."),
+    (("--temperature",), "temperature", float, "T of the logexp similarity."),
+    (("--text-context",), "text_context", click.Choice(TEXT_CONTEXTS),
+     "Encode prompts trimmed at their end token (fast) or padded to the full context (the original script)."),
+    (("--tv",), "tv", float, "Weight of the total-variation penalty."),
+    (("--tv-reduction",), "tv_reduction", click.Choice(["mean", "sum"]), "Total variation as a mean or a sum."),
+    (("--memory",), "memory", float, "Weight of the distance to the best image so far."),
+    (("--range",), "range", float, "Weight of the penalty on pixels outside [0,1]."),
+    (("--cutout-batch",), "cutout_batch", int,
+     "Views per encoder pass, gradients accumulated: peak memory follows this, not --cutouts (0: all at once)."),
+    (("--snapshot-every",), "snapshot_every", int, "Record a snapshot every N steps."),
+    (("--log-every",), "log_every", int, "Write metrics every N steps."),
+    (("--hooks",), "hooks", str, "Hook points to record (* = one name part, ** = any, comma-separated)."),
+    (("--activations",), "activations", click.Choice(ACTIVATIONS), "pooled (mean over tokens), full (all tokens) or none."),
+    (("--gradients/--no-gradients",), "record_gradients", None, "Record d objective / d image."),
+    (("--frames",), "frames", "flag", "Also write a PNG per snapshot."),
+    (("--out",), "out", str, "Parent folder of the run folders."),
+    (("--name",), "name", str, "Run folder name (default: UTC time and prompt slug)."),
+]
+
+# Long flags that set a parameterization's option (each is `-P <option>=VALUE`).
+PARAM_FLAGS: list[tuple[str, object, str]] = [
+    ("--sigma", float, "pixels, fourier: std of the initial noise."),
+    ("--init-mean", float, "pixels: mean of the initial noise."),
+    ("--init-tint", float, "pixels: std of a per-seed colour offset, so seeds start from different hues."),
+    ("--clamp/--no-clamp", None, "pixels: clamp to [0,1] (straight-through gradient)."),
+    ("--init-image", click.Path(), "pixels, vqgan, cvae: start from this image (.npy: a raw [3,H,W] float tensor)."),
+    ("--vqgan", str, "vqgan: a bundled VQGAN (toy)."),
+    ("--vqgan-config", click.Path(), "vqgan: the model's yaml."),
+    ("--vqgan-checkpoint", click.Path(), "vqgan: the model's checkpoint."),
+    ("--noise-factor", float, "vqgan: noise added to z each step."),
+    ("--vqgan-init", click.Choice(["codes", "noise", "image"]), "vqgan: start from random codes, noise, or --init-image."),
+    ("--vqgan-quantize/--no-vqgan-quantize", None, "vqgan: snap z to the codebook (straight-through)."),
+    ("--cvae", click.Path(), "cvae: the trained CVAE checkpoint (or toy)."),
+    ("--cvae-text", str, "cvae: the sentence whose embedding starts the condition (default: the prompt)."),
+    ("--cvae-optimize-condition", "flag", "cvae: optimize the condition vector too."),
+]
 
 
-def _param_options(**given) -> dict:
-    return {k: v for k, v in given.items() if v not in (None, ())}
+def _preset_values(name: str) -> str:
+    """'[default: X; zer0int: Y]' from the presets, for one flat option."""
+    shown = []
+    for preset in list_presets():
+        values = {**PRESETS[preset].values}
+        for param, opts in PRESETS[preset].param_defaults.items():
+            if param == "pixels":
+                values.update({flag: opts[o] for flag, o in PARAM_ALIASES.items() if o in opts})
+        if name in values:
+            value = values[name]
+            shown.append(f"{preset}: {'on' if value is True else 'off' if value is False else value}")
+    return f" [{'; '.join(shown)}]" if shown else ""
+
+
+def _option(flags: tuple[str, ...], dest: str, kind, help_text: str):
+    if kind == "flag":
+        return click.option(*flags, dest, is_flag=True, default=None, help=help_text + _preset_values(dest))
+    if kind is None:  # --x/--no-x
+        return click.option(*flags, dest, default=None, help=help_text + _preset_values(dest))
+    return click.option(*flags, dest, type=kind, default=None, help=help_text + _preset_values(dest))
+
+
+def _ascend_options(fn):
+    for flags, dest, kind, help_text in reversed(OPTIONS):
+        fn = _option(flags, dest, kind, help_text)(fn)
+    for flag, kind, help_text in reversed(PARAM_FLAGS):
+        dest = flag.split("/")[0].lstrip("-").replace("-", "_")
+        fn = _option((flag,), dest, kind, help_text)(fn)
+    return fn
+
+
+def parse_param_options(values: tuple[str, ...]) -> dict[str, str]:
+    """``("sigma=0.2", "decay=1.5")`` -> ``{"sigma": "0.2", "decay": "1.5"}`` (typed later by the factory)."""
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ClipxaiError(f"-P takes KEY=VALUE (got '{item}').")
+        out[key.strip()] = value.strip()
+    return out
 
 
 @click.command("ascend")
 @click.argument("prompt", required=False)
-@click.option("--preset", type=click.Choice(list_presets()), help="Named defaults (default: default; zer0int = the original experiment).")
-@click.option("--model", help="CLIP name (ViT-B/32, ...), local OpenAI-format file, toy, or random:<arch>.")
-@click.option("--device", help="auto (default), cpu, cuda or mps.")
-@click.option("--param", help="Parameterization: pixels, fourier, vqgan, cvae.")
-@click.option("--size", nargs=2, type=int, metavar="W H", help="Image size (default: the model's input resolution).")
-@click.option("--steps", type=int, help="Optimization steps.")
-@click.option("--lr", type=float, help="Learning rate.")
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS))
-@click.option("--weight-decay", type=float)
-@click.option("--lr-schedule", type=click.Choice(SCHEDULES))
-@click.option("--seed", type=int, help="Seed of the first run.")
-@click.option("--seeds", type=int, help="Run K seeds (seed, seed+1, ...) batched in one forward pass; one folder each.")
-@click.option("--sigma", type=float, help="Std of the initial noise.")
-@click.option("--init-mean", type=float, help="Mean of the initial pixel noise.")
-@click.option("--init-tint", type=float, help="pixels: std of a per-seed colour offset, so seeds start from different hues.")
-@click.option("--clamp/--no-clamp", default=None, help="Clamp pixels to [0,1] (straight-through gradient).")
-@click.option("--normalize/--no-normalize", default=None, help="Apply CLIP's mean/std normalization to the image.")
-@click.option("--cutouts", type=int, help="Augmented views per step; 0 disables augmentation.")
-@click.option("--cut-min", type=float, help="Smallest cutout side, fraction of the image.")
-@click.option("--cut-max", type=float, help="Largest cutout side, fraction of the image.")
-@click.option("--jitter", type=float, help="Random shift of cutouts, fraction of the image.")
-@click.option("--aug-noise", type=float, help="Std of noise added to each view.")
-@click.option("--augment-fixed", is_flag=True, default=None, help="Reuse the same cutouts every step (a control).")
-@click.option("--similarity", type=click.Choice(SIMILARITIES), help="cosine, spherical, or logexp (log(exp(cos/T))).")
-@click.option("--temperature", type=float, help="T of the logexp similarity.")
-@click.option("--tv", type=float, help="Weight of the total-variation penalty.")
-@click.option("--tv-reduction", type=click.Choice(["mean", "sum"]))
-@click.option("--memory", type=float, help="Weight of the distance to the best image so far.")
-@click.option("--range", "range_", type=float, help="Weight of the penalty on pixels outside [0,1].")
-@click.option("--loss", "losses", multiple=True, metavar="SPEC[=W]", help="Extra term: name, file.py:fn or module:fn, times W (maximized).")
-@click.option("--image-prompt", "image_prompts", multiple=True, metavar="FILE[:W]", help="Image whose CLIP embedding is a prompt.")
-@click.option("--snapshot-every", type=int, help="Record a snapshot every N steps.")
-@click.option("--log-every", type=int, help="Write metrics every N steps.")
-@click.option("--hooks", help="Hook points to record, e.g. 'visual.transformer.resblocks.*' (* = one name part, ** = any).")
-@click.option("--activations", type=click.Choice(ACTIVATIONS), help="pooled (mean over tokens), full (all tokens) or none.")
-@click.option("--gradients/--no-gradients", "record_gradients", default=None, help="Record d objective / d image.")
-@click.option("--frames", is_flag=True, default=None, help="Also write a PNG per snapshot.")
-@click.option("--out", help="Parent folder of runs (default ./runs).")
-@click.option("--name", help="Run folder name (default: UTC time and prompt slug).")
-@click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
-@click.option("--resume", type=click.Path(), help="Continue an interrupted run folder.")
-@click.option("--vqgan", "vqgan_name", help="vqgan: a bundled VQGAN (toy).")
-@click.option("--vqgan-config", type=click.Path(), help="vqgan: the model's yaml.")
-@click.option("--vqgan-checkpoint", type=click.Path(), help="vqgan: the model's checkpoint.")
-@click.option("--init-image", type=click.Path(), help="vqgan/cvae: start from this image (encoded).")
-@click.option("--noise-factor", type=float, help="vqgan: noise added to z each step.")
-@click.option("--vqgan-init", type=click.Choice(["codes", "noise", "image"]), help="vqgan: start from random codes, noise, or --init-image.")
-@click.option("--vqgan-quantize/--no-vqgan-quantize", default=None, help="vqgan: snap z to the codebook (straight-through).")
-@click.option("--cvae", "cvae_checkpoint", type=click.Path(), help="cvae: the trained CVAE checkpoint (or toy).")
-@click.option("--cvae-text", help="cvae: the sentence whose embedding starts the condition (default: the prompt).")
-@click.option("--cvae-optimize-condition", is_flag=True, default=None, help="cvae: optimize the condition vector too.")
-@click.option("--expand", "expand_n", type=int, default=None, is_flag=False, flag_value=1,
-              help="Replace the prompt by N LLM expansions (weighted equally); see `clipxai expand`.")
-@click.option("--llm-model", help="expand: model name at the LLM endpoint.")
-@click.option("--llm-base-url", help="expand: OpenAI-compatible base URL (local servers welcome).")
-def ascend_command(prompt, resume, range_, vqgan_name, vqgan_config, vqgan_checkpoint, init_image,
-                   noise_factor, vqgan_init, vqgan_quantize, cvae_checkpoint, cvae_text, cvae_optimize_condition, expand_n, llm_model, llm_base_url, **options):
+@click.option("--preset", type=click.Choice(list_presets()), default=None,
+              help="Named defaults; any option given overrides them. [default: default]")
+@click.option("--size", nargs=2, type=int, metavar="W H", default=None,
+              help="Image size. [default: the model's input resolution]")
+@_ascend_options
+@click.option("-P", "--param-option", "param_option", multiple=True, metavar="KEY=VALUE",
+              help="An option of the parameterization (repeatable), e.g. -P sigma=0.2 -P decay=1.5.")
+@click.option("--term", "--loss", "terms", multiple=True, metavar="SPEC[=W]",
+              help="Extra term to maximize, times W: a name (`clipxai terms`), file.py:fn or module:fn.")
+@click.option("--image-prompt", "image_prompts", multiple=True, metavar="FILE[:W]",
+              help="An image whose CLIP embedding is a prompt.")
+@click.option("--expand", "expand_n", type=int, default=None, is_flag=False, flag_value=1, metavar="[N]",
+              help="Replace the prompt by N LLM expansions (weighted equally; N defaults to 1); see `clipxai expand`.")
+@click.option("--llm-model", default=None, help="expand: model name at the LLM endpoint.")
+@click.option("--llm-base-url", default=None, help="expand: OpenAI-compatible base URL (local servers welcome).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--resume", type=click.Path(), default=None, help="Continue an interrupted run folder.")
+def ascend_command(prompt, resume, quiet, param_option, expand_n, llm_model, llm_base_url, **options):
     """Optimize an image from noise toward PROMPT ("text:w|text:-w") and record the run."""
-    from . import engine  # noqa: PLC0415  (torch and clip load only when a command runs)
+    from .ascent import ascend  # noqa: PLC0415  (torch and clip load only when a command runs)
 
-    options["range"] = range_
-    params = _param_options(vqgan=vqgan_name, vqgan_config=vqgan_config, vqgan_checkpoint=vqgan_checkpoint,
-                            init_image=init_image, noise_factor=noise_factor, init=vqgan_init,
-                            quantize=vqgan_quantize, cvae=cvae_checkpoint, cvae_text=cvae_text,
-                            cvae_optimize_condition=cvae_optimize_condition)
-    if params:
-        options["param_options"] = params
-    options = {k: (list(v) if isinstance(v, tuple) and k in ("losses", "image_prompts") else v)
+    options = {k: (list(v) if isinstance(v, tuple) and k in ("terms", "image_prompts") else v)
                for k, v in options.items() if v not in (None, ())}
+    if param_option:
+        options["param_options"] = parse_param_options(param_option)
     if resume:
         if prompt:
             raise ClipxaiError("Give either a PROMPT or --resume RUN, not both.")
-        runs = [engine.ascend(resume=resume, **options)]
+        runs = ascend(resume=resume, quiet=quiet, **options)
     else:
         if prompt is None:
             raise ClipxaiError("The prompt is missing; run `clipxai ascend \"a red heart\"`.")
-        expand = None
-        if expand_n:
-            expand = {"n": expand_n, "model": llm_model, "base_url": llm_base_url}
+        expand = {"n": expand_n, "model": llm_model, "base_url": llm_base_url} if expand_n else None
         try:
-            result = engine.ascend(prompt, expand=expand, **options)
+            runs = ascend(prompt, expand=expand, quiet=quiet, **options)
         except NonFiniteLossError as err:
             click.echo(f"error: {err}", err=True)
             for path in getattr(err, "run_paths", []):
                 click.echo(str(path))
-            raise SystemExit(EXIT_NONFINITE) from err
-        runs = result if isinstance(result, list) else [result]
+            raise SystemExit(err.exit_code) from err
     for run in runs:
         click.echo(str(run.path))
     if any(run.status != "complete" for run in runs):
-        click.echo(f"stopped early ({runs[0].manifest.get('stop_reason', 'interrupted')}); "
-                   f"continue with: clipxai ascend --resume {runs[0].path}", err=True)
+        click.echo(f"stopped early ({runs[0].manifest.get('stop_reason', 'interrupted')}); continue with: "
+                   + " ; ".join(f"clipxai ascend --resume {run.path}" for run in runs), err=True)
         raise SystemExit(EXIT_INTERRUPTED)
 
 
-@click.command("losses")
+@click.command("terms")
 @click.argument("pattern", default="*")
-def losses_command(pattern):
-    """List the loss terms --loss accepts (built-in and plugins), one line each."""
-    from .objectives import list_losses  # noqa: PLC0415
+def terms_command(pattern):
+    """List the terms --term accepts (built-in and plugins), one line each."""
+    from .objectives import list_terms  # noqa: PLC0415
 
-    rows = list_losses(pattern)
+    rows = list_terms(pattern)
     width = max((len(n) for n, _ in rows), default=0)
     for name, desc in rows:
         click.echo(f"{name:<{width}}  {desc}")

@@ -20,8 +20,11 @@ class PromptError(ClipxaiError):
     """A prompt string or prompt file is malformed."""
 
 
-class LossError(ClipxaiError):
-    """A user loss could not be imported, or returned something unusable."""
+class TermError(ClipxaiError):
+    """An objective term could not be imported, or returned something unusable."""
+
+
+LossError = TermError  # its first name
 
 
 class RunError(ClipxaiError):
@@ -29,12 +32,20 @@ class RunError(ClipxaiError):
 
 
 class NonFiniteLossError(ClipxaiError):
-    """The objective became NaN or infinite; the run stopped and kept its snapshots."""
+    """The objective became NaN or infinite; the run stopped before that step's update."""
 
-    def __init__(self, step: int, value: float):
-        self.step = step
-        self.value = value
-        super().__init__(
-            f"The loss became {value} at step {step}; the run stopped there and its "
-            f"snapshots up to that step are kept (try a lower learning rate)."
-        )
+    exit_code = 3
+
+    def __init__(self, step: int, value: float, term: str | None = None, kept: int | None = None):
+        self.step, self.value, self.term, self.kept = step, value, term, kept
+        cause = f" (the term '{term}' was not finite)" if term else ""
+        if kept is None:
+            rows = "its snapshots up to that step are kept"
+        elif kept == 0:
+            rows = "no snapshot was recorded before it"
+        else:
+            rows = f"the {kept} snapshot{'s' if kept != 1 else ''} recorded before it {'are' if kept != 1 else 'is'} kept"
+        advice = ("check that term" if term and not term.startswith(("cosine", "spherical", "logexp"))
+                  else "try a lower learning rate")
+        super().__init__(f"The objective became {value} at step {step}{cause}; the run stopped there, "
+                         f"{rows} ({advice}).")

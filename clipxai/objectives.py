@@ -10,6 +10,7 @@ values before combining. Objectives are *maximized*; the engine negates once::
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import math
@@ -23,12 +24,17 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .errors import LossError
+from .errors import TermError
 
 
 @dataclass
 class Step:
-    """Everything a term may look at during one optimization step."""
+    """One optimization step, as terms and callbacks see it.
+
+    The engine fills the first fields before the objective is evaluated, then ``total``,
+    ``values`` and ``lr``. ``prompt_similarities`` and ``grad_norms`` are computed only when
+    a callback asks (each asks the device for numbers, so nothing syncs unless needed).
+    """
 
     index: int
     image: torch.Tensor           # [K,3,H,W] as made by the parameterization
@@ -39,6 +45,10 @@ class Step:
     model: Any                    # ClipModel
     param: Any                    # Parameterization
     state: dict = field(default_factory=dict)  # persists across steps (and into checkpoints)
+    snapshot: bool = False                     # set by the recorder on the steps it records
+    total: torch.Tensor | None = None          # (K,) objective per seed, detached
+    values: dict[str, torch.Tensor] = field(default_factory=dict)  # term name -> (K,), detached
+    lr: float = 0.0
 
     @property
     def batch(self) -> int:
@@ -60,6 +70,22 @@ class Step:
     def similarity(self, text: str | None = None) -> torch.Tensor:
         """Cosine of each view to a prompt, averaged over views: shape (K,)."""
         return (self.embeds @ self.prompt(text).embedding).mean(dim=1)
+
+    @functools.cached_property
+    def prompt_similarities(self) -> torch.Tensor:
+        """(K, P) cosine of the views to every prompt, averaged over views."""
+        with torch.no_grad():
+            matrix = torch.stack([p.embedding for p in self.prompts])
+            return (self.embeds.detach() @ matrix.T).mean(dim=1)
+
+    @functools.cached_property
+    def grad_norms(self) -> torch.Tensor:
+        """(K,) norm of the gradient on each seed's parameters (after backward)."""
+        with torch.no_grad():
+            grads = [p.grad.flatten(1) for p in self.param.params if p.grad is not None]
+            if not grads:
+                return torch.zeros(self.batch)
+            return sum(g.pow(2).sum(1) for g in grads).sqrt()
 
 
 Term = Callable[[Step], torch.Tensor]
@@ -141,13 +167,13 @@ def _unique_names(names: list[str]) -> list[str]:
 
 def _per_seed(value, k: int, name: str) -> torch.Tensor:
     if not torch.is_tensor(value):
-        raise LossError(f"The loss term '{name}' returned a {type(value).__name__}, not a tensor.")
+        raise TermError(f"The term '{name}' returned a {type(value).__name__}, not a tensor.")
     if value.numel() == 1:
         return value.reshape(()).expand(k) if k > 1 else value.reshape(1)
     if value.dim() == 1 and value.shape[0] == k:
         return value
-    raise LossError(
-        f"The loss term '{name}' returned a tensor of shape {tuple(value.shape)}; "
+    raise TermError(
+        f"The term '{name}' returned a tensor of shape {tuple(value.shape)}; "
         f"a term must return a scalar (or one value per seed, shape ({k},))."
     )
 
@@ -155,32 +181,35 @@ def _per_seed(value, k: int, name: str) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------
 # Registry
 
-_LOSSES: dict[str, Callable[..., Objective]] = {}
+_TERMS: dict[str, Callable[..., Objective]] = {}
 
 
-def register_loss(name: str):
+def register_term(name: str):
     """Register a factory ``(**kwargs) -> Objective`` (or a plain term) under ``name``."""
     def deco(fn):
-        _LOSSES[name] = fn
+        _TERMS[name] = fn
         return fn
     return deco
 
 
-def _entry_point_losses() -> dict[str, Any]:
+def _entry_point_terms() -> dict[str, Any]:
     try:
-        return {ep.name: ep for ep in entry_points(group="clipxai.losses")}
+        found = {}
+        for group in ("clipxai.losses", "clipxai.terms"):  # "losses": the group's first name
+            found.update({ep.name: ep for ep in entry_points(group=group)})
+        return found
     except TypeError:  # very old importlib.metadata
         return {}
 
 
-def list_losses(pattern: str = "*") -> list[tuple[str, str]]:
+def list_terms(pattern: str = "*") -> list[tuple[str, str]]:
     """(name, one-line description) of every built-in and plugged-in term."""
     out = []
-    for name, fn in sorted(_LOSSES.items()):
+    for name, fn in sorted(_TERMS.items()):
         if fnmatch(name, pattern):
             out.append((name, _first_line(fn.__doc__)))
-    for name, ep in sorted(_entry_point_losses().items()):
-        if fnmatch(name, pattern) and name not in _LOSSES:
+    for name, ep in sorted(_entry_point_terms().items()):
+        if fnmatch(name, pattern) and name not in _TERMS:
             try:
                 out.append((name, _first_line(ep.load().__doc__) + f" [{ep.value}]"))
             except Exception as err:  # noqa: BLE001  (a broken plugin must not break the listing)
@@ -195,7 +224,7 @@ def _first_line(doc: str | None) -> str:
 # ---------------------------------------------------------------------------------------
 # Built-in terms
 
-@register_loss("cosine")
+@register_term("cosine")
 def cosine(prompt: str | None = None) -> Objective:
     """Cosine similarity of the augmented views to a prompt, averaged over views."""
     def term(step: Step) -> torch.Tensor:
@@ -203,7 +232,7 @@ def cosine(prompt: str | None = None) -> Objective:
     return Objective(term, f"cosine({prompt})" if prompt else "cosine")
 
 
-@register_loss("spherical")
+@register_term("spherical")
 def spherical(prompt: str | None = None) -> Objective:
     """Negative squared great-circle distance to a prompt (as VQGAN+CLIP notebooks use)."""
     def term(step: Step) -> torch.Tensor:
@@ -213,7 +242,7 @@ def spherical(prompt: str | None = None) -> Objective:
     return Objective(term, f"spherical({prompt})" if prompt else "spherical")
 
 
-@register_loss("logexp_cosine")
+@register_term("logexp_cosine")
 def logexp_cosine(prompt: str | None = None, temperature: float = 5.0) -> Objective:
     """log(exp(cos/T)) on raw features, exactly as the original CLIP-text-to-image script."""
     def term(step: Step) -> torch.Tensor:
@@ -223,7 +252,7 @@ def logexp_cosine(prompt: str | None = None, temperature: float = 5.0) -> Object
     return Objective(term, f"logexp_cosine(T={temperature:g})")
 
 
-@register_loss("tv")
+@register_term("tv")
 def tv(reduction: str = "mean") -> Objective:
     """Total variation (L1 of neighbour differences) of each image; subtract it to smooth."""
     if reduction not in ("mean", "sum"):
@@ -239,14 +268,15 @@ def tv(reduction: str = "mean") -> Objective:
     return Objective(term, "tv")
 
 
-@register_loss("memory")
+@register_term("memory")
 def memory(prompt: str | None = None) -> Objective:
     """Mean squared distance to the best image so far (by prompt similarity); subtract it."""
     def term(step: Step) -> torch.Tensor:
         # The best image is updated before the distance is taken, as in the original script:
         # on a step that improves, the image is its own memory and the term is zero.
-        sim = step.similarity(prompt).detach() if step.views.shape[0] == step.batch else None
-        if sim is None:
+        if step.views.shape[0] == step.batch:  # one view per image: the views are the image
+            sim = step.similarity(prompt).detach()
+        else:
             sim = _clean_similarity(step, prompt)
         best = step.state.get("memory_image")
         best_sim = step.state.get("memory_similarity")
@@ -258,23 +288,21 @@ def memory(prompt: str | None = None) -> Objective:
             best = torch.where(better.view(-1, 1, 1, 1), img, best)
             best_sim = torch.where(better, sim, best_sim)
         step.state["memory_image"], step.state["memory_similarity"] = best, best_sim
-        return ((step.image - best) ** 2).flatten(1).mean(1)
+        # F.mse_loss per seed, as the original: the same value as ((a-b)**2).mean(), but its
+        # backward rounds like the original's, so the original recipe is reproduced bit for bit.
+        return torch.stack([F.mse_loss(step.image[k], best[k]) for k in range(step.batch)])
     return Objective(term, "memory")
 
 
 def _clean_similarity(step: Step, prompt: str | None) -> torch.Tensor:
     """Similarity of the un-augmented images (when views are augmented cutouts)."""
     with torch.no_grad():
-        r = step.model.input_resolution
-        img = step.image.detach()
-        if img.shape[-2:] != (r, r):
-            img = F.interpolate(img, size=(r, r), mode="bilinear", align_corners=False)
-        feats = step.model.encode_image(img, normalize=step.state.get("normalize", True))
+        feats = step.model.embed_images(step.image.detach(), normalize=step.state.get("normalize", True))
         feats = feats / feats.norm(dim=-1, keepdim=True)
         return feats @ step.prompt(prompt).embedding
 
 
-@register_loss("range")
+@register_term("range")
 def range_penalty() -> Objective:
     """Mean squared amount by which pixels leave [0, 1]; subtract it to keep images valid."""
     def term(step: Step) -> torch.Tensor:
@@ -286,51 +314,51 @@ def range_penalty() -> Objective:
 # ---------------------------------------------------------------------------------------
 # User terms: "file.py:fn", "package.module:fn", an entry-point or built-in name
 
-def load_loss(spec: str) -> Objective:
-    """Resolve ``spec`` to an Objective; ``LossError`` (one sentence) if it cannot be found."""
+def load_term(spec: str) -> Objective:
+    """Resolve ``spec`` to an Objective; ``TermError`` (one sentence) if it cannot be found."""
     spec = spec.strip()
     if not spec:
-        raise LossError("A --loss value is empty.")
-    if spec in _LOSSES:
-        return _as_objective(_LOSSES[spec](), spec)
-    eps = _entry_point_losses()
+        raise TermError("A --term value is empty.")
+    if spec in _TERMS:
+        return _as_objective(_TERMS[spec](), spec)
+    eps = _entry_point_terms()
     if spec in eps:
         try:
             fn = eps[spec].load()
         except Exception as err:  # noqa: BLE001
-            raise LossError(f"The loss plugin '{spec}' ({eps[spec].value}) cannot be loaded: {err}.") from err
+            raise TermError(f"The term plugin '{spec}' ({eps[spec].value}) cannot be loaded: {err}.") from err
         return _as_objective(fn, spec)
     if ":" not in spec:
-        raise LossError(
-            f"'{spec}' is not a known loss; use a built-in name ({', '.join(sorted(_LOSSES))}), "
+        raise TermError(
+            f"'{spec}' is not a known term; use a built-in name ({', '.join(sorted(_TERMS))}), "
             f"file.py:function or package.module:function."
         )
     where, fn_name = spec.rsplit(":", 1)
-    module = _import_loss_module(where)
+    module = _import_term_module(where)
     fn = getattr(module, fn_name, None)
     if fn is None or not callable(fn):
-        raise LossError(f"{where} has no function named '{fn_name}'.")
+        raise TermError(f"{where} has no function named '{fn_name}'.")
     return _as_objective(fn, fn_name)
 
 
-def _import_loss_module(where: str):
+def _import_term_module(where: str):
     if where.endswith(".py") or "/" in where or "\\" in where:
         path = Path(where).expanduser()
         if not path.is_file():
-            raise LossError(f"The loss file {path} does not exist.")
-        name = f"clipxai_user_loss_{abs(hash(str(path.resolve())))}"
+            raise TermError(f"The term file {path} does not exist.")
+        name = f"clipxai_user_term_{abs(hash(str(path.resolve())))}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
         except Exception as err:  # noqa: BLE001  (any error in user code)
-            raise LossError(f"The loss file {path} failed to import ({type(err).__name__}: {err}).") from err
+            raise TermError(f"The term file {path} failed to import ({type(err).__name__}: {err}).") from err
         sys.modules[name] = module
         return module
     try:
         return importlib.import_module(where)
     except Exception as err:  # noqa: BLE001
-        raise LossError(f"The loss module '{where}' cannot be imported ({type(err).__name__}: {err}).") from err
+        raise TermError(f"The term module '{where}' cannot be imported ({type(err).__name__}: {err}).") from err
 
 
 def _as_objective(obj, name: str) -> Objective:
@@ -338,18 +366,24 @@ def _as_objective(obj, name: str) -> Objective:
         return obj
     if callable(obj):
         return Objective(obj, name)
-    raise LossError(f"The loss '{name}' is a {type(obj).__name__}, not a callable term.")
+    raise TermError(f"The term '{name}' is a {type(obj).__name__}, not a callable term.")
 
 
-def parse_loss_option(value: str) -> tuple[str, float]:
+def parse_term_option(value: str) -> tuple[str, float]:
     """``"spec"`` or ``"spec=weight"`` (weight multiplies the term; it is maximized)."""
     if "=" in value:
         spec, raw = value.rsplit("=", 1)
         try:
             weight = float(raw)
         except ValueError as err:
-            raise LossError(f"The weight '{raw}' in --loss '{value}' is not a number.") from err
+            raise TermError(f"The weight '{raw}' in --term '{value}' is not a number.") from err
         if not math.isfinite(weight):
-            raise LossError(f"The weight in --loss '{value}' must be finite.")
+            raise TermError(f"The weight in --term '{value}' must be finite.")
         return spec, weight
     return value, 1.0
+
+
+# The first names of these functions, kept for scripts written against them.
+register_loss = register_term
+list_losses = list_terms
+load_loss = load_term

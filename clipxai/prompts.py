@@ -105,18 +105,22 @@ def load_image(path: str | Path, size: int | tuple[int, int]) -> torch.Tensor:
     return data.view(h, w, 3).permute(2, 0, 1).unsqueeze(0).float() / 255.0
 
 
-def encode_prompts(model, prompts: list[Prompt], normalize_images: bool = True) -> list[EncodedPrompt]:
-    """Encode text prompts in one batch and image prompts one by one (all without gradients)."""
+def encode_prompts(model, prompts: list[Prompt], normalize_images: bool = True,
+                   full_context: bool = False) -> list[EncodedPrompt]:
+    """Encode text prompts in one batch and image prompts one by one (all without gradients).
+
+    ``full_context`` pads texts to the model's whole context, as the original script did.
+    """
     out: list[EncodedPrompt | None] = [None] * len(prompts)
     texts = [(i, p) for i, p in enumerate(prompts) if p.kind == "text"]
     if texts:
-        feats = model.encode_text([p.text for _, p in texts])
+        feats = model.encode_text([p.text for _, p in texts], full_context=full_context)
         for (i, p), f in zip(texts, feats):
             out[i] = EncodedPrompt(p, f, f / f.norm())
     for i, p in enumerate(prompts):
         if p.kind == "image":
             img = load_image(p.text, model.input_resolution).to(model.device)
             with torch.no_grad():
-                f = model.encode_image(img, normalize=normalize_images)[0]
+                f = model.embed_images(img, normalize=normalize_images)[0]
             out[i] = EncodedPrompt(p, f, f / f.norm())
     return out

@@ -1,29 +1,33 @@
-"""Callbacks that turn a running ascent into files: snapshots, metrics, progress.
+"""Callbacks that turn a running ascent into files and messages.
 
-The loop only calls ``on_start``, ``on_backward`` (gradients exist, parameters not yet
-updated), ``on_step_end`` and ``on_end``; everything written to disk happens here.
+``RunRecorder`` owns the run folders (one per seed): it creates them, allocates the arrays
+at the first snapshot, writes snapshot rows, metrics lines, the manifest and final.png, and
+reopens a folder to resume it. ``Checkpointer`` saves what a resumed run needs;
+``FiniteGuard`` stops a run whose objective is no longer a number; ``Progress`` shows how it
+goes. The engine knows none of them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .runs import RunWriter
+from . import __version__
+from .config import AscendConfig
+from .engine import Callback, Engine
+from .errors import NonFiniteLossError, RunError
+from .files import save_torch
+from .objectives import Step
+from .runs import RunWriter, default_run_name, row_of, rows_for
 
-
-class Callback:
-    """Base class: override the events you need. ``engine`` is the running ``Engine``."""
-
-    def on_start(self, engine) -> None: ...
-    def on_backward(self, engine, ctx) -> None: ...
-    def on_step_end(self, engine, ctx) -> None: ...
-    def on_end(self, engine, status: str) -> None: ...
+CHECKPOINT = "checkpoint.pt"
+SNAPSHOT_SEMANTICS = "row i is step steps[i]: the image CLIP saw, before that step's update"
 
 
 def save_png(image: np.ndarray | torch.Tensor, path: Path) -> None:
@@ -35,44 +39,134 @@ def save_png(image: np.ndarray | torch.Tensor, path: Path) -> None:
     Image.fromarray(arr).save(path)
 
 
-class Recorder(Callback):
-    """Writes every snapshot row of every seed's run, plus metrics.jsonl lines."""
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 
-    def __init__(self, writers: list[RunWriter]):
-        self.writers = writers
-        self.start_time = time.perf_counter()
+    out = {"clipxai": __version__, "torch": torch.__version__, "numpy": np.__version__,
+           "python": platform.python_version()}
+    with contextlib.suppress(PackageNotFoundError):
+        out["clip"] = version("clip-anytorch")
+    return out
+
+
+class RunRecorder(Callback):
+    """Writes one run folder per seed: manifest, metrics.jsonl, snapshot arrays, final.png.
+
+    ``RunRecorder(config, model)`` records a new run (folders are created when the run starts,
+    every seed's folder checked before any is made); ``resume_from(path)`` makes it continue
+    that folder instead. It is the only writer of run.json.
+    """
+
+    def __init__(self, config, model, extra_manifest: dict | None = None):
+        rec = config.record
+        self.config = config
+        self.every = rec.snapshot_every
+        self.log_every = rec.log_every
+        self.full = rec.activations == "full"
+        self.hooks = [] if rec.activations == "none" else model.hook_points(rec.hooks)
+        if rec.activations != "none" and not self.hooks:
+            raise RunError(f"--hooks '{rec.hooks}' matches no module of {model.name}.")
+        self.extra = extra_manifest or {}
+        self.writers: list[RunWriter] = []
+        self._resume_path: Path | None = None
+        self._t0 = 0.0
         self.time_offset = 0.0
 
-    # -- snapshots ------------------------------------------------------------------------
-    def snapshot_inputs(self, engine, image: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Raw CLIP features of the un-augmented images, and the hooked activations."""
-        cfg, model = engine.config, engine.model
-        r = model.input_resolution
-        with torch.no_grad():
-            img = image.detach()
-            if img.shape[-2:] != (r, r):
-                img = F.interpolate(img, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
-            if engine.hook_names:
-                with model.capture(engine.hook_names, batch=img.shape[0], full=cfg.activations == "full") as acts:
-                    feats = model.encode_image(img, normalize=cfg.normalize)
-                return feats, dict(acts)
-            return model.encode_image(img, normalize=cfg.normalize), {}
+    def resume_from(self, path: Path) -> None:
+        self._resume_path = Path(path)
 
-    def on_backward(self, engine, ctx) -> None:
-        if not ctx.snapshot:
+    @property
+    def paths(self) -> list[Path]:
+        return [w.path for w in self.writers]
+
+    # -- folders --------------------------------------------------------------------------------
+    def folder_names(self, seeds: list[int]) -> list[str]:
+        cfg = self.config
+        base = cfg.name or _unused_name(Path(cfg.out).expanduser(), default_run_name(cfg.prompt), len(seeds))
+        return [base] if len(seeds) == 1 else [f"{base}-seed{s}" for s in seeds]
+
+    def on_start(self, engine: Engine) -> None:
+        self._t0 = time.perf_counter()
+        if self._resume_path is not None:
+            self._reopen(engine)
             return
-        row = ctx.index // engine.config.snapshot_every
-        feats, acts = self.snapshot_inputs(engine, ctx.image)
-        image = ctx.image.detach().float().cpu().numpy()
+        cfg = self.config
+        names = self.folder_names(engine.seeds)
+        RunWriter.check_free(cfg.out, names)
+        for seed, name in zip(engine.seeds, names):
+            self.writers.append(RunWriter.create(cfg.out, name, self._manifest(engine, seed, name)))
+
+    def _manifest(self, engine: Engine, seed: int, name: str) -> dict:
+        """The manifest of one seed's folder; ``config`` is the whole ascent as asked for."""
+        cfg = self.config
+        group = ({"seeds": engine.seeds, "name": cfg.name or name.rsplit("-seed", 1)[0]}
+                 if len(engine.seeds) > 1 else None)
+        return {
+            "prompt": cfg.prompt,
+            "prompts": [p.prompt.to_dict() for p in engine.prompts],
+            "objective": engine.objective.name,
+            "terms": engine.objective.term_names(),
+            "seed": seed,
+            "group": group,
+            "config": cfg.to_dict(),
+            "model": engine.model.describe(),
+            "param": engine.param.info,
+            "device": str(engine.model.device),
+            "versions": versions(),
+            "hooks": self.hooks,
+            "steps_total": cfg.optim.steps,
+            "snapshot_semantics": SNAPSHOT_SEMANTICS,
+            **self.extra,
+        }
+
+    def _reopen(self, engine: Engine) -> None:
+        writer = RunWriter.reopen(self._resume_path)
+        steps, start = engine.steps, engine.start_step
+        # The ascent as first asked for (upgraded to format 2), with what a resume may change.
+        asked = AscendConfig.from_dict(writer.manifest["config"])
+        writer.manifest["config"] = asked.replace(steps=steps, device=self.config.device).to_dict()
+        writer.manifest["format_version"] = RunWriter.format_version
+        writer.grow(rows_for(steps, self.every))
+        writer.truncate_metrics(start - 1)
+        self.time_offset = writer.last_metrics_time()
+        writer.write_manifest(status="running", steps_total=steps, steps_done=start,
+                              n_snapshots=rows_for(start, self.every), resumed_at=start,
+                              stop_reason=None, error=None)
+        self.writers = [writer]
+
+    # -- snapshots ------------------------------------------------------------------------------
+    def snapshot_inputs(self, engine: Engine, image: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Raw CLIP features of the un-augmented images, and the hooked activations."""
+        model, normalize = engine.model, engine.parts.normalize
+        with torch.no_grad():
+            if not self.hooks:
+                return model.embed_images(image.detach(), normalize=normalize), {}
+            with model.capture(self.hooks, batch=image.shape[0], full=self.full) as acts:
+                feats = model.embed_images(image.detach(), normalize=normalize)
+            return feats, dict(acts)
+
+    def on_forward(self, engine: Engine, step: Step) -> None:
+        step.snapshot = step.index % self.every == 0
+        if step.snapshot and self.config.record.gradients and step.image.requires_grad and not step.image.is_leaf:
+            step.image.retain_grad()
+
+    def on_backward(self, engine: Engine, step: Step) -> None:
+        if not step.snapshot:
+            return
+        row = row_of(step.index, self.every)
+        feats, acts = self.snapshot_inputs(engine, step.image)
+        image = step.image.detach().float().cpu().numpy()
         latent = engine.param.latent().float().cpu().numpy()
         grad = None
-        if engine.config.record_gradients and ctx.image.grad is not None:
-            grad = (-ctx.image.grad).float().cpu().numpy()  # d objective / d image (loss = -objective)
+        if self.config.record.gradients and step.image.grad is not None:
+            grad = (-step.image.grad).float().cpu().numpy()  # d objective / d image (loss = -objective)
         feats = feats.cpu().numpy()
         acts = {k: v.cpu().numpy() for k, v in acts.items()}
         for k, w in enumerate(self.writers):
+            if not w.arrays:
+                self._allocate(w, engine, image, feats, latent, grad, acts)
             a = w.arrays
-            a["steps"][row] = ctx.index
+            a["steps"][row] = step.index
             a["images"][row] = image[k]
             a["embeddings"][row] = feats[k]
             a["latents"][row] = latent[k]
@@ -80,35 +174,153 @@ class Recorder(Callback):
                 a["gradients"][row] = grad[k]
             for name, value in acts.items():
                 a[f"activations/{name}"][row] = value[k]
-            if engine.config.frames:
+            if self.config.record.frames:
                 (w.path / "frames").mkdir(exist_ok=True)
-                save_png(image[k], w.path / "frames" / f"step_{ctx.index}.png")
+                save_png(image[k], w.path / "frames" / f"step_{step.index}.png")
 
-    # -- metrics ----------------------------------------------------------------------------
-    def on_step_end(self, engine, ctx) -> None:
-        cfg = engine.config
-        last = ctx.index == cfg.steps - 1
-        if ctx.index % cfg.log_every and not last and not ctx.snapshot:
+    def _allocate(self, w: RunWriter, engine: Engine, image, feats, latent, grad, acts) -> None:
+        """Arrays sized for the whole run, shaped by the first snapshot's values."""
+        rows = rows_for(engine.steps, self.every)
+        _, c, h, wd = image.shape
+        w.allocate("steps", rows, (), "int64", "optimization step of each snapshot")
+        w.allocate("images", rows, (c, h, wd), "float16", "image as given to CLIP, before normalization, raw values")
+        w.allocate("embeddings", rows, feats.shape[1:], "float32",
+                   "CLIP image features of the un-augmented image (not unit length)")
+        w.allocate("latents", rows, latent.shape[1:], "float32", f"state of the {self.config.param.name} parameterization")
+        if self.config.record.gradients:
+            w.allocate("gradients", rows, (c, h, wd), "float16", "d objective / d image")
+        for name, value in acts.items():
+            full = value.ndim == 3
+            w.allocate(f"activations/{name}", rows, value.shape[1:], "float16" if full else "float32",
+                       f"output of {name} on the un-augmented image, {'all tokens' if full else 'mean over tokens'}")
+        w.write_manifest()
+
+    # -- metrics --------------------------------------------------------------------------------
+    def on_step_end(self, engine: Engine, step: Step) -> None:
+        last = step.index == engine.steps - 1
+        snapshot = step.snapshot
+        if step.index % self.log_every and not last and not snapshot:
             return
-        elapsed = self.time_offset + time.perf_counter() - self.start_time
-        values = {name: v.tolist() for name, v in ctx.values.items()}
-        total = ctx.total.tolist()
-        sims = ctx.prompt_similarities.tolist()       # [K][P]
-        grad_norms = ctx.grad_norms.tolist()
+        elapsed = self.time_offset + time.perf_counter() - self._t0
+        values = {name: v.tolist() for name, v in step.values.items()}
+        total = step.total.tolist()
+        sims = step.prompt_similarities.tolist()       # [K][P]
+        grad_norms = step.grad_norms.tolist()
         for k, w in enumerate(self.writers):
-            record = {"step": ctx.index, "loss": -total[k], "objective": total[k]}
+            record = {"step": step.index, "loss": -total[k], "objective": total[k]}
             record.update({f"term/{n}": v[k] for n, v in values.items()})
             record.update({f"sim/{p.text}": sims[k][j] for j, p in enumerate(engine.prompts)})
-            record.update({"grad_norm": grad_norms[k], "lr": ctx.lr, "time": round(elapsed, 4)})
+            record.update({"grad_norm": grad_norms[k], "lr": step.lr, "time": round(elapsed, 4)})
             w.append_metrics(record)
-        if ctx.snapshot or last:
+        if snapshot or last:
             # Rows written to the shared memory maps are in the page cache, and so in the files,
             # even if this process is killed next; only run.json has to say they are real.
-            # (An msync per snapshot would cost as much as a forward pass on small models.)
-            n = ctx.index // cfg.snapshot_every + 1
             for w in self.writers:
                 w.flush_metrics()
-                w.write_manifest(steps_done=ctx.index + 1, n_snapshots=n)
+                w.write_manifest(steps_done=step.index + 1, n_snapshots=row_of(step.index, self.every) + 1)
+
+    def on_end(self, engine: Engine, status: str) -> None:
+        final = None
+        if status == "complete":
+            with torch.no_grad():
+                final = engine.param.image_fn().detach()
+        for k, w in enumerate(self.writers):
+            if final is not None:
+                save_png(final[k], w.path / "final.png")
+            fields = {"status": status, "steps_done": engine.steps_done,
+                      "n_snapshots": rows_for(engine.steps_done, self.every)}
+            if engine.error is not None:
+                err = engine.error
+                fields["error"] = str(err) if isinstance(err, NonFiniteLossError) else f"{type(err).__name__}: {err}"
+            if status == "interrupted":
+                fields["stop_reason"] = engine.stop_reason or "interrupted"
+            w.close()
+            w.write_manifest(**fields)
+
+
+def _unused_name(parent: Path, base: str, seeds: int) -> str:
+    """``base``, or ``base-2``, ``base-3``... when a run started in the same second exists."""
+    def taken(name: str) -> bool:
+        names = [name] if seeds == 1 else [f"{name}-seed0"]
+        return any((parent / n).exists() for n in names) or any(parent.glob(f"{name}-seed*"))
+    candidate, i = base, 1
+    while taken(candidate):
+        i += 1
+        candidate = f"{base}-{i}"
+    return candidate
+
+
+class Checkpointer(Callback):
+    """Saves each seed's resumable state into its run folder at every snapshot boundary and at the end."""
+
+    def __init__(self, recorder: RunRecorder):
+        self.recorder = recorder
+        self.saved_at = -1
+
+    def save(self, engine: Engine) -> None:
+        state = engine.state_dict()
+        for k, path in enumerate(self.recorder.paths):
+            save_torch(seed_state(state, k, len(engine.seeds)), path / CHECKPOINT)
+        self.saved_at = engine.steps_done
+
+    def on_step_end(self, engine: Engine, step: Step) -> None:
+        done = step.index + 1
+        if done % self.recorder.every == 0 or done == engine.steps or engine.stop_reason:
+            self.save(engine)
+
+    def on_end(self, engine: Engine, status: str) -> None:
+        # A stop asked for between two steps: the last step done still gets its checkpoint.
+        if status == "interrupted" and engine.error is None and self.saved_at != engine.steps_done:
+            self.save(engine)
+
+    @staticmethod
+    def load(path: Path) -> dict:
+        """A seed's checkpoint as engine state for a batch of one."""
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            state = {**ckpt, "augment_generators": [ckpt["augment_generator"]]}
+            for key in ("next_step", "params", "optimizer", "schedule", "objective_state"):
+                state[key]  # noqa: B018  (every part must be there)
+        except Exception as err:  # noqa: BLE001
+            raise RunError(f"The checkpoint {path} cannot be read ({type(err).__name__}); the run cannot be resumed.") from err
+        return state
+
+
+def seed_state(state: dict, k: int, batch: int) -> dict:
+    """Row ``k`` of a batched engine state: what one seed's run folder needs to resume alone."""
+    def row(t):
+        return t[k:k + 1].clone() if torch.is_tensor(t) and t.dim() > 0 and t.shape[0] == batch else t
+    opt = state["optimizer"]
+    return {
+        "next_step": state["next_step"],
+        "params": [row(p) for p in state["params"]],
+        "optimizer": {"state": {i: {n: row(v) for n, v in s.items()} for i, s in opt["state"].items()},
+                      "param_groups": opt["param_groups"]},
+        "schedule": state["schedule"],
+        "augment_generator": state["augment_generators"][k],
+        "objective_state": {key: row(v) for key, v in state["objective_state"].items()},
+    }
+
+
+class FiniteGuard(Callback):
+    """Stops the run when the objective is NaN or infinite, before that step's update.
+
+    It looks at every step that is logged, recorded or checkpointed (the values are read
+    there anyway), naming the term that went non-finite.
+    """
+
+    def __init__(self, every: int, snapshot_every: int):
+        self.every, self.snapshot_every = every, snapshot_every
+
+    def on_forward(self, engine: Engine, step: Step) -> None:
+        i, every = step.index, self.snapshot_every
+        if i % self.every and i % every and (i + 1) % every and i != engine.steps - 1:
+            return  # neither logged, nor recorded, nor checkpointed: checked at the next such step
+        if bool(torch.isfinite(step.total).all()):
+            return
+        bad = next((v for v in step.total.tolist() if not np.isfinite(v)), float("nan"))
+        term = next((name for name, v in step.values.items() if not bool(torch.isfinite(v).all())), None)
+        raise NonFiniteLossError(step.index, bad, term=term, kept=rows_for(step.index, self.snapshot_every))
 
 
 class Progress(Callback):
@@ -121,27 +333,26 @@ class Progress(Callback):
         self._t0 = self._last = 0.0
         self._first = 0
 
-    def on_start(self, engine) -> None:
+    def on_start(self, engine: Engine) -> None:
         self._t0 = self._last = time.perf_counter()
         self._first = engine.start_step
 
-    def on_step_end(self, engine, ctx) -> None:
+    def on_step_end(self, engine: Engine, step: Step) -> None:
         now = time.perf_counter()
-        last = ctx.index == engine.config.steps - 1
+        last = step.index == engine.steps - 1
         if not self.enabled or (now - self._last < self.every and not last):
             return
         self._last = now
-        done = ctx.index + 1
+        done = step.index + 1
         rate = (done - self._first) / max(now - self._t0, 1e-9)
-        total = engine.config.steps
-        bar = int(30 * done / total)
-        sim = ctx.prompt_similarities[:, 0].mean().item()
-        loss = -ctx.total.mean().item()
-        self.stream.write(f"\r[{'#' * bar}{'.' * (30 - bar)}] {done}/{total} "
+        bar = int(30 * done / engine.steps)
+        sim = step.prompt_similarities[:, 0].mean().item()
+        loss = -step.total.mean().item()
+        self.stream.write(f"\r[{'#' * bar}{'.' * (30 - bar)}] {done}/{engine.steps} "
                           f"loss {loss:+.4f} sim {sim:.4f} {rate:.2f} it/s ")
         self.stream.flush()
 
-    def on_end(self, engine, status: str) -> None:
+    def on_end(self, engine: Engine, status: str) -> None:
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()

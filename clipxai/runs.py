@@ -1,9 +1,11 @@
-"""The run directory (format version 1): writing it during a run, reading it afterwards.
+"""The run directory: writing it during a run, reading it afterwards.
 
-Arrays are preallocated with ``open_memmap`` so a killed run leaves valid ``.npy`` files;
-``run.json`` says how many rows are real (``n_snapshots``). ``load_run`` returns a ``Run``
-whose arrays are memory-mapped and cut to the recorded rows, for native runs and (through
-``clipxai.legacy``) the folders of the original CLIP-text-to-image script.
+Format 2 nests the config in sections (param, augment, optim, objective, record); format 1
+(every run before) has it flat and is read as if it were format 2. Arrays are preallocated
+with ``open_memmap`` so a killed run leaves valid ``.npy`` files; ``run.json`` says how many
+rows are real (``n_snapshots``). ``load_run`` returns a ``Run`` whose arrays are
+memory-mapped and cut to the recorded rows, for native runs and (through
+``clipxai.original_layout``) the folders of the original CLIP-text-to-image script.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,10 +22,20 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 from .errors import RunError
+from .files import atomic_write_text, dumps_json, json_default
 
-FORMAT_VERSION = 1
-STATUSES = ("running", "complete", "interrupted", "failed")
-CORE_ARRAYS = ("steps", "images", "embeddings", "latents", "gradients")
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
+
+
+def rows_for(steps: int, every: int) -> int:
+    """How many snapshot rows ``steps`` steps make (a snapshot at step 0, every, 2*every, ...)."""
+    return (steps + every - 1) // every
+
+
+def row_of(step: int, every: int) -> int:
+    """The snapshot row of a snapshot step."""
+    return step // every
 
 
 def slugify(text: str, limit: int = 40) -> str:
@@ -49,30 +60,6 @@ def default_run_name(prompt: str) -> str:
     return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{slugify(prompt)}"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, (Path,)):
-        return str(obj)
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return repr(obj)
-
-
 def read_manifest(path: Path) -> dict:
     """The manifest of a run folder, or ``RunError`` saying what is wrong with it."""
     path = Path(path)
@@ -87,9 +74,10 @@ def read_manifest(path: Path) -> dict:
         raise RunError(f"The manifest {manifest_path} is corrupt ({err.__class__.__name__}: {err}).") from err
     if not isinstance(manifest, dict) or "format_version" not in manifest:
         raise RunError(f"The manifest {manifest_path} is not a clipxai manifest (no format_version).")
-    if manifest["format_version"] != FORMAT_VERSION:
+    if manifest["format_version"] not in READABLE_FORMATS:
         raise RunError(
-            f"{path} uses run format {manifest['format_version']}; this clipxai reads format {FORMAT_VERSION}."
+            f"{path} uses run format {manifest['format_version']}; this clipxai reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))} (a newer clipxai wrote it)."
         )
     return manifest
 
@@ -98,7 +86,12 @@ def read_manifest(path: Path) -> dict:
 # Writing
 
 class RunWriter:
-    """Owns one run folder while a run is under way: manifest, metrics and memmapped arrays."""
+    """One run folder while a run is under way: manifest, metrics and memmapped arrays.
+
+    Only ``clipxai.recorder.RunRecorder`` uses it, so run.json has one writer.
+    """
+
+    format_version = FORMAT_VERSION
 
     def __init__(self, path: Path, manifest: dict):
         self.path = Path(path)
@@ -107,6 +100,15 @@ class RunWriter:
         self._metrics = None
 
     # -- creation -------------------------------------------------------------------------
+    @staticmethod
+    def check_free(parent: str | Path, names: list[str]) -> None:
+        """Refuse (before anything is made) when any of these run folders already holds something."""
+        parent = Path(parent).expanduser()
+        for name in names:
+            path = parent / name
+            if path.exists() and (not path.is_dir() or any(path.iterdir())):
+                raise RunError(f"{path} already exists and is not empty; choose another --name.")
+
     @classmethod
     def create(cls, parent: str | Path, name: str, manifest: dict) -> "RunWriter":
         """Make a fresh run folder; never reuses one that already holds anything."""
@@ -189,13 +191,12 @@ class RunWriter:
     def write_manifest(self, **updates: Any) -> None:
         self.manifest.update(updates)
         self.manifest["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        _atomic_write_text(self.path / "run.json",
-                           json.dumps(self.manifest, indent=2, ensure_ascii=False, default=_json_default))
+        atomic_write_text(self.path / "run.json", dumps_json(self.manifest))
 
     def append_metrics(self, record: dict) -> None:
         if self._metrics is None:
             self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
-        self._metrics.write(json.dumps(record, ensure_ascii=False, default=_json_default) + "\n")
+        self._metrics.write(json.dumps(record, ensure_ascii=False, default=json_default) + "\n")
 
     def flush_metrics(self) -> None:
         if self._metrics is not None:
@@ -208,7 +209,19 @@ class RunWriter:
             return
         keep = [line for line in file.read_text(encoding="utf-8").splitlines()
                 if line.strip() and _step_of(line) <= after_step]
-        _atomic_write_text(file, "".join(line + "\n" for line in keep))
+        atomic_write_text(file, "".join(line + "\n" for line in keep))
+
+    def last_metrics_time(self) -> float:
+        """The ``time`` of the last metrics line (a resumed run's clock continues from it)."""
+        file = self.path / "metrics.jsonl"
+        if not file.is_file():
+            return 0.0
+        for line in reversed(file.read_text(encoding="utf-8").splitlines()):
+            try:
+                return float(json.loads(line).get("time", 0.0))
+            except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+                continue
+        return 0.0
 
     def close(self) -> None:
         self.flush()
@@ -251,7 +264,31 @@ class Run:
 
     @property
     def config(self) -> dict:
-        return self.manifest.get("config", {})
+        """The run's configuration in sections (format 2; a format-1 run's flat config upgraded)."""
+        config = self.manifest.get("config")
+        if not config:
+            return {}
+        if "optim" not in config:
+            from .config import upgrade_v1  # noqa: PLC0415
+            return {**{k: v for k, v in config.items() if k in ("prompt", "preset", "model", "device", "seed",
+                                                              "seeds", "size", "normalize", "out", "name")},
+                    **upgrade_v1(config)}
+        return config
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """One configuration value by its flat name (``steps``, ``lr``, ``cutouts``, ``sigma`` ...)."""
+        from .config import FLAT, PARAM_ALIASES  # noqa: PLC0415
+        config = self.config
+        if name in FLAT:
+            value: Any = config
+            for part in FLAT[name].split("."):
+                if not isinstance(value, dict) or part not in value:
+                    return default
+                value = value[part]
+            return value
+        if name in PARAM_ALIASES:
+            return config.get("param", {}).get("options", {}).get(PARAM_ALIASES[name], default)
+        raise KeyError(name)
 
     @property
     def prompts(self) -> list[dict]:
@@ -339,7 +376,7 @@ def load_run(path: str | Path) -> Run:
     if (path / "run.json").exists():
         return Run(path=path, manifest=read_manifest(path))
     try:
-        from .legacy import is_legacy_run, load_legacy_run  # noqa: PLC0415
+        from .original_layout import is_legacy_run, load_legacy_run  # noqa: PLC0415
     except ImportError:
         is_legacy_run = None
     if is_legacy_run is not None and is_legacy_run(path):

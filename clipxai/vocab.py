@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from .errors import ClipxaiError
+from .files import save_npy
 
 # Two templates: the bare word (what CLIP matches typography and short prompts against) and
 # a photo caption (the visual sense). More templates cost one full pass over the vocabulary each.
@@ -166,15 +166,7 @@ def _write_cache(path: Path, matrix: torch.Tensor) -> None:
     """Write through a temporary file and rename, so readers never see half a file."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, matrix.numpy())
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is ordinary data
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_npy(matrix.numpy(), path)
     except OSError:
         pass  # an unwritable cache only costs time on the next call
 

@@ -82,7 +82,7 @@ def test_a_run_still_running_is_analysed_on_its_recorded_rows(tmp_path):
 
 
 def test_legacy_folder_is_analysed_and_charted(tmp_path):
-    from test_legacy import write_legacy
+    from test_original_layout import write_legacy
 
     folder = write_legacy(tmp_path / "old", steps=list(range(0, 240, 10)), layers=(4, 9))
     assert main(["analyze", str(folder), "--projection", "pca", "--no-labels", "-q"]) == 0

@@ -64,7 +64,7 @@ def test_empty_run_is_refused(tmp_path):
 
 
 def test_legacy_run_without_model_falls_back_to_activations(tmp_path):
-    from test_legacy import write_legacy
+    from test_original_layout import write_legacy
 
     run = load_run(write_legacy(tmp_path / "old", steps=list(range(0, 60, 10)), layers=(2, 11)))
     f = run_features(run)
@@ -75,7 +75,7 @@ def test_legacy_run_without_model_falls_back_to_activations(tmp_path):
 
 
 def test_legacy_embeddings_computed_with_a_model(tmp_path, tiny_clip):
-    from test_legacy import write_legacy
+    from test_original_layout import write_legacy
 
     run = load_run(write_legacy(tmp_path / "old", steps=[0, 10, 20], layers=(1,)))
     f = run_features(run, "embeddings", model=tiny_clip)

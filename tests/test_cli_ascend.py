@@ -20,7 +20,7 @@ def test_ascend_writes_a_complete_run_and_prints_its_path_last(tmp_path, tiny_cl
     manifest = json.loads((tmp_path / "runs" / "cli-run" / "run.json").read_text())
     assert manifest["status"] == "complete" and manifest["n_snapshots"] == 2
     assert manifest["model"]["source"] == str(tiny_clip_file.resolve())
-    assert manifest["config"]["steps"] == 8
+    assert manifest["config"]["optim"]["steps"] == 8
 
 
 def test_seeds_print_every_path(tmp_path, capsys):
@@ -38,7 +38,7 @@ def test_seeds_print_every_path(tmp_path, capsys):
     (["x", "--steps", "0"], "--steps must be a positive"),
     (["x", "--lr", "-0.1"], "--lr must be a positive"),
     (["x", "--loss", "/no/such/losses.py:fn"], "does not exist"),
-    (["x", "--loss", "nosuchloss"], "not a known loss"),
+    (["x", "--loss", "nosuchloss"], "not a known term"),
     (["x", "--image-prompt", "/no/such.png"], "does not exist"),
     ([], "prompt is missing"),
 ])
@@ -92,14 +92,15 @@ def test_resume_errors(tmp_path, capsys):
 
 def test_interrupted_run_exits_130_and_resume_completes(tmp_path, capsys, monkeypatch):
     from clipxai import engine
-    original = engine.Engine._step
+    original = engine.Engine.step
 
     def stop_after_three(self, index):
-        original(self, index)
+        step = original(self, index)
         if index == 2 and self.start_step == 0:
             self.request_stop("SIGTERM")
+        return step
 
-    monkeypatch.setattr(engine.Engine, "_step", stop_after_three)
+    monkeypatch.setattr(engine.Engine, "step", stop_after_three)
     code = ascend(tmp_path, "x", "--model", "random:tiny", "--steps", "6", "--name", "r")
     captured = capsys.readouterr()
     assert code == 130 and captured.out.strip().splitlines()[-1].endswith("/r")

@@ -54,7 +54,7 @@ def test_clip_scores_measure_own_against_shuffled_sentences():
     own = torch.arange(4)
     # a judge that sees in image i exactly sentence i's embedding
     judge = types.SimpleNamespace(input_resolution=4, device="cpu",
-                                  encode_image=lambda x: texts[x[:, 0, 0, 0].round().long()])
+                                  embed_images=lambda x: texts[x[:, 0, 0, 0].round().long()])
     images = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 4, 4)
     got = _clip_scores(judge, images, texts, own, own.roll(1))
     assert got["own"] == pytest.approx(1.0) and got["win_rate"] == 1.0 and got["gap"] > 0

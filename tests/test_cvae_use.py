@@ -85,7 +85,7 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path, capsys):
 
 def test_the_parameterization_optimises_z_from_the_seed_generators(trained):
     p = make_param("cvae", batch=2, size=(32, 32), device=torch.device("cpu"), generators=gens(0, 1),
-                   sigma=0.1, mean=0.5, clamp=True, cvae=str(trained), cvae_text="a big red heart in the center")
+                   cvae=str(trained), cvae_text="a big red heart in the center")
     q = make_param("cvae", batch=1, size=(32, 32), device=torch.device("cpu"), generators=gens(1),
                    cvae=str(trained))
     assert len(p.params) == 1 and p.params[0].shape == (2, 6)
@@ -141,7 +141,7 @@ def test_cvae_options_are_checked(trained):
 
 
 def test_ascend_with_the_cvae_records_z_and_raises_the_similarity(trained, tiny_clip, tmp_path):
-    run = clipxai.ascend("a red heart", model_obj=tiny_clip, out=tmp_path / "runs", param="cvae",
+    [run] = clipxai.ascend("a red heart", model_obj=tiny_clip, out=tmp_path / "runs", param="cvae",
                          param_options={"cvae": str(trained), "cvae_text": "a big red heart in the center"},
                          **{**FAST, "steps": 30, "snapshot_every": 10, "lr": 0.1, "cutouts": 0, "aug_noise": 0.0})
     assert run.status == "complete"

@@ -17,7 +17,7 @@ def test_demo_writes_a_report_and_keeps_earlier_results(tmp_path, capsys):
         assert summary["n_snapshots"] == 8 and summary["verdict"]
         assert summary["run"]["model"] == "toy" and summary["labels"]["states"]
         run_json = json.loads((out / f"run-seed{seed}" / "run.json").read_text())
-        assert run_json["config"]["init_tint"] == 0.2  # seeds start from their own hues
+        assert run_json["config"]["param"]["options"]["tint"] == 0.2  # seeds start from their own hues
     before = report.read_bytes()
     assert main(["demo", "--out", str(out), "--steps", "20", "--seeds", "1", "--quiet"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(tmp_path / "demo-2" / "report.html")

@@ -17,7 +17,9 @@ FAST = dict(quiet=True, cutouts=2, steps=12, snapshot_every=4)
 
 
 def run(tiny_clip, tmp_path, prompt="a red heart", **options):
-    return clipxai.ascend(prompt, model_obj=tiny_clip, out=tmp_path / "runs", **{**FAST, **options})
+    """The run made (the list of runs when several seeds ran)."""
+    runs = clipxai.ascend(prompt, model_obj=tiny_clip, out=tmp_path / "runs", **{**FAST, **options})
+    return runs[0] if len(runs) == 1 else runs
 
 
 def sims(r, text):
@@ -55,7 +57,7 @@ def test_init_tint_starts_each_seed_from_its_own_hue(tiny_clip, tmp_path):
     assert np.abs(offsets[0] - offsets[1]).max() > 0.02  # seeds start from different hues
     first = tinted[0].images[0].astype(np.float32) - plain[0].images[0].astype(np.float32)
     assert np.allclose(first, first.mean(axis=(1, 2), keepdims=True), atol=1e-3)  # uniform per channel
-    assert tinted[0].manifest["config"]["init_tint"] == 0.2
+    assert tinted[0].manifest["config"]["param"]["options"]["tint"] == 0.2
 
 
 class Capture(Callback):
@@ -141,7 +143,7 @@ def test_resume_ends_bit_identical_to_an_uninterrupted_run(tiny_clip, tmp_path, 
     part = run(tiny_clip, tmp_path, name="part", callbacks=[StopAt(5)], **options)
     assert part.status == "interrupted" and part.manifest["steps_done"] == 6
     assert part.n == 2  # steps 0 and 4
-    resumed = clipxai.ascend(resume=part.path, model_obj=tiny_clip, quiet=True)
+    [resumed] = clipxai.ascend(resume=part.path, model_obj=tiny_clip, quiet=True)
     assert resumed.status == "complete" and resumed.n == full.n
     for name in ("images", "embeddings", "latents", "gradients"):
         np.testing.assert_array_equal(resumed.array(name), full.array(name))
@@ -160,7 +162,7 @@ def test_resume_can_extend_a_complete_run(tiny_clip, tmp_path):
     r = run(tiny_clip, tmp_path, steps=8, snapshot_every=4)
     with pytest.raises(RunError, match="already complete"):
         clipxai.ascend(resume=r.path, model_obj=tiny_clip, quiet=True)
-    longer = clipxai.ascend(resume=r.path, model_obj=tiny_clip, quiet=True, steps=16)
+    [longer] = clipxai.ascend(resume=r.path, model_obj=tiny_clip, quiet=True, steps=16)
     assert longer.n == 4 and list(longer.steps) == [0, 4, 8, 12]
 
 
@@ -195,21 +197,22 @@ def test_user_loss_from_file_is_called_and_logged(tiny_clip, tmp_path):
 
 def test_zer0int_preset_loss_is_the_original_formula(tiny_clip, tmp_path):
     """-log(exp(cos/5)) + 1e-5 * sum|TV| + 0.01 * MSE(best), on a known input."""
+    from clipxai.ascent import build
     from clipxai.config import resolve_config
     from clipxai.engine import Engine
 
     cfg = resolve_config("a red heart", dict(preset="zer0int", model="unused", size=(32, 32),
-                                             steps=3, out=str(tmp_path), quiet=True))
-    assert (cfg.lr, cfg.optimizer, cfg.weight_decay, cfg.cutouts, cfg.normalize) == (1.5, "adamw", 0.01, 0, False)
-    engine = Engine(cfg, model=tiny_clip)
-    engine.prepare()
+                                             steps=3, out=str(tmp_path)))
+    assert (cfg.optim.lr, cfg.optim.optimizer, cfg.optim.weight_decay, cfg.augment.cutouts, cfg.normalize) == \
+        (1.5, "adamw", 0.01, 0, False)
+    engine = Engine(build(cfg, tiny_clip))
     gen = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, 32, 32, generator=gen)
     best = torch.rand(1, 3, 32, 32, generator=gen)
     with torch.no_grad():
         engine.param.params[0].copy_(image)
         engine.state.update(memory_image=best.clone(), memory_similarity=torch.tensor([1.0]))
-        step = engine._forward(0)
+        step = engine.forward(0)
         total, values = engine.objective(step)
         text = tiny_clip.encode_text(["a red heart"])
         cos = torch.cosine_similarity(tiny_clip.encode_image(image, normalize=False), text).mean()
@@ -270,3 +273,14 @@ def test_an_existing_run_is_never_overwritten(tiny_clip, tmp_path):
     with pytest.raises(RunError, match="already exists"):
         run(tiny_clip, tmp_path, name="keep", seed=99)
     np.testing.assert_array_equal(clipxai.load_run(first.path).images, before)
+
+
+def test_cutouts_in_chunks_give_the_one_batch_ascent_up_to_rounding(tiny_clip, tmp_path):
+    common = dict(steps=10, snapshot_every=1, cutouts=8, seeds=2, memory=0.1, tv=0.1)
+    chunked = run(tiny_clip, tmp_path, name="chunked", cutout_batch=3, **common)  # passes of 3, 3, 3, 3, 3, 1
+    whole = run(tiny_clip, tmp_path, name="whole", **common)
+    for a, b in zip(chunked, whole):
+        np.testing.assert_allclose(a.latents, b.latents, atol=2e-5, rtol=0)
+        np.testing.assert_allclose(a.gradients.astype(np.float32), b.gradients.astype(np.float32), atol=5e-6, rtol=0)
+        assert not np.array_equal(a.latents[-1], a.latents[0])  # it did ascend
+    assert chunked[0].option("cutout_batch") == 3

@@ -5,8 +5,8 @@ import textwrap
 import pytest
 import torch
 
-from clipxai.errors import LossError
-from clipxai.objectives import (Objective, Step, cosine, list_losses, load_loss, memory, parse_loss_option,
+from clipxai.errors import TermError
+from clipxai.objectives import (Objective, Step, cosine, list_terms, load_term, memory, parse_term_option,
                                 range_penalty, spherical, tv)
 from clipxai.prompts import Prompt, encode_prompts
 
@@ -90,28 +90,28 @@ def test_user_term_from_file_module_and_entry_point(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     step = Step(0, torch.full((1, 3, 4, 4), 0.25), None, None, None, [], None, None)
     for spec in (f"{tmp_path / 'mylosses.py'}:brightness", "mylosses:brightness", "bright"):
-        total, _ = load_loss(spec)(step)
+        total, _ = load_term(spec)(step)
         assert total.item() == pytest.approx(0.25)
-    listed = dict(list_losses())
+    listed = dict(list_terms())
     assert listed["bright"].startswith("Mean pixel value.")
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("nope", "not a known loss"),
+    ("nope", "not a known term"),
     ("/missing/file.py:fn", "does not exist"),
     ("json:no_such_fn", "has no function named"),
     ("no_such_module_xyz:fn", "cannot be imported"),
 ])
 def test_bad_loss_specs(spec, message):
-    with pytest.raises(LossError, match=message):
-        load_loss(spec)
+    with pytest.raises(TermError, match=message):
+        load_term(spec)
 
 
 def test_broken_loss_file_and_weights(tmp_path):
     (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
-    with pytest.raises(LossError, match="failed to import"):
-        load_loss(f"{tmp_path / 'broken.py'}:f")
-    assert parse_loss_option("tv=-0.5") == ("tv", -0.5)
-    assert parse_loss_option("pkg.mod:fn") == ("pkg.mod:fn", 1.0)
-    with pytest.raises(LossError, match="not a number"):
-        parse_loss_option("tv=abc")
+    with pytest.raises(TermError, match="failed to import"):
+        load_term(f"{tmp_path / 'broken.py'}:f")
+    assert parse_term_option("tv=-0.5") == ("tv", -0.5)
+    assert parse_term_option("pkg.mod:fn") == ("pkg.mod:fn", 1.0)
+    with pytest.raises(TermError, match="not a number"):
+        parse_term_option("tv=abc")

@@ -106,7 +106,6 @@ def _param(release, batch=1, size=(32, 32), seed=0, **options):
 
     gens = [torch.Generator().manual_seed(seed + i) for i in range(batch)]
     return make_param("vqgan", batch=batch, size=size, device=torch.device("cpu"), generators=gens,
-                      sigma=0.1, mean=0.5, clamp=True,
                       vqgan_config=str(release[0]), vqgan_checkpoint=str(release[1]), **options)
 
 
@@ -322,7 +321,7 @@ def test_unknown_options_and_bad_init_are_refused(release):
 def test_ascent_raises_similarity_and_records_z(release, tiny_clip, tmp_path):
     import clipxai
 
-    run = clipxai.ascend(PROMPT, param="vqgan", model_obj=tiny_clip, size=(32, 32), out=str(tmp_path), quiet=True,
+    [run] = clipxai.ascend(PROMPT, param="vqgan", model_obj=tiny_clip, size=(32, 32), out=str(tmp_path), quiet=True,
                          param_options={"vqgan_config": str(release[0]), "vqgan_checkpoint": str(release[1])},
                          steps=40, lr=0.2, cutouts=0, aug_noise=0.0, seed=0, snapshot_every=10)
     sims = [m[f"sim/{PROMPT}"] for m in run.metrics()]
@@ -394,8 +393,8 @@ def test_toy_loading_prints_nothing_and_needs_no_lightning():
 # The notebook knobs
 
 def test_notebook_knobs_give_the_documented_objective(tiny_clip):
+    from clipxai.ascent import build_objective
     from clipxai.config import resolve_config
-    from clipxai.engine import build_objective
     from clipxai.objectives import Step
     from clipxai.prompts import encode_prompts, parse_prompts
     from clipxai.vqgan.knobs import KNOBS, notebook_options
@@ -407,10 +406,10 @@ def test_notebook_knobs_give_the_documented_objective(tiny_clip):
     options = dict(runs[0])
     prompt = options.pop("prompt")
     cfg = resolve_config(prompt, options)
-    assert (cfg.lr, cfg.optimizer, cfg.weight_decay, cfg.seeds, cfg.cutouts, cfg.steps, cfg.snapshot_every) == \
-        (0.5, "adamw", 0.1, 2, 32, 110, 10)
-    assert cfg.size == (400, 224) and math.isclose(cfg.aug_noise, 0.22 / math.sqrt(3))
-    assert cfg.param == "vqgan" and cfg.param_options["quantize"] is False
+    assert (cfg.optim.lr, cfg.optim.optimizer, cfg.optim.weight_decay, cfg.seeds, cfg.augment.cutouts,
+            cfg.optim.steps, cfg.record.snapshot_every) == (0.5, "adamw", 0.1, 2, 32, 110, 10)
+    assert cfg.size == (400, 224) and math.isclose(cfg.augment.noise, 0.22 / math.sqrt(3))
+    assert cfg.param.name == "vqgan" and cfg.param.options["quantize"] is False
 
     prompts = encode_prompts(tiny_clip, parse_prompts(cfg.prompt))
     objective = build_objective(cfg, prompts)

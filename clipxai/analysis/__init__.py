@@ -10,12 +10,12 @@ docs/analysis.md.
     osc = oscillation(st.states, run.steps, st.reduced)  # switches, dwell, verdict
 """
 
-from .analyze import AnalyzeOptions, analyze_run, read_summary
+from .analyze import Analysis, AnalyzeOptions, analyze, analyze_run, read_summary
 from .cluster import ClusterResult, cluster
 from .oscillation import OscillationResult, oscillation
 from .project import Projection, project
 from .states import StateResult, infer_states
 from .verdict import VERDICTS, Thresholds
 
-__all__ = ["AnalyzeOptions", "analyze_run", "read_summary", "ClusterResult", "cluster", "OscillationResult",
+__all__ = ["Analysis", "AnalyzeOptions", "analyze", "analyze_run", "read_summary", "ClusterResult", "cluster", "OscillationResult",
            "oscillation", "Projection", "project", "StateResult", "infer_states", "VERDICTS", "Thresholds"]

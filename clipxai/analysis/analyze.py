@@ -1,5 +1,7 @@
-"""``analyze_run``: one run in, ``<run>/analysis/`` out (summary.json, states.csv, figures).
+"""``analyze``: one run in, an ``Analysis`` out; ``Analysis.write()`` makes ``<run>/analysis/``.
 
+Computing and writing are separate steps: ``analyze`` reads the run and returns every result
+(``to_dict()`` is what summary.json holds), ``write()`` draws the figures and writes the files.
 Everything the user asked for is checked before anything is written (the run, the layer
 name, the vocabulary file, the concepts, an explicitly named model), so a mistake costs one
 sentence and leaves the run folder as it was. Only ``<run>/analysis/`` is ever written.
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ClipxaiError, ModelLoadError, RunError
+from ..files import write_json
 from .chart import concept_similarity
 from .features import check_lengths, check_steps, model_embeddings, run_features
 from .oscillation import oscillation
@@ -87,26 +89,6 @@ class _ModelSource:
         return self._model
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False, default=_jsonable)
-    os.replace(tmp, path)
-
-
-def _jsonable(obj):
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return repr(obj)
-
-
 def _prepare_dir(run) -> Path:
     folder = run.analysis_dir
     try:
@@ -125,8 +107,69 @@ def _run_info(run) -> dict:
             "last_step": int(steps[-1]), "problems": list(run.problems)}
 
 
-def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> dict:
-    """Analyse one run and write ``run/analysis/``; returns the summary (what summary.json holds)."""
+@dataclass
+class Analysis:
+    """One run analysed: every result, nothing written yet (``write()`` makes ``<run>/analysis/``)."""
+
+    run: object
+    options: AnalyzeOptions
+    steps: np.ndarray
+    features: str                          # what was clustered (embeddings, activations:<layer>, pixels)
+    states: object                         # StateResult
+    oscillation: object                    # OscillationResult
+    projections: dict                      # method -> Projection
+    representatives: dict                  # state -> its most typical snapshot
+    labels: object | None = None           # StateLabels
+    concepts: object | None = None         # ConceptSimilarity
+    activations: object | None = None      # ActivationStats
+    metrics: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """What summary.json holds, except the list of files written."""
+        from .. import __version__  # noqa: PLC0415
+
+        osc, st, opts = self.oscillation, self.states, self.options
+        steps = self.steps
+        reps = {str(s): {"snapshot": i, "step": int(steps[i])} for s, i in self.representatives.items()}
+        return {
+            "schema": SCHEMA,
+            "run": _run_info(self.run),
+            **osc.to_dict(),
+            "steps": steps.tolist(),
+            "analysis": {"features": self.features, **st.to_dict(), "seed": opts.seed,
+                         "thresholds": asdict(opts.thresholds), "options": opts.to_dict(),
+                         "projections": {m: p.to_dict() for m, p in self.projections.items()}},
+            "labels": None if self.labels is None else self.labels.to_dict(),
+            "concepts": None if self.concepts is None else self.concepts.to_dict(osc.states),
+            **({"activations": self.activations.to_dict()} if self.activations is not None else {}),
+            **({"representatives": reps} if "images" in self.run.array_names() else {}),
+            "notes": self.notes + list(self.run.manifest.get("notes", [])),
+            "clipxai_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": round(self.seconds, 2),
+        }
+
+    def write(self, log=None) -> dict:
+        """Draw the figures and write states.csv and summary.json; returns the summary."""
+        log = log or (lambda msg: None)
+        folder = _prepare_dir(self.run)
+        log("drawing figures")
+        from .figures import draw_all  # noqa: PLC0415
+        drawn = draw_all(self, folder)
+        with open(folder / "states.csv", "w", encoding="utf-8") as f:
+            f.write("snapshot,step,cluster,state\n")
+            for i, (s, c, q) in enumerate(zip(self.steps.tolist(), self.states.clusters.labels.tolist(),
+                                              self.oscillation.states.tolist())):
+                f.write(f"{i},{s},{c},{q}\n")
+        summary = {**self.to_dict(), "figures": drawn, "files": {"summary": "summary.json", "states": "states.csv"}}
+        write_json(folder / "summary.json", summary)
+        return summary
+
+
+def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> Analysis:
+    """Analyse one run: states, oscillation, projections, labels; nothing is written."""
     opts = opts or AnalyzeOptions()
     log = log or (lambda msg: None)
     t0 = time.perf_counter()
@@ -184,39 +227,16 @@ def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -
         from ..vocab import vocabulary_embeddings  # noqa: PLC0415
         probe = vocabulary_embeddings(clip_model, opts.concepts).numpy()
         concepts = concept_similarity(embeddings, steps, opts.concepts, probe)
+    from .chart import activation_stats  # noqa: PLC0415
+    return Analysis(run=run, options=opts, steps=steps, features=feats.source, states=st, oscillation=osc,
+                    projections=projections, representatives=reps, labels=labels, concepts=concepts,
+                    activations=activation_stats(run), metrics=run.metrics(), notes=notes,
+                    seconds=time.perf_counter() - t0)
 
-    folder = _prepare_dir(run)
-    log("drawing figures")
-    from .figures import draw_all  # noqa: PLC0415
-    names = labels.names() if labels else None
-    drawn, extra = draw_all(run, folder, st=st, osc=osc, reps=reps, projections=projections,
-                            names=names, concepts=concepts, metrics=run.metrics(), gif=opts.gif)
-    with open(folder / "states.csv", "w", encoding="utf-8") as f:
-        f.write("snapshot,step,cluster,state\n")
-        for i, (s, c, q) in enumerate(zip(steps.tolist(), st.clusters.labels.tolist(), osc.states.tolist())):
-            f.write(f"{i},{s},{c},{q}\n")
 
-    from .. import __version__  # noqa: PLC0415
-    summary = {
-        "schema": SCHEMA,
-        "run": _run_info(run),
-        **osc.to_dict(),
-        "steps": steps.tolist(),
-        "analysis": {"features": feats.source, **st.to_dict(), "seed": opts.seed,
-                     "thresholds": asdict(opts.thresholds), "options": opts.to_dict(),
-                     "projections": {m: p.to_dict() for m, p in projections.items()}},
-        "labels": None if labels is None else labels.to_dict(),
-        "concepts": None if concepts is None else concepts.to_dict(osc.states),
-        **extra,
-        "notes": notes + list(run.manifest.get("notes", [])),
-        "figures": drawn,
-        "files": {"summary": "summary.json", "states": "states.csv"},
-        "clipxai_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
-    write_json(folder / "summary.json", summary)
-    return summary
+def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> dict:
+    """Analyse one run and write ``run/analysis/``; returns the summary (what summary.json holds)."""
+    return analyze(run, opts, model=model, log=log).write(log=log)
 
 
 def read_summary(run) -> dict | None:

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ClipxaiError
-from .analyze import AnalyzeOptions, ensure_summary, write_json
+from ..files import write_json
+from .analyze import AnalyzeOptions, ensure_summary
 from .features import model_embeddings, run_features
 from .sheets import even_indices
 from .style import new_figure, state_colors

@@ -114,17 +114,14 @@ def pixel_features(run, size: int = PIXEL_SIZE) -> np.ndarray:
 def model_embeddings(run, model, chunk: int = 64) -> np.ndarray:
     """CLIP embeddings of the run's images under ``model`` (for runs that did not record them)."""
     import torch  # noqa: PLC0415
-    import torch.nn.functional as F  # noqa: PLC0415
 
     images = checked_array(run, "images")
-    res = model.input_resolution
+    normalize = bool(run.option("normalize", True)) if run.layout == "native" else True
     out = []
     with torch.no_grad():
         for i in range(0, len(images), chunk):
             x = torch.as_tensor(np.asarray(images[i:i + chunk], dtype=np.float32), device=model.device)
-            if x.shape[-1] != res or x.shape[-2] != res:
-                x = F.interpolate(x, size=(res, res), mode="bilinear", align_corners=False, antialias=True)
-            out.append(model.encode_image(x).cpu().numpy())
+            out.append(model.embed_images(x, normalize=normalize).cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
 

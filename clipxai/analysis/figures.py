@@ -1,4 +1,5 @@
-"""Drawing every figure of one analysed run into its analysis folder.
+"""Drawing every figure of one analysed run into its analysis folder (drawing only: every
+number comes computed in the ``Analysis``).
 
 Each figure is optional (a legacy run has no metrics, a run without activations has no
 layer statistics); ``draw_all`` returns name -> path relative to the analysis folder for
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .chart import activation_stats, gradient_series, plot_gradient, plot_loss_terms, plot_similarity
+from .chart import gradient_series, plot_gradient, plot_loss_terms, plot_similarity
 from .sheets import animated_gif, contact_sheet, even_indices, thumbnails
 from .style import new_figure
 
@@ -22,18 +23,16 @@ def _save(fig, folder: Path, name: str, drawn: dict) -> None:
     drawn[name] = path.relative_to(folder).as_posix()
 
 
-def draw_all(run, folder: Path, *, st, osc, reps: dict[int, int], projections: dict, names: dict | None,
-             concepts=None, metrics: list[dict] | None = None, gif: bool = True, max_thumbnails: int = 48,
-             max_frames: int = 80) -> tuple[dict, dict]:
-    """Draw the figures; returns (name -> relative path, extra results for the summary).
-
-    ``reps`` maps each state to its most typical snapshot (pictured on the trajectories).
-    """
+def draw_all(analysis, folder: Path, max_thumbnails: int = 48, max_frames: int = 80) -> dict:
+    """Draw the figures of an ``Analysis``; returns name -> path relative to ``folder``."""
     from matplotlib.figure import Figure  # noqa: PLC0415
 
+    run, st, osc, reps = analysis.run, analysis.states, analysis.oscillation, analysis.representatives
+    projections, concepts, metrics = analysis.projections, analysis.concepts, analysis.metrics
+    names = analysis.labels.names() if analysis.labels else None
+    gif = analysis.options.gif
     (folder / "figures").mkdir(parents=True, exist_ok=True)
     drawn: dict[str, str] = {}
-    extra: dict = {}
     steps = np.asarray(run.steps, dtype=np.float64)
     states = osc.states
     has_images = "images" in run.array_names()
@@ -85,12 +84,11 @@ def draw_all(run, folder: Path, *, st, osc, reps: dict[int, int], projections: d
         plot_gradient(ax, grad, osc)
         fig.tight_layout()
         _save(fig, folder, "gradient", drawn)
-    stats = activation_stats(run)
+    stats = analysis.activations
     if stats is not None:
         fig = Figure(figsize=(12, 0.6 + 0.25 * max(len(stats.layers), 8)), dpi=100)
         stats.plot(fig)
         _save(fig, folder, "activations", drawn)
-        extra["activations"] = stats.to_dict()
 
     if has_images:
         idx = even_indices(run.n, max_thumbnails)
@@ -99,8 +97,7 @@ def draw_all(run, folder: Path, *, st, osc, reps: dict[int, int], projections: d
         contact_sheet(run.images, steps, [reps[s] for s in sorted(reps)], states, names, columns=6,
                       size=128).save(folder / "figures" / "state_thumbnails.png")
         drawn["state_thumbnails"] = "figures/state_thumbnails.png"
-        extra["representatives"] = {str(s): {"snapshot": i, "step": int(steps[i])} for s, i in reps.items()}
         if gif:
             animated_gif(run.images, steps, folder / "figures" / "animation.gif", states, max_frames=max_frames)
             drawn["animation"] = "figures/animation.gif"
-    return drawn, extra
+    return drawn

@@ -10,6 +10,7 @@ the others are analysed first with the given options.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 from pathlib import Path
@@ -181,6 +182,8 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
     verdicts = ", ".join(f"{r.path.name}: {s['verdict']}" for r, s in zip(runs, summaries))
     doc.paragraph(f"{len(runs)} run(s). Verdicts: {verdicts}. Every number below is defined in docs/analysis.md; "
                   f"metrics are computed in PCA space, never in UMAP or t-SNE coordinates.")
+    parent = os.path.commonpath([r.path.resolve().parent for r in runs])
+    doc.paragraph(f"Browse these runs step by step: clipxai view {parent}")
     if len(runs) > 1:
         from .compare import compare_runs  # noqa: PLC0415
         log("comparing runs")

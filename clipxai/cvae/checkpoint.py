@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import io
 import lzma
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import ModelLoadError
+from ..files import save_torch
 from .conditioning import Conditioner
 from .model import CVAE, CVAEConfig
 from .phrases import SentenceBuilder
@@ -34,15 +33,7 @@ BUNDLED = {"toy": WEIGHTS_DIR / "toy.pt.xz"}
 def save_checkpoint(path: Path, payload: dict) -> None:
     """Write through a temporary file and rename: a killed process leaves the previous one intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_torch(payload, path)
 
 
 def resolve(spec: str | Path) -> Path:

@@ -9,7 +9,6 @@ validation accuracy.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import time
@@ -22,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..seeding import derive_seed
 from ..errors import ClipxaiError, ModelLoadError
 from .checkpoint import save_checkpoint
 from .data import DataError, decode_images, default_cache_dir, read_table, split_rows
@@ -83,10 +83,6 @@ class AttributeClassifier:
         return torch.cat(out) if out else torch.empty(0, len(self.attributes))
 
 
-def _seed(*parts) -> int:
-    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:8], "little") >> 1
-
-
 def train_classifier(data: str | Path, out: str | Path, config: ClassifierConfig | None = None, *,
                      overwrite: bool = False, images: str | Path | None = None,
                      cache_dir: str | Path | None = None,
@@ -107,13 +103,13 @@ def train_classifier(data: str | Path, out: str | Path, config: ClassifierConfig
     if len(train_idx) < 2:
         raise DataError(f"The dataset {data} has fewer than two training images.")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_seed(config.seed, "classifier"))
+        torch.manual_seed(derive_seed(config.seed, "classifier"))
         model = AttributeCNN(len(table.attributes), config.width)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     steps = max(1, len(train_idx) // config.batch_size)
     history = []
     for epoch in range(config.epochs):
-        g = torch.Generator().manual_seed(_seed(config.seed, "classifier-epoch", epoch))
+        g = torch.Generator().manual_seed(derive_seed(config.seed, "classifier-epoch", epoch))
         order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
         model.train()
         t0, total = time.perf_counter(), 0.0

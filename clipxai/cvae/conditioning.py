@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import ClipxaiError
+from ..files import atomic_write_text, save_npy
 
 MODES = ("clip", "attributes", "both")
 STORE_FORMAT = 1
@@ -104,18 +104,8 @@ class EmbeddingStore:
         """The array first, then the sentence list that makes it valid (temp file + rename)."""
         try:
             self.base.parent.mkdir(parents=True, exist_ok=True)
-            payloads = ((".npy", lambda f: np.save(f, self.matrix)),
-                        (".json", lambda f: f.write(json.dumps(self.sentences, ensure_ascii=False).encode())))
-            for suffix, write in payloads:
-                fd, tmp = tempfile.mkstemp(dir=self.base.parent, prefix=".tmp-", suffix=suffix)
-                try:
-                    with os.fdopen(fd, "wb") as f:
-                        write(f)
-                    os.chmod(tmp, 0o644)
-                    os.replace(tmp, self.base.with_suffix(suffix))
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
+            save_npy(self.matrix, self.base.with_suffix(".npy"))
+            atomic_write_text(self.base.with_suffix(".json"), json.dumps(self.sentences, ensure_ascii=False))
         except OSError:
             pass  # an unwritable cache only costs time next time
 

@@ -33,6 +33,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ClipxaiError
+from ..files import FILE_MODE, atomic_write_text
 
 CELEBA_ATTR = "list_attr_celeba.txt"
 CELEBA_PARTITION = "list_eval_partition.txt"
@@ -341,13 +342,9 @@ def _read_image_cache(base: Path, size: int) -> ImageSet | None:
 def _commit_image_cache(tmp: Path, base: Path, result: ImageSet) -> None:
     """Rename the decoded array into place, then write the index that makes it valid."""
     try:
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, base.with_suffix(".npy"))
-        fd, meta = tempfile.mkstemp(dir=base.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump({"rows": result.rows.tolist(), "skipped": result.skipped}, f)
-        os.chmod(meta, 0o644)
-        os.replace(meta, base.with_suffix(".json"))
+        atomic_write_text(base.with_suffix(".json"), json.dumps({"rows": result.rows.tolist(), "skipped": result.skipped}))
     except OSError:
         tmp.unlink(missing_ok=True)  # an unwritable cache only costs time next time
 

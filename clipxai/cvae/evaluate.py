@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import ClipxaiError
 from .checkpoint import LoadedCVAE, load_cvae
@@ -79,12 +78,9 @@ def _shuffled(sentences: list[str], rng: np.random.Generator) -> list[int]:
 
 def _clip_scores(judge, images: torch.Tensor, text_unit: torch.Tensor, own: torch.Tensor,
                  other: torch.Tensor) -> dict:
-    r = judge.input_resolution
     with torch.no_grad():
         x = images.to(judge.device)
-        if x.shape[-1] != r:
-            x = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
-        feats = torch.cat([judge.encode_image(x[s:s + 256]) for s in range(0, len(x), 256)]).cpu()
+        feats = torch.cat([judge.embed_images(x[s:s + 256]) for s in range(0, len(x), 256)]).cpu()
     feats = feats / feats.norm(dim=-1, keepdim=True)
     cos_own = (feats * text_unit[own]).sum(-1)
     cos_other = (feats * text_unit[other]).sum(-1)

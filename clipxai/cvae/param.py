@@ -18,19 +18,19 @@ from __future__ import annotations
 import torch
 
 from ..errors import ClipxaiError
-from ..params import Parameterization, register_param
+from ..params import ParamContext, Parameterization, register_param
 from .checkpoint import LoadedCVAE, load_cvae
 
 
 @register_param("cvae")
-def cvae(*, batch: int, size: tuple[int, int], device: torch.device, generators: list[torch.Generator],
-         cvae: str | None = None, cvae_text: str | None = None, cvae_optimize_condition: bool = False,
-         cvae_z_scale: float = 1.0, init_image: str | None = None, prompt: str | None = None,
-         sigma=None, mean=None, clamp=None, **unknown) -> Parameterization:
-    """A trained CVAE's latent z (and optionally its condition), decoded to an image."""
-    del sigma, mean, clamp, size  # pixel options; the image is the decoder's, in [0, 1], at its resolution
-    if unknown:
-        raise ClipxaiError(f"The cvae parameterization does not take the option(s) {', '.join(sorted(unknown))}.")
+def cvae(ctx: ParamContext, *, cvae: str | None = None, cvae_text: str | None = None,
+         cvae_optimize_condition: bool = False, cvae_z_scale: float = 1.0,
+         init_image: str | None = None) -> Parameterization:
+    """A trained CVAE's latent z (and optionally its condition), decoded to an image.
+
+    The image is the decoder's, in [0, 1], at its own resolution (the run's size is not used).
+    """
+    batch, device, generators, prompt = ctx.batch, ctx.device, ctx.generators, ctx.prompt
     if not cvae:
         raise ClipxaiError("The cvae parameterization needs a trained CVAE: pass --cvae CHECKPOINT (or --cvae toy).")
     z_scale = float(cvae_z_scale)

@@ -11,7 +11,6 @@ on CPU). The folder holds ``config.json`` (every hyperparameter), ``checkpoint.p
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..seeding import derive_seed
 from ..errors import ClipxaiError
 from ..models import DEFAULT_MODEL
 from . import checkpoint as ckpt
@@ -121,10 +121,6 @@ def _clip_spec(spec: str) -> str:
     return str(path.resolve()) if path.is_file() else spec
 
 
-def _seed(*parts) -> int:
-    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:8], "little") >> 1
-
-
 def prepare(data: str | Path, config: TrainConfig, images: str | Path | None = None,
             cache_dir: str | Path | None = None, clip=None,
             progress: Callable[[str], None] | None = None) -> Prepared:
@@ -206,7 +202,7 @@ def train(data: str | Path, out: str | Path, config: TrainConfig | None = None, 
 
     mcfg = config.model_config(prep.conditioner.dim)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_seed(config.seed, "init"))
+        torch.manual_seed(derive_seed(config.seed, "init"))
         model = CVAE(mcfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start_epoch, step, history = 0, 0, []
@@ -232,7 +228,7 @@ def train(data: str | Path, out: str | Path, config: TrainConfig | None = None, 
     say(f"training on {len(train_idx)} images ({len(prep.split['val'])} validation), "
         f"{steps_per_epoch} steps per epoch, condition {config.condition} ({prep.conditioner.dim} values)")
     for epoch in range(start_epoch, config.epochs):
-        g = torch.Generator().manual_seed(_seed(config.seed, "epoch", epoch))
+        g = torch.Generator().manual_seed(derive_seed(config.seed, "epoch", epoch))
         order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
         model.train()
         sums = {"loss": 0.0, "rec": 0.0, "kl": 0.0}
@@ -344,7 +340,7 @@ def write_grids(model: CVAE, prep: Prepared, config: TrainConfig, folder: Path, 
     firsts = list(first_of)
     conds = prep.conditions(list(first_of.values()))
     n = config.grid_rows
-    g = torch.Generator().manual_seed(_seed(config.seed, "grid"))
+    g = torch.Generator().manual_seed(derive_seed(config.seed, "grid"))
     z = torch.randn((len(firsts) * n, model.config.zdim), generator=g)
     save_grid(model.decode(z, conds.repeat_interleave(n, dim=0)), folder / f"samples-e{epoch:03d}.png", ncol=n)
     (folder / "samples.txt").write_text("".join(f"row {i + 1}: {s}\n" for i, s in enumerate(firsts)))

@@ -28,7 +28,7 @@ DEMO_TINT = 0.2
 def run_demo(out: str | Path = "runs/demo", prompt: str = "❤️", model: str = "toy", seeds: int = 4,
              steps: int = 300, snapshot_every: int = 5, quiet: bool = True, log=print) -> Path:
     """Run the demo into a fresh folder; returns the path of its HTML report."""
-    from ..engine import ascend  # noqa: PLC0415
+    from ..ascent import ascend  # noqa: PLC0415
     from ..analysis.analyze import AnalyzeOptions  # noqa: PLC0415
     from ..analysis.report import write_report  # noqa: PLC0415
     from ..models import load_clip  # noqa: PLC0415
@@ -39,9 +39,8 @@ def run_demo(out: str | Path = "runs/demo", prompt: str = "❤️", model: str =
     log(f"ascending {prompt!r} on {model} from {seeds} seeds, {steps} steps, into {folder}")
     # Each seed starts from its own hue: from plain grey every seed falls to the same meaning
     # of "❤️" (the one grey noise is closest to); tinted starts reach the others too.
-    result = ascend(prompt, model_obj=clip_model, seeds=seeds, steps=steps, snapshot_every=snapshot_every,
+    runs = ascend(prompt, model_obj=clip_model, seeds=seeds, steps=steps, snapshot_every=snapshot_every,
                     init_tint=DEMO_TINT, out=str(folder), name="run", quiet=quiet)
-    runs = result if isinstance(result, list) else [result]
     vocab = folder / "vocabulary.txt"
     vocab.write_text("\n".join(world.VOCABULARY) + "\n", encoding="utf-8")
     opts = AnalyzeOptions(projections=("pca",), concepts=list(DEFAULT_CONCEPTS),

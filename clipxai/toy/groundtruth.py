@@ -54,12 +54,11 @@ def _final_images(runs) -> np.ndarray:
 
 def _ascend(prompt: str, model: ClipModel, out: Path, seeds: int, steps: int,
             snapshot_every: int | None = None, **options):
-    from ..engine import ascend  # noqa: PLC0415
+    from ..ascent import ascend  # noqa: PLC0415
 
-    runs = ascend(prompt, model_obj=model, out=str(out), seeds=seeds, steps=steps,
+    return ascend(prompt, model_obj=model, out=str(out), seeds=seeds, steps=steps,
                   snapshot_every=snapshot_every or max(1, steps - 1), activations="none",
                   record_gradients=False, quiet=True, **options)
-    return runs if isinstance(runs, list) else [runs]
 
 
 @dataclass

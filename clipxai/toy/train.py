@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import lzma
 import math
-import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, fields
@@ -26,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ClipxaiError
+from ..files import atomic_write_bytes, save_torch
 from ..models import OPENAI_MEAN, OPENAI_STD
 from . import world
 
@@ -243,16 +243,7 @@ def compact_state_dict(model: torch.nn.Module, used_tokens: set[int], used_posit
 
 def compress_file(src: Path, dst: Path) -> None:
     """xz-compress ``src`` into ``dst`` atomically."""
-    data = lzma.compress(src.read_bytes(), preset=9 | lzma.PRESET_EXTREME)
-    tmp = dst.with_name(dst.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, dst)
-
-
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write_bytes(dst, lzma.compress(src.read_bytes(), preset=9 | lzma.PRESET_EXTREME))
 
 
 @dataclass
@@ -326,7 +317,7 @@ def train(out_dir: str | Path, config: TrainConfig, *, resume: bool = False, ove
         say(line)
 
     def checkpoint(step: int) -> None:
-        _atomic_save({"step": step, "config": asdict(config), "model": model.state_dict(),
+        save_torch({"step": step, "config": asdict(config), "model": model.state_dict(),
                       "optimizer": optimizer.state_dict(), "used_tokens": sorted(used_tokens),
                       "used_positions": used_positions, "seconds": elapsed}, out_dir / CHECKPOINT_FILE)
 
@@ -382,16 +373,14 @@ def train(out_dir: str | Path, config: TrainConfig, *, resume: bool = False, ove
     model.eval()
     sd = compact_state_dict(model, used_tokens, used_positions)
     model_path = out_dir / MODEL_FILE
-    _atomic_save(sd, model_path)
+    save_torch(sd, model_path)
     compressed, bundled_path = None, None
     if bundle is not None:  # xz at its strongest takes a few seconds; only bundles need it
         compressed = out_dir / COMPRESSED_FILE
         compress_file(model_path, compressed)
         bundled_path = BUNDLED_MODELS[bundle]
         bundled_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = bundled_path.with_name(bundled_path.name + ".tmp")
-        tmp.write_bytes(compressed.read_bytes())
-        os.replace(tmp, bundled_path)
+        atomic_write_bytes(bundled_path, compressed.read_bytes())
     summary = {"config": asdict(config), "steps": step, "seconds": round(elapsed, 1),
                "final_loss": loss_value, "used_tokens": len(used_tokens), "used_positions": used_positions,
                "model_bytes": model_path.stat().st_size, "compressed_bytes": compressed.stat().st_size if compressed else None,

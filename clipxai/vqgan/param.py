@@ -16,22 +16,18 @@ from pathlib import Path
 import torch
 
 from ..errors import ClipxaiError
-from ..params import Parameterization, _clamp_st, register_param
+from ..params import ParamContext, Parameterization, clamp_st, register_param
 from .model import VQGAN, load_vqgan
 
 INITS = ("codes", "noise", "image")
 
 
 @register_param("vqgan")
-def vqgan(*, batch: int, size: tuple[int, int], device: torch.device, generators: list[torch.Generator],
-          vqgan: str | None = None, vqgan_config: str | None = None, vqgan_checkpoint: str | None = None,
-          init: str | None = None, init_image: str | None = None, noise_factor: float = 0.0,
-          quantize: bool = True, z_clamp: bool = True, sigma=None, mean=None, clamp=None,
-          **unknown) -> Parameterization:
+def vqgan(ctx: ParamContext, *, vqgan: str | None = None, vqgan_config: str | None = None,
+          vqgan_checkpoint: str | None = None, init: str | None = None, init_image: str | None = None,
+          noise_factor: float = 0.0, quantize: bool = True, z_clamp: bool = True) -> Parameterization:
     """VQGAN latents (taming-transformers), snapped to the codebook and decoded, as in CLIP+VQGAN."""
-    del sigma, mean, clamp  # pixel options; a VQGAN image is always decoded, mapped and clamped to [0, 1]
-    if unknown:
-        raise ClipxaiError(f"The vqgan parameterization does not take the option(s) {', '.join(sorted(unknown))}.")
+    batch, size, device, generators = ctx.batch, ctx.size, ctx.device, ctx.generators
     init = init or ("image" if init_image else "codes")
     if init not in INITS:
         raise ClipxaiError(f"The vqgan init '{init}' is not one of {', '.join(INITS)}.")
@@ -64,7 +60,7 @@ def vqgan(*, batch: int, size: tuple[int, int], device: torch.device, generators
                 z.copy_(torch.maximum(torch.minimum(z, z_max), z_min))
         latent = z + noise_factor * noise(z) if noise is not None else z
         decoded = model.decode(model.snap(latent) if quantize else latent)
-        return _clamp_st((decoded + 1) / 2)
+        return clamp_st((decoded + 1) / 2)
 
     info = {"kind": "vqgan", **loaded.info, "latent_shape": list(z.shape[1:]), "init": init,
             "init_image": str(init_image) if init_image else None, "noise_factor": noise_factor,

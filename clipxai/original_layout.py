@@ -35,6 +35,10 @@ PATTERNS = {
     "gradients": re.compile(r"^gradient_iteration(\d+)\.npy$"),
 }
 SOURCE = "legacy layout of clipga-self-text-to-image.py"
+# The script saved after optimizer.step(): a row's image is the image *after* that step's update,
+# and its gradient is d loss / d image (loss = -objective) at that step, before the update.
+ROW_SEMANTICS = ("row i is iteration steps[i] as the original script saved it: the image after that step's "
+                 "update, activations of the image before it, the gradient d loss / d image (not d objective)")
 
 
 class LazyStack:
@@ -231,6 +235,7 @@ def load_legacy_run(path: str | Path) -> Run:
         "prompts": [],
         "config": {"source": SOURCE, "snapshot_every": int(np.median(gaps)) if len(gaps) else None},
         "model": {"name": None},
+        "snapshot_semantics": ROW_SEMANTICS,
         "arrays": inventory,
         "notes": ["Values were min-max normalised per snapshot by the original script, so magnitudes "
                   "are not comparable between snapshots; there are no embeddings or metrics."],

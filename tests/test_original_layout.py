@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from clipxai.errors import RunError
-from clipxai.legacy import LazyStack, is_legacy_run, load_legacy_run
+from clipxai.original_layout import LazyStack, is_legacy_run, load_legacy_run
 from clipxai.runs import load_run
 
 TOKENS, WIDTH = 257, 1024          # ViT-L/14 at batch 1, sequence-first: output.view(257, -1)

@@ -1,0 +1,101 @@
+"""Atomic file writes: a reader (or a killed process) never sees half a file.
+
+Every file clipxai writes whole — run.json, summary.json, checkpoints, caches, reports —
+goes through ``atomic_write``: a temporary file in the same folder, flushed, then renamed
+over the target. Files get the permissions the process umask gives any new file, so
+colleagues and web servers can read them like the arrays beside them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterator
+
+import numpy as np
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write by any means (a memmap, ``np.save``...); renamed
+    over ``path`` when the block ends without error, removed otherwise."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], sync: bool = False) -> Path:
+    """Write ``path`` through ``write(file)`` on a temporary sibling, then rename it into place.
+
+    ``sync`` also fsyncs the data before the rename (a full disk then fails here, not later).
+    On any error the temporary file is removed and the previous ``path`` is left as it was.
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            if sync:
+                os.fsync(f.fileno())
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, sync: bool = False) -> Path:
+    return atomic_write(path, lambda f: f.write(data), sync=sync)
+
+
+def atomic_write_text(path: str | Path, text: str, sync: bool = False) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), sync=sync)
+
+
+def json_default(obj: Any):
+    """JSON for the numpy scalars, arrays, paths and tuples that results carry."""
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    return repr(obj)
+
+
+def dumps_json(data: Any, indent: int | None = 2) -> str:
+    return json.dumps(data, indent=indent, ensure_ascii=False, default=json_default)
+
+
+def write_json(path: str | Path, data: Any, sync: bool = False) -> Path:
+    return atomic_write_text(path, dumps_json(data), sync=sync)
+
+
+def save_torch(obj: Any, path: str | Path, sync: bool = False) -> Path:
+    import torch  # noqa: PLC0415  (only writers of checkpoints need torch)
+
+    return atomic_write(path, lambda f: torch.save(obj, f), sync=sync)
+
+
+def save_npy(array: np.ndarray, path: str | Path) -> Path:
+    return atomic_write(path, lambda f: np.save(f, array))

@@ -1,0 +1,278 @@
+"""The viewer's web application: four pages, a small JSON API, frames, and files under the root.
+
+Pages are static HTML from the package with two values filled in: this server's random
+token and whether it is read-only. Requests that change something (start, cancel) must
+carry the token in the ``X-Clipxai-Token`` header; another site can neither read the token
+(same-origin policy) nor send that header without a preflight this server never grants.
+A Host check refuses DNS-rebinding attempts on a loopback server, and a strict
+Content-Security-Policy forbids inline script, so text from a run can never become code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import mimetypes
+import re
+import secrets
+from pathlib import Path
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..errors import ClipxaiError
+from ..runs import default_run_name
+from .catalog import Catalog, run_facts
+from .frames import frame_png, projection
+from .jobs import Jobs, ascend_argv
+from .metrics import MetricsTail
+from .paths import inside
+from .summary import analysis_view
+
+STATIC = Path(__file__).parent / "static"
+PAGE_DIR = Path(__file__).parent / "pages"
+PAGES = {"/": "runs.html", "/run": "run.html", "/compare": "compare.html", "/start": "start.html"}
+SERVED_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".json", ".jsonl", ".csv", ".txt", ".md"}
+TEXT_TYPES = {".json": "application/json", ".jsonl": "text/plain", ".csv": "text/plain", ".txt": "text/plain",
+              ".md": "text/plain"}
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+FALLBACK_PRESETS = ["default", "zer0int"]
+FALLBACK_MODELS = ["toy", "toy-b", "random:tiny", "ViT-B/32", "ViT-B/16", "ViT-L/14"]
+MAX_STEPS = 1_000_000
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response and refuses Host headers not in ``hosts`` (None: any)."""
+
+    def __init__(self, app, hosts: tuple[str, ...] | None):
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if self.hosts is not None:
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if _host_name(host) not in self.hosts:
+                return await Response("Unknown Host header.", status_code=400)(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                headers += [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                            (b"referrer-policy", b"no-referrer"), (b"content-security-policy", CSP.encode()),
+                            (b"cross-origin-resource-policy", b"same-origin")]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _host_name(host: str) -> str:
+    """The host part of a Host header, without port or IPv6 brackets."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _not_found(what: str = "Not found.") -> JSONResponse:
+    return JSONResponse({"error": what}, status_code=404)
+
+
+def _int(value: str | None, default: int | None = None) -> int | None:
+    if value is None or value == "":
+        return default
+    if not re.fullmatch(r"-?\d{1,9}", value):
+        raise ValueError(value)
+    return int(value)
+
+
+def choices() -> dict:
+    """Model names and presets the start form suggests (a fixed list when the engine cannot be imported)."""
+    models, presets = list(FALLBACK_MODELS), list(FALLBACK_PRESETS)
+    with contextlib.suppress(Exception):
+        from ..models import list_models  # noqa: PLC0415
+        models = list_models()
+    with contextlib.suppress(Exception):
+        from ..config import list_presets  # noqa: PLC0415
+        presets = list_presets()
+    return {"models": models, "presets": presets}
+
+
+def create_app(root: str | Path, *, read_only: bool = False, token: str | None = None,
+               hosts: tuple[str, ...] | None = LOOPBACK_HOSTS) -> Starlette:
+    """The viewer of the runs under ``root``; ``hosts`` are the Host names accepted (None: any)."""
+    root = Path(root).resolve()
+    token = token or secrets.token_urlsafe(32)
+    catalog = Catalog(root)
+    jobs = Jobs()
+    metrics = MetricsTail(catalog.contains)
+    cached_choices: dict = {}
+    maps: dict[str, tuple] = {}      # run id -> (the Run it was computed for, its 2-D map)
+
+    def page(request: Request) -> Response:
+        html = (PAGE_DIR / PAGES[request.url.path]).read_text(encoding="utf-8")
+        html = html.replace("{{TOKEN}}", token).replace("{{READ_ONLY}}", "1" if read_only else "0")
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    def api_runs(request: Request) -> Response:
+        return JSONResponse({"root": str(root), "read_only": read_only, "runs": catalog.rows()},
+                            headers={"Cache-Control": "no-store"})
+
+    def api_run(request: Request) -> Response:
+        run_id = request.query_params.get("id", "")
+        run = catalog.run(run_id)
+        job = jobs.get(run_id)
+        if run is None:
+            if job is not None:
+                return JSONResponse({"id": run_id, "pending": True, "job": job.to_dict()})
+            return _not_found("No such run.")
+        try:
+            steps = [int(s) for s in catalog.array(run, "steps")] if run.n else []
+        except (ClipxaiError, TypeError):
+            steps = []
+        summary = catalog.summary(run)
+        analysis = analysis_view(summary, steps)
+        if analysis:
+            analysis["figures"] = _figure_urls(run_id, analysis["figures"])
+        return JSONResponse({
+            "id": run_id, "name": run.path.name, "path": str(run.path), **run_facts(run), "steps": steps,
+            "metrics": metrics.series(run), "analysis": analysis,
+            "job": job.to_dict() if job else None, "read_only": read_only,
+        }, headers={"Cache-Control": "no-store"})
+
+    def _figure_urls(run_id: str, figures: dict) -> dict:
+        prefix = "" if run_id == "." else run_id + "/"
+        out = {}
+        for name, rel in figures.items():
+            path = f"{prefix}analysis/{rel}"
+            if inside(root, path) is not None:
+                out[name] = "/files/" + path
+        return out
+
+    def api_frame(request: Request) -> Response:
+        try:
+            index = _int(request.query_params.get("i"), -1)
+            size = _int(request.query_params.get("size"))
+        except ValueError:
+            return _not_found("Bad frame index or size.")
+        run = catalog.run(request.query_params.get("id", ""))
+        data = frame_png(catalog.array(run, "images"), index, size) if run is not None else None
+        if data is None:
+            return _not_found("No such frame.")
+        cache = "private, max-age=300" if run.status == "complete" and index >= 0 else "no-cache"
+        return Response(data, media_type="image/png", headers={"Cache-Control": cache})
+
+    def api_projection(request: Request) -> Response:
+        run_id = request.query_params.get("id", "")
+        run = catalog.run(run_id)
+        if run is None:
+            return _not_found("No such run.")
+        cached = maps.get(run_id)
+        if cached is None or cached[0] is not run:       # the catalog hands out a new Run when run.json changes
+            cached = (run, {**projection(catalog.array(run, "embeddings")), "n": run.n})
+            maps[run_id] = cached
+        return JSONResponse(cached[1], headers={"Cache-Control": "no-store"})
+
+    def api_options(request: Request) -> Response:
+        if not cached_choices:
+            cached_choices.update(choices())
+        return JSONResponse({**cached_choices, "read_only": read_only})
+
+    async def _checked(request: Request) -> dict | Response:
+        """The JSON body of a state-changing request, or the response refusing it."""
+        given = request.headers.get("x-clipxai-token", "")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return JSONResponse({"error": "This request needs the page's token (reload the page)."}, status_code=403)
+        if read_only:
+            return JSONResponse({"error": "This viewer is read-only (started with --read-only)."}, status_code=403)
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "The request body must be a JSON object."}, status_code=400)
+        return body
+
+    async def api_start(request: Request) -> Response:
+        body = await _checked(request)
+        if isinstance(body, Response):
+            return body
+        if not cached_choices:   # imports the engine (seconds, once): not on the event loop
+            cached_choices.update(await run_in_threadpool(choices))
+        try:
+            prompt, model, preset, steps = _start_fields(body, cached_choices["presets"])
+        except ValueError as err:
+            return JSONResponse({"error": str(err)}, status_code=400)
+        name = default_run_name(prompt)
+        while (root / name).exists() or jobs.get(name) is not None:
+            name = default_run_name(prompt) + "-" + secrets.token_hex(2)
+        try:
+            job = jobs.start(name, ascend_argv(prompt, model, preset, steps, root, name))
+        except OSError as err:
+            return JSONResponse({"error": f"The run could not be started ({err.strerror or err})."}, status_code=500)
+        return JSONResponse({"id": name, "url": "/run?id=" + quote(name), "job": job.to_dict()})
+
+    async def api_cancel(request: Request) -> Response:
+        body = await _checked(request)
+        if isinstance(body, Response):
+            return body
+        if not jobs.cancel(str(body.get("id", ""))):
+            return JSONResponse({"error": "No run started by this viewer is running under that name."},
+                                status_code=404)
+        return JSONResponse({"ok": True})
+
+    def files(request: Request) -> Response:
+        path = inside(root, request.path_params["path"])
+        if path is None or not path.is_file() or path.suffix.lower() not in SERVED_TYPES:
+            return _not_found()
+        media = TEXT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
+
+    routes = [Route(p, page) for p in PAGES] + [
+        Route("/api/runs", api_runs), Route("/api/run", api_run), Route("/api/frame", api_frame),
+        Route("/api/projection", api_projection), Route("/api/options", api_options),
+        Route("/api/start", api_start, methods=["POST"]), Route("/api/cancel", api_cancel, methods=["POST"]),
+        Route("/files/{path:path}", files),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        stopped = jobs.shutdown()
+        if stopped:
+            print(f"Stopped {len(stopped)} run(s) started here; each is resumable: "
+                  f"clipxai ascend --resume {root / stopped[0]}")
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.token, app.state.jobs, app.state.root = token, jobs, root
+    app.add_middleware(SecurityHeaders, hosts=hosts)
+    return app
+
+
+def _start_fields(body: dict, presets: list[str]) -> tuple[str, str, str, int]:
+    """The checked prompt, model, preset and steps of a start request (ValueError says what is wrong)."""
+    prompt, model, preset = (body.get(k) for k in ("prompt", "model", "preset"))
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("Give a prompt.")
+    if len(prompt) > 2000 or any(ord(c) < 32 for c in prompt):
+        raise ValueError("The prompt must be one line of at most 2000 characters.")
+    if not isinstance(model, str) or not re.fullmatch(r"[\w.:@/+-]{1,200}", model) or model.startswith("-"):
+        raise ValueError("Give a model name (letters, digits and . : @ / + - only).")
+    if preset not in presets:
+        raise ValueError(f"The preset must be one of {', '.join(presets)}.")
+    steps = body.get("steps")
+    if isinstance(steps, str) and steps.strip().isdigit():
+        steps = int(steps)
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"Steps must be a whole number from 1 to {MAX_STEPS}.")
+    return prompt, model, preset, steps

@@ -1,0 +1,154 @@
+"""The runs under the served folder: finding them, opening them, and what the pages show of them.
+
+Runs are opened with ``clipxai.load_run`` and reopened whenever their run.json changes (a
+live run grows; its arrays are memory-mapped again, which costs microseconds). Everything
+the viewer reads from a manifest is in ``run_facts``, so a change of the run format touches
+one function here.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ClipxaiError
+from ..runs import Run, load_run
+from .paths import inside, relative_id
+
+MAX_DEPTH = 4          # DIR/sweep/group/run is deep enough for sweeps of sweeps
+MAX_RUNS = 5000
+SKIP_DIRS = {"snapshots", "analysis", "frames", "__pycache__", "node_modules"}
+
+
+def run_facts(run: Run) -> dict:
+    """What the pages show about a run, from its manifest (the one place that reads it)."""
+    m = run.manifest
+    return {
+        "status": run.status, "prompt": run.prompt, "model": run.model_name, "n": run.n,
+        "steps_total": m.get("steps_total"), "steps_done": m.get("steps_done"),
+        "created": m.get("created"), "updated": m.get("updated"),
+        "stop_reason": m.get("stop_reason"), "error": m.get("error"),
+    }
+
+
+def _stamp(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Run folders (holding run.json) under ``root``, ``root`` itself and sweeps included; links are not followed."""
+    found: list[Path] = []
+
+    def walk(folder: Path, depth: int) -> None:
+        if (folder / "run.json").is_file():
+            found.append(folder)
+            return
+        if depth >= MAX_DEPTH or len(found) >= MAX_RUNS:
+            return
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in SKIP_DIRS:
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):   # a link leads outside or to a run listed already
+                    walk(Path(entry.path), depth + 1)
+            except OSError:
+                continue
+
+    walk(root, 0)
+    return found
+
+
+class Catalog:
+    """Open runs and their analysis summaries, cached until their files change."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._lock = threading.Lock()
+        self._runs: dict[str, tuple[tuple, Run]] = {}
+        self._summaries: dict[str, tuple[tuple, dict | None]] = {}
+
+    def contains(self, path: Path) -> bool:
+        """Whether ``path``, links resolved, is inside the served folder."""
+        try:
+            real = Path(path).resolve()
+        except (OSError, RuntimeError):
+            return False
+        return real == self.root or real.is_relative_to(self.root)
+
+    def array(self, run: Run, name: str) -> np.ndarray | None:
+        """One of the run's arrays, or None when it is missing or its file lies outside the served folder."""
+        try:
+            arr = run.array(name)
+        except ClipxaiError:
+            return None
+        filename = getattr(arr, "filename", None)
+        return arr if filename is None or self.contains(Path(filename)) else None
+
+    def folder(self, run_id: str) -> Path | None:
+        """The run folder a URL names, or None (outside the root, or not a run)."""
+        folder = self.root if run_id == "." else inside(self.root, run_id)
+        if folder is None or not folder.is_dir() or not (folder / "run.json").is_file():
+            return None
+        return folder if self.contains(folder / "run.json") else None
+
+    def run(self, run_id: str) -> Run | None:
+        """The run named ``run_id`` as it is on disk now, or None when there is no such run."""
+        folder = self.folder(run_id)
+        if folder is None:
+            return None
+        stamp = _stamp(folder / "run.json")
+        with self._lock:
+            cached = self._runs.get(run_id)
+            if cached and cached[0] == stamp:
+                return cached[1]
+        try:
+            run = load_run(folder)
+        except ClipxaiError:
+            return None
+        with self._lock:
+            self._runs[run_id] = (stamp, run)
+        return run
+
+    def summary(self, run: Run) -> dict | None:
+        """The run's analysis summary (summary.json), or None when it has not been analysed."""
+        key = str(run.path)
+        stamp = _stamp(run.analysis_dir / "summary.json")
+        if stamp is None or not self.contains(run.analysis_dir / "summary.json"):
+            return None
+        from ..analysis import read_summary  # noqa: PLC0415
+        with self._lock:
+            cached = self._summaries.get(key)
+            if cached and cached[0] == stamp:
+                return cached[1]
+        summary = read_summary(run)
+        with self._lock:
+            self._summaries[key] = (stamp, summary)
+        return summary
+
+    def rows(self) -> list[dict]:
+        """One row per run for the runs page."""
+        out = []
+        for folder in find_runs(self.root):
+            run_id = relative_id(self.root, folder)
+            parent = Path(run_id).parent.as_posix()
+            row = {"id": run_id, "name": folder.name, "group": "" if parent == "." else parent}
+            run = self.run(run_id)
+            if run is None:
+                row.update(status="unreadable", prompt="", model=None, n=0)
+            else:
+                row.update(run_facts(run))
+                summary = self.summary(run)
+                row["verdict"] = summary.get("verdict") if summary else None
+            out.append(row)
+        return out
