@@ -203,7 +203,7 @@ def backend_ratios(args) -> dict:
         tmp = tempfile.mkdtemp(prefix="clipxai-bench-")
         engine = make_engine(model, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=1000)
         bare = bare_step_fn(model, 8, torch)
-        clocks = interleaved_clocks(lambda i, e=engine: e._step(i + 1), lambda i, b=bare: b(), args.steps)
+        clocks = interleaved_clocks(lambda i, e=engine: e.step(i + 1), lambda i, b=bare: b(), args.steps)
         row = {"spec": spec}
         for k, (te, tb) in clocks.items():
             e, b = statistics.median(te), statistics.median(tb)
