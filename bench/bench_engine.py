@@ -11,6 +11,11 @@ programs hits both sides alike:
 Peak memory (max RSS) of each configuration is measured in a subprocess of its own.
 
     python bench/bench_engine.py [--steps 20] [--threads 1] [--arch ViT-B/32]
+
+``--backends`` measures ratio 1 instead for a random ViT-B/32 of each backend (OpenAI's
+clip, open_clip, Hugging Face transformers), each against its own bare forward+backward:
+
+    python bench/bench_engine.py --backends [--steps 5] [--threads 1]
 """
 
 from __future__ import annotations
@@ -157,6 +162,70 @@ def ratios(args):
     return results
 
 
+# A ViT-B/32 shape in each backend's own form (random weights: speed does not depend on them).
+BACKEND_SPECS = {"openai": "random:ViT-B/32", "openclip": "random:openclip:ViT-B-32-quickgelu",
+                 "hf": "random:hf:ViT-B/32"}
+
+
+def interleaved_clocks(a, b, steps: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Like ``interleaved``, timing each call by wall clock and by this process's CPU time.
+
+    With one thread, CPU time is what the step costs whatever else the machine runs; wall
+    time also counts waiting for a core on a busy machine.
+    """
+    out = {"wall": ([], []), "cpu": ([], [])}
+    for i in range(steps + 1):
+        marks = [(time.perf_counter(), time.process_time())]
+        a(i)
+        marks.append((time.perf_counter(), time.process_time()))
+        b(i)
+        marks.append((time.perf_counter(), time.process_time()))
+        if i:
+            for k, clock in (("wall", 0), ("cpu", 1)):
+                out[k][0].append(marks[1][clock] - marks[0][clock])
+                out[k][1].append(marks[2][clock] - marks[1][clock])
+    return out
+
+
+def backend_ratios(args) -> dict:
+    """Engine step / bare encode_image fwd+bwd at 8 cutouts, per backend (target <= 1.15 each)."""
+    import gc
+    torch = setup(args.threads)
+    from clipxai.errors import ModelLoadError
+    from clipxai.models import load_clip
+    results = {"threads": torch.get_num_threads(), "steps": args.steps, "backends": {}}
+    for backend, spec in BACKEND_SPECS.items():
+        try:
+            model = load_clip(spec, "cpu")
+        except ModelLoadError as err:
+            results["backends"][backend] = {"spec": spec, "skipped": str(err)}
+            continue
+        tmp = tempfile.mkdtemp(prefix="clipxai-bench-")
+        engine = make_engine(model, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=1000)
+        bare = bare_step_fn(model, 8, torch)
+        clocks = interleaved_clocks(lambda i, e=engine: e.step(i + 1), lambda i, b=bare: b(), args.steps)
+        row = {"spec": spec}
+        for k, (te, tb) in clocks.items():
+            e, b = statistics.median(te), statistics.median(tb)
+            suffix = "" if k == "wall" else "_cpu"
+            row.update({f"engine_step{suffix}_s": e, f"bare_step{suffix}_s": b, f"engine_over_bare{suffix}": e / b})
+        results["backends"][backend] = row
+        del engine, bare, model
+        gc.collect()
+    return results
+
+
+def print_backend_ratios(r: dict) -> None:
+    print(f"ViT-B/32 shape (random init) per backend, 8 cutouts, {r['threads']} thread(s), {r['steps']} timed steps")
+    for backend, row in r["backends"].items():
+        if "skipped" in row:
+            print(f"  {backend:<9} skipped: {row['skipped']}")
+            continue
+        print(f"  {backend:<9} engine {row['engine_step_s']:.3f} s  bare {row['bare_step_s']:.3f} s  "
+              f"engine / bare {row['engine_over_bare']:.3f} wall, {row['engine_over_bare_cpu']:.3f} CPU time"
+              "  (target <= 1.15)")
+
+
 def _reset_peak_rss() -> bool:
     """Reset the process's RSS high-water mark (Linux), so loading the model is not counted."""
     try:
@@ -218,7 +287,12 @@ def main():
     p.add_argument("--arch", default="ViT-B/32")
     p.add_argument("--memory-case")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--backends", action="store_true", help="engine / bare per backend (openai, openclip, hf)")
     args = p.parse_args()
+    if args.backends:
+        r = backend_ratios(args)
+        print(json.dumps(r, indent=2)) if args.json else print_backend_ratios(r)
+        return
     if args.memory_case:
         print(peak_memory_case(args.memory_case, args))
         return

@@ -187,8 +187,7 @@ def terms_command(pattern):
 
 @click.command("models")
 def models_command():
-    """List the model names --model accepts (a local file path works too)."""
-    from .models import list_models  # noqa: PLC0415
+    """List the models --model can load on this machine offline, and where each lies."""
+    from .models.catalog import format_catalog, offline_catalog  # noqa: PLC0415
 
-    for name in list_models():
-        click.echo(name)
+    click.echo(format_catalog(offline_catalog()))

@@ -117,3 +117,24 @@ def test_text_encoding_trims_padding_without_changing_results(tiny_clip):
         hook.remove()
     torch.testing.assert_close(trimmed, full, atol=1e-5, rtol=0)
     assert all(shape[1] < tiny_clip.context_length for shape in seen[:2])  # short texts, short batches
+
+
+def test_public_names_stay_importable():
+    from clipxai import models
+    for name in ("load_clip", "wrap_module", "random_clip", "ClipModel", "DEFAULT_HOOKS", "DEFAULT_MODEL",
+                 "resolve_device", "file_sha256", "state_dict_sha256", "OPENAI_MEAN", "OPENAI_STD", "list_models",
+                 "ARCHITECTURES"):
+        assert hasattr(models, name), name
+    assert models.DEFAULT_HOOKS == "visual.transformer.resblocks.*"
+
+
+def test_capture_knows_the_layout_even_when_batch_equals_tokens(tiny_clip):
+    """17 images of 17 tokens: the shape cannot tell (tokens, batch) from (batch, tokens); the backend can."""
+    x = torch.rand(17, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    name = tiny_clip.hook_points()[0]
+    with tiny_clip.capture([name], batch=17, full=True) as acts, torch.no_grad():
+        tiny_clip.encode_image(x)
+    with tiny_clip.capture([name], batch=1, full=True) as one, torch.no_grad():
+        tiny_clip.encode_image(x[3:4])
+    assert acts[name].shape == (17, 17, 64)
+    torch.testing.assert_close(acts[name][3], one[name][0], atol=1e-5, rtol=0)

@@ -244,7 +244,7 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
         else:
             from .label import build_vocabulary, label_states  # noqa: PLC0415
             log("labelling states with words")
-            words, desc = vocabulary or build_vocabulary(None, False)
+            words, desc = build_vocabulary(opts.vocab_file, opts.vocab_only, model=m)
             labels = label_states(m, embeddings, osc.states, words, desc, k=opts.top_words,
                                   snapshot_index=list(reps.values()))
     if opts.concepts:

@@ -171,7 +171,7 @@ def _shared_labels(x, shared, runs, opts, model) -> dict[int, str]:
             model = load_clip(name, device=opts.device)
     except ModelLoadError:
         return {}
-    words, desc = build_vocabulary(opts.vocab_file, opts.vocab_only)
+    words, desc = build_vocabulary(opts.vocab_file, opts.vocab_only, model=model)
     return label_states(model, x, shared, words, desc, k=opts.top_words).names()
 
 
