@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ClipxaiError
+from ..errors import ClipxaiError, RunError
+from ..paths import inside
 from .analyze import AnalyzeOptions, ensure_summary
-from .document import Document, Image
+from .document import MIME, Document, Image
 from .sheets import thumbnails
 
 FIGURES = [  # (name in summary.json, caption)
@@ -123,6 +124,25 @@ def _environment_rows(run, s: dict) -> list[list[str]]:
     return rows
 
 
+def _figure_file(folder: Path, rel) -> tuple[Path | None, str | None]:
+    """The picture a summary.json names, if it is one and lies inside the analysis folder.
+
+    A summary.json may come with a run from someone else: a name that leads out of the folder
+    (``../../secret.env``, an absolute path, a link) is never read, so it cannot reach a report.
+    """
+    if rel is None:
+        return None, None
+    try:
+        source = inside(folder, rel, "figure")
+    except RunError:
+        return None, f"{str(rel)[:200]!r} lies outside the run's analysis folder"
+    if not source.is_file():
+        return None, None
+    if source.suffix.lower() not in MIME:
+        return None, f"{str(rel)[:200]!r} is not a picture"
+    return source, None
+
+
 def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int) -> None:
     prefix = f"run{index}_"
     prompt = run.prompt or "(prompt not recorded)"
@@ -136,12 +156,14 @@ def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int) -> None
         c = s["concepts"]
         doc.table(["state", "closest concept probe"], [[k, v] for k, v in c.get("top_concept_by_state", {}).items()])
     doc.heading(3, "Charts")
-    folder = run.analysis_dir
+    skipped = []
     for name, caption in FIGURES:
-        rel = s.get("figures", {}).get(name)
-        if rel and (folder / rel).is_file():
-            target = fig_dir / f"{prefix}{Path(rel).name}"
-            shutil.copyfile(folder / rel, target)
+        source, problem = _figure_file(run.analysis_dir, (s.get("figures") or {}).get(name))
+        if problem:
+            skipped.append(f"figure '{name}': {problem}; left out")
+        if source is not None:
+            target = fig_dir / f"{prefix}{name}{source.suffix.lower()}"
+            shutil.copyfile(source, target)
             doc.figure(target, caption)
     doc.heading(3, "Configuration")
     rows = _config_rows(run)
@@ -151,7 +173,7 @@ def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int) -> None
         doc.paragraph("No configuration recorded (legacy run).")
     doc.heading(3, "Environment")
     doc.table(["item", "value"], _environment_rows(run, s))
-    problems = list(run.problems) + list(s.get("notes", []))
+    problems = list(run.problems) + list(s.get("notes", [])) + skipped
     if problems:
         doc.heading(3, "Problems and notes")
         doc.preformatted("\n".join(problems))
