@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ClipxaiError, ModelLoadError, RunError
 from ..files import write_json
+from ..paths import check_writable_inside
 from .chart import concept_similarity
 from .features import check_lengths, check_steps, model_embeddings, run_features
 from .oscillation import oscillation
@@ -91,6 +92,7 @@ class _ModelSource:
 
 def _prepare_dir(run) -> Path:
     folder = run.analysis_dir
+    check_writable_inside(run.path, folder)  # a link placed there must not make us write elsewhere
     try:
         (folder / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as err:
