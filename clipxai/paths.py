@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import RunError
+from .errors import ClipxaiError, RunError
 
 
 def _resolved(path: Path) -> Path:
@@ -74,3 +74,19 @@ def check_writable_inside(root: str | Path, folder: str | Path) -> None:
     if links:
         raise RunError(f"{links[0]} is a link to {_resolved(links[0])}, outside {root}; remove it "
                        f"before writing there (nothing was written).")
+
+
+def check_can_write(folder: str | Path, what: str) -> None:
+    """Refuse, before any work, a folder that does not exist and cannot be made, or is not writable.
+
+    Nothing is created: the nearest existing ancestor must be a writable folder. ``what``
+    (e.g. "report") names the output in the message.
+    """
+    folder = Path(folder).expanduser()
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ClipxaiError(f"The {what} cannot be written in {folder}: {probe} is not a folder.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ClipxaiError(f"The {what} cannot be written in {folder}: {probe} is not writable.")

@@ -164,3 +164,32 @@ def test_legacy_files_linked_from_outside_are_skipped(tmp_path):
     run = load_run(folder)
     assert "images" not in run.array_names()
     assert any("outside" in p for p in run.problems)
+
+
+# ---------------------------------------------------------------------------------------
+# report -o replaces only what a report wrote
+
+def test_report_replaces_its_own_files_and_others_only_with_overwrite(analysed, tmp_path, capsys):
+    from clipxai.analysis.document import HTML_MARK, MARKDOWN_MARK
+
+    args = ["report", str(analysed), "--no-labels", "-q", "-o"]
+    out = tmp_path / "r.html"
+    assert main([*args, str(out)]) == 0
+    assert HTML_MARK in out.read_text(encoding="utf-8")
+    assert out.with_suffix(".md").read_text(encoding="utf-8").startswith(MARKDOWN_MARK)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # like any file the user writes
+    assert main([*args, str(out)]) == 0  # its own report: replaced
+    # a report written before reports carried their mark is recognised by its policy line
+    out.write_text(out.read_text(encoding="utf-8").replace(HTML_MARK, ""), encoding="utf-8")
+    assert main([*args, str(out)]) == 0
+
+    mine = tmp_path / "mine.html"
+    mine.write_text("<p>my notes</p>")
+    assert main([*args, str(mine)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert mine.read_text() == "<p>my notes</p>" and not (tmp_path / "mine_figures").exists()
+    assert main([*args, str(mine), "--overwrite"]) == 0
+    assert HTML_MARK in mine.read_text(encoding="utf-8")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

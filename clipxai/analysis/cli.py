@@ -133,18 +133,20 @@ def analyze_command(run_path, projection, no_gif, as_json, quiet, **kw):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
               show_default=True, help="The HTML file; a Markdown twin and its figures folder go beside it.")
 @click.option("--title", default=None, help="Title of the report (default: from the prompts).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing file at -o (or its .md twin) even if no report wrote it.")
 @click.option("--reanalyze", is_flag=True, help="Analyse again even where summary.json exists.")
 @analysis_options
 @click.option("--projection", default="pca", show_default=True,
               help="Projections for runs analysed now (pca, umap, tsne, comma-separated).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
-def report_command(run_paths, output, title, reanalyze, projection, quiet, **kw):
+def report_command(run_paths, output, title, overwrite, reanalyze, projection, quiet, **kw):
     """Write one self-contained HTML report (and a Markdown twin) for one or more runs."""
     from .report import write_report  # noqa: PLC0415
 
     opts = build_options(projection=projection, **kw)
     html_path, md_path = write_report(run_paths, output, opts=opts, title=title, reanalyze=reanalyze,
-                                      log=_log(quiet))
+                                      log=_log(quiet), overwrite=overwrite)
     click.echo(f"wrote {html_path} and {md_path}")
 
 

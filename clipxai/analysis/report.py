@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ClipxaiError, RunError
-from ..paths import inside
+from ..files import atomic_write_text
+from ..paths import check_can_write, inside
 from .analyze import AnalyzeOptions, ensure_summary
-from .document import MIME, Document, Image
+from .document import CSP, HTML_MARK, MARKDOWN_MARK, MIME, Document, Image
 from .sheets import thumbnails
 
 FIGURES = [  # (name in summary.json, caption)
@@ -179,16 +180,50 @@ def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int) -> None
         doc.preformatted("\n".join(problems))
 
 
+def _written_by_report(path: Path, mark: str) -> bool:
+    """Whether ``path`` is a file a report wrote (its mark, or the policy line every report had)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return mark.encode() in head or (mark == HTML_MARK and f'content="{CSP}"'.encode() in head)
+
+
+def check_report_target(output: Path, overwrite: bool = False) -> None:
+    """Refuse, before any work, an output that would replace something a report did not write."""
+    md_path, fig_dir = output.with_suffix(".md"), output.parent / f"{output.stem}_figures"
+    if output.suffix.lower() == ".md":
+        raise ClipxaiError(f"{output} ends in .md, the name of the report's Markdown twin; give the HTML file "
+                           f"another name such as report.html.")
+    for path in (output, md_path):
+        if path.is_dir():
+            raise ClipxaiError(f"{path} is a folder; give the report a file name such as report.html.")
+    if fig_dir.exists() and not fig_dir.is_dir():
+        raise ClipxaiError(f"{fig_dir} is a file, and the report keeps its figures in a folder of that name; "
+                           f"choose another -o.")
+    if not overwrite:
+        for path, mark in ((output, HTML_MARK), (md_path, MARKDOWN_MARK)):
+            if (path.exists() or path.is_symlink()) and not _written_by_report(path, mark):
+                raise ClipxaiError(f"{path} exists and is not a report clipxai wrote; choose another -o, "
+                                   f"or pass --overwrite to replace it.")
+    check_can_write(output.parent, "report")
+
+
 def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions | None = None,
-                 title: str | None = None, reanalyze: bool = False, log=None, model=None) -> tuple[Path, Path]:
-    """Write ``output`` (HTML), ``output`` with .md and the ``<stem>_figures`` folder; returns both paths."""
+                 title: str | None = None, reanalyze: bool = False, log=None, model=None,
+                 overwrite: bool = False) -> tuple[Path, Path]:
+    """Write ``output`` (HTML), ``output`` with .md and the ``<stem>_figures`` folder; returns both paths.
+
+    An existing ``output`` or Markdown twin is replaced only when a report wrote it, or with
+    ``overwrite``; that is checked before anything is analysed.
+    """
     from ..runs import load_run  # noqa: PLC0415
 
     opts = opts or AnalyzeOptions(projections=("pca",))
     log = log or (lambda msg: None)
-    output = Path(output)
-    if output.exists() and output.is_dir():
-        raise ClipxaiError(f"{output} is a folder; give the report a file name such as report.html.")
+    output = Path(output).expanduser()
+    check_report_target(output, overwrite)
     runs = [load_run(p) for p in paths]
     summaries = [ensure_summary(run, opts, reanalyze, model, log) for run in runs]
     try:
@@ -224,7 +259,7 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
         _run_section(doc, run, s, fig_dir, i)
 
     log("writing the report")
-    output.write_text(doc.to_html(), encoding="utf-8")
+    atomic_write_text(output, doc.to_html())  # a stopped report never leaves half a file
     md_path = output.with_suffix(".md")
-    md_path.write_text(doc.to_markdown(output.parent), encoding="utf-8")
+    atomic_write_text(md_path, doc.to_markdown(output.parent))
     return output, md_path
