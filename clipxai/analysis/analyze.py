@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ClipxaiError, ModelLoadError, RunError
 from ..files import write_json
+from ..interrupt import raise_if_interrupted
 from ..paths import check_writable_inside
 from .chart import concept_similarity
 from .features import check_lengths, check_steps, model_embeddings, run_features
@@ -156,6 +157,7 @@ class Analysis:
     def write(self, log=None) -> dict:
         """Draw the figures and write states.csv and summary.json; returns the summary."""
         log = log or (lambda msg: None)
+        raise_if_interrupted()  # a Ctrl-C that a library swallowed stops here, before anything is written
         folder = _prepare_dir(self.run)
         log("drawing figures")
         from .figures import draw_all  # noqa: PLC0415
@@ -166,6 +168,7 @@ class Analysis:
                                               self.oscillation.states.tolist())):
                 f.write(f"{i},{s},{c},{q}\n")
         summary = {**self.to_dict(), "figures": drawn, "files": {"summary": "summary.json", "states": "states.csv"}}
+        raise_if_interrupted()
         write_json(folder / "summary.json", summary)
         return summary
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from ..errors import ClipxaiError
+from ..interrupt import stop_on_interrupt
 from .cluster import METHODS
 from .project import METHODS as PROJECTIONS
 from .states import STATE_MODELS
@@ -120,7 +121,8 @@ def analyze_command(run_path, projection, no_gif, as_json, quiet, **kw):
 
     opts = build_options(projection=projection, no_gif=no_gif, **kw)
     run = load_run(run_path)
-    summary = analyze_run(run, opts, log=_log(quiet))
+    with stop_on_interrupt():
+        summary = analyze_run(run, opts, log=_log(quiet))
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
@@ -145,8 +147,9 @@ def report_command(run_paths, output, title, overwrite, reanalyze, projection, q
     from .report import write_report  # noqa: PLC0415
 
     opts = build_options(projection=projection, **kw)
-    html_path, md_path = write_report(run_paths, output, opts=opts, title=title, reanalyze=reanalyze,
-                                      log=_log(quiet), overwrite=overwrite)
+    with stop_on_interrupt():
+        html_path, md_path = write_report(run_paths, output, opts=opts, title=title, reanalyze=reanalyze,
+                                          log=_log(quiet), overwrite=overwrite)
     click.echo(f"wrote {html_path} and {md_path}")
 
 
@@ -165,7 +168,8 @@ def compare_command(run_paths, out_dir, reanalyze, as_json, quiet, **kw):
     if len(run_paths) < 2:
         raise ClipxaiError("compare needs at least two runs.")
     opts = build_options(projection="pca", **kw)
-    result = compare_runs(run_paths, out_dir, opts=opts, reanalyze=reanalyze, log=_log(quiet))
+    with stop_on_interrupt():
+        result = compare_runs(run_paths, out_dir, opts=opts, reanalyze=reanalyze, log=_log(quiet))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:

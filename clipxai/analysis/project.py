@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ClipxaiError
+from ..interrupt import stop_on_interrupt
 
 METHODS = ("pca", "umap", "tsne")
 
@@ -106,13 +107,14 @@ def project(features: np.ndarray, method: str = "pca", seed: int = 0, n_neighbor
 
         coords = PCA(n_components=2, random_state=seed).fit_transform(x)
         return Projection(coords, "pca")
-    if method == "tsne":
-        from sklearn.manifold import TSNE  # noqa: PLC0415
+    with stop_on_interrupt():  # the slow ones: Ctrl-C must stop them even if a library loses it
+        if method == "tsne":
+            from sklearn.manifold import TSNE  # noqa: PLC0415
 
-        perp = float(min(perplexity, (len(x) - 1) / 3))
-        coords = TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(x)
-        return Projection(coords, "tsne", {"perplexity": perp})
-    return _umap(x, seed, n_neighbors, min_dist)
+            perp = float(min(perplexity, (len(x) - 1) / 3))
+            coords = TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(x)
+            return Projection(coords, "tsne", {"perplexity": perp})
+        return _umap(x, seed, n_neighbors, min_dist)
 
 
 def _umap(x: np.ndarray, seed: int, n_neighbors: int, min_dist: float) -> Projection:
