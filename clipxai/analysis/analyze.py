@@ -41,7 +41,7 @@ class AnalyzeOptions:
     k_max: int = 10
     state_model: str = "hmm"          # hmm | clusters
     pca_components: int = 16
-    projections: tuple[str, ...] = ("pca", "umap")
+    projections: tuple[str, ...] = ("pca",)   # umap/tsne on request: UMAP's first use compiles for ~30 s
     concepts: list[str] | None = None
     model: str | None = None          # overrides the run's model (labels, concepts, legacy embeddings)
     device: str = "auto"

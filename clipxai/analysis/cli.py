@@ -71,7 +71,7 @@ def analysis_options(fn):
 
 
 def build_options(features, method, k, k_max, state_model, concepts, model, device, vocab_file, vocab_only,
-                  top_words, no_labels, seed, projection="pca,umap", no_gif=False):
+                  top_words, no_labels, seed, projection="pca", no_gif=False):
     from .analyze import AnalyzeOptions  # noqa: PLC0415
     from .chart import parse_concepts  # noqa: PLC0415
 
@@ -109,8 +109,9 @@ def _log(quiet: bool):
 @click.command("analyze")
 @click.argument("run_path", type=click.Path(path_type=Path))
 @analysis_options
-@click.option("--projection", default="pca,umap", show_default=True,
-              help="2-D pictures to draw: pca, umap, tsne (comma-separated) or none.")
+@click.option("--projection", default="pca", show_default=True,
+              help="2-D pictures to draw: pca, umap, tsne (comma-separated) or none. "
+                   "UMAP compiles code with numba the first time (cached afterwards).")
 @click.option("--no-gif", is_flag=True, help="Do not write the animated GIF.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the text summary.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
