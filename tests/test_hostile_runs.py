@@ -193,3 +193,29 @@ def test_report_replaces_its_own_files_and_others_only_with_overwrite(analysed, 
     assert main([*args, str(mine), "--overwrite"]) == 0
     assert HTML_MARK in mine.read_text(encoding="utf-8")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+# ---------------------------------------------------------------------------------------
+# array files named by run.json (read by clipxai.runs)
+
+@pytest.mark.xfail(strict=True, reason="clipxai.runs opens array files without clipxai.paths.inside")
+@pytest.mark.parametrize("how", ["manifest", "link"])
+def test_array_files_outside_the_run_are_refused(tmp_path, how):
+    from clipxai.runs import RunWriter, load_run
+
+    path = write_run(tmp_path / "runs", "received", n=20)
+    outside = tmp_path / "outside.npy"
+    np.save(outside, np.ones((20, 64), np.float32))
+    if how == "manifest":
+        manifest = json.loads((path / "run.json").read_text(encoding="utf-8"))
+        manifest["arrays"]["embeddings"]["file"] = "../../outside.npy"
+        (path / "run.json").write_text(json.dumps(manifest), encoding="utf-8")
+    else:
+        (path / "snapshots" / "embeddings.npy").unlink()
+        os.symlink(outside, path / "snapshots" / "embeddings.npy")
+    stamp = outside.stat().st_mtime_ns
+    with pytest.raises(RunError, match="outside"):
+        load_run(path).embeddings
+    with pytest.raises(RunError, match="outside"):
+        RunWriter.reopen(path)  # a resume would write into it
+    assert outside.stat().st_mtime_ns == stamp
