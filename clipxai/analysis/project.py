@@ -3,9 +3,10 @@
 These coordinates are for looking only. UMAP and t-SNE bend distances to make clusters
 visible, so no metric is ever computed in them (the metrics use the PCA space of
 ``states.py``). UMAP is drawn only when asked for (``--projection umap``) and imported only
-then, with numba's settings made safe first (``_numba_env``). Its neighbour graph is computed exactly with
-scikit-learn and handed over: on the low-dimensional PCA input that is faster than UMAP's
-own approximate search, whose compilation alone takes over a minute in a fresh process.
+then, with numba's settings made safe first (``_numba_env``). Its neighbour graph is
+computed exactly with scikit-learn and handed over: on the low-dimensional PCA input that
+is faster than UMAP's own approximate search, whose compilation alone takes over a minute
+in a fresh process.
 """
 
 from __future__ import annotations
