@@ -35,6 +35,12 @@ ROWS = [
     ("analyze {run} --projection pca,mds", 2, ["mds"]),
     ("analyze {run} --features activations:resblocks.99 --no-labels", 2, ["no layer 'resblocks.99'"]),
     ("analyze {run} --vocab {tmp}/no-words.txt", 2, ["no-words.txt"]),
+    ("analyze {run} --vocab {tmp}/missing.txt", 2, ["missing.txt", "does not exist"]),
+    ("analyze {run} --k-max 1", 2, ["--k-max"]),
+    ("analyze {run} --k 0", 2, ["--k", "at least 1"]),
+    ("analyze {run} --top-words 0", 2, ["--top-words"]),
+    ("analyze {run} --method nope", 2, ["--method", "nope"]),
+    ("analyze {run} --concepts ' , '", 2, ["concept"]),
     # report
     ("report {tmp}/nothing-here -o {tmp}/r.html", 2, ["does not exist"]),
     ("report {run} -o {tmp}", 2, ["-o", "is a directory"]),
@@ -43,10 +49,12 @@ ROWS = [
     ("report {run} -o {tmp}/new.html", 2, ["new.md", "not a report"]),   # its Markdown twin is someone's
     ("report {run} -o {tmp}/twin.md", 2, [".md", "Markdown twin"]),
     ("report {run} -o {file}/report.html", 2, ["cannot be written", "not a folder"]),
+    ("report {run} -o {tmp}/r.html --k 0", 2, ["--k", "at least 1"]),
     # compare
     ("compare {run}", 2, ["at least two runs"]),
     ("compare {run} {tmp}/nothing-here -o {tmp}/cmp", 2, ["does not exist"]),
     ("compare {run} {run2} -o {file}/cmp", 2, ["cannot be written", "not a folder"]),
+    ("compare {run} {run2} -o {tmp}/cmp --method nope", 2, ["--method", "nope"]),
     pytest.param("compare {run} {run2} -o {readonly}/cmp", 2, ["cannot be written", "readonly"],
                  marks=pytest.mark.skipif(ROOT, reason="root may write into a read-only folder")),
     # expand (no server is ever reached: every row fails before a request)
@@ -58,6 +66,10 @@ ROWS = [
     ("expand dog -n 0 --llm-base-url http://127.0.0.1:9/v1", 2, ["-n"]),
     ("expand dog --timeout 0 --llm-base-url http://127.0.0.1:9/v1", 2, ["--timeout"]),
     ("expand dog --llm-base-url http://127.0.0.1:9/v1 --system-prompt @{tmp}/none.txt", 2, ["could not be read"]),
+    ("expand dog --llm-base-url http://127.0.0.1:9/v1 --system-prompt ' '", 2, ["system prompt", "empty"]),
+    ("expand dog --retries 11 --llm-base-url http://127.0.0.1:9/v1", 2, ["--retries"]),
+    ("expand dog --temperature 3 --llm-base-url http://127.0.0.1:9/v1", 2, ["--temperature"]),
+    ("expand dog --llm-model '' --llm-base-url http://127.0.0.1:9/v1", 2, ["model name", "empty"]),
     # ascend --expand goes through the same checks before anything is created
     ("ascend dog --expand 2 --llm-base-url {bad_port} --model random:tiny --out {tmp}/new-runs --quiet",
      2, ["99999", "port"]),
