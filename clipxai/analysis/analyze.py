@@ -19,6 +19,8 @@ import numpy as np
 
 from ..errors import ClipxaiError, ModelLoadError, RunError
 from ..files import write_json
+from ..interrupt import raise_if_interrupted
+from ..paths import check_writable_inside
 from .chart import concept_similarity
 from .features import check_lengths, check_steps, model_embeddings, run_features
 from .oscillation import oscillation
@@ -39,7 +41,7 @@ class AnalyzeOptions:
     k_max: int = 10
     state_model: str = "hmm"          # hmm | clusters
     pca_components: int = 16
-    projections: tuple[str, ...] = ("pca", "umap")
+    projections: tuple[str, ...] = ("pca",)   # umap/tsne on request: UMAP's first use compiles for ~30 s
     concepts: list[str] | None = None
     model: str | None = None          # overrides the run's model (labels, concepts, legacy embeddings)
     device: str = "auto"
@@ -91,6 +93,7 @@ class _ModelSource:
 
 def _prepare_dir(run) -> Path:
     folder = run.analysis_dir
+    check_writable_inside(run.path, folder)  # a link placed there must not make us write elsewhere
     try:
         (folder / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -180,6 +183,7 @@ class Analysis:
     def write(self, log=None) -> dict:
         """Draw the figures and write states.csv and summary.json; returns the summary."""
         log = log or (lambda msg: None)
+        raise_if_interrupted()  # a Ctrl-C that a library swallowed stops here, before anything is written
         folder = _prepare_dir(self.run)
         log("drawing figures")
         from .figures import draw_all  # noqa: PLC0415
@@ -190,6 +194,7 @@ class Analysis:
                                               self.oscillation.states.tolist())):
                 f.write(f"{i},{s},{c},{q}\n")
         summary = {**self.to_dict(), "figures": drawn, "files": {"summary": "summary.json", "states": "states.csv"}}
+        raise_if_interrupted()
         write_json(folder / "summary.json", summary)
         return summary
 

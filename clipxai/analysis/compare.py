@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ClipxaiError
 from ..files import write_json
+from ..paths import check_can_write
 from .analyze import AnalyzeOptions, ensure_summary
 from .features import model_embeddings, run_features
 from .sheets import even_indices
@@ -110,10 +111,14 @@ def compare_runs(paths, out_dir: str | Path | None = None, opts: AnalyzeOptions 
     runs = [load_run(p) for p in paths]
     if len(runs) < 2:
         raise ClipxaiError("compare needs at least two runs.")
+    folder = Path(out_dir) if out_dir else Path.cwd() / f"compare-{re.sub(r'[^A-Za-z0-9_.-]', '_', runs[0].path.name)}"
+    check_can_write(folder, "comparison")  # before the work, not after it
     summaries = [ensure_summary(run, opts, reanalyze, model, log) for run in runs]
     names = _unique_names(runs)
-    folder = Path(out_dir) if out_dir else Path.cwd() / f"compare-{re.sub(r'[^A-Za-z0-9_.-]', '_', runs[0].path.name)}"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ClipxaiError(f"The comparison cannot be written in {folder} ({err.strerror}).") from err
 
     if model is None and opts.model:
         from ..models import load_clip  # noqa: PLC0415

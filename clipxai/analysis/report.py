@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ClipxaiError
+from ..errors import ClipxaiError, RunError
+from ..files import atomic_write_text
+from ..paths import check_can_write, inside
 from .analyze import AnalyzeOptions, ensure_summary
-from .document import Document, Image
+from .document import CSP, HTML_MARK, MARKDOWN_MARK, MIME, Document, Image
 from .sheets import thumbnails
 
 FIGURES = [  # (name in summary.json, caption)
@@ -123,6 +125,25 @@ def _environment_rows(run, s: dict) -> list[list[str]]:
     return rows
 
 
+def _figure_file(folder: Path, rel) -> tuple[Path | None, str | None]:
+    """The picture a summary.json names, if it is one and lies inside the analysis folder.
+
+    A summary.json may come with a run from someone else: a name that leads out of the folder
+    (``../../secret.env``, an absolute path, a link) is never read, so it cannot reach a report.
+    """
+    if rel is None:
+        return None, None
+    try:
+        source = inside(folder, rel, "figure")
+    except RunError:
+        return None, f"{str(rel)[:200]!r} lies outside the run's analysis folder"
+    if not source.is_file():
+        return None, None
+    if source.suffix.lower() not in MIME:
+        return None, f"{str(rel)[:200]!r} is not a picture"
+    return source, None
+
+
 def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int) -> None:
     prefix = f"run{index}_"
     prompt = run.prompt or "(prompt not recorded)"
@@ -136,12 +157,14 @@ def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int) -> None
         c = s["concepts"]
         doc.table(["state", "closest concept probe"], [[k, v] for k, v in c.get("top_concept_by_state", {}).items()])
     doc.heading(3, "Charts")
-    folder = run.analysis_dir
+    skipped = []
     for name, caption in FIGURES:
-        rel = s.get("figures", {}).get(name)
-        if rel and (folder / rel).is_file():
-            target = fig_dir / f"{prefix}{Path(rel).name}"
-            shutil.copyfile(folder / rel, target)
+        source, problem = _figure_file(run.analysis_dir, (s.get("figures") or {}).get(name))
+        if problem:
+            skipped.append(f"figure '{name}': {problem}; left out")
+        if source is not None:
+            target = fig_dir / f"{prefix}{name}{source.suffix.lower()}"
+            shutil.copyfile(source, target)
             doc.figure(target, caption)
     doc.heading(3, "Configuration")
     rows = _config_rows(run)
@@ -151,22 +174,56 @@ def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int) -> None
         doc.paragraph("No configuration recorded (legacy run).")
     doc.heading(3, "Environment")
     doc.table(["item", "value"], _environment_rows(run, s))
-    problems = list(run.problems) + list(s.get("notes", []))
+    problems = list(run.problems) + list(s.get("notes", [])) + skipped
     if problems:
         doc.heading(3, "Problems and notes")
         doc.preformatted("\n".join(problems))
 
 
+def _written_by_report(path: Path, mark: str) -> bool:
+    """Whether ``path`` is a file a report wrote (its mark, or the policy line every report had)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return mark.encode() in head or (mark == HTML_MARK and f'content="{CSP}"'.encode() in head)
+
+
+def check_report_target(output: Path, overwrite: bool = False) -> None:
+    """Refuse, before any work, an output that would replace something a report did not write."""
+    md_path, fig_dir = output.with_suffix(".md"), output.parent / f"{output.stem}_figures"
+    if output.suffix.lower() == ".md":
+        raise ClipxaiError(f"{output} ends in .md, the name of the report's Markdown twin; give the HTML file "
+                           f"another name such as report.html.")
+    for path in (output, md_path):
+        if path.is_dir():
+            raise ClipxaiError(f"{path} is a folder; give the report a file name such as report.html.")
+    if fig_dir.exists() and not fig_dir.is_dir():
+        raise ClipxaiError(f"{fig_dir} is a file, and the report keeps its figures in a folder of that name; "
+                           f"choose another -o.")
+    if not overwrite:
+        for path, mark in ((output, HTML_MARK), (md_path, MARKDOWN_MARK)):
+            if (path.exists() or path.is_symlink()) and not _written_by_report(path, mark):
+                raise ClipxaiError(f"{path} exists and is not a report clipxai wrote; choose another -o, "
+                                   f"or pass --overwrite to replace it.")
+    check_can_write(output.parent, "report")
+
+
 def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions | None = None,
-                 title: str | None = None, reanalyze: bool = False, log=None, model=None) -> tuple[Path, Path]:
-    """Write ``output`` (HTML), ``output`` with .md and the ``<stem>_figures`` folder; returns both paths."""
+                 title: str | None = None, reanalyze: bool = False, log=None, model=None,
+                 overwrite: bool = False) -> tuple[Path, Path]:
+    """Write ``output`` (HTML), ``output`` with .md and the ``<stem>_figures`` folder; returns both paths.
+
+    An existing ``output`` or Markdown twin is replaced only when a report wrote it, or with
+    ``overwrite``; that is checked before anything is analysed.
+    """
     from ..runs import load_run  # noqa: PLC0415
 
     opts = opts or AnalyzeOptions(projections=("pca",))
     log = log or (lambda msg: None)
-    output = Path(output)
-    if output.exists() and output.is_dir():
-        raise ClipxaiError(f"{output} is a folder; give the report a file name such as report.html.")
+    output = Path(output).expanduser()
+    check_report_target(output, overwrite)
     runs = [load_run(p) for p in paths]
     summaries = [ensure_summary(run, opts, reanalyze, model, log) for run in runs]
     try:
@@ -202,7 +259,7 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
         _run_section(doc, run, s, fig_dir, i)
 
     log("writing the report")
-    output.write_text(doc.to_html(), encoding="utf-8")
+    atomic_write_text(output, doc.to_html())  # a stopped report never leaves half a file
     md_path = output.with_suffix(".md")
-    md_path.write_text(doc.to_markdown(output.parent), encoding="utf-8")
+    atomic_write_text(md_path, doc.to_markdown(output.parent))
     return output, md_path
