@@ -25,6 +25,7 @@ from numpy.lib.format import open_memmap
 
 from .errors import RunError
 from .files import FILE_MODE, atomic_write_text, dumps_json, json_default
+from .paths import check_writable_inside, inside
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
@@ -229,12 +230,13 @@ class RunWriter:
         lock = RunLock(path).acquire()
         try:
             manifest = read_manifest(path)
+            check_writable_inside(path, path)
         except BaseException:
             lock.release()
             raise
         writer = cls(path, manifest, lock)
         for name, info in manifest.get("arrays", {}).items():
-            file = path / info["file"]
+            file = inside(path, info["file"], "array file")
             if not file.is_file():
                 raise RunError(f"{path} is missing {info['file']}, which its manifest lists.")
             writer.arrays[name] = np.load(file, mmap_mode="r+")
@@ -262,7 +264,7 @@ class RunWriter:
         try:
             for name, arr in self.arrays.items():
                 if arr.shape[0] < rows:
-                    file = self.path / self.manifest["arrays"][name]["file"]
+                    file = inside(self.path, self.manifest["arrays"][name]["file"], "array file")
                     tmp = file.with_suffix(".grow.npy")
                     new = new_npy(tmp, arr.dtype, (rows, *arr.shape[1:]))
                     new[: arr.shape[0]] = arr
@@ -434,7 +436,7 @@ class Run:
             info = self.manifest.get("arrays", {}).get(name)
             if info is None:
                 raise RunError(f"{self.path} has no array '{name}' (it has {', '.join(self.array_names()) or 'none'}).")
-            file = self.path / info["file"]
+            file = inside(self.path, info["file"], "array file")
             try:
                 arr = np.load(file, mmap_mode="r")
             except (OSError, ValueError) as err:

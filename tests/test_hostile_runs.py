@@ -198,7 +198,6 @@ def test_report_replaces_its_own_files_and_others_only_with_overwrite(analysed, 
 # ---------------------------------------------------------------------------------------
 # array files named by run.json (read by clipxai.runs)
 
-@pytest.mark.xfail(strict=True, reason="clipxai.runs opens array files without clipxai.paths.inside")
 @pytest.mark.parametrize("how", ["manifest", "link"])
 def test_array_files_outside_the_run_are_refused(tmp_path, how):
     from clipxai.runs import RunWriter, load_run

@@ -25,7 +25,7 @@ from .placement import place, resolve_device
 from .tokenizers import ClipBPE, _import_clip
 from .weights import NON_WEIGHT_KEYS, OPENAI_KEYS, state_dict_sha256
 
-DEFAULT_MODEL = "ViT-B/32"
+from ..config import DEFAULT_MODEL  # noqa: E402  (one definition, in the config)
 
 
 class OpenAIClip(ClipModel):
