@@ -84,6 +84,13 @@ def mean_silhouette(features: np.ndarray, labels: np.ndarray, seed: int = 0, sam
     return float(silhouette_score(features, labels, sample_size=size, random_state=seed))
 
 
+def one_cluster(x: np.ndarray, method: str, selection: str) -> ClusterResult:
+    """Every snapshot in one cluster, chosen before any fit (``selection`` says why)."""
+    x = np.asarray(x, dtype=np.float64)
+    return ClusterResult(labels=np.zeros(len(x), dtype=np.int64), k=1, method=method, selection=selection,
+                         centroids=x.mean(axis=0, keepdims=True))
+
+
 def _fit_kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
     from sklearn.cluster import KMeans  # noqa: PLC0415
 

@@ -79,11 +79,27 @@ def _noisy(rng: np.random.Generator, rows: np.ndarray, noise: float) -> np.ndarr
     return _unit(rows + noise * rng.standard_normal(rows.shape) / np.sqrt(dim))
 
 
-def _dwell_lengths(rng: np.random.Generator, total: int, mean: float, shape: float, minimum: int) -> list[int]:
-    """Gamma-distributed dwell lengths (in snapshots) until ``total`` is covered."""
+DWELL_LAWS = ("gamma", "geometric", "pareto")
+
+
+def _dwell(rng: np.random.Generator, law: str, mean: float, shape: float, minimum: int) -> int:
+    if law == "gamma":
+        return max(minimum, int(round(rng.gamma(shape, mean / shape))))
+    if law == "geometric":  # memoryless: minimum plus a geometric excess, so the mean stays ``mean``
+        excess = max(mean - minimum, 1e-9)
+        return minimum + int(rng.geometric(1.0 / (1.0 + excess))) - 1
+    if law == "pareto":  # heavy tail with index 1.5 (infinite variance), scaled so the mean is ``mean``
+        alpha = 1.5
+        return max(minimum, int(round(mean * (alpha - 1) / alpha * (1 + rng.pareto(alpha)))))
+    raise ValueError(f"unknown dwell law {law!r}; choose one of {', '.join(DWELL_LAWS)}")
+
+
+def _dwell_lengths(rng: np.random.Generator, total: int, mean: float, shape: float, minimum: int,
+                   law: str = "gamma") -> list[int]:
+    """Dwell lengths (in snapshots) drawn from ``law`` until ``total`` is covered."""
     out, covered = [], 0
     while covered < total:
-        d = max(minimum, int(round(rng.gamma(shape, mean / shape))))
+        d = _dwell(rng, law, mean, shape, minimum)
         out.append(d)
         covered += d
     return out
@@ -93,10 +109,13 @@ def planted_states(rng: np.random.Generator, *, n: int = 400, k: int = 4, dim: i
                    mean_dwell: float = 20.0, dwell_shape: float = 4.0, min_dwell: int = 4,
                    noise: float = 0.5, blend: int = 2, cyclic: bool = False,
                    snapshot_every: int = 10, cos_range: tuple[float, float] = (0.3, 0.6),
-                   centers: np.ndarray | None = None) -> SyntheticTrajectory:
+                   centers: np.ndarray | None = None, dwell_law: str = "gamma") -> SyntheticTrajectory:
     """Switching among ``k`` planted concepts (``centers``, unit rows, when given; else drawn).
 
-    Dwell lengths (snapshots) are gamma(shape, mean/shape), at least ``min_dwell``; the next
+    Dwell lengths (snapshots) are gamma(shape, mean/shape) (``dwell_law="gamma"``), ``min_dwell``
+    plus a geometric excess (``"geometric"``: memoryless, as a Markov chain gives) or Pareto with
+    tail index 1.5 (``"pareto"``: heavy-tailed), each with mean ``mean_dwell`` and at least
+    ``min_dwell``; the next
     state is drawn uniformly among the others (``cyclic``: always the next one, which with a
     large ``dwell_shape`` is a periodic oscillation). The first ``blend`` snapshots of every
     new segment morph linearly from the old concept to the new one.
@@ -106,7 +125,7 @@ def planted_states(rng: np.random.Generator, *, n: int = 400, k: int = 4, dim: i
     else:
         centers = _unit(np.asarray(centers, dtype=np.float64))
         k, dim = centers.shape
-    lengths = _dwell_lengths(rng, n, mean_dwell, dwell_shape, min_dwell)
+    lengths = _dwell_lengths(rng, n, mean_dwell, dwell_shape, min_dwell, dwell_law)
     seq = [int(rng.integers(k))]
     for _ in lengths[1:]:
         if cyclic:
@@ -196,3 +215,4 @@ def switch_f1(true_switches: np.ndarray, found_switches: np.ndarray, tolerance: 
     precision = hits / len(found) if found else 0.0
     recall = hits / len(true_switches) if true_switches else 0.0
     return 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
+
