@@ -216,3 +216,84 @@ def switch_f1(true_switches: np.ndarray, found_switches: np.ndarray, tolerance: 
     recall = hits / len(true_switches) if true_switches else 0.0
     return 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
 
+
+# -- per-step series (the similarity or objective logged at every step) ---------------------------
+
+@dataclass
+class SyntheticSeries:
+    """A per-step series with the truth that produced it (``drop_steps`` empty for controls)."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    drop_steps: np.ndarray
+    kind: str
+
+    @property
+    def cycling(self) -> bool:
+        return len(self.drop_steps) > 0
+
+    def mean_spacing(self) -> float:
+        return float(np.mean(np.diff(self.drop_steps))) if len(self.drop_steps) > 1 else float("nan")
+
+
+def _ar1(rng: np.random.Generator, n: int, sigma: float, phi: float = 0.3, df: float | None = None) -> np.ndarray:
+    """AR(1) noise with marginal standard deviation ``sigma`` (Student-t innovations when ``df``)."""
+    e = rng.standard_t(df, n) / np.sqrt(df / (df - 2)) if df else rng.standard_normal(n)
+    out = np.empty(n)
+    out[0] = e[0]
+    for t in range(1, n):
+        out[t] = phi * out[t - 1] + np.sqrt(1 - phi ** 2) * e[t]
+    return sigma * out
+
+
+def _climb(n: int, start: float, level: float, tau: float) -> np.ndarray:
+    return level - (level - start) * np.exp(-np.arange(n) / tau)
+
+
+def sawtooth_series(rng: np.random.Generator, *, spacing: float = 13.0, n: int = 1000, amplitude: float = 0.04,
+                    noise: float = 0.003, jitter: float = 0.25, start: float = 0.3, level: float = 0.6,
+                    climb_steps: float = 80.0) -> SyntheticSeries:
+    """A climb from ``start`` to ``level``, then sudden drops every ~``spacing`` steps, each recovered
+    linearly before the next: what ``--preset zer0int`` does to the similarity on the toy CLIP.
+
+    Gaps between drops are gamma with mean ``spacing`` and coefficient of variation ``jitter``
+    (at least 2 steps); each drop's size is ``amplitude`` times a factor in 0.6-1.4; the noise is
+    AR(1) with standard deviation ``noise``.
+    """
+    gaps = []
+    t = climb_steps
+    while t < n:
+        g = max(2, int(round(rng.gamma(1 / jitter ** 2, spacing * jitter ** 2))))
+        gaps.append(g)
+        t += g
+    drops = (climb_steps + np.cumsum(gaps)[:-1]).astype(np.int64)
+    drops = drops[drops < n]
+    saw = np.zeros(n)
+    edges = np.r_[drops, n]
+    for a, b in zip(edges[:-1], edges[1:]):
+        size = amplitude * rng.uniform(0.6, 1.4)
+        saw[a:b] = -size * (1 - np.arange(b - a) / (b - a))
+    values = _climb(n, start, level, climb_steps / 3) + saw + _ar1(rng, n, noise)
+    return SyntheticSeries(np.arange(n), values, drops, "sawtooth")
+
+
+def rising_series(rng: np.random.Generator, *, n: int = 1000, noise: float = 0.003) -> SyntheticSeries:
+    """A climb that slows down but never stops within the run, plus noise (no drops)."""
+    tau = rng.uniform(n / 10, n)
+    values = _climb(n, 0.2, 0.6, tau) + _ar1(rng, n, noise)
+    return SyntheticSeries(np.arange(n), values, np.empty(0, dtype=np.int64), "rising")
+
+
+def flat_series(rng: np.random.Generator, *, n: int = 1000, noise: float = 0.003) -> SyntheticSeries:
+    """A quick climb, then a constant level with white noise."""
+    values = _climb(n, 0.2, 0.55, 10.0) + noise * rng.standard_normal(n)
+    return SyntheticSeries(np.arange(n), values, np.empty(0, dtype=np.int64), "flat")
+
+
+def noisy_series(rng: np.random.Generator, *, n: int = 1000, noise: float = 0.01) -> SyntheticSeries:
+    """A climb, then heavy-tailed correlated noise (AR(1), Student-t with 3 degrees of freedom)."""
+    values = _climb(n, 0.2, 0.55, 20.0) + _ar1(rng, n, noise, phi=0.5, df=3.0)
+    return SyntheticSeries(np.arange(n), values, np.empty(0, dtype=np.int64), "noisy")
+
+
+SERIES_CONTROLS = {"rising": rising_series, "flat": flat_series, "noisy": noisy_series}

@@ -4,7 +4,8 @@
 ``planted_scores`` draws trajectories with known states and reports how often the number of
 states is recovered exactly, the F1 of the switch points (tolerance 2 snapshots) and the
 relative error of the mean dwell. ``control_scores`` draws the negative controls and reports
-how often each is (wrongly) called an oscillation.
+how often each is (wrongly) called an oscillation. ``sawtooth_scores`` and
+``series_control_scores`` do the same for the per-step dynamics (``dynamics.py``).
 """
 
 from __future__ import annotations
@@ -64,3 +65,34 @@ def control_scores(kind: str, n_draws: int = 100, seed: int = 0, *, method: str 
     wrong = sum(verdicts[v] for v in OSCILLATING)
     return {"control": kind, "draws": n_draws, "called_oscillating": wrong / n_draws,
             "not_oscillating": 1 - wrong / n_draws, "verdicts": dict(verdicts)}
+
+
+def sawtooth_scores(spacing: float, n_draws: int = 100, seed: int = 0, *, tolerance: float = 0.2,
+                    n_surrogates: int = 999, **generator) -> dict:
+    """How often a planted saw-tooth is called cycling with its mean spacing within ``tolerance``."""
+    from .dynamics import dynamics  # noqa: PLC0415
+
+    cycling, within, ratios = 0, 0, []
+    for i in range(n_draws):
+        s = synthetic.sawtooth_series(np.random.default_rng([seed, 20_000 + i]), spacing=spacing, **generator)
+        res = dynamics(s.steps, s.values, n_surrogates=n_surrogates, seed=seed)
+        cycling += res.cycling
+        ratio = (res.mean_spacing_steps or float("nan")) / s.mean_spacing()
+        ratios.append(ratio)
+        within += bool(res.cycling and abs(ratio - 1) <= tolerance)
+    r = np.array(ratios)
+    return {"spacing": spacing, "draws": n_draws, "cycling": cycling / n_draws, "spacing_within": within / n_draws,
+            "tolerance": tolerance, "spacing_ratio_median": float(np.nanmedian(r)),
+            "spacing_ratio_range": [float(np.nanmin(r)), float(np.nanmax(r))] if np.isfinite(r).any() else None}
+
+
+def series_control_scores(kind: str, n_draws: int = 100, seed: int = 0, *, n_surrogates: int = 999) -> dict:
+    """How often a per-step control series (rising, flat, noisy) is (wrongly) called cycling."""
+    from .dynamics import dynamics  # noqa: PLC0415
+
+    gen = synthetic.SERIES_CONTROLS[kind]
+    wrong = 0
+    for i in range(n_draws):
+        s = gen(np.random.default_rng([seed, 30_000 + i]))
+        wrong += dynamics(s.steps, s.values, n_surrogates=n_surrogates, seed=seed).cycling
+    return {"control": kind, "draws": n_draws, "called_cycling": wrong / n_draws, "not_cycling": 1 - wrong / n_draws}
