@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ClipxaiError
 from .cluster import ClusterResult, centroids_of, cluster, one_cluster, renumber_by_first_appearance
 from .hmm import hmm_states
+from .verdict import StateOrigin
 
 STATE_MODELS = ("hmm", "clusters")
 
@@ -34,6 +35,7 @@ class StateResult:
     transient: int = 0             # clusters dropped because the run never stayed in them
     signal_rank: int | None = None  # principal components above the noise floor (None: not estimated)
     transient_sizes: list[int] = field(default_factory=list)  # snapshots in each dropped cluster
+    min_run: int = 3               # a cluster the run never stays in this many snapshots is a transient
 
     def to_dict(self) -> dict:
         return {
@@ -45,6 +47,15 @@ class StateResult:
             "transient_clusters_dropped": int(self.transient),
             "transient_cluster_sizes": [int(v) for v in self.transient_sizes],
         }
+
+
+    def origin(self) -> StateOrigin:
+        """How these states were counted, for the verdict's reason."""
+        c = self.clusters
+        best = max(c.scores, key=lambda k: (c.scores[k], -k)) if c.selection == "silhouette" and c.scores else None
+        return StateOrigin(clusters=c.k, selection=c.selection, score=c.scores.get(c.k),
+                           best_k=best, best_score=None if best is None else c.scores[best],
+                           min_score=c.min_score, transient_sizes=tuple(self.transient_sizes), min_run=self.min_run)
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -137,4 +148,4 @@ def infer_states(features: np.ndarray, *, method: str = "kmeans", k: int | str =
         clusters = cluster(reduced, method=method, k=k, k_max=k_max, seed=seed)
     labels, transient = drop_transient(reduced, clusters.labels, min_run)
     states = hmm_states(reduced, labels) if state_model == "hmm" else labels
-    return StateResult(reduced, explained, clusters, states, state_model, len(transient), rank, transient)
+    return StateResult(reduced, explained, clusters, states, state_model, len(transient), rank, transient, min_run)

@@ -24,7 +24,8 @@ def analyse_trajectory(traj: synthetic.SyntheticTrajectory, *, method: str = "km
                        seed: int = 0, n_boot: int = 200, n_surrogates: int = 99):
     """The same pipeline ``clipxai analyze`` runs on embeddings, applied to a synthetic trajectory."""
     st = infer_states(traj.embeddings, method=method, state_model=state_model, seed=seed)
-    return oscillation(st.states, traj.steps, st.reduced, seed=seed, n_boot=n_boot, n_surrogates=n_surrogates)
+    return oscillation(st.states, traj.steps, st.reduced, seed=seed, n_boot=n_boot, n_surrogates=n_surrogates,
+                       origin=st.origin())
 
 
 def planted_scores(n_draws: int = 100, seed: int = 0, *, noise: float = 1.0, k_range: tuple[int, int] = (2, 6),
