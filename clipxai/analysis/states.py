@@ -3,10 +3,14 @@
 All metrics are computed in this PCA space (never in UMAP or t-SNE coordinates, which
 distort distances). PCA keeps the directions the run actually moves along and drops most
 of the isotropic noise spread over CLIP's other dimensions. How many components it keeps is
-decided by the data: those whose singular value clears the noise floor (Gavish and Donoho's
-hard threshold), at least 2 and at most ``pca_components``. A fixed count would keep pure
-noise dimensions when the embedding is small (64-D) or the run simple, and that noise alone
-pulls every silhouette down until real states are counted as one.
+decided by the data: one more than those whose singular value clears the noise floor
+(Gavish and Donoho's hard threshold), at least 2 and at most ``pca_components``; with none
+above the floor the run is one state. A fixed count would keep pure noise dimensions when
+the embedding is small (64-D) or the run simple, and that noise alone pulls every
+silhouette down until real states are counted as one. The one extra component is for a
+state the run visits only briefly: its direction is real but too weak to clear a threshold
+tuned for reconstruction, and without it that state's snapshots fall into a neighbour's
+cluster (64-D, 4 states with Pareto dwells: exact K 90% -> 95%; see docs/analysis.md).
 """
 
 from __future__ import annotations
@@ -141,7 +145,7 @@ def infer_states(features: np.ndarray, *, method: str = "kmeans", k: int | str =
     if normalize:
         x = l2_normalize(x)
     rank = signal_rank(x)
-    reduced, explained = pca_reduce(x, min(max(rank, 2), pca_components), seed)
+    reduced, explained = pca_reduce(x, min(max(rank + 1, 2), pca_components), seed)
     if rank == 0 and k == "auto":
         clusters = one_cluster(reduced, method, "noise floor")
     else:

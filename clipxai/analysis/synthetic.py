@@ -31,6 +31,16 @@ class SyntheticTrajectory:
         """Number of planted states actually visited."""
         return int(len(np.unique(self.states[self.states >= 0])))
 
+    def n_states_held(self, min_run: int = 3) -> int:
+        """Planted states the run stayed in for at least ``min_run`` snapshots in a row.
+
+        This is what the analysis can call a state (a cluster the run never stays in is merged
+        as a transient); a state touched for a snapshot or two, e.g. where the run ends, is not.
+        """
+        s = self.states
+        edges = np.r_[0, np.flatnonzero(s[1:] != s[:-1]) + 1, len(s)]
+        return len({int(s[a]) for a, b in zip(edges[:-1], edges[1:]) if b - a >= min_run and s[a] >= 0})
+
     @property
     def switch_indices(self) -> np.ndarray:
         """Snapshot index of the first snapshot of every new true state."""

@@ -31,14 +31,15 @@ def analyse_trajectory(traj: synthetic.SyntheticTrajectory, *, method: str = "km
 def planted_scores(n_draws: int = 100, seed: int = 0, *, noise: float = 1.0, k_range: tuple[int, int] = (2, 6),
                    n: int = 400, method: str = "kmeans", state_model: str = "hmm", tolerance: int = 2,
                    **analysis) -> dict:
-    """Recovery of K, switch points and mean dwell over ``n_draws`` planted trajectories."""
+    """Recovery of K (states held for 3 snapshots in a row), switch points and mean dwell over ``n_draws``
+    planted trajectories."""
     k_ok, f1, dwell_err, verdicts = 0, [], [], Counter()
     for i in range(n_draws):
         rng = np.random.default_rng([seed, i])
         k = int(rng.integers(k_range[0], k_range[1] + 1))
         traj = synthetic.planted_states(rng, n=n, k=k, noise=noise)
         res = analyse_trajectory(traj, method=method, state_model=state_model, **analysis)
-        k_ok += res.n_states == traj.n_states
+        k_ok += res.n_states == traj.n_states_held()
         f1.append(synthetic.switch_f1(traj.switch_indices, res.segments.switch_indices, tolerance))
         true_dwell = traj.mean_dwell_steps()
         dwell_err.append(abs(res.dwell_all["mean"] - true_dwell) / true_dwell)
@@ -97,3 +98,30 @@ def series_control_scores(kind: str, n_draws: int = 100, seed: int = 0, *, n_sur
         s = gen(np.random.default_rng([seed, 30_000 + i]))
         wrong += dynamics(s.steps, s.values, n_surrogates=n_surrogates, seed=seed).cycling
     return {"control": kind, "draws": n_draws, "called_cycling": wrong / n_draws, "not_cycling": 1 - wrong / n_draws}
+
+
+STATE_GRID_DIMS = (64, 128, 512, 1024)
+STATE_GRID_SEPARATIONS = {"far (cos 0.3-0.6)": (0.3, 0.6), "near (cos 0.6-0.8)": (0.6, 0.8)}
+
+
+def k_exact_rate(n_draws: int = 20, seed: int = 0, *, dim: int = 512, cos_range: tuple[float, float] = (0.3, 0.6),
+                 dwell_law: str = "gamma", k: int | None = None, noise: float = 1.0, n: int = 400) -> dict:
+    """How often the number of states is found exactly (states only: no oscillation metrics).
+
+    ``k`` fixes the number of planted concepts; by default each draw takes 2 to 6. The truth is
+    the number of planted states the run stayed in for 3 snapshots in a row
+    (``n_states_held``), the analysis's own definition of a state.
+    """
+    hits, misses = 0, Counter()
+    for i in range(n_draws):
+        rng = np.random.default_rng([seed, 40_000 + i])
+        kk = k or int(rng.integers(2, 7))
+        traj = synthetic.planted_states(rng, n=n, k=kk, dim=dim, noise=noise, cos_range=cos_range,
+                                        dwell_law=dwell_law)
+        found = int(infer_states(traj.embeddings, seed=seed).states.max()) + 1
+        truth = traj.n_states_held()
+        hits += found == truth
+        if found != truth:
+            misses[f"{truth}->{found}"] += 1
+    return {"dim": dim, "cos_range": list(cos_range), "dwell_law": dwell_law, "k": k, "noise": noise,
+            "draws": n_draws, "k_exact": hits / n_draws, "misses": dict(misses)}
