@@ -7,10 +7,14 @@ import pytest
 from matplotlib.figure import Figure
 
 from clipxai.analysis import synthetic
+from clipxai.analysis.analyze import AnalyzeOptions, analyze_run
 from clipxai.analysis.cluster import mean_silhouette
 from clipxai.analysis.oscillation import oscillation
+from clipxai.analysis.report import _numbers
 from clipxai.analysis.states import drop_transient, infer_states
 from clipxai.analysis.verdict import Evidence, StateOrigin, decide
+from clipxai.runs import load_run
+from helpers_runs import write_run
 
 FAST = dict(n_boot=50, n_surrogates=19)
 
@@ -106,3 +110,22 @@ def test_numbers_next_to_a_threshold_never_read_as_the_threshold():
     assert "20.004% of that in its last third (> 20%)" in reason
     _, reason = decide(_drifting(0.5, total=4.96))
     assert "moved only 4.96 noise units (< 5)" in reason
+
+
+def test_the_report_table_shows_what_decided_the_verdict(tmp_path):
+    rng = np.random.default_rng(4)
+    traj = synthetic.converging(rng, n=60, dim=64, noise=0.3, tau=10)
+    traj.embeddings[:] = _noisy_start(traj, rng)
+    run = load_run(write_run(tmp_path, "start-from-noise", traj=traj))
+    s = analyze_run(run, AnalyzeOptions(projections=("pca",), labels=False, gif=False, n_boot=50, n_surrogates=19))
+    table = dict(_numbers(s))
+    drift = table["drift: start to end in noise units / share in the last third"]
+    total, late = drift.split(" / ")
+    assert total in s["verdict_reason"] and late in s["verdict_reason"]
+    assert table["switches (returns to an earlier state)"] == f"{s['switches']} ({s['returns']})"
+    assert f"returns to a state it left only {s['returns']} time(s)" in s["verdict_reason"]
+    assert table["silhouette of the states / jump ratio"].startswith(f"{s['silhouette']:.2f}")
+    c = s["analysis"]["clustering"]
+    assert table["clusters chosen"].startswith(f"k = {c['k']} by {c['selection']}")
+    assert s["analysis"]["transient_cluster_sizes"] == [1] and "transient" in table["clusters chosen"]
+    assert s["dynamics"]["signal"] == "sim/❤️" and not s["dynamics"]["cycling"]

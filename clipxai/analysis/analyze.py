@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ClipxaiError, ModelLoadError, RunError
 from .chart import concept_similarity
+from .dynamics import dynamics_from_run
 from .features import check_lengths, check_steps, model_embeddings, run_features
 from .oscillation import oscillation
 from .states import infer_states
@@ -149,7 +150,9 @@ def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -
                       pca_components=opts.pca_components, seed=opts.seed)
     log("measuring oscillation")
     osc = oscillation(st.states, steps, st.reduced, seed=opts.seed, n_boot=opts.n_boot,
-                      n_surrogates=opts.n_surrogates, thresholds=opts.thresholds)
+                      n_surrogates=opts.n_surrogates, thresholds=opts.thresholds, origin=st.origin())
+    log("reading the per-step dynamics")
+    dyn = dynamics_from_run(run, seed=opts.seed)
 
     from .project import project  # noqa: PLC0415
     projections = {}
@@ -190,7 +193,7 @@ def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -
     from .figures import draw_all  # noqa: PLC0415
     names = labels.names() if labels else None
     drawn, extra = draw_all(run, folder, st=st, osc=osc, reps=reps, projections=projections,
-                            names=names, concepts=concepts, metrics=run.metrics(), gif=opts.gif)
+                            names=names, concepts=concepts, metrics=run.metrics(), gif=opts.gif, dynamics=dyn)
     with open(folder / "states.csv", "w", encoding="utf-8") as f:
         f.write("snapshot,step,cluster,state\n")
         for i, (s, c, q) in enumerate(zip(steps.tolist(), st.clusters.labels.tolist(), osc.states.tolist())):
@@ -201,6 +204,7 @@ def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -
         "schema": SCHEMA,
         "run": _run_info(run),
         **osc.to_dict(),
+        "dynamics": dyn.to_dict(),
         "steps": steps.tolist(),
         "analysis": {"features": feats.source, **st.to_dict(), "seed": opts.seed,
                      "thresholds": asdict(opts.thresholds), "options": opts.to_dict(),

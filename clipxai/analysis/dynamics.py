@@ -106,9 +106,9 @@ class DynamicsResult:
                 ax.plot(snaps, np.full(len(snaps), np.nanmin(self.values)), "|", color="0.3", ms=5,
                         label=f"snapshots (every {self.snapshot_interval:g} steps)")
         ax.set_xlabel("step")
-        ax.set_ylabel(_name(self.signal))
+        ax.set_ylabel(_name(self.signal).removeprefix("the "))
         verdict = "cycling" if self.cycling else "not cycling"
-        spacing = "" if self.mean_spacing_steps is None else f", drops every ~{self.mean_spacing_steps:.0f} steps"
+        spacing = f", drops every ~{self.mean_spacing_steps:.0f} steps" if self.cycling else ""
         p = "" if self.p_value is None else f", p={self.p_value:.3g}"
         ax.set_title(f"per-step dynamics: {verdict}{spacing}{p}", fontsize=9)
         ax.legend(fontsize=7, loc="lower right")
@@ -287,6 +287,7 @@ def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: flo
     low, sizes = find_drops(r, scale, drop_threshold, max_drop_steps)
     event_steps = steps[b + low].astype(np.int64)
     asym, p = drop_asymmetry_test(r, np.random.default_rng(seed), n_surrogates)
+    skew = f"{asym:.2f}".replace("-0.00", "0.00")
     gaps = np.diff(event_steps).astype(np.float64)
     spacing = float(gaps.mean()) if len(gaps) else None
     cv = float(gaps.std() / gaps.mean()) if len(gaps) >= 2 else None
@@ -300,7 +301,7 @@ def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: flo
     if cycling:
         reason = (f"{name[0].upper()}{name[1:]} drops suddenly every ~{spacing:.0f} steps and recovers "
                   f"({n} drops from step {event_steps[0]} to {event_steps[-1]}, median drop {amplitude:.3g}, "
-                  f"spacing CV {cv:.2f}; drops beyond its own noise: skewness {asym:.2f}, surrogate p={p:.3g})")
+                  f"spacing CV {cv:.2f}; drops beyond its own noise: skewness {skew}, surrogate p={p:.3g})")
         if snapshot_interval:
             per_cycle = spacing / snapshot_interval
             reason += (f"; snapshots every {snapshot_interval:g} steps cannot resolve it ({per_cycle:.1f} per cycle, "
@@ -310,7 +311,7 @@ def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: flo
             reason += "."
     elif not significant:
         reason = (f"{motion}; it shows no sudden drops beyond its own noise (skewness of its step-to-step "
-                  f"change {asym:.2f}, surrogate p={p:.2g} >= {alpha}): not cycling.")
+                  f"change {skew}, surrogate p={p:.2g} >= {alpha}): not cycling.")
     elif n < min_events:
         where = ", ".join(str(s) for s in event_steps[:5])
         reason = (f"{motion}; it has {n} sudden drop(s){' (at steps ' + where + ')' if n else ''}, beyond its "

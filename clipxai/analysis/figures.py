@@ -24,7 +24,7 @@ def _save(fig, folder: Path, name: str, drawn: dict) -> None:
 
 def draw_all(run, folder: Path, *, st, osc, reps: dict[int, int], projections: dict, names: dict | None,
              concepts=None, metrics: list[dict] | None = None, gif: bool = True, max_thumbnails: int = 48,
-             max_frames: int = 80) -> tuple[dict, dict]:
+             max_frames: int = 80, dynamics=None) -> tuple[dict, dict]:
     """Draw the figures; returns (name -> relative path, extra results for the summary).
 
     ``reps`` maps each state to its most typical snapshot (pictured on the trajectories).
@@ -55,7 +55,7 @@ def draw_all(run, folder: Path, *, st, osc, reps: dict[int, int], projections: d
         fig.tight_layout()
         _save(fig, folder, "recurrence", drawn)
     fig, ax = new_figure(4.5, 3.2)
-    st.clusters.plot(ax)
+    st.clusters.plot(ax, states=osc.n_states, silhouette=osc.evidence.silhouette, transient=st.transient_sizes)
     fig.tight_layout()
     _save(fig, folder, "model_selection", drawn)
 
@@ -74,6 +74,11 @@ def draw_all(run, folder: Path, *, st, osc, reps: dict[int, int], projections: d
         fig = Figure(figsize=(9, 5), dpi=100)
         if plot_loss_terms(fig, metrics):
             _save(fig, folder, "loss_terms", drawn)
+    if dynamics is not None and len(dynamics.steps):
+        fig, ax = new_figure(8, 3)
+        dynamics.plot(ax)
+        fig.tight_layout()
+        _save(fig, folder, "dynamics", drawn)
     if concepts is not None:
         fig, ax = new_figure(8, 0.8 + 0.35 * len(concepts.concepts))
         concepts.plot(ax)
