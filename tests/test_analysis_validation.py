@@ -72,6 +72,7 @@ def test_held_states_leave_out_a_state_touched_for_two_snapshots():
     dict(dim=64, k=4, noise=1.5),                      # noisier snapshots: 0% before
     dict(dim=64, k=4, dwell_law="geometric"),
     dict(dim=1024, k=4, dwell_law="pareto"),
+    dict(dim=512, noise=2.0, method="gmm"),            # a spherical mixture split states: 10% before
 ])
 def test_state_count_holds_across_sizes_separations_and_dwell_laws(setting):
     from clipxai.analysis.validation import k_exact_rate

@@ -152,9 +152,12 @@ def _select_by_silhouette(x, fit, k_max, seed, min_silhouette, sample_size):
 
 
 def _gmm(x: np.ndarray, k: int, seed: int):
+    """A mixture with one diagonal covariance per component: in the few dimensions the analysis
+    keeps, a state's spread differs between directions (L2 normalisation flattens the radial
+    one), and a spherical mixture then splits every state along its wide axis."""
     from sklearn.mixture import GaussianMixture  # noqa: PLC0415
 
-    return GaussianMixture(n_components=k, covariance_type="spherical", n_init=2, random_state=seed,
+    return GaussianMixture(n_components=k, covariance_type="diag", n_init=2, random_state=seed,
                            reg_covar=1e-5).fit(x)
 
 

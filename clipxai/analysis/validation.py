@@ -105,7 +105,8 @@ STATE_GRID_SEPARATIONS = {"far (cos 0.3-0.6)": (0.3, 0.6), "near (cos 0.6-0.8)":
 
 
 def k_exact_rate(n_draws: int = 20, seed: int = 0, *, dim: int = 512, cos_range: tuple[float, float] = (0.3, 0.6),
-                 dwell_law: str = "gamma", k: int | None = None, noise: float = 1.0, n: int = 400) -> dict:
+                 dwell_law: str = "gamma", k: int | None = None, noise: float = 1.0, n: int = 400,
+                 method: str = "kmeans") -> dict:
     """How often the number of states is found exactly (states only: no oscillation metrics).
 
     ``k`` fixes the number of planted concepts; by default each draw takes 2 to 6. The truth is
@@ -118,10 +119,10 @@ def k_exact_rate(n_draws: int = 20, seed: int = 0, *, dim: int = 512, cos_range:
         kk = k or int(rng.integers(2, 7))
         traj = synthetic.planted_states(rng, n=n, k=kk, dim=dim, noise=noise, cos_range=cos_range,
                                         dwell_law=dwell_law)
-        found = int(infer_states(traj.embeddings, seed=seed).states.max()) + 1
+        found = int(infer_states(traj.embeddings, method=method, seed=seed).states.max()) + 1
         truth = traj.n_states_held()
         hits += found == truth
         if found != truth:
             misses[f"{truth}->{found}"] += 1
-    return {"dim": dim, "cos_range": list(cos_range), "dwell_law": dwell_law, "k": k, "noise": noise,
+    return {"dim": dim, "cos_range": list(cos_range), "dwell_law": dwell_law, "k": k, "noise": noise, "method": method,
             "draws": n_draws, "k_exact": hits / n_draws, "misses": dict(misses)}
