@@ -22,6 +22,7 @@ from ..files import write_json
 from ..interrupt import raise_if_interrupted
 from ..paths import check_writable_inside
 from .chart import concept_similarity
+from .dynamics import dynamics_from_run
 from .features import check_lengths, check_steps, model_embeddings, run_features
 from .oscillation import oscillation
 from .states import infer_states
@@ -146,6 +147,7 @@ class Analysis:
     features: str                          # what was clustered (embeddings, activations:<layer>, pixels)
     states: object                         # StateResult
     oscillation: object                    # OscillationResult
+    dynamics: object                       # Dynamics: the per-step series (metrics.jsonl)
     projections: dict                      # method -> Projection
     representatives: dict                  # state -> its most typical snapshot
     labels: object | None = None           # StateLabels
@@ -166,6 +168,7 @@ class Analysis:
             "schema": SCHEMA,
             "run": _run_info(self.run),
             **osc.to_dict(),
+            "dynamics": self.dynamics.to_dict(),
             "steps": steps.tolist(),
             "analysis": {"features": self.features, **st.to_dict(), "seed": opts.seed,
                          "thresholds": asdict(opts.thresholds), "options": opts.to_dict(),
@@ -223,7 +226,9 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
                       pca_components=opts.pca_components, seed=opts.seed)
     log("measuring oscillation")
     osc = oscillation(st.states, steps, st.reduced, seed=opts.seed, n_boot=opts.n_boot,
-                      n_surrogates=opts.n_surrogates, thresholds=opts.thresholds)
+                      n_surrogates=opts.n_surrogates, thresholds=opts.thresholds, origin=st.origin())
+    log("reading the per-step dynamics")
+    dyn = dynamics_from_run(run, seed=opts.seed)
 
     from .project import project  # noqa: PLC0415
     projections = {}
@@ -260,7 +265,7 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
         concepts = concept_similarity(embeddings, steps, opts.concepts, probe)
     from .chart import activation_stats  # noqa: PLC0415
     return Analysis(run=run, options=opts, steps=steps, features=feats.source, states=st, oscillation=osc,
-                    projections=projections, representatives=reps, labels=labels, concepts=concepts,
+                    dynamics=dyn, projections=projections, representatives=reps, labels=labels, concepts=concepts,
                     activations=activation_stats(run), metrics=run.metrics(), notes=notes,
                     seconds=time.perf_counter() - t0)
 
@@ -268,6 +273,7 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
 def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> dict:
     """Analyse one run and write ``run/analysis/``; returns the summary (what summary.json holds)."""
     return analyze(run, opts, model=model, log=log).write(log=log)
+
 
 
 def read_summary(run) -> dict | None:

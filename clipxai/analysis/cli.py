@@ -15,6 +15,7 @@ import click
 from ..errors import ClipxaiError
 from ..interrupt import stop_on_interrupt
 from .cluster import METHODS
+from .dynamics import dynamics_sentence
 from .project import METHODS as PROJECTIONS
 from .states import STATE_MODELS
 
@@ -97,6 +98,7 @@ def describe(summary: dict) -> str:
         lines.append(f"  state {s}: dwell median {d['median']:.4g} steps (IQR {d['iqr']:.4g}), "
                      f"{100 * d['occupancy']:.0f}% of the run" + (f"  [{words}]" if words else ""))
     lines.append(f"  why: {summary['verdict_reason']}")
+    lines.append(f"  per step: {dynamics_sentence(summary.get('dynamics'))}")
     for note in summary.get("notes", []):
         lines.append(f"  note: {note}")
     return "\n".join(lines)

@@ -21,6 +21,7 @@ from ..errors import ClipxaiError
 from ..files import write_json
 from ..paths import check_can_write
 from .analyze import AnalyzeOptions, ensure_summary
+from .dynamics import dynamics_word
 from .features import model_embeddings, run_features
 from .sheets import even_indices
 from .style import new_figure, state_colors
@@ -28,7 +29,7 @@ from .style import new_figure, state_colors
 MAX_ROWS_PER_RUN = 2000  # pooled analysis uses at most this many evenly spaced snapshots per run
 
 COLUMNS = ("run", "prompt", "seed", "param", "verdict", "n_states", "switches", "returns",
-           "rate_per_100", "rate_ci95", "median_dwell", "silhouette", "jump_ratio")
+           "rate_per_100", "rate_ci95", "median_dwell", "silhouette", "jump_ratio", "drift", "late_share", "per_step")
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Comparison:
 
 def _row(summary: dict, run) -> dict:
     rate = summary["switch_rate_per_100_steps"]
+    drift = summary.get("drift") or {}
     return {
         "run": run.path.name, "path": str(run.path), "prompt": run.prompt, "seed": run.manifest.get("seed"),
         "param": run.config.get("param"), "model": run.model_name, "verdict": summary["verdict"],
@@ -75,6 +77,8 @@ def _row(summary: dict, run) -> dict:
         "rate_per_100": rate["value"], "rate_ci95": rate["ci95"],
         "median_dwell": summary["dwell_steps_all"]["median"], "silhouette": summary.get("silhouette"),
         "jump_ratio": summary.get("jump_ratio"), "verdict_reason": summary["verdict_reason"],
+        "drift": drift.get("total_noise_units"), "late_share": drift.get("late_share"),
+        "per_step": dynamics_word(summary.get("dynamics")),
     }
 
 

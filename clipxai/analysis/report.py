@@ -22,6 +22,7 @@ from ..files import atomic_write_text
 from ..paths import check_can_write, inside
 from .analyze import AnalyzeOptions, ensure_summary
 from .document import CSP, HTML_MARK, MARKDOWN_MARK, MIME, Document, Image
+from .dynamics import dynamics_sentence, dynamics_word
 from .sheets import thumbnails
 
 FIGURES = [  # (name in summary.json, caption)
@@ -29,6 +30,8 @@ FIGURES = [  # (name in summary.json, caption)
     ("trajectory_umap", "The trajectory in UMAP coordinates (a picture only: no number is computed here)."),
     ("trajectory_pca", "The trajectory in the first two principal components, centroids marked with their words."),
     ("trajectory_tsne", "The trajectory in t-SNE coordinates (a picture only)."),
+    ("dynamics", "Every logged step of the similarity to the prompt: the sudden drops found (red), the trend, "
+                 "and where snapshots fall (ticks at the bottom)."),
     ("similarity", "Similarity to the prompt over steps; background: the state."),
     ("concepts", "Similarity of every snapshot to each concept probe."),
     ("state_thumbnails", "The most typical snapshot of each state."),
@@ -53,6 +56,24 @@ def _fmt(x, spec=".3g") -> str:
     return str(x)
 
 
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def state_count_rows(s: dict) -> list[list[str]]:
+    """How the states were counted, with the numbers the model-selection figure shows."""
+    a = s["analysis"]
+    c = a["clustering"]
+    chosen = c["scores"].get(str(c["k"]))
+    score = "" if chosen is None else f" ({c['selection']} {chosen:.2f})" if c["selection"] == "silhouette" else ""
+    merged = a.get("transient_cluster_sizes") or []
+    rows = [["clusters chosen", f"k = {c['k']} by {c['selection']}{score}"
+             + (f"; {len(merged)} transient cluster(s) ({', '.join(map(str, merged))} snapshot(s)) merged away"
+                if merged else "")],
+            ["silhouette of the states / jump ratio", f"{_fmt(s.get('silhouette'), '.2f')} / {_fmt(s.get('jump_ratio'))}"]]
+    return rows
+
+
 def _numbers(s: dict) -> list[list[str]]:
     rate = s["switch_rate_per_100_steps"]
     per = s.get("periodicity") or {}
@@ -68,7 +89,9 @@ def _numbers(s: dict) -> list[list[str]]:
          + (" (lower bound)" if dw.get("lower_bound") else "")],
         ["rate early / middle / late", " / ".join(f"{w['rate_per_100_steps']:.3g}" for w in s["windows"])],
         ["trend of the rate (Laplace test)", f"{trend.get('direction')} (p={_fmt(trend.get('p_value'))})"],
-        ["silhouette / jump ratio", f"{_fmt(s.get('silhouette'))} / {_fmt(s.get('jump_ratio'))}"],
+        *state_count_rows(s),
+        ["drift: start to end in noise units / share in the last third",
+         f"{_fmt((s.get('drift') or {}).get('total_noise_units'), '.1f')} / {_pct((s.get('drift') or {}).get('late_share'))}"],
         ["periodicity (surrogate p, period in snapshots)",
          f"p={_fmt(per.get('p_value'))}, period {per.get('period_snapshots', 'n/a')}"],
         ["recurrence rate / determinism / laminarity",
@@ -148,7 +171,10 @@ def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int) -> None
     prefix = f"run{index}_"
     prompt = run.prompt or "(prompt not recorded)"
     doc.heading(2, f"Run {run.path.name}: “{prompt}”")
-    doc.paragraph(f"**{s['verdict']}**: {s['verdict_reason']}", css="verdict")
+    doc.paragraph(f"**States in the snapshots: {s['verdict']}**. {s['verdict_reason']}", css="verdict")
+    d = s.get("dynamics")
+    doc.paragraph(f"**Per-step dynamics: {dynamics_word(d)}**. {d['reason'] if d else dynamics_sentence(d)}",
+                  css="verdict")
     doc.table(["measure", "value"], _numbers(s))
     doc.heading(3, "States and CLIP's words for them")
     doc.table(["state", "typical snapshot", "nearest words (cosine)", "dwell median (IQR), steps", "visits",
@@ -236,8 +262,9 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
     prompts = list(dict.fromkeys(r.prompt for r in runs if r.prompt))
     title = title or ("What CLIP sees in " + ", ".join(f"“{p}”" for p in prompts) if prompts else "clipxai report")
     doc = Document(title)
-    verdicts = ", ".join(f"{r.path.name}: {s['verdict']}" for r, s in zip(runs, summaries))
-    doc.paragraph(f"{len(runs)} run(s). Verdicts: {verdicts}. Every number below is defined in docs/analysis.md; "
+    verdicts = ", ".join(f"{r.path.name}: {s['verdict']} (per step: {dynamics_word(s.get('dynamics'))})" for r, s in zip(runs, summaries))
+    doc.paragraph(f"{len(runs)} run(s). Verdicts (states in the snapshots, and per-step dynamics): {verdicts}. "
+                  f"Every number below is defined in docs/analysis.md; "
                   f"metrics are computed in PCA space, never in UMAP or t-SNE coordinates.")
     parent = os.path.commonpath([r.path.resolve().parent for r in runs])
     doc.paragraph(f"Browse these runs step by step: clipxai view {parent}")
