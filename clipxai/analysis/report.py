@@ -238,8 +238,12 @@ def check_report_target(output: Path, overwrite: bool = False) -> None:
 
 def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions | None = None,
                  title: str | None = None, reanalyze: bool = False, log=None, model=None,
-                 overwrite: bool = False) -> tuple[Path, Path]:
+                 overwrite: bool = False, lead: str | None = None,
+                 lead_figures: list[tuple[str | Path, str]] = ()) -> tuple[Path, Path]:
     """Write ``output`` (HTML), ``output`` with .md and the ``<stem>_figures`` folder; returns both paths.
+
+    ``lead`` (paragraphs separated by blank lines) and ``lead_figures`` (picture path, caption;
+    pictures inside ``output``'s folder) open the report, before any table: the finding in words.
 
     An existing ``output`` or Markdown twin is replaced only when a report wrote it, or with
     ``overwrite``; that is checked before anything is analysed.
@@ -262,6 +266,11 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
     prompts = list(dict.fromkeys(r.prompt for r in runs if r.prompt))
     title = title or ("What CLIP sees in " + ", ".join(f"“{p}”" for p in prompts) if prompts else "clipxai report")
     doc = Document(title)
+    for text in (lead or "").split("\n\n"):
+        if text.strip():
+            doc.paragraph(text.strip())
+    for path, caption in lead_figures:
+        doc.figure(Path(path), caption)
     verdicts = ", ".join(f"{r.path.name}: {s['verdict']} (per step: {dynamics_word(s.get('dynamics'))})" for r, s in zip(runs, summaries))
     doc.paragraph(f"{len(runs)} run(s). Verdicts (states in the snapshots, and per-step dynamics): {verdicts}. "
                   f"Every number below is defined in docs/analysis.md; "
