@@ -1,24 +1,85 @@
-"""`clipxai demo`: offline ascent, analysis and report, never overwriting an earlier demo."""
+"""`clipxai demo`: both recipes offline, a report that opens with the finding, never overwriting an earlier demo."""
 
 import json
 
 from clipxai.cli import main
+from clipxai.toy.demo import lead_text
 
 
-def test_demo_writes_a_report_and_keeps_earlier_results(tmp_path, capsys):
+def test_demo_runs_both_recipes_and_opens_with_the_finding(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--steps", "40", "--seeds", "2", "--quiet"]) == 0
     report = out / "report.html"
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(report)
     html = report.read_text(encoding="utf-8")
     assert "<img" in html and "data:image/png;base64," in html
-    for seed in (0, 1):
-        summary = json.loads((out / f"run-seed{seed}" / "analysis" / "summary.json").read_text())
-        assert summary["n_snapshots"] == 8 and summary["verdict"]
-        assert summary["run"]["model"] == "toy" and summary["labels"]["states"]
-        run_json = json.loads((out / f"run-seed{seed}" / "run.json").read_text())
-        assert run_json["config"]["param"]["options"]["tint"] == 0.2  # seeds start from their own hues
+
+    cycling = {}
+    for recipe in ("original", "default"):
+        cycling[recipe] = 0
+        for seed in (0, 1):
+            run_json = json.loads((out / f"{recipe}-seed{seed}" / "run.json").read_text())
+            # the runs say what really ran: the toy model, two seeds batched, this seed
+            assert run_json["config"]["model"] == "toy" and run_json["model"]["name"] == "toy"
+            assert run_json["config"]["seeds"] == 2 and run_json["group"]["seeds"] == [0, 1]
+            assert run_json["seed"] == seed
+            summary = json.loads((out / f"{recipe}-seed{seed}" / "analysis" / "summary.json").read_text())
+            assert summary["verdict"] and summary["labels"]["states"] and summary["dynamics"]["signal"] == "sim/❤️"
+            cycling[recipe] += summary["dynamics"]["cycling"]
+            if recipe == "original":
+                assert run_json["config"]["preset"] == "zer0int" and run_json["param"]["clamp"] is False
+                assert summary["n_snapshots"] == 4  # the preset's snapshots every 10 steps
+            else:
+                assert run_json["config"]["param"]["options"]["tint"] == 0.2  # seeds start from their own hues
+                assert summary["n_snapshots"] == 8
+
+    # The Markdown twin opens with the finding and its two pictures, before any table.
+    md = (out / "report.md").read_text(encoding="utf-8")
+    before_tables = md.split("\n| ", 1)[0]
+    assert "What this demo found on the toy CLIP" in before_tables
+    assert "finding/similarity.png" in before_tables and "finding/finals.png" in before_tables
+    for recipe in ("original", "default"):
+        said = (f"under the {recipe} recipe the similarity to “❤️” "
+                + (f"saw-tooths step by step in {cycling[recipe]} of 2 seeds" if cycling[recipe]
+                   else "cycles in none of 2 seeds"))
+        assert said in before_tables  # the opening says what the summaries measured
+    assert "independent judge" in before_tables and (out / "finding" / "finals.png").stat().st_size > 1000
+
     before = report.read_bytes()
-    assert main(["demo", "--out", str(out), "--steps", "20", "--seeds", "1", "--quiet"]) == 0
+    assert main(["demo", "--out", str(out), "--steps", "30", "--seeds", "1", "--quiet"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(tmp_path / "demo-2" / "report.html")
     assert report.read_bytes() == before
+
+
+def _summary(cycling, spacing=None, p=0.5, verdict="single_state", aliasing=False):
+    return {"verdict": verdict, "switches": 0,
+            "dynamics": {"cycling": cycling, "mean_spacing_steps": spacing, "p_value": p,
+                         "snapshot_aliasing": aliasing, "snapshot_interval": 10.0}}
+
+
+def _judged(seed, judge, pixels, low=0.0, high=1.0):
+    return {"seed": seed, "judge": judge, "pixels": pixels, "agree": judge == pixels, "judge_changes_second_half": 0,
+            "judge_similarity": 0.1, "pixel_range": [low, high]}
+
+
+def test_the_opening_follows_the_numbers():
+    level = {"final": 0.55, "late_mean": 0.55, "late_sd": 0.02}
+    results = {
+        "original": {"summaries": [_summary(True, 10.2, 0.001, aliasing=True), _summary(True, 12.6, 0.003, aliasing=True),
+                                   _summary(False)],
+                     "levels": [level] * 3,
+                     "judged": [_judged(0, "ring", None, -4, 6), _judged(1, "ring", "heart", -9, 8),
+                                _judged(2, "ring", "ring", -1, 2)]},
+        "default": {"summaries": [_summary(False, verdict="converging")] * 2, "levels": [level] * 2,
+                    "judged": [_judged(0, "mouth", "mouth"), _judged(1, "heart", "heart")]},
+    }
+    text = lead_text("toy", "❤️", results, {"planted": 0.52, "ordinary": 0.01})
+    first = text.split("\n\n")[0]
+    assert "under the original recipe the similarity to “❤️” saw-tooths step by step in 2 of 3 seeds" in first
+    assert "1 of 3 final images show a planted meaning that the judge and the colours agree on (ring)" in first
+    assert "under the default recipe the similarity to “❤️” cycles in none of 2 seeds" in first
+    assert "2 of 2 final images show" in first and "(heart, mouth)" in first
+    assert "every ~10-13 steps" in text and "surrogate p 0.001-0.003" in text
+    assert "cannot resolve that cycle in 2 of them" in text
+    assert "pixel values -9 to 8, shown clipped to [0, 1]" in text
+    assert "read as mouth, heart to the independent judge and as mouth, heart by their colours" in text
