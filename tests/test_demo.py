@@ -14,9 +14,9 @@ def test_demo_runs_both_recipes_and_opens_with_the_finding(tmp_path, capsys):
     html = report.read_text(encoding="utf-8")
     assert "<img" in html and "data:image/png;base64," in html
 
-    cycling = {}
+    cycling, drops = {}, {}
     for recipe in ("original", "default"):
-        cycling[recipe] = 0
+        cycling[recipe], drops[recipe] = 0, []
         for seed in (0, 1):
             run_json = json.loads((out / f"{recipe}-seed{seed}" / "run.json").read_text())
             # the runs say what really ran: the toy model, two seeds batched, this seed
@@ -26,6 +26,7 @@ def test_demo_runs_both_recipes_and_opens_with_the_finding(tmp_path, capsys):
             summary = json.loads((out / f"{recipe}-seed{seed}" / "analysis" / "summary.json").read_text())
             assert summary["verdict"] and summary["labels"]["states"] and summary["dynamics"]["signal"] == "sim/❤️"
             cycling[recipe] += summary["dynamics"]["cycling"]
+            drops[recipe].append(summary["dynamics"]["n_events"])
             if recipe == "original":
                 assert run_json["config"]["preset"] == "zer0int" and run_json["param"]["clamp"] is False
                 assert summary["n_snapshots"] == 4  # the preset's snapshots every 10 steps
@@ -39,9 +40,9 @@ def test_demo_runs_both_recipes_and_opens_with_the_finding(tmp_path, capsys):
     assert "What this demo found on the toy CLIP" in before_tables
     assert "finding/similarity.png" in before_tables and "finding/finals.png" in before_tables
     for recipe in ("original", "default"):
-        said = (f"under the {recipe} recipe the similarity to “❤️” "
-                + (f"saw-tooths step by step in {cycling[recipe]} of 2 seeds" if cycling[recipe]
-                   else "cycles in none of 2 seeds"))
+        lo, hi = min(drops[recipe]), max(drops[recipe])
+        said = (f"under the {recipe} recipe the similarity to “❤️” drops suddenly {lo if lo == hi else f'{lo}-{hi}'} "
+                f"times per run (the drop test calls that a cycle in {cycling[recipe] or 'none'} of 2 seeds)")
         assert said in before_tables  # the opening says what the summaries measured
     assert "independent judge" in before_tables and (out / "finding" / "finals.png").stat().st_size > 1000
 
@@ -51,9 +52,9 @@ def test_demo_runs_both_recipes_and_opens_with_the_finding(tmp_path, capsys):
     assert report.read_bytes() == before
 
 
-def _summary(cycling, spacing=None, p=0.5, verdict="single_state", aliasing=False):
+def _summary(cycling, drops, spacing=None, p=0.5, verdict="single_state", aliasing=False):
     return {"verdict": verdict, "switches": 0,
-            "dynamics": {"cycling": cycling, "mean_spacing_steps": spacing, "p_value": p,
+            "dynamics": {"cycling": cycling, "n_events": drops, "mean_spacing_steps": spacing, "p_value": p,
                          "snapshot_aliasing": aliasing, "snapshot_interval": 10.0}}
 
 
@@ -65,21 +66,25 @@ def _judged(seed, judge, pixels, low=0.0, high=1.0):
 def test_the_opening_follows_the_numbers():
     level = {"final": 0.55, "late_mean": 0.55, "late_sd": 0.02}
     results = {
-        "original": {"summaries": [_summary(True, 10.2, 0.001, aliasing=True), _summary(True, 12.6, 0.003, aliasing=True),
-                                   _summary(False)],
+        "original": {"summaries": [_summary(True, 52, 10.2, 0.001, aliasing=True),
+                                   _summary(True, 48, 12.6, 0.003, aliasing=True), _summary(False, 55, 9.4, 0.169)],
                      "levels": [level] * 3,
                      "judged": [_judged(0, "ring", None, -4, 6), _judged(1, "ring", "heart", -9, 8),
                                 _judged(2, "ring", "ring", -1, 2)]},
-        "default": {"summaries": [_summary(False, verdict="converging")] * 2, "levels": [level] * 2,
+        "default": {"summaries": [_summary(False, 2, 96.0, verdict="converging"), _summary(False, 0, verdict="converging")],
+                    "levels": [level] * 2,
                     "judged": [_judged(0, "mouth", "mouth"), _judged(1, "heart", "heart")]},
     }
     text = lead_text("toy", "❤️", results, {"planted": 0.52, "ordinary": 0.01})
     first = text.split("\n\n")[0]
-    assert "under the original recipe the similarity to “❤️” saw-tooths step by step in 2 of 3 seeds" in first
-    assert "1 of 3 final images show a planted meaning that the judge and the colours agree on (ring)" in first
-    assert "under the default recipe the similarity to “❤️” cycles in none of 2 seeds" in first
-    assert "2 of 2 final images show" in first and "(heart, mouth)" in first
-    assert "every ~10-13 steps" in text and "surrogate p 0.001-0.003" in text
-    assert "cannot resolve that cycle in 2 of them" in text
+    assert ("under the original recipe the similarity to “❤️” drops suddenly 48-55 times per run (the drop test calls "
+            "that a cycle in 2 of 3 seeds) and 1 of 3 final images show a planted meaning that the judge and the "
+            "colours agree on (ring)") in first
+    assert ("under the default recipe the similarity to “❤️” drops suddenly 0-2 times per run (the drop test calls "
+            "that a cycle in none of 2 seeds) and 2 of 2 final images show") in first and "(heart, mouth)" in first
+    assert "drops suddenly 52, 48, 55 times (every ~10, 13, 9 steps)" in text
+    assert "a cycle in 2 of 3 seeds (surrogate p 0.001, 0.003, 0.169" in text
+    assert "cannot resolve a cycle that short (in 2 of 2 cycling seeds)" in text
     assert "pixel values -9 to 8, shown clipped to [0, 1]" in text
     assert "read as mouth, heart to the independent judge and as mouth, heart by their colours" in text
+    assert "every ~96, n/a steps" in text  # a run without two drops has no spacing

@@ -180,7 +180,13 @@ def _list(values) -> str:
 
 def _range(values, spec=".2f") -> str:
     lo, hi = min(values), max(values)
-    return format(lo, spec) if format(lo, spec) == format(hi, spec) else f"{lo:{spec}}-{hi:{spec}}"
+    if format(lo, spec) == format(hi, spec):
+        return format(lo, spec)
+    return f"from {lo:{spec}} to {hi:{spec}}" if lo < 0 else f"{lo:{spec}}-{hi:{spec}}"
+
+
+def _fmt(x, spec: str) -> str:
+    return "n/a" if x is None else format(x, spec)
 
 
 def describe(name: str, what: str, summaries: list[dict], levels: list[dict], judged: list[dict] | None,
@@ -189,22 +195,23 @@ def describe(name: str, what: str, summaries: list[dict], levels: list[dict], ju
     n = len(summaries)
     dyn = [s.get("dynamics") or {} for s in summaries]
     cycling = [d for d in dyn if d.get("cycling")]
+    drops = [d.get("n_events") or 0 for d in dyn]
+    spacing = [d.get("mean_spacing_steps") for d in dyn]
     held = (f"over the second half it holds {_range([v['late_mean'] for v in levels])} on average "
             f"(step-to-step SD {_range([v['late_sd'] for v in levels], '.3f')})")
     text = f"**{name.capitalize()}**, {what}, {n} seed(s): "
-    if cycling:
-        spacing = [d["mean_spacing_steps"] for d in cycling]
-        ps = [d["p_value"] for d in cycling]
-        text += (f"the similarity to “{prompt}” cycles in {len(cycling)} of {n} seeds: it drops suddenly every "
-                 f"~{_range(spacing, '.0f')} steps and climbs back (surrogate p {_range(ps, '.3f')}); {held}.")
-        aliased = sum(bool(d.get("snapshot_aliasing")) for d in cycling)
-        if aliased:
-            text += (f" Snapshots every {cycling[0].get('snapshot_interval'):g} steps cannot resolve that cycle in "
-                     f"{aliased} of them, so the states found in the snapshots say "
-                     f"{_list(s['verdict'] for s in summaries)}.")
+    text += (f"the similarity to “{prompt}” drops suddenly {_list(drops)} times"
+             + (f" (every ~{_list(_fmt(x, '.0f') for x in spacing)} steps)" if any(spacing) else "")
+             + f", and the drop test calls that a cycle in {len(cycling)} of {n} seeds (surrogate p "
+             f"{_list(_fmt(d.get('p_value'), '.3f') for d in dyn)}; a cycle needs p below 0.01 and drops until the "
+             f"end); {held}.")
+    aliased = sum(bool(d.get("snapshot_aliasing")) for d in cycling)
+    if aliased:
+        text += (f" Snapshots every {cycling[0].get('snapshot_interval'):g} steps cannot resolve a cycle that short "
+                 f"(in {aliased} of {len(cycling)} cycling seeds), and the states found in the snapshots say "
+                 f"{_list(s['verdict'] for s in summaries)}.")
     else:
-        text += (f"the similarity to “{prompt}” does not cycle in any seed; {held}. "
-                 f"The states in the snapshots say {_list(s['verdict'] for s in summaries)} "
+        text += (f" The states in the snapshots say {_list(s['verdict'] for s in summaries)} "
                  f"({_list(s['switches'] for s in summaries)} switches).")
     if judged:
         low = min(j["pixel_range"][0] for j in judged)
@@ -234,11 +241,12 @@ def lead_text(model: str, prompt: str, results: dict, reference: dict | None) ->
     sentences = []
     for name, r in results.items():
         n = len(r["summaries"])
-        moves = (f"the similarity to “{prompt}” saw-tooths step by step in {cyc[name]} of {n} seeds"
-                 if cyc[name] else f"the similarity to “{prompt}” cycles in none of {n} seeds")
+        drops = [(s.get("dynamics") or {}).get("n_events") or 0 for s in r["summaries"]]
+        moves = (f"the similarity to “{prompt}” drops suddenly {_range(drops, 'd')} times per run (the drop "
+                 f"test calls that a cycle in {cyc[name] or 'none'} of {n} seeds)")
         if ends[name] is not None:
             agreed = sum(j["agree"] for j in r["judged"])
-            moves += (f", and {agreed} of {n} final images show a planted meaning that the judge and the colours "
+            moves += (f" and {agreed} of {n} final images show a planted meaning that the judge and the colours "
                       f"agree on" + (f" ({_list(ends[name])})" if ends[name] else ""))
         sentences.append(f"under the {name} recipe {moves}")
     parts.append(f"What this demo found on the {model} CLIP: " + "; ".join(sentences) + ". "
