@@ -190,13 +190,14 @@ class Analysis:
         folder = _prepare_dir(self.run)
         log("drawing figures")
         from .figures import draw_all  # noqa: PLC0415
-        drawn = draw_all(self, folder)
+        drawn, skipped = draw_all(self, folder)
         with open(folder / "states.csv", "w", encoding="utf-8") as f:
             f.write("snapshot,step,cluster,state\n")
             for i, (s, c, q) in enumerate(zip(self.steps.tolist(), self.states.clusters.labels.tolist(),
                                               self.oscillation.states.tolist())):
                 f.write(f"{i},{s},{c},{q}\n")
-        summary = {**self.to_dict(), "figures": drawn, "files": {"summary": "summary.json", "states": "states.csv"}}
+        summary = {**self.to_dict(), "figures": drawn, "figures_skipped": skipped,
+                   "files": {"summary": "summary.json", "states": "states.csv"}}
         raise_if_interrupted()
         write_json(folder / "summary.json", summary)
         return summary

@@ -25,6 +25,21 @@ VERDICTS = ("converging", "single_state", "metastable_switching", "periodic_osci
 OSCILLATING = ("metastable_switching", "periodic_oscillation")  # the verdicts that mean "it oscillates"
 
 
+def verdict_label(verdict: str, n_states: int | None = None) -> str:
+    """The verdict in a few plain words, for tables and titles ("settled", "keeps switching")."""
+    if verdict == "single_state":
+        return "drifting, no recurring states" if (n_states or 1) > 1 else "one state, not settled"
+    return {"converging": "settled", "metastable_switching": "keeps switching between states",
+            "periodic_oscillation": "oscillates periodically"}.get(verdict, verdict.replace("_", " "))
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """"1 switch", "2 switches", "1 state", "0 states"."""
+    if n == 1:
+        return f"1 {word}"
+    return f"{n} {many or (word + 'es' if word.endswith(('s', 'sh', 'ch', 'x')) else word + 's')}"
+
+
 @dataclass
 class StateOrigin:
     """How the states were counted: what the clustering chose and what was merged afterwards."""
@@ -81,10 +96,6 @@ def _vs(x: float, bar: float, digits: int = 1) -> str:
     return f"{x:.{digits}f}"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _one_state(o: StateOrigin | None) -> str:
     """Why the state path has a single state, in the terms of the model-selection figure."""
     if o is None:
@@ -114,7 +125,7 @@ def _merged(e: Evidence) -> str:
     o = e.origin
     if o is None or not o.transient_sizes or e.n_states < 2:
         return ""
-    return (f"; {_plural(len(o.transient_sizes), 'transient cluster')} "
+    return (f"; {plural(len(o.transient_sizes), 'transient cluster')} "
             f"({', '.join(map(str, o.transient_sizes))} snapshot(s)) merged away")
 
 
