@@ -26,6 +26,8 @@ COMMANDS = {
     "analyze": "clipxai.analysis.cli:analyze_command",
     "report": "clipxai.analysis.cli:report_command",
     "compare": "clipxai.analysis.cli:compare_command",
+    "runs": "clipxai.runlist:runs_command",
+    "video": "clipxai.analysis.video:video_command",
     "toy": "clipxai.toy.cli:toy_group",
     "demo": "clipxai.toy.demo:demo_command",
     "expand": "clipxai.expand:expand_command",
@@ -59,7 +61,7 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="clipxai")
 @click.pass_context
 def cli(ctx, debug):
-    """See what CLIP thinks a word looks like: ascend, record, analyse."""
+    """See what CLIP thinks a word looks like: ascend, analyze, report."""
     ctx.obj = {"debug": debug}
 
 

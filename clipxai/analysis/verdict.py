@@ -21,23 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..words import plural, verdict_label  # noqa: F401  (the verdicts' words live with them)
+
 VERDICTS = ("converging", "single_state", "metastable_switching", "periodic_oscillation")
 OSCILLATING = ("metastable_switching", "periodic_oscillation")  # the verdicts that mean "it oscillates"
-
-
-def verdict_label(verdict: str, n_states: int | None = None) -> str:
-    """The verdict in a few plain words, for tables and titles ("settled", "keeps switching")."""
-    if verdict == "single_state":
-        return "drifting, no recurring states" if (n_states or 1) > 1 else "one state, not settled"
-    return {"converging": "settled", "metastable_switching": "keeps switching between states",
-            "periodic_oscillation": "oscillates periodically"}.get(verdict, verdict.replace("_", " "))
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """"1 switch", "2 switches", "1 state", "0 states"."""
-    if n == 1:
-        return f"1 {word}"
-    return f"{n} {many or (word + 'es' if word.endswith(('s', 'sh', 'ch', 'x')) else word + 's')}"
 
 
 @dataclass
