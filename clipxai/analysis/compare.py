@@ -1,6 +1,6 @@
 """Several runs side by side (pixels vs VQGAN, or several seeds of one prompt).
 
-Each run is analysed on its own (its summary.json is reused when present) for the
+Each run is analyzed on its own (its summary.json is reused when present) for the
 oscillation table. For the shared pictures, the runs' unit embeddings are pooled: one PCA
 draws every trajectory in the same plane, and one clustering of the pooled snapshots gives
 shared concepts, so "how much of its time did each run spend in concept j" is comparable
@@ -106,7 +106,7 @@ def _pooled_embeddings(runs, model) -> list[np.ndarray]:
 
 def compare_runs(paths, out_dir: str | Path | None = None, opts: AnalyzeOptions | None = None,
                  reanalyze: bool = False, log=None, model=None) -> Comparison:
-    """Analyse (or reuse) each run, then draw and tabulate them together in ``out_dir``."""
+    """Analyze (or reuse) each run, then draw and tabulate them together in ``out_dir``."""
     from ..runs import load_run  # noqa: PLC0415
     from .states import infer_states  # noqa: PLC0415
 

@@ -13,14 +13,14 @@ DEFINITIONS = [
     ("State", "A group of snapshots close together in the analysis space: k-means clusters, the number k "
               "chosen by the mean silhouette (k = 1 when no k reaches 0.25), then smoothed over time by a "
               "hidden Markov model. A cluster the run never stays in for 3 snapshots in a row is a "
-              "transient and is merged into its nearest neighbour. A state's words are the vocabulary "
+              "transient and is merged into its nearest neighbor. A state's words are the vocabulary "
               "words whose CLIP text embeddings are closest (cosine) to the state's mean embedding; its "
               "concept is the closest of the concept probes given."),
     ("Switches, returns", "A switch is a pair of consecutive snapshots in different states. A return is a "
                           "visit to a state the run had already left: a drift passing through regions once "
                           "has none."),
     ("Switch rate", "Switches per 100 steps over the run. The 95% interval comes from 1000 circular block "
-                    "bootstrap resamples (blocks at least one typical visit long, so neighbouring snapshots "
+                    "bootstrap resamples (blocks at least one typical visit long, so neighboring snapshots "
                     "stay together)."),
     ("Dwell", "How long a visit to a state lasts, in steps. The first and last visits are cut off by the "
               "run's start and end (censored): medians use complete visits only, unless a state has none, "

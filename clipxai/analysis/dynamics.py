@@ -14,7 +14,7 @@ is visible only here. ``dynamics`` takes one series and answers four questions:
    ``drop_asymmetry_test``: the statistic is the skewness of the step-to-step changes, the
    surrogates flip the direction of whole blocks of those changes.
 4. Is it cycling? The test says so (p < ``alpha``), there are at least ``min_events`` drops,
-   and they keep coming: the last third of the analysed steps holds at least one.
+   and they keep coming: the last third of the analyzed steps holds at least one.
 
 Spacing is the mean gap between consecutive drops; ``snapshot_aliasing`` says the spacing is
 under twice the snapshot interval (fewer than two snapshots per cycle: the snapshots cannot
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-MIN_POINTS = 30      # analysed steps below which nothing is tested
+MIN_POINTS = 30      # analyzed steps below which nothing is tested
 MAX_EVENTS_LISTED = 1000
 FLIP_BLOCK = 10      # step-to-step changes whose direction a surrogate flips together
 
@@ -215,7 +215,7 @@ def drop_asymmetry_test(r: np.ndarray, rng: np.random.Generator, n_surrogates: i
     The statistic is the skewness of the step-to-step change (moments about zero; the changes
     of a detrended series average zero): a saw-tooth that falls in one step and climbs back
     over many has strongly negative skew. Each surrogate keeps the series' own noise exactly:
-    every step-to-step change with its size, in its place, with its neighbours, and flips the
+    every step-to-step change with its size, in its place, with its neighbors, and flips the
     direction of whole blocks of ``block`` consecutive changes at random (longer than a drop
     and than the short correlation of the changes). Only a preference for falling over rising
     is removed, so p says whether the falls are sharper than the rises beyond what the
@@ -353,7 +353,7 @@ def dynamics_word(d: dict | None) -> str:
 def dynamics_sentence(d: dict | None) -> str:
     """The per-step verdict and its reason, to print beside the states' verdict (never instead of it)."""
     if not d:
-        return "not measured (this summary predates the per-step dynamics; analyse the run again)."
+        return "not measured (this summary predates the per-step dynamics; analyze the run again)."
     return f"{'cycling' if d['cycling'] else 'not cycling'}. {d['reason']}"
 
 

@@ -1,4 +1,4 @@
-"""Drawing every figure of one analysed run into its analysis folder (drawing only: every
+"""Drawing every figure of one analyzed run into its analysis folder (drawing only: every
 number comes computed in the ``Analysis``).
 
 Each figure is optional (a legacy run has no metrics, a run without activations has no

@@ -4,7 +4,7 @@ Input is one state per snapshot (clusters, or an HMM's Viterbi path), the snapsh
 and optionally the feature rows the states came from (for the jump ratio, the convergence
 check and the recurrence plot). Every figure is defined in docs/analysis.md; the switch-rate
 interval is a circular block bootstrap (blocks at least one median dwell long, so the
-dependence between neighbouring snapshots is kept), the trend test is the Laplace test for a
+dependence between neighboring snapshots is kept), the trend test is the Laplace test for a
 Poisson process whose rate changes in time.
 """
 

@@ -3,7 +3,7 @@
 These coordinates are for looking only. UMAP and t-SNE bend distances to make clusters
 visible, so no metric is ever computed in them (the metrics use the PCA space of
 ``states.py``). UMAP is drawn only when asked for (``--projection umap``) and imported only
-then, with numba's settings made safe first (``_numba_env``). Its neighbour graph is
+then, with numba's settings made safe first (``_numba_env``). Its neighbor graph is
 computed exactly with scikit-learn and handed over: on the low-dimensional PCA input that
 is faster than UMAP's own approximate search, whose compilation alone takes over a minute
 in a fresh process.
@@ -200,7 +200,7 @@ def _umap(x: np.ndarray, seed: int, n_neighbors: int, min_dist: float) -> Projec
 
     _numba_env()
     nn = int(max(2, min(n_neighbors, len(x) - 1)))
-    dist, idx = NearestNeighbors(n_neighbors=nn).fit(x).kneighbors(x)  # each point is its own first neighbour
+    dist, idx = NearestNeighbors(n_neighbors=nn).fit(x).kneighbors(x)  # each point is its own first neighbor
     epochs = 200 if len(x) > 2000 else 500  # UMAP's own defaults, switching at 2000 rather than 10000
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # umap's n_jobs/random_state note, numba deprecations

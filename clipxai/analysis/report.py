@@ -7,7 +7,7 @@ comes next; then one section per run: the verdicts with the numbers behind them,
 with its picture, its words and its dwell time, and the charts. A chart with nothing to
 show is replaced by one line saying why. The configuration and the environment are folded
 away, shown once when every run shares them, and the definitions of the numbers close the
-page. Runs that have a summary.json are reported as analysed; the others are analysed first.
+page. Runs that have a summary.json are reported as analyzed; the others are analyzed first.
 """
 
 from __future__ import annotations
@@ -304,7 +304,7 @@ def _verdict_lines(s: dict) -> tuple[str, str]:
     states = (f"**States in the snapshots: {verdict_label(s['verdict'], s['n_states'])}** "
               f"({s['verdict'].replace('_', ' ')}). {s['verdict_reason']}")
     per_step = (f"**Per-step dynamics: {dynamics_word(d)}**. "
-                + (d["reason"] if d else "Not measured: this summary predates the per-step dynamics; analyse "
+                + (d["reason"] if d else "Not measured: this summary predates the per-step dynamics; analyze "
                                          "the run again."))
     return states, per_step
 
@@ -447,7 +447,7 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
     """Write ``output`` (HTML), ``output`` with .md and the ``<stem>_figures`` folder; returns both paths.
 
     An existing ``output`` or Markdown twin is replaced only when a report wrote it, or with
-    ``overwrite``; that is checked before anything is analysed.
+    ``overwrite``; that is checked before anything is analyzed.
     """
     from ..runs import load_run  # noqa: PLC0415
 
