@@ -70,6 +70,12 @@ def test_labels_wrap_at_words_instead_of_being_cut():
     assert len(short) == 2 and short[-1].endswith("…")
 
 
+def test_figure_labels_wrap_at_words():
+    assert text.label("0: pink, mouth, ring, ❤️", 12) == "0: pink,\nmouth, ring…"
+    assert text.label("0: pink, mouth", 12) == "0: pink,\nmouth"
+    assert text.label("short", 12) == "short"
+
+
 def test_contact_sheet_draws_words_and_emoji_on_wrapped_lines():
     images = np.stack([np.full((3, 16, 16), v, np.float32) for v in (0.2, 0.8)])
     names = {0: "pink, mouth, ring, ❤️"}

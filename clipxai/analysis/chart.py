@@ -38,14 +38,14 @@ def shade_states(ax, osc) -> None:
 
 def plot_similarity(ax, metrics: list[dict], osc=None) -> bool:
     """Cosine similarity to each prompt over steps; False when the run logged none."""
-    from .text import plain  # noqa: PLC0415
+    from .text import label  # noqa: PLC0415
 
     steps, sims = metric_series(metrics, "sim/")
     if not sims:
         return False
     shade_states(ax, osc)
     for text, values in sims.items():
-        ax.plot(steps, values, lw=1, label=plain(text)[:40])
+        ax.plot(steps, values, lw=1, label=label(text, 40))
     ax.set_xlabel("step")
     ax.set_ylabel("cosine similarity")
     ax.set_title("similarity to the prompts" + (" (background: state)" if osc is not None else ""))
@@ -80,7 +80,7 @@ def loss_panels(metrics: list[dict]) -> tuple[np.ndarray, dict[str, np.ndarray],
 def plot_loss_terms(fig, metrics: list[dict]) -> bool:
     """Small multiples: the loss and every objective term over steps, except those that are the
     similarity again (named in the figure's title); False when nothing is left."""
-    from .text import plain  # noqa: PLC0415
+    from .text import label, plain  # noqa: PLC0415
 
     steps, panels, mirrored = loss_panels(metrics)
     if not panels:
@@ -90,7 +90,7 @@ def plot_loss_terms(fig, metrics: list[dict]) -> bool:
     for j, (name, values) in enumerate(panels.items()):
         ax = fig.add_subplot(rows, cols, j + 1)
         ax.plot(steps, values, lw=1)
-        ax.set_title(plain(name)[:40])
+        ax.set_title(label(name, 40))
         ax.set_xlabel("step")
     if mirrored:
         fig.suptitle("left out, the same curve as the similarity: " + plain(", ".join(mirrored))[:90],
@@ -225,8 +225,8 @@ class ConceptSimilarity:
         extent = (self.steps[0], self.steps[-1], len(self.concepts) - 0.5, -0.5)
         im = ax.imshow(self.sims, aspect="auto", interpolation="nearest", extent=extent, cmap="viridis")
         ax.set_yticks(range(len(self.concepts)))
-        from .text import plain  # noqa: PLC0415
-        ax.set_yticklabels([plain(c)[:24] for c in self.concepts])
+        from .text import label  # noqa: PLC0415
+        ax.set_yticklabels([label(c, 24) for c in self.concepts])
         ax.set_xlabel("step")
         ax.set_title("similarity to concept probes")
         ax.figure.colorbar(im, ax=ax, label="cosine")

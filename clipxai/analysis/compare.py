@@ -195,7 +195,7 @@ def _draw_figures(result: Comparison, reduced: np.ndarray, owner: np.ndarray, na
     from sklearn.decomposition import PCA  # noqa: PLC0415
 
     from .style import FULL_WIDTH_IN  # noqa: PLC0415
-    from .text import plain  # noqa: PLC0415
+    from .text import label as text_label  # noqa: PLC0415
 
     folder = result.folder
     pca = PCA(n_components=2, random_state=0)
@@ -204,7 +204,7 @@ def _draw_figures(result: Comparison, reduced: np.ndarray, owner: np.ndarray, na
     fig, ax = new_figure(FULL_WIDTH_IN, 5.2)
     for i, name in enumerate(names):
         p = xy[owner == i]
-        ax.plot(p[:, 0], p[:, 1], "-", lw=1, alpha=0.8, color=colors[i], label=plain(name)[:40])
+        ax.plot(p[:, 0], p[:, 1], "-", lw=1, alpha=0.8, color=colors[i], label=text_label(name, 40))
         ax.scatter(*p[0], marker="o", s=80, color="white", edgecolors=colors[i], linewidths=2, zorder=3)
         ax.scatter(*p[-1], marker="s", s=60, color=colors[i], edgecolors="black", linewidths=0.8, zorder=4)
     ax.scatter([], [], marker="o", s=80, color="white", edgecolors="0.3", linewidths=2, label="start")
@@ -225,10 +225,10 @@ def _draw_figures(result: Comparison, reduced: np.ndarray, owner: np.ndarray, na
     for j in range(k):
         share = np.array([result.occupancy[n][j] for n in names])
         label = f"{j}: {result.shared_labels[j]}" if j in result.shared_labels else f"concept {j}"
-        ax.barh(range(len(names)), share, left=left, color=concept_colors[j], label=plain(label)[:30])
+        ax.barh(range(len(names)), share, left=left, color=concept_colors[j], label=text_label(label, 30))
         left += share
     ax.set_yticks(range(len(names)))
-    ax.set_yticklabels([plain(n)[:30] for n in names])
+    ax.set_yticklabels([text_label(n, 30) for n in names])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of snapshots")

@@ -79,7 +79,7 @@ class OscillationResult:
     def plot(self, ax, colors=None, names: dict | None = None) -> None:
         """The state sequence over steps, one band per segment (states named when ``names`` has words)."""
         from .style import state_colors  # noqa: PLC0415
-        from .text import plain  # noqa: PLC0415
+        from .text import label  # noqa: PLC0415
 
         colors = colors or state_colors(self.n_states)
         seg = self.segments
@@ -87,7 +87,7 @@ class OscillationResult:
             ax.broken_barh([(a, d)], (s - 0.4, 0.8), color=colors[s])
         ax.set_yticks(range(self.n_states))
         if names and self.n_states <= 12:
-            ax.set_yticklabels([plain(f"{s}: {names[s]}" if names.get(s) else str(s))[:28]
+            ax.set_yticklabels([label(f"{s}: {names[s]}" if names.get(s) else str(s), 28)
                                 for s in range(self.n_states)])
         ax.set_ylim(-0.6, self.n_states - 0.4)
         ax.invert_yaxis()

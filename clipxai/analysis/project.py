@@ -96,7 +96,7 @@ class Projection:
         spread around it, with an arrow to the state's centroid."""
         from matplotlib.offsetbox import AnnotationBbox, OffsetImage, TextArea, VPacker  # noqa: PLC0415
 
-        from .text import plain  # noqa: PLC0415
+        from .text import label  # noqa: PLC0415
 
         (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
         span = np.array([max(x1 - x0, 1e-12), max(y1 - y0, 1e-12)])
@@ -106,7 +106,7 @@ class Projection:
         angles = _spread(angles, min(np.pi / 3, 2 * np.pi / max(len(cents), 1)))
         for s, (c, a) in enumerate(zip(cents, angles)):
             words = f"{s}: {names[s]}" if names and names.get(s) else f"state {s}"
-            parts = [TextArea(plain(words)[:30], textprops={"weight": "bold", "color": "black", "size": 9})]
+            parts = [TextArea(label(words, 24), textprops={"weight": "bold", "color": "black", "size": 9})]
             if s in pictures:
                 img = pictures[s]
                 parts.insert(0, OffsetImage(img, zoom=40.0 / max(img.shape[:2])))

@@ -134,6 +134,18 @@ def plain(text: str) -> str:
     return "".join(out)
 
 
+def label(text: str, width: int = 28, lines: int = 2) -> str:
+    """A figure label: ``plain`` text wrapped at words onto at most ``lines`` lines of ``width``
+    characters; only what does not fit even then ends in "…"."""
+    import textwrap  # noqa: PLC0415
+
+    parts = textwrap.wrap(plain(text), width, break_long_words=True) or [""]
+    if len(parts) > lines:
+        parts = parts[:lines]
+        parts[-1] = parts[-1][: width - 1].rstrip(" ,") + "…"
+    return "\n".join(parts)
+
+
 def figure_fonts(texts=()) -> list[str]:
     """Matplotlib font families, DejaVu Sans first, then those needed for ``texts``."""
     from matplotlib import font_manager  # noqa: PLC0415
