@@ -17,6 +17,7 @@ import torch
 
 from .augment import Augment
 from .budget import check_step_memory
+from .compute import Encoder, set_deterministic
 from .config import AscendConfig, resolve_config, validate
 from .engine import Callback, Engine, LRSchedule, Parts
 from .errors import ClipxaiError, NonFiniteLossError, RunError, TermError
@@ -57,6 +58,9 @@ def build(cfg: AscendConfig, model: ClipModel | None = None) -> Parts:
     if not any(p.weight > 0 for p in text_prompts + image_prompts):
         raise ClipxaiError(f"The prompt '{cfg.prompt}' has no positive weight, so there is nothing to ascend toward.")
     model = model or load_clip(cfg.model, cfg.device)
+    c = cfg.compute
+    set_deterministic(c.deterministic)
+    encoder = Encoder(model, cfg.normalize, c.precision, c.compile, c.checkpoint_activations)
     prompts = encode_prompts(model, text_prompts + image_prompts, normalize_images=cfg.normalize,
                              full_context=cfg.objective.text_context == "full")
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
@@ -73,7 +77,7 @@ def build(cfg: AscendConfig, model: ClipModel | None = None) -> Parts:
                  torch.optim.SGD(param.params, lr=o.lr, momentum=0.9, weight_decay=o.weight_decay))
     schedule = LRSchedule(o.schedule, o.lr, o.steps, o.lr_final, o.plateau_patience, o.plateau_factor)
     parts = Parts(model, prompts, build_objective(cfg, prompts), param, augment, optimizer, schedule,
-                  seeds, o.steps, cfg.normalize, cfg.compute.cutout_batch)
+                  seeds, o.steps, cfg.normalize, c.cutout_batch, encoder)
     _check_objective(parts)
     return parts
 

@@ -89,6 +89,10 @@ class ComputeConfig:
     """How the steps are computed; none of it changes what is optimized (at most float rounding)."""
 
     cutout_batch: int = 0                    # views per encoder pass, gradients accumulated (0: all at once)
+    precision: str = "auto"                  # auto (fp32 on CPU, bf16 on CUDA) | fp32 | bf16 | fp16 (CUDA)
+    compile: bool = False                    # torch.compile the image encoder
+    checkpoint_activations: bool = False     # recompute the image tower's blocks in backward
+    deterministic: bool = False              # deterministic kernels, cuDNN and cuBLAS settings
 
 
 @dataclass
@@ -159,7 +163,8 @@ FLAT: dict[str, str] = {
     "snapshot_every": "record.snapshot_every", "log_every": "record.log_every", "hooks": "record.hooks",
     "activations": "record.activations", "gradients": "record.gradients", "record_gradients": "record.gradients",
     "frames": "record.frames",
-    "cutout_batch": "compute.cutout_batch",
+    "cutout_batch": "compute.cutout_batch", "precision": "compute.precision", "compile": "compute.compile",
+    "checkpoint_activations": "compute.checkpoint_activations", "deterministic": "compute.deterministic",
 }
 FLAT.update({name: name for name in _TOP - set(_SECTIONS)})
 
@@ -299,6 +304,8 @@ def validate(cfg: AscendConfig) -> None:
     need(rec.log_every > 0, f"--log-every must be positive (got {rec.log_every}).")
     need(cfg.seeds >= 1, f"--seeds must be at least 1 (got {cfg.seeds}).")
     need(a.cutouts >= 0, f"--cutouts must be 0 (no augmentation) or more (got {a.cutouts}).")
+    need(cfg.compute.precision in ("auto", "fp32", "bf16", "fp16"),
+         f"--precision must be one of auto, fp32, bf16, fp16 (got {cfg.compute.precision}).")
     need(cfg.compute.cutout_batch >= 0, f"--cutout-batch must be 0 (all views at once) or more (got {cfg.compute.cutout_batch}).")
     need(0 < a.cut_min <= a.cut_max <= 1, "Cutout sizes need 0 < --cut-min <= --cut-max <= 1.")
     need(o.optimizer in OPTIMIZERS, f"Unknown optimizer '{o.optimizer}'; choose one of {', '.join(OPTIMIZERS)}.")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 
@@ -90,6 +90,7 @@ class Parts:
     steps: int
     normalize: bool = True
     cutout_batch: int = 0          # views per encoder pass (0: all at once)
+    encoder: Callable[[torch.Tensor], torch.Tensor] | None = None  # views -> features (default: encode_image)
 
 
 class Engine:
@@ -116,6 +117,8 @@ class Engine:
             getattr(cb, event)(self, *args)
 
     def encode(self, views: torch.Tensor) -> torch.Tensor:
+        if self.parts.encoder is not None:
+            return self.parts.encoder(views)
         return self.model.encode_image(views, normalize=self.parts.normalize)
 
     def chunks(self, n_views: int) -> list[slice]:

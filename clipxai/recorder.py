@@ -112,6 +112,7 @@ class RunRecorder(Callback):
             "model": engine.model.describe(),
             "param": engine.param.info,
             "device": str(engine.model.device),
+            "compute": _compute(engine),
             "versions": versions(),
             "hooks": self.hooks,
             "steps_total": cfg.optim.steps,
@@ -239,9 +240,16 @@ class RunRecorder(Callback):
             try:
                 if final is not None:
                     save_png(final[k], w.path / "final.png")
-                w.write_manifest(status=status, **fields)
+                w.write_manifest(status=status, compute=_compute(engine), **fields)
             finally:
                 w.close()
+
+
+def _compute(engine: Engine) -> dict:
+    """How the encoder ran (precision resolved, compile time once known), for the manifest."""
+    encoder = engine.parts.encoder
+    info = encoder.describe() if hasattr(encoder, "describe") else {}
+    return {**info, "cutout_batch": engine.parts.cutout_batch}
 
 
 def _unused_name(parent: Path, base: str, seeds: int) -> str:

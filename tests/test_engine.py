@@ -284,3 +284,24 @@ def test_cutouts_in_chunks_give_the_one_batch_ascent_up_to_rounding(tiny_clip, t
         np.testing.assert_allclose(a.gradients.astype(np.float32), b.gradients.astype(np.float32), atol=5e-6, rtol=0)
         assert not np.array_equal(a.latents[-1], a.latents[0])  # it did ascend
     assert chunked[0].option("cutout_batch") == 3
+
+
+def test_compute_options_change_how_not_what(tiny_clip, tmp_path):
+    """bf16 autocast stays close to fp32; recomputed activations give the same ascent exactly."""
+    plain = run(tiny_clip, tmp_path, name="fp32", steps=8, snapshot_every=2)
+    ckpt = run(tiny_clip, tmp_path, name="ckpt", steps=8, snapshot_every=2, checkpoint_activations=True)
+    bf16 = run(tiny_clip, tmp_path, name="bf16", steps=8, snapshot_every=2, precision="bf16")
+    np.testing.assert_array_equal(ckpt.latents, plain.latents)
+    assert ckpt.manifest["compute"]["checkpoint_activations"] is True
+    assert bf16.manifest["compute"]["precision"] == "bf16" and plain.manifest["compute"]["precision"] == "fp32"
+    assert plain.manifest["compute"]["compile"] is False
+    drift = np.abs(bf16.embeddings.astype(np.float64) - plain.embeddings).max() / np.abs(plain.embeddings).max()
+    assert 0 < drift < 0.05  # it did compute in bf16, and stayed close
+    assert not any(p.dtype != torch.float32 for p in tiny_clip.parameters())  # the model itself is unchanged
+
+
+def test_fp16_is_refused_without_a_gpu(tiny_clip, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    with pytest.raises(ClipxaiError, match="fp16 needs a CUDA GPU"):
+        run(tiny_clip, tmp_path, precision="fp16")
