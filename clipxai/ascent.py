@@ -18,8 +18,8 @@ import torch
 from .augment import Augment
 from .budget import check_step_memory
 from .compute import Encoder, set_deterministic
-from .config import AscendConfig, resolve_config, validate
-from .engine import Callback, Engine, LRSchedule, Parts
+from .config import AscendConfig, model_specs, resolve_config, validate
+from .engine import Callback, Engine, LRSchedule, Member, Parts
 from .errors import ClipxaiError, NonFiniteLossError, RunError, TermError
 from .models import ClipModel, load_clip
 from .objectives import Objective, cosine, load_term, logexp_cosine, memory, parse_term_option
@@ -31,14 +31,22 @@ from .runs import Run, is_disk_full, is_locked, load_run, read_manifest
 from .seeding import generator
 
 
-def build_objective(cfg: AscendConfig, prompts: list[EncodedPrompt]) -> Objective:
-    """The maximized objective of a config: weighted prompt similarities, penalties, extra terms."""
+def build_objective(cfg: AscendConfig, prompts: list[EncodedPrompt],
+                    members: list[tuple[str, float]] | None = None) -> Objective:
+    """The maximized objective of a config: weighted prompt similarities, penalties, extra terms.
+
+    ``members`` (name, weight) of an ensemble: each model scores every prompt, times its weight,
+    and its terms are named ``<term>@<model>``.
+    """
     o = cfg.objective
     sim = {"cosine": cosine, "spherical": spherical,
-           "logexp": lambda text: logexp_cosine(text, o.temperature)}[o.similarity]
+           "logexp": lambda text, **kw: logexp_cosine(text, o.temperature, **kw)}[o.similarity]
     obj = Objective()
-    for p in prompts:
-        obj = obj + p.weight * sim(p.text)
+    members = members or [("", 1.0)]
+    for i, (name, weight) in enumerate(members):
+        at = name if len(members) > 1 else None
+        for p in prompts:
+            obj = obj + (weight * p.weight if at else p.weight) * sim(p.text, member=i, at=at)
     if o.tv:
         obj = obj - o.tv * tv(o.tv_reduction)
     if o.memory:
@@ -51,33 +59,52 @@ def build_objective(cfg: AscendConfig, prompts: list[EncodedPrompt]) -> Objectiv
     return obj
 
 
-def build(cfg: AscendConfig, model: ClipModel | None = None) -> Parts:
+def _members(cfg: AscendConfig, models: ClipModel | list[ClipModel] | None) -> list[tuple[ClipModel, float, str]]:
+    """The ensemble's models (loaded, or the ones given), their weights and names."""
+    specs = model_specs(cfg.model)
+    given = [models] if isinstance(models, ClipModel) else list(models or [])
+    if given and len(given) != len(specs):
+        raise ClipxaiError(f"{len(given)} model object(s) were given for {len(specs)} --model value(s).")
+    loaded = given or [load_clip(spec, cfg.device) for spec, _ in specs]
+    names = [m.name for m in loaded]
+    names = [n if names.count(n) == 1 else f"{n}#{i + 1}" for i, n in enumerate(names)]
+    if len({m.device for m in loaded}) > 1:
+        raise ClipxaiError("The models of an ensemble must be on one device.")
+    return [(m, w, n) for m, (_, w), n in zip(loaded, specs, names)]
+
+
+def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -> Parts:
     """Every part of the ascent a config describes, checked; nothing is written."""
     text_prompts = parse_prompts(cfg.prompt)
     image_prompts = [parse_image_prompt(s) for s in cfg.objective.image_prompts]
     if not any(p.weight > 0 for p in text_prompts + image_prompts):
         raise ClipxaiError(f"The prompt '{cfg.prompt}' has no positive weight, so there is nothing to ascend toward.")
-    model = model or load_clip(cfg.model, cfg.device)
+    chosen = _members(cfg, model)
+    model = chosen[0][0]
     c = cfg.compute
     set_deterministic(c.deterministic)
-    encoder = Encoder(model, cfg.normalize, c.precision, c.compile, c.checkpoint_activations)
-    prompts = encode_prompts(model, text_prompts + image_prompts, normalize_images=cfg.normalize,
-                             full_context=cfg.objective.text_context == "full")
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     r = model.input_resolution
     width, height = cfg.size or (r, r)
-    check_step_memory(model, seeds=len(seeds), size=(height, width), cutouts=cfg.augment.cutouts,
-                      cutout_batch=cfg.compute.cutout_batch, normalize=cfg.normalize)
+    members = []
+    for i, (m, weight, name) in enumerate(chosen):
+        check_step_memory(m, seeds=len(seeds), size=(height, width), cutouts=cfg.augment.cutouts,
+                          cutout_batch=cfg.compute.cutout_batch, normalize=cfg.normalize)
+        prompts = encode_prompts(m, text_prompts + image_prompts, normalize_images=cfg.normalize,
+                                 full_context=cfg.objective.text_context == "full")
+        purpose = "augment" if i == 0 else f"augment:{i}"   # the first model's draws are a single run's
+        augment = Augment(cfg.augment, m.input_resolution, [generator(s, purpose) for s in seeds])
+        encoder = Encoder(m, cfg.normalize, c.precision, c.compile, c.checkpoint_activations)
+        members.append(Member(m, prompts, augment, encoder, weight, name))
     param = make_param(cfg.param.name, batch=len(seeds), size=(height, width), device=model.device,
                        generators=[generator(s, "init") for s in seeds], prompt=cfg.prompt, **cfg.param.options)
-    augment = Augment(cfg.augment, r, [generator(s, "augment") for s in seeds])
     o = cfg.optim
     kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(o.optimizer)
     optimizer = (kind(param.params, lr=o.lr, weight_decay=o.weight_decay) if kind else
                  torch.optim.SGD(param.params, lr=o.lr, momentum=0.9, weight_decay=o.weight_decay))
     schedule = LRSchedule(o.schedule, o.lr, o.steps, o.lr_final, o.plateau_patience, o.plateau_factor)
-    parts = Parts(model, prompts, build_objective(cfg, prompts), param, augment, optimizer, schedule,
-                  seeds, o.steps, cfg.normalize, c.cutout_batch, encoder)
+    objective = build_objective(cfg, members[0].prompts, [(m.name, m.weight) for m in members])
+    parts = Parts(members, objective, param, optimizer, schedule, seeds, o.steps, cfg.normalize, c.cutout_batch)
     _check_objective(parts)
     return parts
 
@@ -148,8 +175,9 @@ def ascend(prompt: str | None = None, *, resume: str | Path | None = None,
     extra = {}
     if expand:
         prompt, extra["expansion"] = _expand(prompt, expand)
-    if model_obj is not None and options.get("model") is None:
-        options["model"] = model_obj.name  # the config says which model really ran
+    if model_obj is not None and options.get("model") is None:  # the config says which model really ran
+        objs = model_obj if isinstance(model_obj, (list, tuple)) else [model_obj]
+        options["model"] = objs[0].name if len(objs) == 1 else [m.name for m in objs]
     cfg = resolve_config(prompt, options)
     return _run(*prepare(cfg, model_obj, callbacks, quiet, extra))
 

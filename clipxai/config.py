@@ -101,7 +101,7 @@ class AscendConfig:
 
     prompt: str = ""
     preset: str = "default"
-    model: str = DEFAULT_MODEL
+    model: str | list[str] = DEFAULT_MODEL   # one CLIP, or an ensemble: ["toy", "toy-b:0.5"]
     device: str = "auto"
     seed: int = 0
     seeds: int = 1                           # K seeds batched in one forward pass
@@ -175,6 +175,27 @@ PARAM_ALIASES: dict[str, str] = {
     "noise_factor": "noise_factor", "vqgan_init": "init", "vqgan_quantize": "quantize",
     "cvae": "cvae", "cvae_text": "cvae_text", "cvae_optimize_condition": "cvae_optimize_condition",
 }
+
+
+def model_specs(model: str | list[str]) -> list[tuple[str, float]]:
+    """``"toy"`` or ``["toy", "toy-b:0.5"]`` -> [(spec, weight)]; a trailing ``:number`` is a weight."""
+    specs = [model] if isinstance(model, str) else list(model)
+    if not specs:
+        raise ClipxaiError("--model needs at least one model.")
+    out = []
+    for spec in specs:
+        head, sep, tail = str(spec).rpartition(":")
+        try:
+            weight = float(tail) if sep and head else None
+        except ValueError:
+            weight = None
+        if weight is None:
+            out.append((str(spec).strip(), 1.0))
+            continue
+        if not math.isfinite(weight) or weight <= 0:
+            raise ClipxaiError(f"The weight of --model '{spec}' must be a positive number.")
+        out.append((head.strip(), weight))
+    return out
 
 
 def _set(data: dict, flat_name: str, value: Any) -> None:
@@ -276,6 +297,9 @@ def resolve_config(prompt: str, options: dict[str, Any]) -> AscendConfig:
     data["param"] = {"name": param, "options": check_param_options(param, param_options)}
     if data.get("size") is not None:
         data["size"] = tuple(int(v) for v in data["size"])
+    if isinstance(data.get("model"), (list, tuple)):
+        data["model"] = list(data["model"]) if len(data["model"]) > 1 else str(data["model"][0])
+    model_specs(data.get("model", DEFAULT_MODEL))  # weights checked before anything loads
     objective = data.setdefault("objective", {})
     for key in ("terms", "image_prompts"):
         objective[key] = list(objective.get(key) or [])

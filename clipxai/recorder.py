@@ -110,6 +110,10 @@ class RunRecorder(Callback):
             "group": group,
             "config": cfg.to_dict(),
             "model": engine.model.describe(),
+            **({"models": [{**m.model.describe(), "weight": m.weight, "label": m.name,
+                            **({"array": f"embeddings/{_slug(m.name)}"} if i else {"array": "embeddings"})}
+                           for i, m in enumerate(engine.parts.members)]}
+               if len(engine.parts.members) > 1 else {}),
             "param": engine.param.info,
             "device": str(engine.model.device),
             "compute": _compute(engine),
@@ -156,6 +160,10 @@ class RunRecorder(Callback):
             return
         row = row_of(step.index, self.every)
         feats, acts = self.snapshot_inputs(engine, step.image)
+        with torch.no_grad():  # every other model of an ensemble: its embedding of the image
+            others = {f"embeddings/{_slug(m.name)}": m.model.embed_images(step.image.detach(),
+                                                                          normalize=engine.parts.normalize).cpu().numpy()
+                      for m in engine.parts.members[1:]}
         image = step.image.detach().float().cpu().numpy()
         latent = engine.param.latent().float().cpu().numpy()
         grad = None
@@ -165,7 +173,7 @@ class RunRecorder(Callback):
         acts = {k: v.cpu().numpy() for k, v in acts.items()}
         for k, w in enumerate(self.writers):
             if not w.arrays:
-                self._allocate(w, engine, image, feats, latent, grad, acts)
+                self._allocate(w, engine, image, feats, latent, grad, acts, others)
             a = w.arrays
             a["steps"][row] = step.index
             a["images"][row] = image[k]
@@ -175,11 +183,13 @@ class RunRecorder(Callback):
                 a["gradients"][row] = grad[k]
             for name, value in acts.items():
                 a[f"activations/{name}"][row] = value[k]
+            for name, value in others.items():
+                a[name][row] = value[k]
             if self.config.record.frames:
                 (w.path / "frames").mkdir(exist_ok=True)
                 save_png(image[k], w.path / "frames" / f"step_{step.index}.png")
 
-    def _allocate(self, w: RunWriter, engine: Engine, image, feats, latent, grad, acts) -> None:
+    def _allocate(self, w: RunWriter, engine: Engine, image, feats, latent, grad, acts, others) -> None:
         """Arrays sized for the whole run, shaped by the first snapshot's values."""
         rows = rows_for(engine.steps, self.every)
         _, c, h, wd = image.shape
@@ -190,6 +200,9 @@ class RunRecorder(Callback):
         w.allocate("latents", rows, latent.shape[1:], "float32", f"state of the {self.config.param.name} parameterization")
         if self.config.record.gradients:
             w.allocate("gradients", rows, (c, h, wd), "float16", "d objective / d image")
+        for member, (name, value) in zip(engine.parts.members[1:], others.items()):
+            w.allocate(name, rows, value.shape[1:], "float32",
+                       f"CLIP image features of the un-augmented image under {member.name} (not unit length)")
         for name, value in acts.items():
             full = value.ndim == 3
             w.allocate(f"activations/{name}", rows, value.shape[1:], "float16" if full else "float32",
@@ -207,10 +220,15 @@ class RunRecorder(Callback):
         total = step.total.tolist()
         sims = step.prompt_similarities.tolist()       # [K][P]
         grad_norms = step.grad_norms.tolist()
+        members = engine.parts.members
+        member_sims = ([(m.name, seen.prompt_similarities.tolist()) for m, seen in zip(members, [step, *step.others])]
+                       if len(members) > 1 else [])
         for k, w in enumerate(self.writers):
             record = {"step": step.index, "loss": -total[k], "objective": total[k]}
             record.update({f"term/{n}": v[k] for n, v in values.items()})
             record.update({f"sim/{p.text}": sims[k][j] for j, p in enumerate(engine.prompts)})
+            for name, per_model in member_sims:
+                record.update({f"sim/{p.text}@{name}": per_model[k][j] for j, p in enumerate(engine.prompts)})
             record.update({"grad_norm": grad_norms[k], "lr": step.lr, "time": round(elapsed, 4)})
             w.append_metrics(record)
         if snapshot or last:
@@ -243,6 +261,11 @@ class RunRecorder(Callback):
                 w.write_manifest(status=status, compute=_compute(engine), **fields)
             finally:
                 w.close()
+
+
+def _slug(name: str) -> str:
+    """A model name as a file name (``ViT-B/32`` -> ``ViT-B-32``)."""
+    return "".join(c if c.isalnum() or c in "-_.#" else "-" for c in name).strip("-.") or "model"
 
 
 def _compute(engine: Engine) -> dict:
@@ -292,7 +315,8 @@ class Checkpointer(Callback):
         """A seed's checkpoint as engine state for a batch of one."""
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
-            state = {**ckpt, "augment_generators": [ckpt["augment_generator"]]}
+            state = {**ckpt, "augment_generators": [ckpt["augment_generator"]],
+                     "ensemble_augment_generators": [[g] for g in ckpt.get("ensemble_augment_generator", [])]}
             for key in ("next_step", "params", "optimizer", "schedule", "objective_state"):
                 state[key]  # noqa: B018  (every part must be there)
         except Exception as err:  # noqa: BLE001
@@ -312,6 +336,7 @@ def seed_state(state: dict, k: int, batch: int) -> dict:
                       "param_groups": opt["param_groups"]},
         "schedule": state["schedule"],
         "augment_generator": state["augment_generators"][k],
+        "ensemble_augment_generator": [states[k] for states in state.get("ensemble_augment_generators", [])],
         "objective_state": {key: row(v) for key, v in state["objective_state"].items()},
     }
 

@@ -425,6 +425,27 @@ class Run:
     def model_name(self) -> str | None:
         return self.manifest.get("model", {}).get("name")
 
+    def embedding_models(self) -> list[dict]:
+        """The models whose embeddings the run recorded: ``label`` and ``array`` of each (ensembles have several)."""
+        models = self.manifest.get("models")
+        if models:
+            return [{"label": m.get("label", m.get("name")), "array": m["array"], "describe": m} for m in models]
+        return [{"label": self.model_name, "array": "embeddings", "describe": self.manifest.get("model", {})}]
+
+    def seen_by(self, model: str) -> "Run":
+        """This run as one model of its ensemble saw it: that model's embeddings are ``embeddings``
+        and it is the run's model (for labels and concept probes)."""
+        members = self.embedding_models()
+        chosen = next((m for m in members if model in (m["label"], m["describe"].get("name"))), None)
+        if chosen is None:
+            raise RunError(f"{self.path} has no embeddings of a model named '{model}' "
+                           f"(it has {', '.join(str(m['label']) for m in members)}).")
+        manifest = {**self.manifest, "model": chosen["describe"]}
+        seen = Run(path=self.path, manifest=manifest, layout=self.layout, problems=list(self.problems))
+        if chosen["array"] != "embeddings":
+            seen._arrays["embeddings"] = self.array(chosen["array"])
+        return seen
+
     def array_names(self) -> list[str]:
         if self.layout == "native":
             return list(self.manifest.get("arrays", {}))

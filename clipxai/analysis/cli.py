@@ -57,6 +57,8 @@ def analysis_options(fn):
                      help='Concept probes, comma-separated (e.g. "love,mouth,hands,ring,heart"); needs the model.'),
         click.option("--model", default=None,
                      help="CLIP to use for labels, concepts and legacy runs (default: the run's own model)."),
+        click.option("--embedding-model", default=None,
+                     help="For a run of several models: whose embeddings to analyse (default: the first model's)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps."),
         click.option("--vocab", "vocab_file", type=click.Path(path_type=Path), default=None,
                      help="A word list (one per line) added to CLIP's vocabulary for the labels."),
@@ -72,7 +74,7 @@ def analysis_options(fn):
 
 
 def build_options(features, method, k, k_max, state_model, concepts, model, device, vocab_file, vocab_only,
-                  top_words, no_labels, seed, projection="pca", no_gif=False):
+                  top_words, no_labels, seed, projection="pca", no_gif=False, embedding_model=None):
     from .analyze import AnalyzeOptions  # noqa: PLC0415
     from .chart import parse_concepts  # noqa: PLC0415
 
@@ -80,7 +82,7 @@ def build_options(features, method, k, k_max, state_model, concepts, model, devi
         features=features, method=method, k=_k(k), k_max=k_max, state_model=state_model,
         projections=_projections(projection), concepts=parse_concepts(concepts) if concepts is not None else None,
         model=model, device=device, labels=not no_labels, vocab_file=str(vocab_file) if vocab_file else None,
-        vocab_only=vocab_only, top_words=top_words, gif=not no_gif, seed=seed)
+        vocab_only=vocab_only, top_words=top_words, gif=not no_gif, seed=seed, embedding_model=embedding_model)
 
 
 def describe(summary: dict) -> str:
