@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -26,7 +28,8 @@ from .objectives import Objective, cosine, load_term, logexp_cosine, memory, par
 from .objectives import range_penalty, spherical, tv
 from .params import make_param
 from .prompts import EncodedPrompt, encode_prompts, parse_image_prompt, parse_prompts
-from .recorder import CHECKPOINT, Checkpointer, FiniteGuard, Progress, RunRecorder
+from .progress import Progress
+from .recorder import CHECKPOINT, Checkpointer, FiniteGuard, RunRecorder
 from .runs import Run, is_disk_full, is_locked, load_run, read_manifest
 from .seeding import generator
 
@@ -134,8 +137,27 @@ def prepare(cfg: AscendConfig, model: ClipModel | None = None, callbacks: Iterab
     parts = build(cfg, model)
     recorder = RunRecorder(cfg, parts.model, extra_manifest=extra_manifest)
     guard = FiniteGuard(cfg.record.log_every, cfg.record.snapshot_every)
-    chain = [guard, recorder, *([] if quiet else [Progress()]), *callbacks, Checkpointer(recorder)]
+    shown = [] if quiet else [Progress(label=f"{_short(cfg.prompt)} on {parts.model.name}",
+                                       next_command=_NextCommand(recorder))]
+    chain = [guard, recorder, *shown, *callbacks, Checkpointer(recorder)]
     return Engine(parts, chain), recorder
+
+
+def _short(text: str, limit: int = 30) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+class _NextCommand:
+    """What to run once the run is done (known when its folders are)."""
+
+    def __init__(self, recorder: RunRecorder):
+        self.recorder = recorder
+
+    def __str__(self) -> str:
+        paths = self.recorder.paths
+        if len(paths) == 1:
+            return f"clipxai analyze {paths[0]}"
+        return "clipxai report " + " ".join(str(p) for p in paths)
 
 
 def _run(engine: Engine, recorder: RunRecorder) -> list[Run]:
@@ -158,17 +180,35 @@ def _run(engine: Engine, recorder: RunRecorder) -> list[Run]:
     return [load_run(p) for p in recorder.paths]
 
 
-def ascend(prompt: str | None = None, *, resume: str | Path | None = None,
-           callbacks: Iterable[Callback] = (), model_obj: ClipModel | None = None,
-           expand: dict | None = None, quiet: bool = False, **options) -> list[Run]:
+def ascend(prompt: str | None = None, *, preset: str | None = None, model: str | list[str] | None = None,
+           steps: int | None = None, lr: float | None = None, seed: int | None = None, seeds: int | None = None,
+           cutouts: int | None = None, param: str | None = None, size: tuple[int, int] | None = None,
+           snapshot_every: int | None = None, terms: list[str] | None = None, out: str | Path | None = None,
+           name: str | None = None, precision: str | None = None, quiet: bool = False,
+           display_every: int | None = None, resume: str | Path | None = None,
+           callbacks: Iterable[Callback] = (), model_obj: ClipModel | list[ClipModel] | None = None,
+           expand: dict | None = None, **options) -> list[Run]:
     """Optimize an image toward ``prompt``; returns the runs made, one per seed.
 
-    Keywords are the flat option names of the CLI (``steps``, ``lr``, ``cutouts``, ``sigma``,
-    ``param_options={...}`` ...); ``preset`` fills the rest. ``resume=RUN`` continues an
-    interrupted run (``steps=`` may extend it). ``model_obj`` passes an already loaded
-    ``ClipModel`` (notebooks, tests). ``expand={"n": 2, "model": ..., "base_url": ...}``
-    replaces the prompt by LLM expansions (weighted equally) before anything is created.
+    The keywords are the command line's options with ``_`` for ``-``; ``None`` means the
+    preset's value. The common ones are named here; every other flat option works too
+    (``tv``, ``memory``, ``cut_min``, ``optimizer``, ``sigma``, ``init_tint``, ``cutout_batch``,
+    ``param_options={...}``, ... — see ``clipxai.config.FLAT``), and a misspelt one is refused
+    with a suggestion. ``resume=RUN`` continues an interrupted run (``steps=`` may extend it).
+    ``model_obj`` passes already loaded ``ClipModel`` object(s) (notebooks, tests).
+    ``display_every=N`` shows the image and similarity in place every N steps in a notebook.
+    ``expand={"n": 2, "model": ..., "base_url": ...}`` replaces the prompt by LLM expansions
+    (weighted equally) before anything is created.
     """
+    named = dict(preset=preset, model=model, steps=steps, lr=lr, seed=seed, seeds=seeds, cutouts=cutouts,
+                 param=param, size=size, snapshot_every=snapshot_every, terms=terms, out=out, name=name,
+                 precision=precision)
+    options = {**{k: v for k, v in named.items() if v is not None}, **options}
+    if "out" in options:
+        options["out"] = str(options["out"])
+    if display_every is not None:
+        from .notebook import NotebookDisplay  # noqa: PLC0415
+        callbacks = [*callbacks, NotebookDisplay(display_every)]
     if resume is not None:
         return resume_run(Path(resume), callbacks=callbacks, model_obj=model_obj, quiet=quiet, **options)
     prompt = prompt if prompt is not None else ""
@@ -179,6 +219,14 @@ def ascend(prompt: str | None = None, *, resume: str | Path | None = None,
         objs = model_obj if isinstance(model_obj, (list, tuple)) else [model_obj]
         options["model"] = objs[0].name if len(objs) == 1 else [m.name for m in objs]
     cfg = resolve_config(prompt, options)
+    rows = -(-cfg.optim.steps // cfg.record.snapshot_every)
+    if rows < 3:
+        fix = "lower snapshot_every" if cfg.record.snapshot_every > 1 else "run at least 3 steps"
+        warnings.warn(f"{cfg.optim.steps} steps with a snapshot every {cfg.record.snapshot_every} record {rows} "
+                      f"snapshot(s); the analysis needs at least 3 ({fix}).", stacklevel=2)
+    if not quiet:
+        print(f"loading {cfg.model if isinstance(cfg.model, str) else ', '.join(cfg.model)} ...",
+              file=sys.stderr, flush=True)
     return _run(*prepare(cfg, model_obj, callbacks, quiet, extra))
 
 

@@ -3,15 +3,14 @@
 ``RunRecorder`` owns the run folders (one per seed): it creates them, allocates the arrays
 at the first snapshot, writes snapshot rows, metrics lines, the manifest and final.png, and
 reopens a folder to resume it. ``Checkpointer`` saves what a resumed run needs;
-``FiniteGuard`` stops a run whose objective is no longer a number; ``Progress`` shows how it
-goes. The engine knows none of them.
+``FiniteGuard`` stops a run whose objective is no longer a number (``clipxai.progress`` shows
+how it goes). The engine knows none of them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -360,38 +359,3 @@ class FiniteGuard(Callback):
         bad = next((v for v in step.total.tolist() if not np.isfinite(v)), float("nan"))
         term = next((name for name, v in step.values.items() if not bool(torch.isfinite(v).all())), None)
         raise NonFiniteLossError(step.index, bad, term=term, kept=rows_for(step.index, self.snapshot_every))
-
-
-class Progress(Callback):
-    """A one-line progress bar on a terminal (step, loss, similarity, it/s); silent otherwise."""
-
-    def __init__(self, stream=None, every: float = 0.25):
-        self.stream = stream or sys.stderr
-        self.every = every
-        self.enabled = self.stream.isatty()
-        self._t0 = self._last = 0.0
-        self._first = 0
-
-    def on_start(self, engine: Engine) -> None:
-        self._t0 = self._last = time.perf_counter()
-        self._first = engine.start_step
-
-    def on_step_end(self, engine: Engine, step: Step) -> None:
-        now = time.perf_counter()
-        last = step.index == engine.steps - 1
-        if not self.enabled or (now - self._last < self.every and not last):
-            return
-        self._last = now
-        done = step.index + 1
-        rate = (done - self._first) / max(now - self._t0, 1e-9)
-        bar = int(30 * done / engine.steps)
-        sim = step.prompt_similarities[:, 0].mean().item()
-        loss = -step.total.mean().item()
-        self.stream.write(f"\r[{'#' * bar}{'.' * (30 - bar)}] {done}/{engine.steps} "
-                          f"loss {loss:+.4f} sim {sim:.4f} {rate:.2f} it/s ")
-        self.stream.flush()
-
-    def on_end(self, engine: Engine, status: str) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from ..errors import ClipxaiError
 from ..interrupt import stop_on_interrupt
 from .cluster import METHODS
 from .dynamics import dynamics_sentence
@@ -121,11 +120,11 @@ def _log(quiet: bool):
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def analyze_command(run_path, projection, no_gif, as_json, quiet, **kw):
     """Cluster, project, chart and quantify a run; writes RUN/analysis/ (summary.json, figures)."""
-    from ..runs import load_run  # noqa: PLC0415
+    from ..runs import open_run  # noqa: PLC0415
     from .analyze import analyze_run  # noqa: PLC0415
 
     opts = build_options(projection=projection, no_gif=no_gif, **kw)
-    run = load_run(run_path)
+    run = open_run(run_path)
     with stop_on_interrupt():
         summary = analyze_run(run, opts, log=_log(quiet))
     if as_json:
@@ -170,8 +169,6 @@ def compare_command(run_paths, out_dir, reanalyze, as_json, quiet, **kw):
     """Several runs side by side: shared projection, oscillation table, concept occupancy."""
     from .compare import compare_runs  # noqa: PLC0415
 
-    if len(run_paths) < 2:
-        raise ClipxaiError("compare needs at least two runs.")
     opts = build_options(projection="pca", **kw)
     with stop_on_interrupt():
         result = compare_runs(run_paths, out_dir, opts=opts, reanalyze=reanalyze, log=_log(quiet))
