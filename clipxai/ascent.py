@@ -249,16 +249,15 @@ RESUMABLE = ("steps", "device")
 def resume_run(path: Path, *, callbacks: Iterable[Callback] = (), model_obj: ClipModel | None = None,
                quiet: bool = False, **options) -> list[Run]:
     """Continue an interrupted run (or extend a complete one with a larger ``steps``)."""
+    given = {k for k, v in options.items() if v is not None}
+    if given - set(RESUMABLE):
+        raise ClipxaiError(f"Only --steps, --device and --quiet can change on resume "
+                           f"(got {', '.join(sorted(given - set(RESUMABLE)))}).")
     manifest = read_manifest(path)
     if is_locked(path):
         raise RunError(f"{path} is being written by another process right now; wait for it to end or stop it first.")
     if "config" not in manifest:
         raise RunError(f"The manifest of {path} has no config, so the run cannot be resumed.")
-    if not (path / CHECKPOINT).is_file():
-        raise RunError(f"{path} has no {CHECKPOINT} to resume from.")
-    given = {k for k, v in options.items() if v is not None}
-    if given - set(RESUMABLE):
-        raise ClipxaiError(f"Only --steps, --device and --quiet can change on resume (got {', '.join(sorted(given - set(RESUMABLE)))}).")
     # One folder holds one seed: it resumes alone, whatever batch it was made in.
     changes = {"seed": manifest.get("seed", 0), "seeds": 1, **{k: options[k] for k in given}}
     cfg = AscendConfig.from_dict(manifest["config"]).replace(**changes)
@@ -267,6 +266,8 @@ def resume_run(path: Path, *, callbacks: Iterable[Callback] = (), model_obj: Cli
     if cfg.optim.steps <= done:
         state = "already complete at" if manifest.get("status") == "complete" else f"{manifest.get('status')} after"
         raise RunError(f"{path} is {state} {done} steps; pass a --steps larger than {done} to continue it.")
+    if not (path / CHECKPOINT).is_file():
+        raise RunError(f"{path} has no {CHECKPOINT} to resume from.")
     engine, recorder = prepare(cfg, model_obj, callbacks, quiet)
     recorder.resume_from(path)
     state = Checkpointer.load(path / CHECKPOINT)

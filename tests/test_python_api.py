@@ -90,3 +90,9 @@ def test_display_every_updates_one_output_in_place(tiny_clip, tmp_path, monkeypa
     assert [u[0] for u in updates] == ["image", "html"] * 2  # steps 6 and 9
     assert updates[-1][1].startswith("step 9/9") and "a red heart:" in updates[-1][1]
     assert updates[0][1][:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_prompt_longer_than_the_context_is_said_to_be_cut(tiny_clip, tmp_path):
+    long = " ".join(["heart"] * 40)  # the tiny CLIP reads 16 tokens
+    with pytest.warns(UserWarning, match="fills tiny's whole context of 16 tokens"):
+        clipxai.ascend(long, model_obj=tiny_clip, out=tmp_path, steps=3, snapshot_every=1, cutouts=1, quiet=True)
