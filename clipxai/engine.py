@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 
@@ -76,20 +76,46 @@ class LRSchedule:
 
 
 @dataclass
-class Parts:
-    """Everything one ascent is made of, built from a config by ``clipxai.ascent.build``."""
+class Member:
+    """One CLIP of the ascent (an ensemble has several): its prompts, its views of the image, its encoder."""
 
     model: ClipModel
     prompts: list[EncodedPrompt]
+    augment: Augment                # views at this model's input resolution, from its own generators
+    encoder: Callable[[torch.Tensor], torch.Tensor] | None = None  # views -> features (default: encode_image)
+    weight: float = 1.0             # its share of the objective's prompt terms
+    name: str = ""
+
+
+@dataclass
+class Parts:
+    """Everything one ascent is made of, built from a config by ``clipxai.ascent.build``."""
+
+    members: list[Member]           # the first is "the" model (recorded activations, single-model runs)
     objective: Objective
     param: Parameterization
-    augment: Augment
     optimizer: torch.optim.Optimizer
     schedule: LRSchedule
     seeds: list[int]
     steps: int
     normalize: bool = True
-    cutout_batch: int = 0          # views per encoder pass (0: all at once)
+    cutout_batch: int = 0           # views per encoder pass (0: all at once)
+
+    @property
+    def model(self) -> ClipModel:
+        return self.members[0].model
+
+    @property
+    def prompts(self) -> list[EncodedPrompt]:
+        return self.members[0].prompts
+
+    @property
+    def augment(self) -> Augment:
+        return self.members[0].augment
+
+    @property
+    def encoder(self):
+        return self.members[0].encoder
 
 
 class Engine:
@@ -115,8 +141,11 @@ class Engine:
         for cb in self.callbacks:
             getattr(cb, event)(self, *args)
 
-    def encode(self, views: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_image(views, normalize=self.parts.normalize)
+    def encode(self, views: torch.Tensor, member: int = 0) -> torch.Tensor:
+        m = self.parts.members[member]
+        if m.encoder is not None:
+            return m.encoder(views)
+        return m.model.encode_image(views, normalize=self.parts.normalize)
 
     def chunks(self, n_views: int) -> list[slice]:
         """The encoder passes of one step: all views at once, or ``cutout_batch`` at a time."""
@@ -130,18 +159,25 @@ class Engine:
         ``backward`` re-runs each chunk with its graph, so memory follows the chunk size.
         """
         image = self.param.image_fn()
-        views = self.augment(image)
-        k = image.shape[0]
+        seen = [self._see(image, i, index, self.state if state is None else state)
+                for i in range(len(self.parts.members))]
+        seen[0].others = seen[1:]
+        return seen[0]
+
+    def _see(self, image: torch.Tensor, member: int, index: int, state: dict) -> Step:
+        """The step as one model sees it: its views of the image and their embeddings."""
+        m = self.parts.members[member]
+        views = m.augment(image)
         chunks = self.chunks(views.shape[0])
         if len(chunks) == 1:
-            feats = self.encode(views)
+            feats = self.encode(views, member)
         else:
             with torch.no_grad():
-                feats = torch.cat([self.encode(views[c]) for c in chunks]).requires_grad_(True)
-        feats = feats.view(k, -1, self.model.embed_dim)
+                feats = torch.cat([self.encode(views[c], member) for c in chunks]).requires_grad_(True)
+        feats = feats.view(image.shape[0], -1, m.model.embed_dim)
         embeds = feats / feats.norm(dim=-1, keepdim=True)
-        return Step(index=index, image=image, views=views, features=feats, embeds=embeds, prompts=self.prompts,
-                    model=self.model, param=self.param, state=self.state if state is None else state)
+        return Step(index=index, image=image, views=views, features=feats, embeds=embeds, prompts=m.prompts,
+                    model=m.model, param=self.param, state=state)
 
     def step(self, index: int) -> Step:
         """One optimization step; callbacks hear of it before backward, before and after the update."""
@@ -168,16 +204,23 @@ class Engine:
         views, then one backward through the augmentation and the image-level terms. Equal to
         the one-pass gradient up to float summation order.
         """
-        chunks = self.chunks(step.views.shape[0])
-        if len(chunks) == 1:
+        seen = [step, *step.others]
+        chunked = [i for i, s in enumerate(seen) if len(self.chunks(s.views.shape[0])) > 1]
+        if not chunked:
             loss.backward()
             return
-        (d_feats,) = torch.autograd.grad(loss, step.features, retain_graph=True)
-        d_feats = d_feats.reshape(-1, self.model.embed_dim)
-        views = step.views.detach().requires_grad_(True)
-        for c in chunks:
-            self.encode(views[c]).backward(d_feats[c])
-        torch.autograd.backward([loss, step.views], [None, views.grad])
+        grads = torch.autograd.grad(loss, [seen[i].features for i in chunked], retain_graph=True, allow_unused=True)
+        roots, root_grads = [loss], [None]
+        for i, d_feats in zip(chunked, grads):
+            if d_feats is None:  # no term looks at this model's features
+                continue
+            d_feats = d_feats.reshape(-1, seen[i].features.shape[-1])
+            views = seen[i].views.detach().requires_grad_(True)
+            for c in self.chunks(views.shape[0]):
+                self.encode(views[c], i).backward(d_feats[c])
+            roots.append(seen[i].views)
+            root_grads.append(views.grad)
+        torch.autograd.backward(roots, root_grads)
 
     def run(self) -> str:
         """Step until done or asked to stop; returns the status (complete or interrupted).
@@ -209,6 +252,8 @@ class Engine:
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "augment_generators": [g.get_state() for g in self.augment.generators],
+            "ensemble_augment_generators": [[g.get_state() for g in m.augment.generators]
+                                            for m in self.parts.members[1:]],
             "objective_state": {k: v for k, v in self.state.items() if torch.is_tensor(v) and not k.startswith("_")},
         }
 
@@ -220,5 +265,8 @@ class Engine:
         self.schedule.load_state_dict(state["schedule"])
         for g, s in zip(self.augment.generators, state["augment_generators"]):
             g.set_state(s)
+        for m, states in zip(self.parts.members[1:], state.get("ensemble_augment_generators", [])):
+            for g, s in zip(m.augment.generators, states):
+                g.set_state(s)
         self.state.update({k: v.to(self.model.device) for k, v in state["objective_state"].items()})
         self.start_step = self.steps_done = int(state["next_step"])

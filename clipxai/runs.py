@@ -425,6 +425,27 @@ class Run:
     def model_name(self) -> str | None:
         return self.manifest.get("model", {}).get("name")
 
+    def embedding_models(self) -> list[dict]:
+        """The models whose embeddings the run recorded: ``label`` and ``array`` of each (ensembles have several)."""
+        models = self.manifest.get("models")
+        if models:
+            return [{"label": m.get("label", m.get("name")), "array": m["array"], "describe": m} for m in models]
+        return [{"label": self.model_name, "array": "embeddings", "describe": self.manifest.get("model", {})}]
+
+    def seen_by(self, model: str) -> "Run":
+        """This run as one model of its ensemble saw it: that model's embeddings are ``embeddings``
+        and it is the run's model (for labels and concept probes)."""
+        members = self.embedding_models()
+        chosen = next((m for m in members if model in (m["label"], m["describe"].get("name"))), None)
+        if chosen is None:
+            raise RunError(f"{self.path} has no embeddings of a model named '{model}' "
+                           f"(it has {', '.join(str(m['label']) for m in members)}).")
+        manifest = {**self.manifest, "model": chosen["describe"]}
+        seen = Run(path=self.path, manifest=manifest, layout=self.layout, problems=list(self.problems))
+        if chosen["array"] != "embeddings":
+            seen._arrays["embeddings"] = self.array(chosen["array"])
+        return seen
+
     def array_names(self) -> list[str]:
         if self.layout == "native":
             return list(self.manifest.get("arrays", {}))
@@ -487,9 +508,61 @@ class Run:
     def analysis_dir(self) -> Path:
         return self.path / "analysis"
 
+    # -- looking at it ----------------------------------------------------------------------------
+    def image(self, i: int = -1) -> np.ndarray:
+        """Snapshot ``i`` (negative counts from the end) as an H x W x 3 uint8 picture (values clipped to [0,1])."""
+        n = self.n
+        if not -n <= i < n:
+            raise RunError(f"{self.path} has {n} snapshots; there is no snapshot {i}.")
+        row = np.asarray(self.images[i], dtype=np.float32)
+        return (np.clip(row, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
 
-def load_run(path: str | Path) -> Run:
-    """Open a run folder (native, or the original script's legacy layout)."""
+    def show(self, i: int = -1, size: int = 256):
+        """Snapshot ``i`` as a PIL image of at least ``size`` pixels (a notebook displays it)."""
+        from PIL import Image  # noqa: PLC0415
+        picture = Image.fromarray(self.image(i))
+        if min(picture.size) < size:
+            scale = -(-size // min(picture.size))
+            picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+        return picture
+
+    def __repr__(self) -> str:
+        steps = self.manifest.get("steps_done")
+        total = self.manifest.get("steps_total")
+        done = f"{steps}/{total} steps" if total and steps != total else f"{steps} steps"
+        return (f"Run({str(self.path)!r}, {self.status}, prompt={self.prompt!r}, model={self.model_name!r}, "
+                f"{done}, {self.n} snapshots)")
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: a strip of snapshots and the numbers that matter."""
+        import base64  # noqa: PLC0415
+        import html  # noqa: PLC0415
+        import io  # noqa: PLC0415
+        cells = []
+        if "images" in self.array_names() and self.n:
+            picks = sorted({round(k * (self.n - 1) / 5) for k in range(6)})
+            steps = np.asarray(self.steps)
+            for i in picks:
+                buf = io.BytesIO()
+                self.show(i, size=96).save(buf, format="PNG")
+                data = base64.b64encode(buf.getvalue()).decode()
+                cells.append(f'<figure style="display:inline-block;margin:2px;text-align:center">'
+                             f'<img src="data:image/png;base64,{data}" width="96" height="96">'
+                             f'<figcaption style="font-size:11px">step {int(steps[i])}</figcaption></figure>')
+        last = (self.metrics() or [{}])[-1]
+        sims = ", ".join(f"{html.escape(k[4:])} {v:.3f}" for k, v in last.items() if k.startswith("sim/"))
+        return (f"<div><b>{html.escape(self.path.name)}</b>: {html.escape(self.status)}, "
+                f"“{html.escape(self.prompt)}” on {html.escape(str(self.model_name))}, "
+                f"{self.manifest.get('steps_done')} steps, {self.n} snapshots"
+                f"{'; similarity ' + sims if sims else ''}<br>{''.join(cells)}</div>")
+
+
+def load_run(path: str | Path) -> Run | list[Run]:
+    """Open a run folder (native, or the original script's legacy layout).
+
+    A folder that holds runs rather than being one (the seeds of a ``--seeds K`` group, a
+    sweep) gives the list of them, in name order.
+    """
     path = Path(path).expanduser()
     if not path.exists():
         raise RunError(f"{path} does not exist.")
@@ -497,6 +570,9 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{path} is not a folder.")
     if (path / "run.json").exists():
         return Run(path=path, manifest=read_manifest(path))
+    children = sorted(p for p in path.iterdir() if (p / "run.json").is_file())
+    if children:
+        return [Run(path=p, manifest=read_manifest(p)) for p in children]
     try:
         from .original_layout import is_legacy_run, load_legacy_run  # noqa: PLC0415
     except ImportError:
@@ -505,3 +581,21 @@ def load_run(path: str | Path) -> Run:
         return load_legacy_run(path)
     raise RunError(f"{path} is not a clipxai run (no run.json) nor a folder of the original script's layout.")
 
+
+
+def open_run(path: str | Path) -> Run:
+    """Exactly one run: ``load_run``, refusing a folder that holds several."""
+    found = load_run(path)
+    if isinstance(found, list):
+        names = ", ".join(r.path.name for r in found[:3]) + (", ..." if len(found) > 3 else "")
+        raise RunError(f"{path} holds {len(found)} runs ({names}), not one; name one of them.")
+    return found
+
+
+def load_runs(paths) -> list[Run]:
+    """Every run named: run folders as they are, folders of runs expanded into their runs."""
+    out: list[Run] = []
+    for path in paths:
+        found = load_run(path)
+        out.extend(found if isinstance(found, list) else [found])
+    return out

@@ -45,6 +45,7 @@ class AnalyzeOptions:
     projections: tuple[str, ...] = ("pca",)   # umap/tsne on request: UMAP's first use compiles for ~30 s
     concepts: list[str] | None = None
     model: str | None = None          # overrides the run's model (labels, concepts, legacy embeddings)
+    embedding_model: str | None = None  # which model's embeddings of an ensemble run (default: the first)
     device: str = "auto"
     labels: bool = True
     vocab_file: str | None = None
@@ -170,7 +171,8 @@ class Analysis:
             **osc.to_dict(),
             "dynamics": self.dynamics.to_dict(),
             "steps": steps.tolist(),
-            "analysis": {"features": self.features, **st.to_dict(), "seed": opts.seed,
+            "analysis": {"features": self.features, "embedding_model": self.run.model_name,
+                         **st.to_dict(), "seed": opts.seed,
                          "thresholds": asdict(opts.thresholds), "options": opts.to_dict(),
                          "projections": {m: p.to_dict() for m, p in self.projections.items()}},
             "labels": None if self.labels is None else self.labels.to_dict(),
@@ -207,6 +209,8 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
     """Analyze one run: states, oscillation, projections, labels; nothing is written."""
     opts = opts or AnalyzeOptions()
     log = log or (lambda msg: None)
+    if opts.embedding_model:
+        run = run.seen_by(opts.embedding_model)
     t0 = time.perf_counter()
     steps = check_steps(run)
     check_lengths(run)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from ..errors import ClipxaiError
 from ..interrupt import stop_on_interrupt
 from .cluster import METHODS
 from .dynamics import dynamics_sentence
@@ -57,6 +56,8 @@ def analysis_options(fn):
                      help='Concept probes, comma-separated (e.g. "love,mouth,hands,ring,heart"); needs the model.'),
         click.option("--model", default=None,
                      help="CLIP to use for labels, concepts and legacy runs (default: the run's own model)."),
+        click.option("--embedding-model", default=None,
+                     help="For a run of several models: whose embeddings to analyze (default: the first model's)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps."),
         click.option("--vocab", "vocab_file", type=click.Path(path_type=Path), default=None,
                      help="A word list (one per line) added to CLIP's vocabulary for the labels."),
@@ -72,7 +73,7 @@ def analysis_options(fn):
 
 
 def build_options(features, method, k, k_max, state_model, concepts, model, device, vocab_file, vocab_only,
-                  top_words, no_labels, seed, projection="pca", no_gif=False):
+                  top_words, no_labels, seed, projection="pca", no_gif=False, embedding_model=None):
     from .analyze import AnalyzeOptions  # noqa: PLC0415
     from .chart import parse_concepts  # noqa: PLC0415
 
@@ -80,7 +81,7 @@ def build_options(features, method, k, k_max, state_model, concepts, model, devi
         features=features, method=method, k=_k(k), k_max=k_max, state_model=state_model,
         projections=_projections(projection), concepts=parse_concepts(concepts) if concepts is not None else None,
         model=model, device=device, labels=not no_labels, vocab_file=str(vocab_file) if vocab_file else None,
-        vocab_only=vocab_only, top_words=top_words, gif=not no_gif, seed=seed)
+        vocab_only=vocab_only, top_words=top_words, gif=not no_gif, seed=seed, embedding_model=embedding_model)
 
 
 PROJECTION_OPTION = dict(
@@ -173,13 +174,13 @@ def analyze_command(run_path, projection, no_gif, as_json, quiet, **kw):
 
     RUN_PATH may also be a folder of runs (a batch of seeds, a sweep): each run in it is analyzed.
     """
-    from ..runs import load_run  # noqa: PLC0415
+    from ..runs import open_run  # noqa: PLC0415
     from .analyze import analyze_run  # noqa: PLC0415
 
     opts = build_options(projection=projection, no_gif=no_gif, **kw)
     batch = _runs_in(run_path)
     if batch is None:
-        run = load_run(run_path)
+        run = open_run(run_path)
         with stop_on_interrupt():
             summary = analyze_run(run, opts, log=_log(quiet))
         if as_json:
@@ -197,7 +198,7 @@ def analyze_command(run_path, projection, no_gif, as_json, quiet, **kw):
         if not as_json:
             click.echo(f"[{i + 1}/{len(batch)}] {path}", err=True)
         try:
-            run = load_run(path)
+            run = open_run(path)
             with stop_on_interrupt():
                 summary = analyze_run(run, opts, log=_log(quiet))
         except ClipxaiError as err:
@@ -237,12 +238,9 @@ def report_command(run_paths, output, title, overwrite, reanalyze, open_after, p
     stands for every run in it)."""
     from .report import write_report  # noqa: PLC0415
 
-    paths = []
-    for path in run_paths:
-        paths += _runs_in(path) or [path]
     opts = build_options(projection=projection, **kw)
     with stop_on_interrupt():
-        html_path, md_path = write_report(paths, output, opts=opts, title=title, reanalyze=reanalyze,
+        html_path, md_path = write_report(run_paths, output, opts=opts, title=title, reanalyze=reanalyze,
                                           log=_log(quiet), overwrite=overwrite)
     click.echo(f"wrote {html_path} and {md_path}")
     if open_after:
@@ -261,8 +259,6 @@ def compare_command(run_paths, out_dir, reanalyze, as_json, quiet, **kw):
     """Several runs side by side: shared projection, oscillation table, concept occupancy."""
     from .compare import compare_runs  # noqa: PLC0415
 
-    if len(run_paths) < 2:
-        raise ClipxaiError("compare needs at least two runs.")
     opts = build_options(projection="pca", **kw)
     with stop_on_interrupt():
         result = compare_runs(run_paths, out_dir, opts=opts, reanalyze=reanalyze, log=_log(quiet))

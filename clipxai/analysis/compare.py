@@ -107,12 +107,12 @@ def _pooled_embeddings(runs, model) -> list[np.ndarray]:
 def compare_runs(paths, out_dir: str | Path | None = None, opts: AnalyzeOptions | None = None,
                  reanalyze: bool = False, log=None, model=None) -> Comparison:
     """Analyze (or reuse) each run, then draw and tabulate them together in ``out_dir``."""
-    from ..runs import load_run  # noqa: PLC0415
+    from ..runs import load_runs  # noqa: PLC0415
     from .states import infer_states  # noqa: PLC0415
 
     opts = opts or AnalyzeOptions(projections=("pca",))
     log = log or (lambda msg: None)
-    runs = [load_run(p) for p in paths]
+    runs = load_runs(paths)
     if len(runs) < 2:
         raise ClipxaiError("compare needs at least two runs.")
     folder = Path(out_dir) if out_dir else Path.cwd() / f"compare-{re.sub(r'[^A-Za-z0-9_.-]', '_', runs[0].path.name)}"

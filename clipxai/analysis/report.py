@@ -449,13 +449,13 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
     An existing ``output`` or Markdown twin is replaced only when a report wrote it, or with
     ``overwrite``; that is checked before anything is analyzed.
     """
-    from ..runs import load_run  # noqa: PLC0415
+    from ..runs import load_runs  # noqa: PLC0415
 
     opts = opts or AnalyzeOptions(projections=("pca",))
     log = log or (lambda msg: None)
     output = Path(output).expanduser()
     check_report_target(output, overwrite)
-    runs = [load_run(p) for p in paths]
+    runs = load_runs(paths)
     summaries = [ensure_summary(run, opts, reanalyze, model, log) for run in runs]
     try:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -152,9 +152,9 @@ def write_video(run, output: str | Path, width: int = 512, fps: float = 12, max_
 @click.option("--overwrite", is_flag=True, help="Replace an existing file at -o.")
 def video_command(run_path, output, width, fps, max_frames, overwrite):
     """Make a video of a run's snapshots, each captioned with its step and similarity (MP4 or GIF)."""
-    from ..runs import load_run  # noqa: PLC0415
+    from ..runs import open_run  # noqa: PLC0415
 
-    run = load_run(run_path)
+    run = open_run(run_path)
     output = output or Path(f"{run.path.name}.mp4")
     path, count = write_video(run, output, width=width, fps=fps, max_frames=max_frames, overwrite=overwrite)
     click.echo(f"wrote {path} ({count} frames, {count / fps:.1f} s at {fps:g} frames per second)")
