@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import ClipxaiError
 from ..interrupt import stop_on_interrupt
 from .cluster import METHODS
 from .dynamics import dynamics_sentence
