@@ -21,7 +21,8 @@ from .augment import Augment
 from .budget import check_step_memory
 from .compute import Encoder, set_deterministic
 from .config import AscendConfig, model_specs, resolve_config, validate
-from .engine import Callback, Engine, LRSchedule, Member, Parts
+from .engine import Callback, Engine, Member, Parts
+from .schedule import LRSchedule
 from .errors import ClipxaiError, NonFiniteLossError, RunError, TermError
 from .models import ClipModel, load_clip
 from .objectives import Objective, cosine, load_term, logexp_cosine, memory, parse_term_option
@@ -30,7 +31,8 @@ from .params import make_param
 from .prompts import EncodedPrompt, encode_prompts, parse_image_prompt, parse_prompts
 from .progress import Progress
 from .recorder import CHECKPOINT, Checkpointer, FiniteGuard, RunRecorder
-from .runs import Run, is_disk_full, is_locked, load_run, read_manifest
+from .runs import Run, load_run, read_manifest
+from .writer import is_disk_full, is_locked
 from .seeding import generator
 
 
@@ -118,12 +120,13 @@ def _check_objective(parts: Parts) -> None:
     The augmentation generators are restored afterwards: step 0 draws what it would have.
     """
     engine = Engine(parts)
-    states = [g.get_state() for g in parts.augment.generators]
+    generators = [g for m in parts.members for g in m.augment.generators]
+    states = [g.get_state() for g in generators]
     try:
-        with torch.no_grad():
-            parts.objective(engine.forward(0, state={"normalize": parts.normalize}))
+        with torch.no_grad():  # a few views per image are enough to try every term
+            parts.objective(engine.forward(0, state={"normalize": parts.normalize}, max_views=4))
     finally:
-        for g, s in zip(parts.augment.generators, states):
+        for g, s in zip(generators, states):
             g.set_state(s)
 
 
@@ -164,8 +167,8 @@ def _run(engine: Engine, recorder: RunRecorder) -> list[Run]:
     with _signals_stop(engine):
         try:
             engine.run()
-        except (NonFiniteLossError, TermError) as err:
-            err.run_paths = recorder.paths
+        except (NonFiniteLossError, TermError, KeyboardInterrupt) as err:
+            err.run_paths = recorder.paths  # the runs it leaves (the CLI prints them)
             raise
         except OSError as err:
             if not is_disk_full(err) or not recorder.paths:

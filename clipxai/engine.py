@@ -10,7 +10,6 @@ run needs to continue bit for bit.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -21,6 +20,7 @@ from .models import ClipModel
 from .objectives import Objective, Step
 from .params import Parameterization
 from .prompts import EncodedPrompt
+from .schedule import LRSchedule
 
 EVENTS = ("on_start", "on_forward", "on_backward", "on_step_end", "on_end")
 
@@ -38,41 +38,6 @@ class Callback:
     def on_backward(self, engine: "Engine", step: Step) -> None: ...
     def on_step_end(self, engine: "Engine", step: Step) -> None: ...
     def on_end(self, engine: "Engine", status: str) -> None: ...
-
-
-class LRSchedule:
-    """constant, cosine (to ``lr_final * lr``) or plateau (drop by a factor when stuck)."""
-
-    def __init__(self, kind: str, lr: float, steps: int, lr_final: float = 0.1,
-                 patience: int = 50, factor: float = 0.5):
-        self.kind, self.base, self.steps, self.lr_final = kind, lr, steps, lr_final
-        self.patience, self.drop = patience, factor
-        self.factor, self.best, self.bad = 1.0, -math.inf, 0
-
-    def lr(self, step: int) -> float:
-        if self.kind == "cosine":
-            t = step / max(self.steps - 1, 1)
-            return self.base * (self.lr_final + (1 - self.lr_final) * 0.5 * (1 + math.cos(math.pi * t)))
-        return self.base * self.factor
-
-    def observe(self, total: torch.Tensor) -> None:
-        """Plateau only (the one schedule that reads the objective, so the one that syncs)."""
-        if self.kind != "plateau":
-            return
-        objective = float(total.mean())
-        if objective > self.best + 1e-4:
-            self.best, self.bad = objective, 0
-        else:
-            self.bad += 1
-            if self.bad >= self.patience:
-                self.factor *= self.drop
-                self.bad = 0
-
-    def state_dict(self) -> dict:
-        return {"factor": self.factor, "best": self.best, "bad": self.bad}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.factor, self.best, self.bad = state["factor"], state["best"], state["bad"]
 
 
 @dataclass
@@ -152,22 +117,25 @@ class Engine:
         size = self.parts.cutout_batch or n_views
         return [slice(i, i + size) for i in range(0, n_views, size)]
 
-    def forward(self, index: int, state: dict | None = None) -> Step:
+    def forward(self, index: int, state: dict | None = None, max_views: int | None = None) -> Step:
         """The step's image, its augmented views and their CLIP embeddings (before the objective).
 
         With views in several chunks the features are computed without a graph here, and
         ``backward`` re-runs each chunk with its graph, so memory follows the chunk size.
+        ``max_views`` keeps the first views of each image only (a cheap look, not a step).
         """
         image = self.param.image_fn()
-        seen = [self._see(image, i, index, self.state if state is None else state)
+        seen = [self._see(image, i, index, self.state if state is None else state, max_views)
                 for i in range(len(self.parts.members))]
         seen[0].others = seen[1:]
         return seen[0]
 
-    def _see(self, image: torch.Tensor, member: int, index: int, state: dict) -> Step:
+    def _see(self, image: torch.Tensor, member: int, index: int, state: dict, max_views: int | None) -> Step:
         """The step as one model sees it: its views of the image and their embeddings."""
         m = self.parts.members[member]
         views = m.augment(image)
+        if max_views and views.shape[0] > max_views * image.shape[0]:
+            views = views.view(image.shape[0], -1, *views.shape[1:])[:, :max_views].reshape(-1, *views.shape[1:])
         chunks = self.chunks(views.shape[0])
         if len(chunks) == 1:
             feats = self.encode(views, member)

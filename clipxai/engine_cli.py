@@ -159,10 +159,28 @@ def ascend_command(prompt, resume, quiet, param_option, expand_n, llm_model, llm
                for k, v in options.items() if v not in (None, ())}
     if param_option:
         options["param_options"] = parse_param_options(param_option)
+    try:
+        runs = _ascend(ascend, prompt, resume, quiet, expand_n, llm_model, llm_base_url, options)
+    except KeyboardInterrupt as err:  # a second Ctrl-C: stopped at once, still resumable
+        paths = getattr(err, "run_paths", [])
+        for path in paths:
+            click.echo(str(path))
+        click.echo("stopped at once (a second Ctrl-C)" + ("; continue with: " + " ; ".join(
+            f"clipxai ascend --resume {p}" for p in paths) if paths else ""), err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    for run in runs:
+        click.echo(str(run.path))
+    if any(run.status != "complete" for run in runs):
+        click.echo(f"stopped early ({runs[0].manifest.get('stop_reason', 'interrupted')}); continue with: "
+                   + " ; ".join(f"clipxai ascend --resume {run.path}" for run in runs), err=True)
+        raise SystemExit(EXIT_INTERRUPTED)
+
+
+def _ascend(ascend, prompt, resume, quiet, expand_n, llm_model, llm_base_url, options):
     if resume:
         if prompt:
             raise ClipxaiError("Give either a PROMPT or --resume RUN, not both.")
-        runs = ascend(resume=resume, quiet=quiet, **options)
+        return ascend(resume=resume, quiet=quiet, **options)
     else:
         if prompt is None:
             raise ClipxaiError("The prompt is missing; run `clipxai ascend \"a red heart\"`.")
@@ -170,18 +188,12 @@ def ascend_command(prompt, resume, quiet, param_option, expand_n, llm_model, llm
             raise ClipxaiError(f"--expand takes a number of expansions from 1 to 64 (got {expand_n}).")
         expand = {"n": expand_n, "model": llm_model, "base_url": llm_base_url} if expand_n else None
         try:
-            runs = ascend(prompt, expand=expand, quiet=quiet, **options)
+            return ascend(prompt, expand=expand, quiet=quiet, **options)
         except NonFiniteLossError as err:
             click.echo(f"error: {err}", err=True)
             for path in getattr(err, "run_paths", []):
                 click.echo(str(path))
             raise SystemExit(err.exit_code) from err
-    for run in runs:
-        click.echo(str(run.path))
-    if any(run.status != "complete" for run in runs):
-        click.echo(f"stopped early ({runs[0].manifest.get('stop_reason', 'interrupted')}); continue with: "
-                   + " ; ".join(f"clipxai ascend --resume {run.path}" for run in runs), err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
 
 
 @click.command("terms")

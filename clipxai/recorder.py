@@ -23,7 +23,8 @@ from .engine import Callback, Engine
 from .errors import ClipxaiError, NonFiniteLossError, RunError
 from .files import save_torch
 from .objectives import Step
-from .runs import RunWriter, default_run_name, is_disk_full, row_of, rows_for
+from .runs import default_run_name, row_of, rows_for
+from .writer import RunWriter, is_disk_full
 
 CHECKPOINT = "checkpoint.pt"
 SNAPSHOT_SEMANTICS = "row i is step steps[i]: the image CLIP saw, before that step's update"

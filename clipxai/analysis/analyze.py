@@ -116,7 +116,7 @@ def partial(run) -> dict | None:
     """For a run not finished: whether it is still being written or was killed, and the rows used."""
     if run.layout != "native" or run.status == "complete":
         return None
-    from ..runs import is_locked  # noqa: PLC0415
+    from ..writer import is_locked  # noqa: PLC0415
     if run.status == "running":
         reason = "running" if is_locked(run.path) else "killed"
     else:
