@@ -77,7 +77,7 @@ def _when(manifest: dict, path: Path) -> float:
 def _status(manifest: dict, path: Path) -> str:
     status = str(manifest.get("status", "unknown"))
     if status == "running":
-        from .runs import is_locked  # noqa: PLC0415  (a run marked running that no process holds was killed)
+        from .writer import is_locked  # noqa: PLC0415  (a run marked running that no process holds was killed)
         return "running" if is_locked(path) else "killed"
     return status
 
