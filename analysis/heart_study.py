@@ -6,7 +6,7 @@
 Ascends "❤️" on the bundled toy CLIP from ``--seeds`` seeds (batched) under the original
 recipe (``preset="zer0int"``), the default one, and controls that each change one thing
 (memory term, learning-rate decay, augmentation on/off, fixed or fresh cutouts, the terms
-that pull the image back). Every run is analysed (states, switches, per-step dynamics), and
+that pull the image back). Every run is analyzed (states, switches, per-step dynamics), and
 where it ends is judged by the independently trained ``toy-b`` and by the colours of its
 pixels. The script writes the whole report, ``OUT/heart.md``, its pictures and
 ``heart_study.json`` under ``OUT/heart/``: every number in the report comes from this run of
@@ -96,7 +96,7 @@ def condition_runs(slug: str, args, model, log) -> list:
             raise SystemExit(f"error: {folder} holds {len(paths)} runs, fewer than --seeds {args.seeds}.")
         return [load_run(p) for p in paths[:args.seeds]]
     if folder.exists() and any(folder.iterdir()):
-        raise SystemExit(f"error: {folder} already holds runs; pass --reuse to analyse them, or remove it.")
+        raise SystemExit(f"error: {folder} already holds runs; pass --reuse to analyze them, or remove it.")
     t = time.perf_counter()
     options = {**CONDITIONS[slug][2], **({"steps": args.steps} if args.steps else {})}
     runs = clipxai.ascend(PROMPT, model_obj=model, seeds=args.seeds, out=str(folder), name=slug, quiet=True,
@@ -106,7 +106,7 @@ def condition_runs(slug: str, args, model, log) -> list:
 
 
 def measure(slug: str, runs, model, judge, log, reuse: bool = False) -> dict:
-    """Analyse each run (``reuse``: read the analysis it already has) and judge where it ended; the
+    """Analyze each run (``reuse``: read the analysis it already has) and judge where it ended; the
     numbers of one condition."""
     from clipxai.analysis.analyze import AnalyzeOptions, analyze_run, read_summary  # noqa: PLC0415
     from clipxai.toy.demo import judge_runs, similarity_level  # noqa: PLC0415
@@ -115,7 +115,7 @@ def measure(slug: str, runs, model, judge, log, reuse: bool = False) -> dict:
     t = time.perf_counter()
     summaries = [(reuse and read_summary(run)) or analyze_run(run, opts, model=model) for run in runs]
     judged = judge_runs(runs, judge, PROMPT)
-    log(f"  analysed and judged in {time.perf_counter() - t:.0f} s")
+    log(f"  analyzed and judged in {time.perf_counter() - t:.0f} s")
     seeds = []
     for run, s, j in zip(runs, summaries, judged):
         d = s.get("dynamics") or {}
@@ -525,7 +525,7 @@ def write_markdown(out: Path, results: dict, reference: dict, figures: dict, tim
         "",
         f"Each condition is `clipxai.ascend(\"❤️\", model_obj=toy, seeds={seeds}, **options)` (seeds 0-{seeds - 1}); "
         "the original recipe is `preset=\"zer0int\"` at the toy CLIP's own input size (64 px), which reproduces the "
-        "original script step for step (tests/test_original_recipe.py). Every run is analysed with "
+        "original script step for step (tests/test_original_recipe.py). Every run is analyzed with "
         "`analyze_run(run, AnalyzeOptions(projections=(\"pca\",), labels=False))`; the judging helpers are "
         "`clipxai.toy.demo.judge_runs` (which reuses `groundtruth.zero_shot_concept` and `world.classify_concept`). "
         "*judge changes* count how often `toy-b`'s reading of the snapshots changes over the second half of a run.",

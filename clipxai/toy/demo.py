@@ -1,7 +1,7 @@
 """``clipxai demo``: the whole experiment offline, both recipes, in about a minute and a half.
 
 Ascend "❤️" on the bundled toy CLIP under the original recipe (``--preset zer0int``) and
-under the default one, a few seeds each (batched), analyse every run with labels drawn from
+under the default one, a few seeds each (batched), analyze every run with labels drawn from
 the toy world's own vocabulary, judge where each run ended with an independently trained
 model (``toy-b``) and with the pixels' colours, and write one report that opens with the
 finding in words and the two pictures that show it.
@@ -292,7 +292,7 @@ def run_demo(out: str | Path = "runs/demo", prompt: str = "❤️", model: str =
         # one grey noise is closest to); starts of different hues reach the others too.
         runs = ascend(prompt, model_obj=clip_model, seeds=seeds, out=str(folder), name=name, quiet=quiet,
                       **options)
-        log(f"analysing the {name} runs")
+        log(f"analyzing the {name} runs")
         summaries = [analyze_run(run, opts, model=clip_model) for run in runs]
         judged = judge_runs(runs, judge, prompt) if judge is not None else None
         results[name] = {"summaries": summaries, "judged": judged,
@@ -317,16 +317,23 @@ def run_demo(out: str | Path = "runs/demo", prompt: str = "❤️", model: str =
     return html
 
 
-@click.command("demo")
-@click.option("--out", default="runs/demo", show_default=True, help="Folder for the runs and the report (a fresh one is used if it holds results).")
-@click.option("--prompt", default="❤️", show_default=True)
+@click.command("demo", context_settings={"show_default": True})
+@click.option("-o", "--out", default="runs/demo", show_default=True,
+              help="Folder for the runs and the report (a fresh one is used if it holds results).")
+@click.option("--prompt", default="❤️", show_default=True, help="The text to ascend towards.")
 @click.option("--model", default="toy", show_default=True, help="CLIP to ascend with (toy works offline).")
-@click.option("--seeds", default=3, show_default=True, type=click.IntRange(1, 64), help="Seeds per recipe.")
-@click.option("--steps", default=None, type=click.IntRange(1), help="Steps of every run [default: 600 for the original recipe, 300 for the default one].")
+@click.option("--seeds", default=3, show_default=True, type=click.IntRange(1, 64),
+              help="Seeds per recipe, ascended together in one batch; one run each.")
+@click.option("--steps", default=None, show_default=False, type=click.IntRange(1),
+              help="Steps of every run [default: 600 for the original recipe, 300 for the default one].")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def demo_command(out, prompt, model, seeds, steps, quiet):
-    """Ascend "❤️" on the bundled toy CLIP under the original and the default recipe, analyse the
+@click.option("--open", "open_after", is_flag=True, help="Open the report in the web browser when it is written.")
+def demo_command(out, prompt, model, seeds, steps, quiet, open_after):
+    """Ascend "❤️" on the bundled toy CLIP under the original and the default recipe, analyze the
     runs and write a report that opens with what they show (offline)."""
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     html = run_demo(out, prompt=prompt, model=model, seeds=seeds, steps=steps, quiet=quiet, log=log)
     click.echo(str(html))
+    if open_after:
+        from ..analysis.cli import open_in_browser  # noqa: PLC0415
+        open_in_browser(html)
