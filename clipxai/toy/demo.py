@@ -185,6 +185,12 @@ def _range(values, spec=".2f") -> str:
     return f"from {lo:{spec}} to {hi:{spec}}" if lo < 0 else f"{lo:{spec}}-{hi:{spec}}"
 
 
+def _verdicts(summaries) -> str:
+    from ..words import verdict_label  # noqa: PLC0415
+
+    return "; ".join(verdict_label(s["verdict"], s.get("n_states")) for s in summaries)
+
+
 def _fmt(x, spec: str) -> str:
     return "n/a" if x is None else format(x, spec)
 
@@ -209,9 +215,9 @@ def describe(name: str, what: str, summaries: list[dict], levels: list[dict], ju
     if aliased:
         text += (f" Snapshots every {cycling[0].get('snapshot_interval'):g} steps cannot resolve a cycle that short "
                  f"(in {aliased} of {len(cycling)} cycling seeds), and the states found in the snapshots say "
-                 f"{_list(s['verdict'] for s in summaries)}.")
+                 f"{_verdicts(summaries)}.")
     else:
-        text += (f" The states in the snapshots say {_list(s['verdict'] for s in summaries)} "
+        text += (f" The states in the snapshots say {_verdicts(summaries)} "
                  f"({_list(s['switches'] for s in summaries)} switches).")
     if judged:
         low = min(j["pixel_range"][0] for j in judged)
