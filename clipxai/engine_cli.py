@@ -23,7 +23,7 @@ EXIT_INTERRUPTED = 130
 OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [
     (("--model",), "model", str, "CLIP: a name (ViT-B/32, ...), a local file, toy, or random:<arch>."),
     (("--device",), "device", str, "auto, cpu, cuda or mps."),
-    (("--param",), "param", str, "Parameterization: pixels, fourier, vqgan, cvae."),
+    (("--param",), "param", str, "Parameterization: pixels, fourier, pyramid, vqgan, cvae."),
     (("--steps",), "steps", int, "Optimization steps."),
     (("--lr",), "lr", float, "Learning rate."),
     (("--optimizer",), "optimizer", click.Choice(OPTIMIZERS), "Optimizer."),
