@@ -52,9 +52,10 @@ def build_objective(cfg: AscendConfig, prompts: list[EncodedPrompt]) -> Objectiv
 
 def build(cfg: AscendConfig, model: ClipModel | None = None) -> Parts:
     """Every part of the ascent a config describes, checked; nothing is written."""
-    text_prompts = parse_prompts(cfg.prompt)
+    terms = cfg.objective.terms
+    text_prompts = parse_prompts(cfg.prompt) if cfg.prompt.strip() or not terms else []  # terms alone need none
     image_prompts = [parse_image_prompt(s) for s in cfg.objective.image_prompts]
-    if not any(p.weight > 0 for p in text_prompts + image_prompts):
+    if not terms and not any(p.weight > 0 for p in text_prompts + image_prompts):
         raise ClipxaiError(f"The prompt '{cfg.prompt}' has no positive weight, so there is nothing to ascend toward.")
     model = model or load_clip(cfg.model, cfg.device)
     prompts = encode_prompts(model, text_prompts + image_prompts, normalize_images=cfg.normalize,

@@ -10,6 +10,7 @@ run needs to continue bit for bit.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Iterable
@@ -133,15 +134,19 @@ class Engine:
         views = self.augment(image)
         k = image.shape[0]
         chunks = self.chunks(views.shape[0])
+        live = None
         if len(chunks) == 1:
-            feats = self.encode(views)
+            wanted = self.objective.hook_points()  # layers terms read (neuron, channel, ...), graph kept
+            with self.model.hooked(*wanted) if any(wanted) else contextlib.nullcontext() as live:
+                feats = self.encode(views)
         else:
             with torch.no_grad():
                 feats = torch.cat([self.encode(views[c]) for c in chunks]).requires_grad_(True)
         feats = feats.view(k, -1, self.model.embed_dim)
         embeds = feats / feats.norm(dim=-1, keepdim=True)
         return Step(index=index, image=image, views=views, features=feats, embeds=embeds, prompts=self.prompts,
-                    model=self.model, param=self.param, state=self.state if state is None else state)
+                    model=self.model, param=self.param, state=self.state if state is None else state,
+                    activations=live)
 
     def step(self, index: int) -> Step:
         """One optimization step; callbacks hear of it before backward, before and after the update."""
@@ -172,7 +177,10 @@ class Engine:
         if len(chunks) == 1:
             loss.backward()
             return
-        (d_feats,) = torch.autograd.grad(loss, step.features, retain_graph=True)
+        (d_feats,) = torch.autograd.grad(loss, step.features, retain_graph=True, allow_unused=True)
+        if d_feats is None:  # no term reads the features (e.g. terms on hook points alone)
+            loss.backward()
+            return
         d_feats = d_feats.reshape(-1, self.model.embed_dim)
         views = step.views.detach().requires_grad_(True)
         for c in chunks:

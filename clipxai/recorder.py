@@ -82,7 +82,8 @@ class RunRecorder(Callback):
     # -- folders --------------------------------------------------------------------------------
     def folder_names(self, seeds: list[int]) -> list[str]:
         cfg = self.config
-        base = cfg.name or _unused_name(Path(cfg.out).expanduser(), default_run_name(cfg.prompt), len(seeds))
+        title = cfg.prompt.strip() or " ".join(t.rsplit("=", 1)[0] for t in cfg.objective.terms)  # terms alone: theirs
+        base = cfg.name or _unused_name(Path(cfg.out).expanduser(), default_run_name(title), len(seeds))
         return [base] if len(seeds) == 1 else [f"{base}-seed{s}" for s in seeds]
 
     def on_start(self, engine: Engine) -> None:
@@ -352,7 +353,8 @@ class Progress(Callback):
         done = step.index + 1
         rate = (done - self._first) / max(now - self._t0, 1e-9)
         bar = int(30 * done / engine.steps)
-        sim = step.prompt_similarities[:, 0].mean().item()
+        sims = step.prompt_similarities
+        sim = sims[:, 0].mean().item() if sims.shape[1] else float("nan")  # no prompt: terms alone
         loss = -step.total.mean().item()
         self.stream.write(f"\r[{'#' * bar}{'.' * (30 - bar)}] {done}/{engine.steps} "
                           f"loss {loss:+.4f} sim {sim:.4f} {rate:.2f} it/s ")

@@ -191,6 +191,17 @@ class ClipModel:
             for h in handles:
                 h.remove()
 
+    def hooked(self, names=(), heads=()):
+        """Within the block, forward passes fill the yielded ``LiveActivations``, graph kept.
+
+        ``outputs[name]`` is each named module's output, batch-first (batch, tokens, width);
+        ``heads[name]`` each attention head's output in the named block, (batch, heads,
+        tokens, head_dim). What objective terms on neurons, channels, directions and heads
+        read (``capture`` detaches; this does not). An unknown name is one sentence.
+        """
+        from .live import hooked  # noqa: PLC0415
+        return hooked(self.module, self.name, names, heads, self._sequence_first)
+
     def describe(self) -> dict:
         """What the run manifest records about the model."""
         return {
