@@ -32,6 +32,7 @@ COMMANDS = {
     "neighbors": "clipxai.vocab:neighbors_command",
     "cvae": "clipxai.cvae.cli:cvae_group",
     "view": "clipxai.view.cli:view_command",
+    "opinion": "clipxai.opinion:opinion_command",
 }
 
 
