@@ -73,6 +73,22 @@ ROWS = [
     # ascend --expand goes through the same checks before anything is created
     ("ascend dog --expand 2 --llm-base-url {bad_port} --model random:tiny --out {tmp}/new-runs --quiet",
      2, ["99999", "port"]),
+    ("ascend dog --expand 0 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--expand", "1 to 64"]),
+    ("ascend dog --expand 1000 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--expand", "1 to 64"]),
+    # ascend: requests that cannot work are refused before any folder exists
+    ("ascend dog --size 100000 100000 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["needs about", "GB"]),
+    ("ascend dog --cutouts 200000 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--cutout-batch"]),
+    ("ascend dog --name " + "n" * 300 + " --model random:tiny --out {tmp}/new-runs --quiet", 2, ["255 bytes"]),
+    ("ascend dog --name 'two\nlines' --model random:tiny --out {tmp}/new-runs --quiet", 2, ["control characters"]),
+    ("ascend dog --similarity logexp --temperature 0 --model random:tiny --out {tmp}/new-runs --quiet",
+     2, ["--temperature", "positive"]),
+    ("ascend dog --param fourier --init-image {file} --model random:tiny --out {tmp}/new-runs --quiet",
+     2, ["--init-image", "applies to --param", "fourier"]),
+    ("ascend dog -P nope=1 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["does not take", "nope"]),
+    ("ascend dog --model toy:-1 --out {tmp}/new-runs --quiet", 2, ["weight", "positive"]),
+    ("ascend dog --precision fp16 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["fp16 needs a CUDA GPU"]),
+    ("ascend --resume {run} --steps 1", 2, ["pass a --steps larger than"]),
+    ("ascend --resume {run} --lr 3", 2, ["Only --steps, --device and --quiet"]),
 ]
 
 

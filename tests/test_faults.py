@@ -17,7 +17,8 @@ import torch
 import clipxai
 from clipxai.cli import main
 from clipxai.errors import ClipxaiError, NonFiniteLossError, RunError, TermError
-from clipxai.runs import RunWriter, is_locked, load_run
+from clipxai.runs import load_run
+from clipxai.writer import RunWriter, is_locked
 
 from test_cli_ascend import start_long_ascend
 
@@ -257,7 +258,7 @@ def test_second_ctrl_c_stops_a_long_step_at_once(tmp_path):
     import time
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(
-        [sys.executable, str(root / "cli.py"), "ascend", "x", "--model", "toy", "--steps", "5", "--cutouts", "4000",
+        [sys.executable, str(root / "cli.py"), "ascend", "x", "--model", "toy", "--steps", "5", "--cutouts", "1500",
          "--cutout-batch", "8", "--out", str(tmp_path), "--name", "slow", "--quiet"],
         env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = tmp_path / "slow"
@@ -270,10 +271,11 @@ def test_second_ctrl_c_stops_a_long_step_at_once(tmp_path):
     sent = time.time()
     proc.send_signal(signal.SIGINT)
     try:
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert time.time() - sent < 10
     assert proc.returncode == 130, err
+    assert "stopped at once" in err and f"clipxai ascend --resume {run_dir}" in err
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] == "interrupted" and not is_locked(run_dir)

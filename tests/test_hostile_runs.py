@@ -200,7 +200,8 @@ def test_report_replaces_its_own_files_and_others_only_with_overwrite(analysed, 
 
 @pytest.mark.parametrize("how", ["manifest", "link"])
 def test_array_files_outside_the_run_are_refused(tmp_path, how):
-    from clipxai.runs import RunWriter, load_run
+    from clipxai.runs import load_run
+    from clipxai.writer import RunWriter
 
     path = write_run(tmp_path / "runs", "received", n=20)
     outside = tmp_path / "outside.npy"

@@ -96,12 +96,16 @@ def test_pooling_is_batch_first_for_sequence_first_outputs():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_uses_fp16_weights_and_fp32_features(tiny_module):
+def test_cuda_keeps_fp32_weights_and_the_encoder_autocasts_to_fp32_features(tiny_module):
+    from clipxai.compute import Encoder
     from clipxai.models import wrap_module
     m = wrap_module(tiny_module, device="cuda")
-    assert m.dtype == torch.float16
-    out = m.encode_image(torch.rand(1, 3, 32, 32, device="cuda"))
-    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert m.dtype == torch.float32
+    for precision in ("auto", "bf16", "fp16"):
+        encoder = Encoder(m, normalize=True, precision=precision)
+        out = encoder(torch.rand(2, 3, 32, 32, device="cuda"))
+        assert encoder.precision in ("bf16", "fp16")
+        assert out.dtype == torch.float32 and torch.isfinite(out).all()
 
 
 def test_text_encoding_trims_padding_without_changing_results(tiny_clip):

@@ -96,8 +96,8 @@ def test_the_opinion_names_each_planted_concept(toy, tmp_path):
         images = torch.from_numpy(world.render(world.sample_records(2, rng, concept=name), rng))
         with torch.no_grad():
             targets += [(name, e.numpy()) for e in toy.embed_images(images)]
-        run = clipxai.ascend(world.PLANTED[name].description, model_obj=toy, steps=60, cutouts=4, lr=0.1,
-                             snapshot_every=59, activations="none", record_gradients=False, out=str(tmp_path),
+        run = clipxai.ascend(world.PLANTED[name].description, model_obj=toy, steps=59, cutouts=4, lr=0.1,
+                             snapshot_every=29, activations="none", record_gradients=False, out=str(tmp_path),
                              quiet=True)[0]
         targets.append((name, np.asarray(run.embeddings[-1])))
     found = [(name, opinion(toy, e, seed=0)) for name, e in targets]

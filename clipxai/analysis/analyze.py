@@ -45,6 +45,7 @@ class AnalyzeOptions:
     projections: tuple[str, ...] = ("pca",)   # umap/tsne on request: UMAP's first use compiles for ~30 s
     concepts: list[str] | None = None
     model: str | None = None          # overrides the run's model (labels, concepts, legacy embeddings)
+    embedding_model: str | None = None  # which model's embeddings of an ensemble run (default: the first)
     device: str = "auto"
     labels: bool = True
     vocab_file: str | None = None
@@ -116,7 +117,7 @@ def partial(run) -> dict | None:
     """For a run not finished: whether it is still being written or was killed, and the rows used."""
     if run.layout != "native" or run.status == "complete":
         return None
-    from ..runs import is_locked  # noqa: PLC0415
+    from ..writer import is_locked  # noqa: PLC0415
     if run.status == "running":
         reason = "running" if is_locked(run.path) else "killed"
     else:
@@ -140,7 +141,7 @@ def _partial_note(info: dict | None) -> list[str]:
 
 @dataclass
 class Analysis:
-    """One run analysed: every result, nothing written yet (``write()`` makes ``<run>/analysis/``)."""
+    """One run analyzed: every result, nothing written yet (``write()`` makes ``<run>/analysis/``)."""
 
     run: object
     options: AnalyzeOptions
@@ -172,7 +173,8 @@ class Analysis:
             **osc.to_dict(),
             "dynamics": self.dynamics.to_dict(),
             "steps": steps.tolist(),
-            "analysis": {"features": self.features, **st.to_dict(), "seed": opts.seed,
+            "analysis": {"features": self.features, "embedding_model": self.run.model_name,
+                         **st.to_dict(), "seed": opts.seed,
                          "thresholds": asdict(opts.thresholds), "options": opts.to_dict(),
                          "projections": {m: p.to_dict() for m, p in self.projections.items()}},
             "labels": None if self.labels is None else {
@@ -194,22 +196,25 @@ class Analysis:
         folder = _prepare_dir(self.run)
         log("drawing figures")
         from .figures import draw_all  # noqa: PLC0415
-        drawn = draw_all(self, folder)
+        drawn, skipped = draw_all(self, folder)
         with open(folder / "states.csv", "w", encoding="utf-8") as f:
             f.write("snapshot,step,cluster,state\n")
             for i, (s, c, q) in enumerate(zip(self.steps.tolist(), self.states.clusters.labels.tolist(),
                                               self.oscillation.states.tolist())):
                 f.write(f"{i},{s},{c},{q}\n")
-        summary = {**self.to_dict(), "figures": drawn, "files": {"summary": "summary.json", "states": "states.csv"}}
+        summary = {**self.to_dict(), "figures": drawn, "figures_skipped": skipped,
+                   "files": {"summary": "summary.json", "states": "states.csv"}}
         raise_if_interrupted()
         write_json(folder / "summary.json", summary)
         return summary
 
 
 def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> Analysis:
-    """Analyse one run: states, oscillation, projections, labels; nothing is written."""
+    """Analyze one run: states, oscillation, projections, labels; nothing is written."""
     opts = opts or AnalyzeOptions()
     log = log or (lambda msg: None)
+    if opts.embedding_model:
+        run = run.seen_by(opts.embedding_model)
     t0 = time.perf_counter()
     steps = check_steps(run)
     check_lengths(run)
@@ -287,13 +292,13 @@ def _state_opinions(model, embeddings, states, words, opts: AnalyzeOptions, note
 
 
 def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> dict:
-    """Analyse one run and write ``run/analysis/``; returns the summary (what summary.json holds)."""
+    """Analyze one run and write ``run/analysis/``; returns the summary (what summary.json holds)."""
     return analyze(run, opts, model=model, log=log).write(log=log)
 
 
 
 def read_summary(run) -> dict | None:
-    """The run's summary.json, or None when it has not been analysed (or the file is unusable)."""
+    """The run's summary.json, or None when it has not been analyzed (or the file is unusable)."""
     path = run.analysis_dir / "summary.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -307,6 +312,6 @@ def ensure_summary(run, opts: AnalyzeOptions, reanalyze: bool = False, model=Non
     summary = None if reanalyze else read_summary(run)
     if summary is None:
         if log:
-            log(f"analysing {run.path}")
+            log(f"analyzing {run.path}")
         summary = analyze_run(run, opts, model=model, log=log)
     return summary

@@ -26,7 +26,6 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def place(module: nn.Module, device: torch.device) -> nn.Module:
-    """The module on ``device``, frozen: fp16 weights on CUDA (as OpenAI runs CLIP), fp32 elsewhere."""
-    module = module.to(device)
-    module = module.half() if device.type == "cuda" else module.float()
-    return module.eval().requires_grad_(False)
+    """The module on ``device``, frozen, with fp32 weights: lower precision is autocast in the loop
+    (``--precision``, ``clipxai.compute``), where layer norms and the optimized tensors stay fp32."""
+    return module.to(device).float().eval().requires_grad_(False)
