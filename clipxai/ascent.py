@@ -141,7 +141,8 @@ def prepare(cfg: AscendConfig, model: ClipModel | None = None, callbacks: Iterab
     parts = build(cfg, model)
     recorder = RunRecorder(cfg, parts.model, extra_manifest=extra_manifest)
     guard = FiniteGuard(cfg.record.log_every, cfg.record.snapshot_every)
-    shown = [] if quiet else [Progress(label=f"{_short(cfg.prompt)} on {parts.model.name}",
+    title = cfg.prompt or " ".join(cfg.objective.terms)  # a run of terms alone is named by them
+    shown = [] if quiet else [Progress(label=f"{_short(title)} on {parts.model.name}",
                                        next_command=_NextCommand(recorder))]
     chain = [guard, recorder, *shown, *callbacks, Checkpointer(recorder)]
     return Engine(parts, chain), recorder
