@@ -82,7 +82,7 @@ def _term(fn, name: str, outputs=(), heads=()) -> Objective:
 
 @register_term("neuron")
 def neuron(layer: str, unit: int, token: int = 0) -> Objective:
-    """One unit of a layer at one token (the class token by default), averaged over views."""
+    """neuron:LAYER:UNIT[:TOKEN]: one unit of a layer at one token (the class token by default), over views."""
     unit, token = int(unit), int(token)
 
     def term(step: Step) -> torch.Tensor:
@@ -97,7 +97,7 @@ def neuron(layer: str, unit: int, token: int = 0) -> Objective:
 
 @register_term("channel")
 def channel(layer: str, unit: int) -> Objective:
-    """One unit of a layer averaged over all its tokens (or positions), and over views."""
+    """channel:LAYER:UNIT: one unit of a layer averaged over all its tokens (or positions), and over views."""
     unit = int(unit)
 
     def term(step: Step) -> torch.Tensor:
@@ -111,7 +111,7 @@ def channel(layer: str, unit: int) -> Objective:
 
 @register_term("direction")
 def direction(layer: str, vector) -> Objective:
-    """Cosine between a direction and the layer's activation averaged over tokens, over views.
+    """direction:LAYER:FILE.npy: cosine of a vector and the layer's activation averaged over tokens, over views.
 
     ``vector`` is a 1-d array, tensor, or the path of a ``.npy`` file holding one.
     """
@@ -131,7 +131,7 @@ def direction(layer: str, vector) -> Objective:
 
 @register_term("head")
 def head(layer: str, index: int) -> Objective:
-    """The output norm of one attention head in a block, averaged over tokens and views."""
+    """head:LAYER:HEAD: the output norm of one attention head in a block, averaged over tokens and views."""
     index = int(index)
 
     def term(step: Step) -> torch.Tensor:
