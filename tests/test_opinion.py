@@ -147,7 +147,7 @@ def test_analyze_opinion_labels_every_state_beside_its_words(toy, toy_run, tmp_p
                                                   projections=(), gif=False, n_boot=50, n_surrogates=19), model=toy)
     labels = summary["labels"]
     assert set(labels["opinion"]) == set(labels["states"])
-    for state, op in labels["opinion"].items():
+    for op in labels["opinion"].values():
         assert set(op["tokens"]) <= set(world.COLOURS) | set(world.SHAPES) and op["similarity"] > 0
     final = labels["opinion"][str(summary["states"][-1])]
     assert "gold" in final["tokens"] or "ring" in final["tokens"], final
@@ -155,7 +155,7 @@ def test_analyze_opinion_labels_every_state_beside_its_words(toy, toy_run, tmp_p
     assert what == f"state {summary['states'][-1]}"
     # The report shows the opinion beside the nearest words.
     from clipxai.analysis.report import write_report
-    html, md = write_report([toy_run.path], tmp_path / "report.html")
+    _, md = write_report([toy_run.path], tmp_path / "report.html")
     assert f"CLIP's opinion: {labels['opinion']['0']['text']}" in md.read_text(encoding="utf-8")
 
 

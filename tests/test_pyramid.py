@@ -13,7 +13,6 @@ import torch.nn.functional as F
 
 import clipxai
 from clipxai.cli import main
-from clipxai.errors import ClipxaiError
 from clipxai.params import make_param
 from clipxai.params.pyramid import ladder, parse_resolutions, upsampling_matrix
 
