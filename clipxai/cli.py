@@ -32,6 +32,8 @@ COMMANDS = {
     "neighbors": "clipxai.vocab:neighbors_command",
     "cvae": "clipxai.cvae.cli:cvae_group",
     "view": "clipxai.view.cli:view_command",
+    "sweep": "clipxai.sweep.cli:sweep_command",
+    "atlas": "clipxai.sweep.cli:atlas_command",
 }
 
 
