@@ -210,7 +210,7 @@ def _dynamics(summary: dict | None) -> dict:
 
 
 def csv_rows(atlas: Atlas) -> tuple[list[str], list[dict]]:
-    keys = atlas.grid_keys or ["prompt", "seed"]
+    keys = ["prompt", "seed", *(k for k in atlas.grid_keys if k not in ("prompt", "seed"))]
     rows = []
     dyn_keys: dict[str, None] = {}
     for e in atlas.entries:

@@ -40,6 +40,9 @@ def make_executor(kind: str, address: str | None, spec: SweepSpec, folder: Path)
             raise ClipxaiError("--address applies to --executor ray only.")
         from .executor_local import LocalExecutor  # noqa: PLC0415
         return LocalExecutor()
+    import importlib.util  # noqa: PLC0415
+    if importlib.util.find_spec("ray") is None:
+        raise ClipxaiError("--executor ray needs Ray (pip install 'clipxai[sweep]').")
     from .executor_ray import RayExecutor  # noqa: PLC0415
     return RayExecutor(address, spec.resources, spec.retries, str(folder.resolve()))
 

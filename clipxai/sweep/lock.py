@@ -33,7 +33,10 @@ class SweepLock:
         self.held = False
 
     def __enter__(self) -> "SweepLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ClipxaiError(f"The sweep folder {self.path.parent} cannot be created ({err.strerror}).") from err
         me = {"host": socket.gethostname(), "pid": os.getpid()}
         for _ in range(2):
             try:
@@ -41,6 +44,8 @@ class SweepLock:
             except FileExistsError:
                 self._check_stale(me)
                 continue
+            except OSError as err:
+                raise ClipxaiError(f"The sweep folder {self.path.parent} is not writable ({err.strerror}).") from err
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(me, f)
             self.held = True
