@@ -38,7 +38,8 @@ def sentence(err: BaseException) -> str:
     if isinstance(err, ClipxaiError):
         line = text
     elif name == "OutOfMemoryError" or "out of memory" in text.lower():
-        line = f"The device ran out of memory ({text.splitlines()[0][:160] if text else name})."
+        line = (f"The device ran out of memory ({text.splitlines()[0][:160] if text else name}); "
+                f"fewer seeds per run (max_batch) or fewer cutouts need less.")
     else:
         line = f"{name}: {text}" if text else name
     line = " ".join(line.split())
