@@ -1,11 +1,12 @@
 """What a sweep costs over the same runs done by hand, locally and on Ray.
 
-    python bench/bench_sweep.py [--steps 300] [--cutouts 8] [--skip-ray] [--all] [--keep DIR]
+    python bench/bench_sweep.py [--steps 300] [--cutouts 8] [--repeat 1] [--skip-ray] [--all] [--keep DIR]
     python bench/bench_sweep.py --step-times random:ViT-B/32 [--seeds 1,2]
 
 Twelve toy runs of the default preset (3 prompts x 4 learning rates, seed 0: twelve units,
-nothing batched), timed as wall-clock seconds, in this order, in one process with one torch
-thread:
+nothing batched), timed as wall-clock seconds (and this process's CPU seconds), in one process
+with one torch thread, in rounds (``--repeat``; each round starts with another case, so a
+load that rises during the measurement does not always fall on the same case):
 
 1. ``separate``: twelve ``clipxai.ascend(...)`` calls, each loading the model as a script would;
 2. ``sweep local``: ``clipxai sweep`` on the local executor (spec checks, sweep.json after every
@@ -15,14 +16,15 @@ thread:
    imports and model loads are all inside the figure.
 
 ``--all`` adds ``separate, model loaded once`` (``model_obj=``, the cheapest hand-written loop)
-and the Ray sweep again with Ray already started (the fixed cost of starting Ray left out).
+and the Ray sweep again after ``ray.init`` (the fixed cost of starting Ray shown apart).
 Ray's fixed cost (about 10 s to start here, 10 s for each worker's first imports, in
 parallel) is why the runs are of the default length: the Ray figure is fixed cost plus half
 the sequential time.
 
 Targets: sweep local <= 1.1 x separate; sweep ray <= 0.7 x separate (2 workers on 2 cores).
-The machine's load average is printed before and after: on a shared machine, the ratios
-taken within one run are what count.
+The machine's load average is printed beside every figure: on a shared machine, the ratios
+taken within one round are what count, and the CPU-time ratio of the local sweep (all of it
+runs in this process) does not depend on the load.
 
 ``--step-times MODEL[,MODEL]`` instead measures what docs/sweeps.md's cost estimate starts
 from: seconds per step of the default preset (8 cutouts, recording on) for each model and
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -57,13 +60,13 @@ def spec_text(name: str, steps: int, cutouts: int) -> str:
             f'[ascend]\nmodel = "toy"\nsteps = {steps}\ncutouts = {cutouts}\nsnapshot_every = 10\n')
 
 
-def timed(label: str, fn, results: dict) -> float:
-    t0 = time.perf_counter()
+def timed(label: str, fn) -> tuple[float, float]:
+    """Wall-clock and this process's CPU seconds of ``fn()``."""
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
-    seconds = time.perf_counter() - t0
-    results[label] = seconds
-    print(f"  {label:<34} {seconds:7.1f} s   (load {load()})", flush=True)
-    return seconds
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"  {label:<32} {wall:7.1f} s wall {cpu:7.1f} s CPU here   (load {load()})", flush=True)
+    return wall, cpu
 
 
 def step_times(models: list[str], seeds: list[int], steps: int, root: Path) -> None:
@@ -89,6 +92,7 @@ def main() -> None:
     parser.add_argument("--cutouts", type=int, default=8)
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--all", action="store_true", help="Also the model-loaded-once loop and Ray already up.")
+    parser.add_argument("--repeat", type=int, default=1, help="Rounds; each starts with another case.")
     parser.add_argument("--keep", type=Path, default=None, help="Keep the run folders here.")
     parser.add_argument("--step-times", default=None, metavar="MODEL[,MODEL]",
                         help="Only measure seconds per step of these models (random:ViT-B/32, ...).")
@@ -128,25 +132,38 @@ def main() -> None:
             outcome = run_sweep(spec, out=root, executor=executor, stream=quiet)
         assert outcome.exit_code == 0 and outcome.counts == {"complete": 12}, outcome
 
-    results: dict[str, float] = {}
-    base = timed("separate", separate, results)
+    cases = [("separate", lambda r: separate()), ("sweep local", lambda r: sweep(f"local-{r}", "local"))]
     if args.all:
-        timed("separate, model loaded once", lambda: separate(load_clip("toy", "cpu")), results)
-    timed("sweep local", lambda: sweep("local", "local"), results)
+        cases.insert(1, ("separate, model loaded once", lambda r: separate(load_clip("toy", "cpu"))))
     if not args.skip_ray:
         import ray
 
-        timed("sweep ray (Ray started inside)", lambda: sweep("ray", "ray"), results)
-    if not args.skip_ray and args.all:
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-        try:
-            timed("sweep ray (Ray already up)", lambda: sweep("ray-up", "ray"), results)
-        finally:
-            ray.shutdown()
+        cases.append(("sweep ray", lambda r: sweep(f"ray-{r}", "ray")))
+        if args.all:
+            def ray_up(r):
+                ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+                try:
+                    t0 = time.perf_counter()
+                    sweep(f"ray-up-{r}", "ray")
+                    print(f"    (of which the sweep with Ray up: {time.perf_counter() - t0:.1f} s)")
+                finally:
+                    ray.shutdown()
+            cases.append(("sweep ray (ray.init first)", ray_up))
+    ratios: dict[str, list[float]] = {label: [] for label, _ in cases}
+    for r in range(args.repeat):
+        order = cases[r % len(cases):] + cases[:r % len(cases)]   # each round starts with another case
+        print(f"round {r + 1}:")
+        got = {label: timed(label, lambda fn=fn, r=r: fn(r)) for label, fn in order}
+        base_wall, base_cpu = got["separate"]
+        for label, (wall, cpu) in got.items():
+            ratios[label].append(wall / base_wall)
+            if label != "separate":
+                cpu_note = f", CPU here {cpu / base_cpu:5.2f}" if "ray" not in label else ""
+                print(f"    {label:<30} wall {wall / base_wall:5.2f} x separate{cpu_note}")
     print(f"load after {load()}")
-    print("ratios to `separate` (targets: local <= 1.1, ray <= 0.7):")
-    for label, seconds in results.items():
-        print(f"  {label:<34} {seconds / base:5.2f}")
+    print("median wall-time ratio to `separate` over the rounds (targets: sweep local <= 1.1, sweep ray <= 0.7):")
+    for label, values in ratios.items():
+        print(f"  {label:<32} {statistics.median(values):5.2f}   rounds: {', '.join(f'{v:.2f}' for v in values)}")
     if args.keep is None:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -67,7 +67,8 @@ def test_local_sweep_completes_and_a_rerun_redoes_nothing(tmp_path, capsys):
     assert "[2/2]" in captured.err and "ETA" in captured.err
     record = json.loads((folder / "sweep.json").read_text())
     assert record["counts"] == {"complete": 4} and len(record["rows"]) == 4
-    assert [r["values"] for r in record["rows"]][:2] == [{"prompt": "❤️", "seed": 0}, {"prompt": "❤️", "seed": 1}]
+    first_two = [r["values"] for r in record["rows"][:2]]
+    assert first_two == [{"prompt": "❤️", "seed": 0}, {"prompt": "❤️", "seed": 1}]
     for row in record["rows"]:
         run = json.loads((folder / row["folder"] / "run.json").read_text())
         assert run["status"] == "complete" and run["seed"] == row["seed"] and run["prompt"] == row["prompt"]

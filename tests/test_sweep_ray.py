@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'clipxai[sweep]'); the Ray executor is untested")
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'clipxai[sweep]'); "
+                                        "the Ray executor is untested")
 
 from clipxai.cli import main  # noqa: E402
 from clipxai.runs import load_run  # noqa: E402
@@ -42,7 +43,8 @@ def test_ray_and_local_make_the_same_runs(tmp_path, capsys, local_ray):
     assert distributed["executor"] == "ray" and distributed["counts"] == {"complete": 4}
     assert [r["folder"] for r in local["rows"]] == [r["folder"] for r in distributed["rows"]]
     for row in local["rows"]:
-        a, b = load_run(tmp_path / "local" / "grid" / row["folder"]), load_run(tmp_path / "ray" / "grid" / row["folder"])
+        a = load_run(tmp_path / "local" / "grid" / row["folder"])
+        b = load_run(tmp_path / "ray" / "grid" / row["folder"])
         assert a.array_names() == b.array_names() and a.n == b.n == 3
         for name in a.array_names():
             assert np.array_equal(a.array(name), b.array(name)), f"{row['folder']}: {name} differs"

@@ -121,12 +121,14 @@ def _prompt_states(atlas: Atlas, keys: list[str]) -> str:
         counted = Counter(w for en in members for w in {w for st in en.states for w in st["words"] if w})
         analysed = sum(1 for en in members if en.states)
         common = " · ".join(f"{e(w)} {n}/{analysed}" for w, n in counted.most_common(12))
-        head = "".join(f"<th>{e(k)}</th>" for k in keys) + "<th>seed</th><th>verdict</th><th>states (share of snapshots, words)</th>"
+        head = ("".join(f"<th>{e(k)}</th>" for k in keys)
+                + "<th>seed</th><th>verdict</th><th>states (share of snapshots, words)</th>")
         rows = []
         for en in members:
             cells = "".join(f"<td>{e(en.values.get(k))}</td>" for k in keys)
             verdict = (en.verdict or "").replace("_", " ")
-            rows.append(f"<tr>{cells}<td>{e(en.seed)}</td><td>{e(verdict)}</td><td>{_states_of(en, max(16, atlas.thumb * 3 // 4))}</td></tr>")
+            states = _states_of(en, max(16, atlas.thumb * 3 // 4))
+            rows.append(f"<tr>{cells}<td>{e(en.seed)}</td><td>{e(verdict)}</td><td>{states}</td></tr>")
         out.append(f"<h3>{e(prompt)}</h3><p>words across {analysed} analysed run{'s' if analysed != 1 else ''}: "
                    f"{common or '<span class=muted>none</span>'}</p><table><tr>{head}</tr>{''.join(rows)}</table>")
     return "".join(out)
@@ -151,7 +153,8 @@ def render(atlas: Atlas) -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>Concept atlas: {e(atlas.name)}</title><style>{STYLE}</style></head><body>"
         f"<h1>Concept atlas: {e(atlas.name)}</h1>"
-        f"<p class=meta>{n} runs, {complete} complete · grid: {grid or 'none'} · fixed: {fixed or 'none'} · made {made}</p>"
+        f"<p class=meta>{n} runs, {complete} complete · grid: {grid or 'none'} · fixed: {fixed or 'none'} · "
+        f"made {made}</p>"
         f"<h2>Verdicts per prompt</h2>{_verdict_table(atlas, keys)}"
         f"<h2>Final images</h2><p class=meta>Each cell: the image after the last step, its verdict, and its "
         f"similarity to the prompt at the last step.</p>{_image_grids(atlas, keys)}"

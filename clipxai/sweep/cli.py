@@ -13,7 +13,8 @@ import click
               help="local: this process, one run after another; ray: one Ray task per run (or seed group).")
 @click.option("--address", default=None, help="ray: join the Ray cluster at this address (default: start one here).")
 @click.option("--out", default="runs", show_default=True, help="Parent folder; the sweep lives in OUT/<name>.")
-@click.option("--retries", type=int, default=None, help="How often a failed run is started again [default: the spec's, 1].")
+@click.option("--retries", type=int, default=None,
+              help="How often a failed run is started again [default: the spec's, 1].")
 def sweep_command(spec, executor, address, out, retries):
     """Run every run of the grid in SPEC.toml (or continue it); exit 0 when all completed, 1 when some failed."""
     from .driver import run_sweep  # noqa: PLC0415

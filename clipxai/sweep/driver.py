@@ -82,8 +82,9 @@ def run_sweep(spec_path: str | Path, out: str | Path = "runs", executor: str = "
 
         interrupted = False
         try:
-            runner.run(units, lambda u: payload(u.rows, state.runs_dir, state.attempts_dir, spec.analyze),
-                       started, finished)
+            if units:  # nothing to do starts nothing (no Ray either)
+                runner.run(units, lambda u: payload(u.rows, state.runs_dir, state.attempts_dir, spec.analyze),
+                           started, finished)
         except KeyboardInterrupt:
             interrupted = True
         finally:

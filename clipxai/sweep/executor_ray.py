@@ -53,6 +53,8 @@ class RayExecutor:
         try:
             if self.address:
                 ray.init(address=self.address, **kwargs)
+            elif os.environ.get("RAY_ADDRESS"):  # Ray's own way of naming a cluster
+                ray.init(**kwargs)
             else:
                 ray.init(num_cpus=os.cpu_count(), **kwargs)
         except Exception as err:  # noqa: BLE001  (ConnectionError, timeouts, bad addresses)

@@ -10,7 +10,7 @@ from .plan import ANALYZE, Unit
 
 
 def clock(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     h, rest = divmod(seconds, 3600)
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}"
 

@@ -180,7 +180,8 @@ def parse_spec(data: dict, source: str = "spec") -> SweepSpec:
     for s in seeds:
         _whole(s, "every seed", where, 0)
     if "prompt" not in grid and "prompt" not in fixed:
-        raise ClipxaiError(f"{where}: the spec needs a prompt: prompt = [\"...\"] in [grid] or prompt = \"...\" in [ascend].")
+        raise ClipxaiError(f"{where}: the spec needs a prompt: prompt = [\"...\"] in [grid] "
+                           f"or prompt = \"...\" in [ascend].")
     for p in grid.get("prompt", [fixed.get("prompt")]):
         if not isinstance(p, str):
             raise ClipxaiError(f"{where}: every prompt must be a string (got {p!r}).")

@@ -16,6 +16,7 @@ from ..errors import ClipxaiError
 from .spec import Row, SweepSpec, canonical
 
 LIST_OPTIONS = ("terms", "losses", "image_prompts")
+MODEL_FILE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
 
 def _check_model(name) -> None:
@@ -32,7 +33,7 @@ def _check_model(name) -> None:
     scheme = name.split(":", 1)[0] if ":" in name else None
     if scheme and scheme != "random" and len(scheme) > 1:  # another backend's names (a Windows drive is one letter)
         return
-    if name.startswith(("/", "./", "../", "~")) or Path(name).suffix in (".pt", ".pth", ".bin", ".ckpt", ".safetensors"):
+    if name.startswith(("/", "./", "../", "~")) or Path(name).suffix in MODEL_FILE_SUFFIXES:
         raise ClipxaiError(f"The model file {name} does not exist.")
     raise ClipxaiError(f"'{name}' is neither a known model nor an existing file (`clipxai models` lists the names).")
 
