@@ -57,15 +57,16 @@ def _verdict_table(atlas: Atlas, keys: list[str]) -> str:
     verdicts = [v for v in KNOWN_VERDICTS if v in seen] + [v for v in seen if v not in KNOWN_VERDICTS]
     columns = [*verdicts, "not analysed", "failed"]
     groups: dict[tuple, list[AtlasEntry]] = {}
-    for en in entries:
+    rank = {p: i for i, p in enumerate(_ordered(en.prompt for en in entries))}
+    for en in sorted(entries, key=lambda en: rank[en.prompt]):   # a prompt's panels together
         groups.setdefault((en.prompt, _panel(en, keys)), []).append(en)
-    head = "".join(f"<th>{e(k)}</th>" for k in keys) + "<th>prompt</th><th>runs</th>" + \
+    head = "<th>prompt</th>" + "".join(f"<th>{e(k)}</th>" for k in keys) + "<th>runs</th>" + \
         "".join(f"<th>{e(c.replace('_', ' '))}</th>" for c in columns)
     body = []
     for (prompt, panel), members in groups.items():
         counts = Counter(en.verdict or ("failed" if en.status != "complete" else "not analysed") for en in members)
         cells = "".join(f"<td>{e(json.loads(v))}</td>" for v in panel)
-        body.append(f"<tr>{cells}<td>{e(prompt)}</td><td class=n>{len(members)}</td>"
+        body.append(f"<tr><td>{e(prompt)}</td>{cells}<td class=n>{len(members)}</td>"
                     + "".join(f"<td class=n>{counts.get(c, 0) or ''}</td>" for c in columns) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import ClipxaiError
 from ..files import write_json
 from ..runs import read_manifest
-from .plan import ANALYZE, COMPLETE, FAILED, RESUMABLE, RESUME, RUN, Unit, folder_state, has_summary
+from .plan import ABSENT, ANALYZE, COMPLETE, FAILED, RESUMABLE, RESUME, RUN, Unit, folder_state, has_summary
 from .spec import Row, SweepSpec
 
 SCHEMA = "clipxai.sweep/1"
@@ -96,7 +96,7 @@ class SweepState:
                         rec["error"] = read_manifest(path).get("error") or "The run failed."
                     except ClipxaiError:
                         rec["error"] = "The run failed."
-            elif rec["status"] != "failed" or state != "absent":
+            elif rec["status"] != "failed" or state != ABSENT:
                 rec["status"] = "interrupted" if state == RESUMABLE else "pending"
             if rec["status"] == "failed":
                 if rec["failures"] <= self.spec.retries:
