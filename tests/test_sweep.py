@@ -146,3 +146,17 @@ def test_missing_spec_and_address_without_ray(tmp_path, capsys):
     assert "--address applies to --executor ray only" in capsys.readouterr().err
     assert main(["atlas", str(tmp_path), "-o", str(tmp_path / "a")]) == 2
     assert "has no sweep.json" in capsys.readouterr().err
+
+
+def test_a_second_driver_on_a_running_sweep_is_refused(tmp_path, capsys):
+    import os
+    import socket
+
+    spec = write_spec(tmp_path, 'name = "busy"\n[grid]\nprompt = ["x"]\n' + FIXED)
+    folder = tmp_path / "out" / "busy"
+    folder.mkdir(parents=True)
+    (folder / "sweep.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getppid()}))
+    assert sweep(spec, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"Another sweep (process {os.getppid()}) is running" in err and len(err.strip().splitlines()) == 1
+    assert not (folder / "runs").exists() and (folder / "sweep.lock").exists()

@@ -70,3 +70,12 @@ def test_ray_reports_a_failing_run_and_completes_the_others(tmp_path, capsys, lo
     assert [r["status"] for r in rows] == ["complete", "complete", "failed", "failed"]
     assert all(r["error"].startswith("The objective became nan") for r in rows[2:])
     assert "2 runs failed:" in err and rows[2]["folder"].split("/")[-1] in err
+
+
+def test_a_request_larger_than_the_local_ray_is_one_sentence(tmp_path, capsys, local_ray):
+    spec = tmp_path / "big.toml"
+    spec.write_text(SPEC.replace('name = "grid"', 'name = "big"') + "[resources]\nnum_cpus = 4\n", encoding="utf-8")
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--executor", "ray"]) == 2
+    err = capsys.readouterr().err
+    assert "Each run asks for 4 CPU and 0 GPU, but the Ray on this machine has 2 CPU" in err
+    assert not list((tmp_path / "out" / "big").glob("runs/*"))

@@ -63,11 +63,15 @@ class RayExecutor:
         return True
 
     def _check(self, ray) -> None:
+        """A local Ray must hold one task's request; a cluster must show workers the sweep folder.
+
+        (A cluster's resources are not checked: an autoscaler adds GPU nodes when tasks ask.)
+        """
         cluster = ray.cluster_resources()
-        if self.num_cpus > cluster.get("CPU", 0) or self.num_gpus > cluster.get("GPU", 0):
-            raise ClipxaiError(f"Each run asks for {self.num_cpus:g} CPU and {self.num_gpus:g} GPU, but the Ray "
-                               f"cluster has {cluster.get('CPU', 0):g} CPU and {cluster.get('GPU', 0):g} GPU in all; "
-                               f"lower [resources] in the spec.")
+        cpus, gpus = cluster.get("CPU", 0), cluster.get("GPU", 0)
+        if not self.address and (self.num_cpus > cpus or self.num_gpus > gpus):
+            raise ClipxaiError(f"Each run asks for {self.num_cpus:g} CPU and {self.num_gpus:g} GPU, but the "
+                               f"Ray on this machine has {cpus:g} CPU and {gpus:g} GPU; lower [resources] in the spec.")
         if self.address:
             seen = ray.get(ray.remote(num_cpus=0)(_probe).remote(self.folder))
             if not seen:
