@@ -198,7 +198,7 @@ def _token(key: str, value: Any) -> str:
     elif isinstance(value, str):
         text = slugify(value, 24)
     else:
-        text = slugify(canonical(value), 24)
+        text = slugify(canonical(value), 24) if value else "none"
     return text if key == "prompt" else f"{key}-{text}"
 
 
