@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from clipxai.analysis import synthetic  # noqa: E402
-from clipxai.runs import RunWriter, load_run  # noqa: E402
+from clipxai.runs import load_run  # noqa: E402
+from clipxai.writer import RunWriter  # noqa: E402
 
 TARGETS = {"cluster + oscillation": 20.0, "umap projection": 60.0, "report": 30.0}
 

@@ -11,6 +11,18 @@ programs hits both sides alike:
 Peak memory (max RSS) of each configuration is measured in a subprocess of its own.
 
     python bench/bench_engine.py [--steps 20] [--threads 1] [--arch ViT-B/32]
+
+``--backends`` measures ratio 1 instead for a random ViT-B/32 of each backend (OpenAI's
+clip, open_clip, Hugging Face transformers), each against its own bare forward+backward:
+
+    python bench/bench_engine.py --backends [--steps 5] [--threads 1]
+
+``--compute`` measures what the compute options cost and save (docs/performance.md):
+bf16 and compiled steps against the fp32 bare step (B/32, 8 cutouts), peak RSS of 64
+cutouts in chunks of 8 against 8 cutouts, gradient checkpointing's activation memory and
+time on a ViT-L/14 shape, and K=8 seeds batched against 8 runs one after another:
+
+    python bench/bench_engine.py --compute [--steps 5] [--no-compile]
 """
 
 from __future__ import annotations
@@ -157,6 +169,70 @@ def ratios(args):
     return results
 
 
+# A ViT-B/32 shape in each backend's own form (random weights: speed does not depend on them).
+BACKEND_SPECS = {"openai": "random:ViT-B/32", "openclip": "random:openclip:ViT-B-32-quickgelu",
+                 "hf": "random:hf:ViT-B/32"}
+
+
+def interleaved_clocks(a, b, steps: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Like ``interleaved``, timing each call by wall clock and by this process's CPU time.
+
+    With one thread, CPU time is what the step costs whatever else the machine runs; wall
+    time also counts waiting for a core on a busy machine.
+    """
+    out = {"wall": ([], []), "cpu": ([], [])}
+    for i in range(steps + 1):
+        marks = [(time.perf_counter(), time.process_time())]
+        a(i)
+        marks.append((time.perf_counter(), time.process_time()))
+        b(i)
+        marks.append((time.perf_counter(), time.process_time()))
+        if i:
+            for k, clock in (("wall", 0), ("cpu", 1)):
+                out[k][0].append(marks[1][clock] - marks[0][clock])
+                out[k][1].append(marks[2][clock] - marks[1][clock])
+    return out
+
+
+def backend_ratios(args) -> dict:
+    """Engine step / bare encode_image fwd+bwd at 8 cutouts, per backend (target <= 1.15 each)."""
+    import gc
+    torch = setup(args.threads)
+    from clipxai.errors import ModelLoadError
+    from clipxai.models import load_clip
+    results = {"threads": torch.get_num_threads(), "steps": args.steps, "backends": {}}
+    for backend, spec in BACKEND_SPECS.items():
+        try:
+            model = load_clip(spec, "cpu")
+        except ModelLoadError as err:
+            results["backends"][backend] = {"spec": spec, "skipped": str(err)}
+            continue
+        tmp = tempfile.mkdtemp(prefix="clipxai-bench-")
+        engine = make_engine(model, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=1000)
+        bare = bare_step_fn(model, 8, torch)
+        clocks = interleaved_clocks(lambda i, e=engine: e.step(i + 1), lambda i, b=bare: b(), args.steps)
+        row = {"spec": spec}
+        for k, (te, tb) in clocks.items():
+            e, b = statistics.median(te), statistics.median(tb)
+            suffix = "" if k == "wall" else "_cpu"
+            row.update({f"engine_step{suffix}_s": e, f"bare_step{suffix}_s": b, f"engine_over_bare{suffix}": e / b})
+        results["backends"][backend] = row
+        del engine, bare, model
+        gc.collect()
+    return results
+
+
+def print_backend_ratios(r: dict) -> None:
+    print(f"ViT-B/32 shape (random init) per backend, 8 cutouts, {r['threads']} thread(s), {r['steps']} timed steps")
+    for backend, row in r["backends"].items():
+        if "skipped" in row:
+            print(f"  {backend:<9} skipped: {row['skipped']}")
+            continue
+        print(f"  {backend:<9} engine {row['engine_step_s']:.3f} s  bare {row['bare_step_s']:.3f} s  "
+              f"engine / bare {row['engine_over_bare']:.3f} wall, {row['engine_over_bare_cpu']:.3f} CPU time"
+              "  (target <= 1.15)")
+
+
 def _reset_peak_rss() -> bool:
     """Reset the process's RSS high-water mark (Linux), so loading the model is not counted."""
     try:
@@ -208,7 +284,109 @@ def peak_memory_case(case: str, args) -> int:
         step = bare_step_fn(model, 8, torch)
         for _ in range(3):
             step()
+    elif case in ("cut8", "cut64x8", "cut64", "l14", "l14ckpt"):
+        options = {"cut8": dict(cutouts=8), "cut64x8": dict(cutouts=64, cutout_batch=8), "cut64": dict(cutouts=64),
+                   "l14": dict(cutouts=8), "l14ckpt": dict(cutouts=8, checkpoint_activations=True)}[case]
+        e = make_engine(model, tmp, model="unused", steps=1000, snapshot_every=1000, **options)
+        for i in range(2):
+            e.step(i + 1)
     return _peak_rss_mib()
+
+
+def saved_activation_mib(model, views: int, checkpointed: bool) -> float:
+    """MiB autograd holds for backward after one forward of ``views`` views (exact, not RSS)."""
+    import torch
+    from clipxai.compute import Encoder
+    held: dict[int, int] = {}
+
+    def pack(t):
+        held[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+    x = torch.rand(views, 3, model.input_resolution, model.input_resolution, requires_grad=True)
+    encoder = Encoder(model, normalize=True, checkpoint_activations=checkpointed)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        encoder(x)
+    return sum(held.values()) / 2**20
+
+
+def compute_figures(args) -> dict:
+    """The figures of docs/performance.md, each a ratio of steps interleaved in one process."""
+    torch = setup(args.threads)
+    from clipxai.models import load_clip
+    out: dict = {"threads": torch.get_num_threads(), "steps": args.steps}
+    tmp = tempfile.mkdtemp(prefix="clipxai-bench-")
+    b32 = load_clip("random:ViT-B/32", "cpu")
+    bare = bare_step_fn(b32, 8, torch)
+    bf16 = make_engine(b32, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=1000, precision="bf16")
+    fp32 = make_engine(b32, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=1000)
+    t16, tb = interleaved(lambda i: bf16.step(i + 1), lambda i: bare(), args.steps)
+    t32, tb2 = interleaved(lambda i: fp32.step(i + 1), lambda i: bare(), args.steps)
+    out["bf16_over_bare_fp32"] = statistics.median(t16) / statistics.median(tb)
+    out["fp32_over_bare_fp32"] = statistics.median(t32) / statistics.median(tb2)
+    if not args.no_compile:
+        compiled = make_engine(b32, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=1000, compile=True)
+        start = time.perf_counter()
+        compiled.step(0)
+        out["compile_s"] = time.perf_counter() - start
+        tc, tb3 = interleaved(lambda i: compiled.step(i + 1), lambda i: bare(), args.steps)
+        out["compiled_over_bare_fp32"] = statistics.median(tc) / statistics.median(tb3)
+        both = make_engine(b32, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=1000, compile=True,
+                           precision="bf16")
+        both.step(0)
+        tcb, tb4 = interleaved(lambda i: both.step(i + 1), lambda i: bare(), args.steps)
+        out["compiled_bf16_over_bare_fp32"] = statistics.median(tcb) / statistics.median(tb4)
+    del bf16, fp32
+
+    # Memory: peak RSS of the steps alone, each configuration in a process of its own.
+    for case in ("cut8", "cut64x8", "cut64"):
+        cmd = [sys.executable, __file__, "--memory-case", case, "--threads", str(args.threads), "--arch", "ViT-B/32"]
+        res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        out[f"peak_rss_mib_{case}"] = int(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 else None
+
+    # Gradient checkpointing on a ViT-L/14 shape at 8 cutouts.
+    l14 = load_clip("random:ViT-L/14", "cpu")
+    out["l14_saved_mib"] = saved_activation_mib(l14, 8, False)
+    out["l14_saved_mib_checkpointed"] = saved_activation_mib(l14, 8, True)
+    plain = make_engine(l14, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=1000)
+    ckpt = make_engine(l14, tmp, model="unused", cutouts=8, steps=1000, snapshot_every=1000,
+                       checkpoint_activations=True)
+    tk, tp = interleaved(lambda i: ckpt.step(i + 1), lambda i: plain.step(i + 1), max(2, args.steps // 2))
+    out["checkpointed_over_plain_time_l14"] = statistics.median(tk) / statistics.median(tp)
+    del plain, ckpt, l14
+    for case in ("l14", "l14ckpt"):
+        cmd = [sys.executable, __file__, "--memory-case", case, "--threads", str(args.threads), "--arch", "ViT-L/14"]
+        res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        out[f"peak_rss_mib_{case}"] = int(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 else None
+
+    # K=8 seeds in one batch against 8 runs one after another (throughput), on the toy CLIP and on B/32.
+    for name, model, steps in (("toy", load_clip("toy", "cpu"), 20), ("b32", b32, 2)):
+        batched = make_engine(model, tmp, model="unused", cutouts=8, seeds=8, steps=1000, snapshot_every=1000)
+        singles = [make_engine(model, tmp, model="unused", cutouts=8, seed=s, steps=1000, snapshot_every=1000)
+                   for s in range(8)]
+        t_batch, t_seq = interleaved(lambda i: batched.step(i + 1),
+                                     lambda i: [e.step(i + 1) for e in singles], steps)
+        out[f"batched_throughput_over_sequential_{name}"] = statistics.median(t_seq) / statistics.median(t_batch)
+    return out
+
+
+def print_compute(r: dict) -> None:
+    print(f"compute options, random ViT-B/32 at 8 cutouts unless said, {r['threads']} thread(s), {r['steps']} timed steps")
+    print(f"  fp32 engine step / fp32 bare step          {r['fp32_over_bare_fp32']:.3f}")
+    print(f"  bf16 engine step / fp32 bare step          {r['bf16_over_bare_fp32']:.3f}   (target <= 0.65)")
+    if "compile_s" in r:
+        print(f"  compiled fp32 step / fp32 bare step        {r['compiled_over_bare_fp32']:.3f}   compile {r['compile_s']:.0f} s")
+        print(f"  compiled bf16 step / fp32 bare step        {r['compiled_bf16_over_bare_fp32']:.3f}")
+    c8, c64x8, c64 = r["peak_rss_mib_cut8"], r["peak_rss_mib_cut64x8"], r["peak_rss_mib_cut64"]
+    print(f"  peak RSS of the steps: 8 cutouts {c8} MiB, 64 in chunks of 8 {c64x8} MiB, 64 at once {c64} MiB")
+    if c8 and c64x8:
+        print(f"    64 chunked / 8                           {c64x8 / c8:.2f}   (target <= 1.3)")
+    print(f"  ViT-L/14, 8 cutouts: activations held for backward {r['l14_saved_mib']:.0f} MiB, "
+          f"checkpointed {r['l14_saved_mib_checkpointed']:.0f} MiB "
+          f"({r['l14_saved_mib'] / r['l14_saved_mib_checkpointed']:.1f}x less; target >= 2x)")
+    print(f"    peak RSS {r['peak_rss_mib_l14']} MiB, checkpointed {r['peak_rss_mib_l14ckpt']} MiB; "
+          f"time checkpointed / plain {r['checkpointed_over_plain_time_l14']:.2f}   (target <= 1.4)")
+    print(f"  8 seeds batched / 8 runs one after another, throughput: toy {r['batched_throughput_over_sequential_toy']:.2f}x, "
+          f"B/32 {r['batched_throughput_over_sequential_b32']:.2f}x")
 
 
 def main():
@@ -218,7 +396,18 @@ def main():
     p.add_argument("--arch", default="ViT-B/32")
     p.add_argument("--memory-case")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--backends", action="store_true", help="engine / bare per backend (openai, openclip, hf)")
+    p.add_argument("--compute", action="store_true", help="the costs and savings of the compute options")
+    p.add_argument("--no-compile", action="store_true", help="with --compute: skip torch.compile (a minute or more)")
     args = p.parse_args()
+    if args.compute:
+        r = compute_figures(args)
+        print(json.dumps(r, indent=2)) if args.json else print_compute(r)
+        return
+    if args.backends:
+        r = backend_ratios(args)
+        print(json.dumps(r, indent=2)) if args.json else print_backend_ratios(r)
+        return
     if args.memory_case:
         print(peak_memory_case(args.memory_case, args))
         return

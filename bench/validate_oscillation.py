@@ -10,6 +10,19 @@ of draws, switch points with F1 >= 0.9 (tolerance 2 snapshots) and the mean dwel
 must not be called oscillating in >= 95% of draws. Also printed: how often periodic cycles
 are called periodic, and how often random-order switching is wrongly called periodic.
 Prints one line per score with its target; exits non-zero when a target is missed.
+
+State counting beyond that one setting: the exact-K rate for embedding sizes 64-1024, two
+separations (pairwise cosines 0.3-0.6 and 0.6-0.8) and three dwell laws (gamma, geometric,
+Pareto with tail index 1.5), K = 2..6, plus 64-D 4-state trajectories, ``--grid-draws`` each
+(targets: >= 95% at far separation from 128-D up and for 64-D with 4 states; the rest is
+reported).
+
+Per-step dynamics (``clipxai.analysis.dynamics``): planted saw-tooth series of 1000 steps
+(a climb, then sudden drops of 0.024-0.056 every ``spacing`` steps with gap CV 0.25, each
+recovered linearly, AR(1) noise of SD 0.003, like the toy CLIP's similarity under
+``--preset zer0int``) must be called cycling with the mean spacing within 20% in >= 95% of
+draws for spacings 5-60; rising, flat and heavy-tailed noisy controls must not be called
+cycling in >= 95%. Harder saw-tooths (noise 0.006, gap CV 0.5) are reported.
 """
 
 from __future__ import annotations
@@ -27,7 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from clipxai.analysis import synthetic  # noqa: E402
-from clipxai.analysis.validation import analyse_trajectory, control_scores, planted_scores  # noqa: E402
+from clipxai.analysis.validation import (STATE_GRID_DIMS, STATE_GRID_SEPARATIONS, analyse_trajectory,  # noqa: E402
+                                        control_scores, k_exact_rate, planted_scores, sawtooth_scores,
+                                        series_control_scores)
 
 
 def check(label: str, value: float, target: float, higher: bool = True) -> bool:
@@ -49,6 +64,56 @@ def periodic_rates(draws: int, seed: int, noise: float) -> tuple[float, float]:
     return hit / draws, false / draws
 
 
+def state_grid(draws: int, seed: int) -> bool:
+    """Exact-K rate across embedding sizes, separations and dwell laws; True when the targets are met.
+
+    Targets (>= 95%): far separation from 128-D up, and the 64-D 4-state trajectories at noise
+    1.0; the rest is reported (64-D with 5-6 states misses states visited for under ~20 snapshots).
+    """
+    ok = True
+    print(f"state counting: exact-K rate, {draws} draws per setting (K = 2..6, noise 1.0, kmeans + hmm; "
+          f"truth: states held >= 3 snapshots)")
+    laws = synthetic.DWELL_LAWS
+    print(f"  {'dim':>5}  {'separation':20s}" + "".join(f"{law:>11s}" for law in laws))
+    for dim in STATE_GRID_DIMS:
+        for name, cos in STATE_GRID_SEPARATIONS.items():
+            rates = [k_exact_rate(draws, seed, dim=dim, cos_range=cos, dwell_law=law) for law in laws]
+            target = cos == (0.3, 0.6) and dim >= 128
+            met = all(r["k_exact"] >= 0.95 for r in rates)
+            ok &= met or not target
+            misses = "; ".join(f"{law}: {r['misses']}" for law, r in zip(laws, rates) if r["misses"])
+            flag = ("ok" if met else "MISSED") if target else "(reported)"
+            print(f"  {dim:>5}  {name:20s}" + "".join(f"{r['k_exact']:>11.2f}" for r in rates)
+                  + f"  {flag}" + (f"  misses {misses}" if misses else ""))
+    for law in laws:
+        r = k_exact_rate(draws, seed, dim=64, k=4, dwell_law=law)
+        ok &= check(f"64-D, 4 states, {law} dwell: K exact", r["k_exact"], 0.95)
+    for noise in (1.5, 2.0):
+        r = k_exact_rate(draws, seed, dim=64, k=4, noise=noise)
+        print(f"  {f'64-D, 4 states, noise {noise}: K exact':44s} {r['k_exact']:7.3f}   (reported)")
+    return ok
+
+
+def dynamics_table(draws: int, seed: int) -> bool:
+    """Planted saw-tooth spacing recovery and control false-positive rates; True when targets are met."""
+    ok = True
+    print(f"per-step dynamics: {draws} draws each (1000 steps)")
+    print(f"  {'saw-tooth':34s} {'cycling':>8s} {'spacing within 20%':>19s} {'spacing found/true: median [min, max]':>40s}")
+    for label, kw, target in [(f"spacing {sp}", dict(spacing=sp), sp >= 5) for sp in (4, 5, 8, 13, 20, 40, 60)] + [
+            (f"spacing {sp}, noise 0.006, CV 0.5", dict(spacing=sp, noise=0.006, jitter=0.5), False) for sp in (8, 13, 30)]:
+        s = sawtooth_scores(n_draws=draws, seed=seed, **kw)
+        lo, hi = s["spacing_ratio_range"]
+        met = s["cycling"] >= 0.95 and s["spacing_within"] >= 0.95
+        ok &= met or not target
+        flag = ("ok" if met else "MISSED") if target else "(reported)"
+        print(f"  {label:34s} {s['cycling']:8.2f} {s['spacing_within']:19.2f} "
+              f"{s['spacing_ratio_median']:>24.2f} [{lo:.2f}, {hi:.2f}]  {flag}")
+    for kind in sorted(synthetic.SERIES_CONTROLS):
+        c = series_control_scores(kind, draws, seed)
+        ok &= check(f"{kind} control: not called cycling", c["not_cycling"], 0.95)
+    return ok
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=100)
@@ -56,9 +121,18 @@ def main() -> int:
     ap.add_argument("--methods", default="kmeans", help="clustering methods to score (comma-separated)")
     ap.add_argument("--states", default="hmm", choices=["hmm", "clusters"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--grid-draws", type=int, default=20, help="draws per setting of the state-counting grid")
+    ap.add_argument("--only", choices=["states", "grid", "dynamics"], default=None, help="run one part only")
     args = ap.parse_args()
     ok = True
     t0 = time.perf_counter()
+    if args.only in (None, "dynamics"):
+        ok &= dynamics_table(args.draws, args.seed)
+    if args.only in (None, "grid"):
+        ok &= state_grid(args.grid_draws, args.seed)
+    if args.only in ("dynamics", "grid"):
+        print(f"total {time.perf_counter() - t0:.0f} s; {'all targets met' if ok else 'SOME TARGETS MISSED'}")
+        return 0 if ok else 1
     for method in args.methods.split(","):
         print(f"planted states: {args.draws} draws, noise {args.noise}, {method} + {args.states}")
         s = planted_scores(args.draws, args.seed, noise=args.noise, method=method, state_model=args.states)

@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 import traceback
+import warnings
 
 import click
 
@@ -37,9 +38,41 @@ COMMANDS = {
 }
 
 
+# name -> one line for `clipxai --help`, so listing the commands imports none of them
+SUMMARIES = {
+    "ascend": "Optimize an image from noise toward a prompt and record the run.",
+    "terms": "List the terms --term accepts.",
+    "losses": "The first name of `terms`.",
+    "models": "List the models --model accepts offline, and where they are.",
+    "analyze": "Find the states a run visits and how it moves; write RUN/analysis/.",
+    "report": "Write one self-contained HTML report for one or more runs.",
+    "compare": "Put several runs side by side.",
+    "toy": "Train, evaluate and sample the toy world's CLIPs.",
+    "demo": "The whole experiment offline on the toy CLIP, with a report.",
+    "expand": "Ask an LLM for variants of a prompt.",
+    "neighbors": "CLIP's own nearest words to a text.",
+    "cvae": "Train, sample and evaluate the CLIP-conditioned CVAE.",
+    "view": "Browse runs in the browser: scrub, watch live, compare, start.",
+    "sweep": "Run a grid of ascents (prompts x seeds x models), here or on Ray; rerun to continue.",
+    "atlas": "The concept atlas of a sweep: atlas.csv and a self-contained atlas.html.",
+}
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return sorted(COMMANDS)
+
+    def format_commands(self, ctx, formatter):
+        """The command list from ``SUMMARIES`` (importing a command's module only when it has none)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            summary = SUMMARIES.get(name)
+            if summary is None:
+                cmd = self.get_command(ctx, name)
+                summary = cmd.get_short_help_str(limit=80) if cmd is not None else ""
+            rows.append((name, summary))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx, name):
         if name not in COMMANDS:
@@ -61,13 +94,14 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="clipxai")
 @click.pass_context
 def cli(ctx, debug):
-    """See what CLIP thinks a word looks like: ascend, record, analyse."""
+    """See what CLIP thinks a word looks like: ascend toward a prompt, then analyze the run."""
     ctx.obj = {"debug": debug}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code instead of exiting (importable, testable)."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("CLIPXAI_DEBUG") == "1"
     try:

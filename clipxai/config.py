@@ -85,12 +85,23 @@ class RecordConfig:
 
 
 @dataclass
+class ComputeConfig:
+    """How the steps are computed; none of it changes what is optimized (at most float rounding)."""
+
+    cutout_batch: int = 0                    # views per encoder pass, gradients accumulated (0: all at once)
+    precision: str = "auto"                  # auto (fp32 on CPU, bf16 on CUDA) | fp32 | bf16 | fp16 (CUDA)
+    compile: bool = False                    # torch.compile the image encoder
+    checkpoint_activations: bool = False     # recompute the image tower's blocks in backward
+    deterministic: bool = False              # deterministic kernels, cuDNN and cuBLAS settings
+
+
+@dataclass
 class AscendConfig:
     """Every choice of an ascent; ``to_dict()`` is what run.json records as ``config``."""
 
     prompt: str = ""
     preset: str = "default"
-    model: str = DEFAULT_MODEL
+    model: str | list[str] = DEFAULT_MODEL   # one CLIP, or an ensemble: ["toy", "toy-b:0.5"]
     device: str = "auto"
     seed: int = 0
     seeds: int = 1                           # K seeds batched in one forward pass
@@ -103,6 +114,7 @@ class AscendConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -127,7 +139,7 @@ class AscendConfig:
 
 
 _SECTIONS = {"param": ParamConfig, "augment": AugmentConfig, "optim": OptimConfig,
-             "objective": ObjectiveConfig, "record": RecordConfig}
+             "objective": ObjectiveConfig, "record": RecordConfig, "compute": ComputeConfig}
 _TOP = {f.name for f in dataclasses.fields(AscendConfig)}
 
 
@@ -151,6 +163,8 @@ FLAT: dict[str, str] = {
     "snapshot_every": "record.snapshot_every", "log_every": "record.log_every", "hooks": "record.hooks",
     "activations": "record.activations", "gradients": "record.gradients", "record_gradients": "record.gradients",
     "frames": "record.frames",
+    "cutout_batch": "compute.cutout_batch", "precision": "compute.precision", "compile": "compute.compile",
+    "checkpoint_activations": "compute.checkpoint_activations", "deterministic": "compute.deterministic",
 }
 FLAT.update({name: name for name in _TOP - set(_SECTIONS)})
 
@@ -161,6 +175,27 @@ PARAM_ALIASES: dict[str, str] = {
     "noise_factor": "noise_factor", "vqgan_init": "init", "vqgan_quantize": "quantize",
     "cvae": "cvae", "cvae_text": "cvae_text", "cvae_optimize_condition": "cvae_optimize_condition",
 }
+
+
+def model_specs(model: str | list[str]) -> list[tuple[str, float]]:
+    """``"toy"`` or ``["toy", "toy-b:0.5"]`` -> [(spec, weight)]; a trailing ``:number`` is a weight."""
+    specs = [model] if isinstance(model, str) else list(model)
+    if not specs:
+        raise ClipxaiError("--model needs at least one model.")
+    out = []
+    for spec in specs:
+        head, sep, tail = str(spec).rpartition(":")
+        try:
+            weight = float(tail) if sep and head else None
+        except ValueError:
+            weight = None
+        if weight is None:
+            out.append((str(spec).strip(), 1.0))
+            continue
+        if not math.isfinite(weight) or weight <= 0:
+            raise ClipxaiError(f"The weight of --model '{spec}' must be a positive number.")
+        out.append((head.strip(), weight))
+    return out
 
 
 def _set(data: dict, flat_name: str, value: Any) -> None:
@@ -262,6 +297,9 @@ def resolve_config(prompt: str, options: dict[str, Any]) -> AscendConfig:
     data["param"] = {"name": param, "options": check_param_options(param, param_options)}
     if data.get("size") is not None:
         data["size"] = tuple(int(v) for v in data["size"])
+    if isinstance(data.get("model"), (list, tuple)):
+        data["model"] = list(data["model"]) if len(data["model"]) > 1 else str(data["model"][0])
+    model_specs(data.get("model", DEFAULT_MODEL))  # weights checked before anything loads
     objective = data.setdefault("objective", {})
     for key in ("terms", "image_prompts"):
         objective[key] = list(objective.get(key) or [])
@@ -290,16 +328,24 @@ def validate(cfg: AscendConfig) -> None:
     need(rec.log_every > 0, f"--log-every must be positive (got {rec.log_every}).")
     need(cfg.seeds >= 1, f"--seeds must be at least 1 (got {cfg.seeds}).")
     need(a.cutouts >= 0, f"--cutouts must be 0 (no augmentation) or more (got {a.cutouts}).")
+    need(cfg.compute.precision in ("auto", "fp32", "bf16", "fp16"),
+         f"--precision must be one of auto, fp32, bf16, fp16 (got {cfg.compute.precision}).")
+    need(cfg.compute.cutout_batch >= 0, f"--cutout-batch must be 0 (all views at once) or more (got {cfg.compute.cutout_batch}).")
     need(0 < a.cut_min <= a.cut_max <= 1, "Cutout sizes need 0 < --cut-min <= --cut-max <= 1.")
     need(o.optimizer in OPTIMIZERS, f"Unknown optimizer '{o.optimizer}'; choose one of {', '.join(OPTIMIZERS)}.")
     need(o.schedule in SCHEDULES, f"Unknown lr schedule '{o.schedule}'; choose one of {', '.join(SCHEDULES)}.")
     need(obj.similarity in SIMILARITIES,
          f"Unknown similarity '{obj.similarity}'; choose one of {', '.join(SIMILARITIES)}.")
+    need(math.isfinite(obj.temperature) and obj.temperature > 0,
+         f"--temperature must be a positive number (got {obj.temperature}).")
     need(obj.text_context in TEXT_CONTEXTS, f"--text-context must be one of {', '.join(TEXT_CONTEXTS)}.")
     need(rec.activations in ACTIVATIONS, f"--activations must be one of {', '.join(ACTIVATIONS)}.")
     need(obj.tv_reduction in ("mean", "sum"), "--tv-reduction must be mean or sum.")
     need(o.weight_decay >= 0, "--weight-decay must not be negative.")
     if cfg.size is not None:
         need(len(cfg.size) == 2 and all(s >= 8 for s in cfg.size), "--size needs a width and height of at least 8 pixels.")
-    need(cfg.name is None or (cfg.name.strip() and "/" not in cfg.name and cfg.name not in (".", "..")),
-         f"--name must be a plain folder name (got '{cfg.name}').")
+    need(cfg.name is None or (cfg.name.strip() and "/" not in cfg.name and cfg.name not in (".", "..")
+                              and cfg.name.isprintable()),
+         f"--name must be a plain folder name without control characters (got {cfg.name!r}).")
+    need(cfg.name is None or len(cfg.name.encode()) + len(f"-seed{cfg.seed + cfg.seeds}") <= 255,
+         f"--name is {len(cfg.name or '')} characters; a folder name must stay under 255 bytes with its seed suffix.")

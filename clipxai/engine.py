@@ -10,9 +10,8 @@ run needs to continue bit for bit.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 
@@ -21,6 +20,7 @@ from .models import ClipModel
 from .objectives import Objective, Step
 from .params import Parameterization
 from .prompts import EncodedPrompt
+from .schedule import LRSchedule
 
 EVENTS = ("on_start", "on_forward", "on_backward", "on_step_end", "on_end")
 
@@ -40,55 +40,47 @@ class Callback:
     def on_end(self, engine: "Engine", status: str) -> None: ...
 
 
-class LRSchedule:
-    """constant, cosine (to ``lr_final * lr``) or plateau (drop by a factor when stuck)."""
+@dataclass
+class Member:
+    """One CLIP of the ascent (an ensemble has several): its prompts, its views of the image, its encoder."""
 
-    def __init__(self, kind: str, lr: float, steps: int, lr_final: float = 0.1,
-                 patience: int = 50, factor: float = 0.5):
-        self.kind, self.base, self.steps, self.lr_final = kind, lr, steps, lr_final
-        self.patience, self.drop = patience, factor
-        self.factor, self.best, self.bad = 1.0, -math.inf, 0
-
-    def lr(self, step: int) -> float:
-        if self.kind == "cosine":
-            t = step / max(self.steps - 1, 1)
-            return self.base * (self.lr_final + (1 - self.lr_final) * 0.5 * (1 + math.cos(math.pi * t)))
-        return self.base * self.factor
-
-    def observe(self, total: torch.Tensor) -> None:
-        """Plateau only (the one schedule that reads the objective, so the one that syncs)."""
-        if self.kind != "plateau":
-            return
-        objective = float(total.mean())
-        if objective > self.best + 1e-4:
-            self.best, self.bad = objective, 0
-        else:
-            self.bad += 1
-            if self.bad >= self.patience:
-                self.factor *= self.drop
-                self.bad = 0
-
-    def state_dict(self) -> dict:
-        return {"factor": self.factor, "best": self.best, "bad": self.bad}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.factor, self.best, self.bad = state["factor"], state["best"], state["bad"]
+    model: ClipModel
+    prompts: list[EncodedPrompt]
+    augment: Augment                # views at this model's input resolution, from its own generators
+    encoder: Callable[[torch.Tensor], torch.Tensor] | None = None  # views -> features (default: encode_image)
+    weight: float = 1.0             # its share of the objective's prompt terms
+    name: str = ""
 
 
 @dataclass
 class Parts:
     """Everything one ascent is made of, built from a config by ``clipxai.ascent.build``."""
 
-    model: ClipModel
-    prompts: list[EncodedPrompt]
+    members: list[Member]           # the first is "the" model (recorded activations, single-model runs)
     objective: Objective
     param: Parameterization
-    augment: Augment
     optimizer: torch.optim.Optimizer
     schedule: LRSchedule
     seeds: list[int]
     steps: int
     normalize: bool = True
+    cutout_batch: int = 0           # views per encoder pass (0: all at once)
+
+    @property
+    def model(self) -> ClipModel:
+        return self.members[0].model
+
+    @property
+    def prompts(self) -> list[EncodedPrompt]:
+        return self.members[0].prompts
+
+    @property
+    def augment(self) -> Augment:
+        return self.members[0].augment
+
+    @property
+    def encoder(self):
+        return self.members[0].encoder
 
 
 class Engine:
@@ -114,15 +106,46 @@ class Engine:
         for cb in self.callbacks:
             getattr(cb, event)(self, *args)
 
-    def forward(self, index: int, state: dict | None = None) -> Step:
-        """The step's image, its augmented views and their CLIP embeddings (before the objective)."""
+    def encode(self, views: torch.Tensor, member: int = 0) -> torch.Tensor:
+        m = self.parts.members[member]
+        if m.encoder is not None:
+            return m.encoder(views)
+        return m.model.encode_image(views, normalize=self.parts.normalize)
+
+    def chunks(self, n_views: int) -> list[slice]:
+        """The encoder passes of one step: all views at once, or ``cutout_batch`` at a time."""
+        size = self.parts.cutout_batch or n_views
+        return [slice(i, i + size) for i in range(0, n_views, size)]
+
+    def forward(self, index: int, state: dict | None = None, max_views: int | None = None) -> Step:
+        """The step's image, its augmented views and their CLIP embeddings (before the objective).
+
+        With views in several chunks the features are computed without a graph here, and
+        ``backward`` re-runs each chunk with its graph, so memory follows the chunk size.
+        ``max_views`` keeps the first views of each image only (a cheap look, not a step).
+        """
         image = self.param.image_fn()
-        views = self.augment(image)
-        k = image.shape[0]
-        feats = self.model.encode_image(views, normalize=self.parts.normalize).view(k, -1, self.model.embed_dim)
+        seen = [self._see(image, i, index, self.state if state is None else state, max_views)
+                for i in range(len(self.parts.members))]
+        seen[0].others = seen[1:]
+        return seen[0]
+
+    def _see(self, image: torch.Tensor, member: int, index: int, state: dict, max_views: int | None) -> Step:
+        """The step as one model sees it: its views of the image and their embeddings."""
+        m = self.parts.members[member]
+        views = m.augment(image)
+        if max_views and views.shape[0] > max_views * image.shape[0]:
+            views = views.view(image.shape[0], -1, *views.shape[1:])[:, :max_views].reshape(-1, *views.shape[1:])
+        chunks = self.chunks(views.shape[0])
+        if len(chunks) == 1:
+            feats = self.encode(views, member)
+        else:
+            with torch.no_grad():
+                feats = torch.cat([self.encode(views[c], member) for c in chunks]).requires_grad_(True)
+        feats = feats.view(image.shape[0], -1, m.model.embed_dim)
         embeds = feats / feats.norm(dim=-1, keepdim=True)
-        return Step(index=index, image=image, views=views, features=feats, embeds=embeds, prompts=self.prompts,
-                    model=self.model, param=self.param, state=self.state if state is None else state)
+        return Step(index=index, image=image, views=views, features=feats, embeds=embeds, prompts=m.prompts,
+                    model=m.model, param=self.param, state=state)
 
     def step(self, index: int) -> Step:
         """One optimization step; callbacks hear of it before backward, before and after the update."""
@@ -134,13 +157,38 @@ class Engine:
         total, values = self.objective(step)
         step.total, step.values, step.lr = total.detach(), {k: v.detach() for k, v in values.items()}, lr
         self.emit("on_forward", step)
-        (-total.sum()).backward()   # we ascend: the one negation
+        self.backward(step, -total.sum())   # we ascend: the one negation
         self.emit("on_backward", step)
         self.optimizer.step()
         self.schedule.observe(step.total)
         self.steps_done = index + 1
         self.emit("on_step_end", step)
         return step
+
+    def backward(self, step: Step, loss: torch.Tensor) -> None:
+        """Gradients of ``loss`` on the parameters; chunk by chunk when the views were chunked.
+
+        Chunked: d loss / d features first, then each chunk's encoder pass and backward into the
+        views, then one backward through the augmentation and the image-level terms. Equal to
+        the one-pass gradient up to float summation order.
+        """
+        seen = [step, *step.others]
+        chunked = [i for i, s in enumerate(seen) if len(self.chunks(s.views.shape[0])) > 1]
+        if not chunked:
+            loss.backward()
+            return
+        grads = torch.autograd.grad(loss, [seen[i].features for i in chunked], retain_graph=True, allow_unused=True)
+        roots, root_grads = [loss], [None]
+        for i, d_feats in zip(chunked, grads):
+            if d_feats is None:  # no term looks at this model's features
+                continue
+            d_feats = d_feats.reshape(-1, seen[i].features.shape[-1])
+            views = seen[i].views.detach().requires_grad_(True)
+            for c in self.chunks(views.shape[0]):
+                self.encode(views[c], i).backward(d_feats[c])
+            roots.append(seen[i].views)
+            root_grads.append(views.grad)
+        torch.autograd.backward(roots, root_grads)
 
     def run(self) -> str:
         """Step until done or asked to stop; returns the status (complete or interrupted).
@@ -172,6 +220,8 @@ class Engine:
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "augment_generators": [g.get_state() for g in self.augment.generators],
+            "ensemble_augment_generators": [[g.get_state() for g in m.augment.generators]
+                                            for m in self.parts.members[1:]],
             "objective_state": {k: v for k, v in self.state.items() if torch.is_tensor(v) and not k.startswith("_")},
         }
 
@@ -183,5 +233,8 @@ class Engine:
         self.schedule.load_state_dict(state["schedule"])
         for g, s in zip(self.augment.generators, state["augment_generators"]):
             g.set_state(s)
+        for m, states in zip(self.parts.members[1:], state.get("ensemble_augment_generators", [])):
+            for g, s in zip(m.augment.generators, states):
+                g.set_state(s)
         self.state.update({k: v.to(self.model.device) for k, v in state["objective_state"].items()})
         self.start_step = self.steps_done = int(state["next_step"])

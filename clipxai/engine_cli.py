@@ -21,7 +21,6 @@ EXIT_INTERRUPTED = 130
 
 # (flags, flat option name, click type, help). The default shown is the preset's.
 OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [
-    (("--model",), "model", str, "CLIP: a name (ViT-B/32, ...), a local file, toy, or random:<arch>."),
     (("--device",), "device", str, "auto, cpu, cuda or mps."),
     (("--param",), "param", str, "Parameterization: pixels, fourier, vqgan, cvae."),
     (("--steps",), "steps", int, "Optimization steps."),
@@ -47,6 +46,14 @@ OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [
     (("--tv-reduction",), "tv_reduction", click.Choice(["mean", "sum"]), "Total variation as a mean or a sum."),
     (("--memory",), "memory", float, "Weight of the distance to the best image so far."),
     (("--range",), "range", float, "Weight of the penalty on pixels outside [0,1]."),
+    (("--cutout-batch",), "cutout_batch", int,
+     "Views per encoder pass, gradients accumulated: peak memory follows this, not --cutouts (0: all at once)."),
+    (("--precision",), "precision", click.Choice(["auto", "fp32", "bf16", "fp16"]),
+     "CLIP's compute precision (autocast): auto = fp32 on CPU, bf16 on CUDA; fp16 on CUDA only."),
+    (("--compile",), "compile", "flag", "torch.compile the image encoder (slow first step; reported once)."),
+    (("--checkpoint-activations",), "checkpoint_activations", "flag",
+     "Recompute the image tower's blocks in backward: less memory, more time."),
+    (("--deterministic",), "deterministic", "flag", "Deterministic kernels and cuDNN/cuBLAS settings (GPU)."),
     (("--snapshot-every",), "snapshot_every", int, "Record a snapshot every N steps."),
     (("--log-every",), "log_every", int, "Write metrics every N steps."),
     (("--hooks",), "hooks", str, "Hook points to record (* = one name part, ** = any, comma-separated)."),
@@ -122,6 +129,10 @@ def parse_param_options(values: tuple[str, ...]) -> dict[str, str]:
 @click.argument("prompt", required=False)
 @click.option("--preset", type=click.Choice(list_presets()), default=None,
               help="Named defaults; any option given overrides them. [default: default]")
+@click.option("--model", "models", multiple=True, metavar="MODEL[:W]",
+              help="CLIP: ViT-B/32 and other OpenAI names, toy, a .pt/.safetensors file, openclip:ARCH/TAG, "
+                   "openclip:DIR, hf:ID, hf:DIR, random:<arch> (see `clipxai models`). Repeat for an ensemble, "
+                   "with an optional weight (--model toy --model toy-b:0.5). [default: ViT-B/32; zer0int: ViT-L/14]")
 @click.option("--size", nargs=2, type=int, metavar="W H", default=None,
               help="Image size. [default: the model's input resolution]")
 @_ascend_options
@@ -137,35 +148,52 @@ def parse_param_options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--llm-base-url", default=None, help="expand: OpenAI-compatible base URL (local servers welcome).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--resume", type=click.Path(), default=None, help="Continue an interrupted run folder.")
-def ascend_command(prompt, resume, quiet, param_option, expand_n, llm_model, llm_base_url, **options):
+def ascend_command(prompt, resume, quiet, param_option, expand_n, llm_model, llm_base_url, models, **options):
     """Optimize an image from noise toward PROMPT ("text:w|text:-w") and record the run."""
     from .ascent import ascend  # noqa: PLC0415  (torch and clip load only when a command runs)
+
+    if models:
+        options["model"] = models[0] if len(models) == 1 else list(models)
 
     options = {k: (list(v) if isinstance(v, tuple) and k in ("terms", "image_prompts") else v)
                for k, v in options.items() if v not in (None, ())}
     if param_option:
         options["param_options"] = parse_param_options(param_option)
-    if resume:
-        if prompt:
-            raise ClipxaiError("Give either a PROMPT or --resume RUN, not both.")
-        runs = ascend(resume=resume, quiet=quiet, **options)
-    else:
-        if prompt is None:
-            raise ClipxaiError("The prompt is missing; run `clipxai ascend \"a red heart\"`.")
-        expand = {"n": expand_n, "model": llm_model, "base_url": llm_base_url} if expand_n else None
-        try:
-            runs = ascend(prompt, expand=expand, quiet=quiet, **options)
-        except NonFiniteLossError as err:
-            click.echo(f"error: {err}", err=True)
-            for path in getattr(err, "run_paths", []):
-                click.echo(str(path))
-            raise SystemExit(err.exit_code) from err
+    try:
+        runs = _ascend(ascend, prompt, resume, quiet, expand_n, llm_model, llm_base_url, options)
+    except KeyboardInterrupt as err:  # a second Ctrl-C: stopped at once, still resumable
+        paths = getattr(err, "run_paths", [])
+        for path in paths:
+            click.echo(str(path))
+        click.echo("stopped at once (a second Ctrl-C)" + ("; continue with: " + " ; ".join(
+            f"clipxai ascend --resume {p}" for p in paths) if paths else ""), err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     for run in runs:
         click.echo(str(run.path))
     if any(run.status != "complete" for run in runs):
         click.echo(f"stopped early ({runs[0].manifest.get('stop_reason', 'interrupted')}); continue with: "
                    + " ; ".join(f"clipxai ascend --resume {run.path}" for run in runs), err=True)
         raise SystemExit(EXIT_INTERRUPTED)
+
+
+def _ascend(ascend, prompt, resume, quiet, expand_n, llm_model, llm_base_url, options):
+    if resume:
+        if prompt:
+            raise ClipxaiError("Give either a PROMPT or --resume RUN, not both.")
+        return ascend(resume=resume, quiet=quiet, **options)
+    else:
+        if prompt is None:
+            raise ClipxaiError("The prompt is missing; run `clipxai ascend \"a red heart\"`.")
+        if expand_n is not None and not 1 <= expand_n <= 64:
+            raise ClipxaiError(f"--expand takes a number of expansions from 1 to 64 (got {expand_n}).")
+        expand = {"n": expand_n, "model": llm_model, "base_url": llm_base_url} if expand_n else None
+        try:
+            return ascend(prompt, expand=expand, quiet=quiet, **options)
+        except NonFiniteLossError as err:
+            click.echo(f"error: {err}", err=True)
+            for path in getattr(err, "run_paths", []):
+                click.echo(str(path))
+            raise SystemExit(err.exit_code) from err
 
 
 @click.command("terms")
@@ -183,8 +211,7 @@ def terms_command(pattern):
 
 @click.command("models")
 def models_command():
-    """List the model names --model accepts (a local file path works too)."""
-    from .models import list_models  # noqa: PLC0415
+    """List the models --model can load on this machine offline, and where each lies."""
+    from .models.catalog import format_catalog, offline_catalog  # noqa: PLC0415
 
-    for name in list_models():
-        click.echo(name)
+    click.echo(format_catalog(offline_catalog()))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -34,6 +35,11 @@ DEFAULT_SYSTEM_PROMPT = (
 PLACEHOLDER_KEY = "no-key-needed"
 # Seconds before the first retry; doubled for each further one.
 RETRY_BACKOFF = 0.5
+# What to do about a server that misses the deadline, for callers without a --timeout option
+# (ascend --expand); `clipxai expand` names its own option instead.
+TIMEOUT_ADVICE = ("check that the server is running and not overloaded, or try it with "
+                  "`clipxai expand PROMPT --llm-base-url URL --timeout SECONDS`")
+EXPAND_TIMEOUT_ADVICE = "raise --timeout or check the server"
 
 _REFUSAL = re.compile(
     r"^\W*(i'?m sorry|i am sorry|sorry[,.!]|i apologi[sz]e|i can(?:no|')?t (?:help|assist|do|"
@@ -58,19 +64,36 @@ class ExpandError(ClipxaiError):
 def resolve_base_url(base_url: str | None) -> str:
     """The endpoint to use: the argument, else ``OPENAI_BASE_URL``, else OpenAI's."""
     url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        raise ExpandError("The LLM base URL cannot be read as a URL; give a base URL such as "
+                          "http://127.0.0.1:8080/v1.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ExpandError(f"'{public_url(url)}' is not an http(s) URL; give a base URL such as "
                           f"http://127.0.0.1:8080/v1.")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise ExpandError(f"The LLM base URL '{public_url(url)}' has no valid port (a port is a number "
+                          f"from 1 to 65535); give a base URL such as http://127.0.0.1:8080/v1.")
     return url.rstrip("/")
 
 
 def public_url(url: str) -> str:
     """``url`` without credentials or query string, safe to print and to record."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "(an unreadable URL)"
+    # the port as written, even when it is not a valid number (it says what was wrong)
+    host = f"[{host}]" if ":" in host else host
+    port = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
+    if port:
+        host = f"{host}:{port}"
     return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
@@ -206,23 +229,76 @@ def _attempts(count: int) -> str:
     return f"{count} attempt{'s' if count != 1 else ''}"
 
 
-def _request(client, openai, url: str, key: str, payload: dict, timeout: float, retries: int) -> bytes:
-    """One chat completion with bounded retries on transient failures; the raw body."""
-    for attempt in range(retries + 1):
+class _Deadline(Exception):
+    """One attempt passed its deadline; ``answering``: the server had begun its reply."""
+
+    def __init__(self, answering: bool):
+        super().__init__()
+        self.answering = answering
+
+
+def _attempt(openai, url: str, key: str, payload: dict, timeout: float) -> bytes:
+    """One chat completion that ends within ``timeout`` seconds, whatever the server does.
+
+    The HTTP client's own timeout bounds each read, so a server trickling its reply a byte at
+    a time could hold a request for minutes. The request runs in a worker thread instead,
+    and is abandoned (its connection closed) when the deadline passes.
+    """
+    answering = threading.Event()
+    http_client = None
+    factory = getattr(openai, "DefaultHttpxClient", None)
+    if factory is not None:  # to tell "no answer" from "an answer too slow to finish"
+        try:
+            http_client = factory(event_hooks={"response": [lambda response: answering.set()]})
+        except TypeError:
+            http_client = None
+    client = openai.OpenAI(api_key=key, base_url=url, timeout=timeout, max_retries=0, http_client=http_client)
+    outcome: dict = {}
+
+    def work():
         try:
             raw = client.chat.completions.with_raw_response.create(**payload)
-            return raw.http_response.content
+            outcome["body"] = raw.http_response.content
+        except BaseException as err:  # noqa: BLE001  (handed to the caller's thread)
+            outcome["error"] = err
+
+    worker = threading.Thread(target=work, name="clipxai-llm-request", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        try:
+            client.close()  # the worker, still reading, fails and ends
+        except Exception:  # noqa: BLE001  (closing is best effort)
+            pass
+        raise _Deadline(answering.is_set())
+    client.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["body"]
+
+
+def _request(openai, url: str, key: str, payload: dict, timeout: float, retries: int,
+             timeout_advice: str) -> bytes:
+    """One chat completion with bounded retries on transient failures; the raw body."""
+    where = f"The LLM server at {public_url(url)}"
+    for attempt in range(retries + 1):
+        try:
+            return _attempt(openai, url, key, payload, timeout)
+        except _Deadline as late:
+            if attempt == retries:
+                what = (f"began answering but had not finished within {timeout:g} s" if late.answering
+                        else f"did not answer within {timeout:g} s")
+                raise ExpandError(f"{where} {what} ({_attempts(retries + 1)}); {timeout_advice}.") from None
+            err = None
         except openai.APITimeoutError:
             if attempt == retries:
-                raise ExpandError(f"The LLM server at {public_url(url)} did not answer within "
-                                  f"{timeout:g} s ({_attempts(retries + 1)}); raise --timeout or "
-                                  f"check the server.") from None
+                raise ExpandError(f"{where} did not answer within {timeout:g} s ({_attempts(retries + 1)}); "
+                                  f"{timeout_advice}.") from None
             err = None
         except openai.APIConnectionError:
             if attempt == retries:
-                raise ExpandError(f"The LLM server at {public_url(url)} could not be reached "
-                                  f"({_attempts(retries + 1)}); check --llm-base-url and that the "
-                                  f"server is running.") from None
+                raise ExpandError(f"{where} could not be reached ({_attempts(retries + 1)}); check "
+                                  f"--llm-base-url and that the server is running.") from None
             err = None
         except openai.APIStatusError as status_err:
             transient = status_err.status_code == 429 or status_err.status_code >= 500
@@ -249,11 +325,14 @@ def _same(a: str, b: str) -> bool:
 def expand_prompt(prompt: str, *, n: int = 1, model: str = DEFAULT_LLM_MODEL,
                   base_url: str | None = None, api_key: str | None = None,
                   system_prompt: str = DEFAULT_SYSTEM_PROMPT, timeout: float = 30.0,
-                  retries: int = 2, temperature: float = DEFAULT_TEMPERATURE) -> list[str]:
+                  retries: int = 2, temperature: float = DEFAULT_TEMPERATURE,
+                  timeout_advice: str = TIMEOUT_ADVICE) -> list[str]:
     """``n`` distinct visual captions for ``prompt`` from a chat-completions endpoint.
 
     Servers that ignore ``n`` (llama.cpp, Ollama) or reject it are asked again, one caption
     at a time, until ``n`` distinct captions are in hand or a bounded number of calls is spent.
+    ``timeout`` is a deadline for each attempt, the whole answer included; ``timeout_advice``
+    ends the message of a missed deadline (what the caller's user can do about it).
     """
     if not prompt or not prompt.strip():
         raise ExpandError("The prompt to expand is empty.")
@@ -270,31 +349,27 @@ def expand_prompt(prompt: str, *, n: int = 1, model: str = DEFAULT_LLM_MODEL,
     url = resolve_base_url(base_url)
     key = _api_key(url, api_key)
     openai = _import_openai()
-    client = openai.OpenAI(api_key=key, base_url=url, timeout=timeout, max_retries=0)
 
     messages = [{"role": "system", "content": system_prompt.strip()},
                 {"role": "user", "content": prompt.strip()}]
     captions: list[str] = []
     ask_many = n > 1
     calls, max_calls = 0, 2 * n + 1
-    try:
-        while len(captions) < n and calls < max_calls:
-            payload = {"model": model, "messages": messages, "temperature": temperature}
-            if ask_many and n - len(captions) > 1:
-                payload["n"] = n - len(captions)
-            calls += 1
-            try:
-                body = _request(client, openai, url, key, payload, timeout, retries)
-            except ExpandError as err:
-                if "n" not in payload or err.status not in (400, 422):
-                    raise
-                ask_many = False  # e.g. llama.cpp: "Only one completion choice is allowed"
-                continue
-            for caption in _captions_from_body(body, url):
-                if len(captions) < n and not any(_same(caption, c) for c in captions):
-                    captions.append(caption)
-    finally:
-        client.close()
+    while len(captions) < n and calls < max_calls:
+        payload = {"model": model, "messages": messages, "temperature": temperature}
+        if ask_many and n - len(captions) > 1:
+            payload["n"] = n - len(captions)
+        calls += 1
+        try:
+            body = _request(openai, url, key, payload, timeout, retries, timeout_advice)
+        except ExpandError as err:
+            if "n" not in payload or err.status not in (400, 422):
+                raise
+            ask_many = False  # e.g. llama.cpp: "Only one completion choice is allowed"
+            continue
+        for caption in _captions_from_body(body, url):
+            if len(captions) < n and not any(_same(caption, c) for c in captions):
+                captions.append(caption)
     if len(captions) < n:
         raise ExpandError(f"The LLM gave only {len(captions)} distinct caption(s) of the {n} asked "
                           f"for in {calls} requests; raise --temperature.")
@@ -318,7 +393,7 @@ def expand_prompt(prompt: str, *, n: int = 1, model: str = DEFAULT_LLM_MODEL,
 @click.option("--temperature", type=click.FloatRange(min=0.0, max=2.0), default=DEFAULT_TEMPERATURE,
               show_default=True, help="Sampling temperature (higher gives more varied captions).")
 @click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True), default=30.0,
-              show_default=True, help="Seconds to wait for each answer.")
+              show_default=True, help="Seconds each attempt may take, the whole answer included.")
 @click.option("--retries", type=click.IntRange(min=0, max=10), default=2, show_default=True,
               help="Retries after a timeout, connection error, HTTP 429 or 5xx.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON with the captions and the endpoint.")
@@ -328,7 +403,7 @@ def expand_command(prompt, n, llm_model, llm_base_url, system_prompt, temperatur
     captions = expand_prompt(
         prompt, n=n, model=llm_model, base_url=llm_base_url,
         system_prompt=read_system_prompt(system_prompt), timeout=timeout, retries=retries,
-        temperature=temperature,
+        temperature=temperature, timeout_advice=EXPAND_TIMEOUT_ADVICE,
     )
     if as_json:
         click.echo(json.dumps({"prompt": prompt, "captions": captions,

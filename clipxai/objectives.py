@@ -45,6 +45,7 @@ class Step:
     model: Any                    # ClipModel
     param: Any                    # Parameterization
     state: dict = field(default_factory=dict)  # persists across steps (and into checkpoints)
+    others: list = field(default_factory=list)  # the same step seen by the other models of an ensemble
     snapshot: bool = False                     # set by the recorder on the steps it records
     total: torch.Tensor | None = None          # (K,) objective per seed, detached
     values: dict[str, torch.Tensor] = field(default_factory=dict)  # term name -> (K,), detached
@@ -54,6 +55,14 @@ class Step:
     def batch(self) -> int:
         return self.image.shape[0]
 
+    def member(self, index: int = 0) -> "Step":
+        """The step as model ``index`` of an ensemble sees it (0: the first model, this step)."""
+        if index == 0:
+            return self
+        if index > len(self.others):
+            raise IndexError(f"the ensemble has {len(self.others) + 1} models, not {index + 1}")
+        return self.others[index - 1]
+
     def prompt(self, text: str | None):
         """The encoded prompt with this text (None: the first positive prompt)."""
         if text is None:
@@ -61,7 +70,7 @@ class Step:
         for p in self.prompts:
             if p.text == text:
                 return p
-        cache = self.state.setdefault("_extra_prompts", {})
+        cache = self.state.setdefault(f"_extra_prompts@{self.model.name}", {})
         if text not in cache:
             from .prompts import Prompt, encode_prompts  # noqa: PLC0415
             cache[text] = encode_prompts(self.model, [Prompt(text)])[0]
@@ -148,7 +157,15 @@ class Objective:
         values: dict[str, torch.Tensor] = {}
         total = None
         for (coef, _, term), name in zip(self.parts, self.term_names()):
-            v = _per_seed(term(step), k, name)
+            try:
+                value = term(step)
+            except TermError:
+                raise
+            except Exception as err:  # noqa: BLE001  (user code: name the term and the step)
+                first = (str(err).strip().splitlines() or [""])[0][:200]
+                raise TermError(f"The term '{name}' raised {type(err).__name__} at step {step.index}"
+                                f"{': ' + first if first else ''}.") from err
+            v = _per_seed(value, k, name)
             values[name] = v
             total = coef * v if total is None else total + coef * v
         if total is None:
@@ -224,32 +241,42 @@ def _first_line(doc: str | None) -> str:
 # ---------------------------------------------------------------------------------------
 # Built-in terms
 
+def _named(base: str, at: str | None) -> str:
+    return f"{base}@{at}" if at else base
+
+
 @register_term("cosine")
-def cosine(prompt: str | None = None) -> Objective:
-    """Cosine similarity of the augmented views to a prompt, averaged over views."""
+def cosine(prompt: str | None = None, member: int = 0, at: str | None = None) -> Objective:
+    """Cosine similarity of the augmented views to a prompt, averaged over views.
+
+    ``member`` picks the model of an ensemble whose view is scored; ``at`` names it in the term.
+    """
     def term(step: Step) -> torch.Tensor:
-        return step.similarity(prompt)
-    return Objective(term, f"cosine({prompt})" if prompt else "cosine")
+        return step.member(member).similarity(prompt)
+    return Objective(term, _named(f"cosine({prompt})" if prompt else "cosine", at))
 
 
 @register_term("spherical")
-def spherical(prompt: str | None = None) -> Objective:
+def spherical(prompt: str | None = None, member: int = 0, at: str | None = None) -> Objective:
     """Negative squared great-circle distance to a prompt (as VQGAN+CLIP notebooks use)."""
     def term(step: Step) -> torch.Tensor:
-        target = step.prompt(prompt).embedding
-        chord = (step.embeds - target).norm(dim=-1)
+        seen = step.member(member)
+        target = seen.prompt(prompt).embedding
+        chord = (seen.embeds - target).norm(dim=-1)
         return -(2 * torch.arcsin((chord / 2).clamp(max=1)) ** 2).mean(dim=1)
-    return Objective(term, f"spherical({prompt})" if prompt else "spherical")
+    return Objective(term, _named(f"spherical({prompt})" if prompt else "spherical", at))
 
 
 @register_term("logexp_cosine")
-def logexp_cosine(prompt: str | None = None, temperature: float = 5.0) -> Objective:
+def logexp_cosine(prompt: str | None = None, temperature: float = 5.0, member: int = 0,
+                  at: str | None = None) -> Objective:
     """log(exp(cos/T)) on raw features, exactly as the original CLIP-text-to-image script."""
     def term(step: Step) -> torch.Tensor:
-        text = step.prompt(prompt).features.unsqueeze(0)
-        cos = torch.stack([F.cosine_similarity(f, text, dim=1).mean() for f in step.features])
+        seen = step.member(member)
+        text = seen.prompt(prompt).features.unsqueeze(0)
+        cos = torch.stack([F.cosine_similarity(f, text, dim=1).mean() for f in seen.features])
         return torch.log(torch.exp(cos / temperature))
-    return Objective(term, f"logexp_cosine(T={temperature:g})")
+    return Objective(term, _named(f"logexp_cosine(T={temperature:g})", at))
 
 
 @register_term("tv")

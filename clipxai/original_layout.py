@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import RunError
+from .paths import is_inside
 from .runs import FORMAT_VERSION, Run
 
 PATTERNS = {
@@ -133,16 +134,27 @@ def _image_shape(size: int) -> tuple:
 
 # ---------------------------------------------------------------------------------------
 
-def _scan(path: Path) -> dict[str, dict[int, Path]]:
-    """kind -> {step: file}; activation kinds are ``activations/layer<L>``."""
+def _scan(path: Path, problems: list[str] | None = None) -> dict[str, dict[int, Path]]:
+    """kind -> {step: file}; activation kinds are ``activations/layer<L>``.
+
+    Files (or whole folders) that are links leading out of ``path`` are left out and listed
+    in ``problems``: a folder received from someone else must not make us read elsewhere.
+    """
     found: dict[str, dict[int, Path]] = {}
+    problems = [] if problems is None else problems
     for folder, kind in (("images", "images"), ("activations", "activations"), ("gradients", "gradients")):
         d = path / folder
         if not d.is_dir():
             continue
+        if not is_inside(path, d):
+            problems.append(f"{folder}/: a link leading outside the folder; left out")
+            continue
         for f in d.iterdir():
             m = PATTERNS[kind].match(f.name)
             if not m:
+                continue
+            if not is_inside(path, f):
+                problems.append(f"{folder}/{f.name}: a link leading outside the folder; skipped")
                 continue
             if kind == "activations":
                 found.setdefault(f"activations/layer{int(m.group(1))}", {})[int(m.group(2))] = f
@@ -185,10 +197,11 @@ def _validate(path: Path, kinds: dict[str, dict[int, Path]], problems: list[str]
 def load_legacy_run(path: str | Path) -> Run:
     """A ``Run`` over a folder of the original script's layout (see the module docstring)."""
     path = Path(path)
-    kinds = _scan(path)
-    if not kinds:
-        raise RunError(f"{path} holds no files of the original script's layout.")
     problems: list[str] = []
+    kinds = _scan(path, problems)
+    if not kinds:
+        raise RunError(f"{path} holds no files of the original script's layout"
+                       + (f" inside it ({problems[0]})." if problems else "."))
     shapes = _validate(path, kinds, problems)
     kinds = {k: v for k, v in kinds.items() if v}
     union = sorted(set().union(*[set(v) for v in kinds.values()])) if kinds else []

@@ -8,6 +8,7 @@ prompts are the include / exclude / extra prompts of CLIP+VQGAN notebooks. Write
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +106,18 @@ def load_image(path: str | Path, size: int | tuple[int, int]) -> torch.Tensor:
     return data.view(h, w, 3).permute(2, 0, 1).unsqueeze(0).float() / 255.0
 
 
+def _warn_if_cut(model, texts: list[str]) -> None:
+    """Say once (a warning) when a prompt fills the model's whole context: CLIP cuts what does not fit."""
+    if not getattr(model, "trims_text", False):
+        return
+    lengths = model.tokenizer.lengths(model.tokenize(texts)).tolist()
+    for text, length in zip(texts, lengths):
+        if length >= model.context_length:
+            shown = text if len(text) <= 40 else text[:39] + "…"
+            warnings.warn(f"The prompt '{shown}' fills {model.name}'s whole context of {model.context_length} "
+                          f"tokens; CLIP reads only that much of it, the rest is cut.", stacklevel=3)
+
+
 def encode_prompts(model, prompts: list[Prompt], normalize_images: bool = True,
                    full_context: bool = False) -> list[EncodedPrompt]:
     """Encode text prompts in one batch and image prompts one by one (all without gradients).
@@ -114,6 +127,7 @@ def encode_prompts(model, prompts: list[Prompt], normalize_images: bool = True,
     out: list[EncodedPrompt | None] = [None] * len(prompts)
     texts = [(i, p) for i, p in enumerate(prompts) if p.kind == "text"]
     if texts:
+        _warn_if_cut(model, [p.text for _, p in texts])
         feats = model.encode_text([p.text for _, p in texts], full_context=full_context)
         for (i, p), f in zip(texts, feats):
             out[i] = EncodedPrompt(p, f, f / f.norm())

@@ -3,15 +3,14 @@
 ``RunRecorder`` owns the run folders (one per seed): it creates them, allocates the arrays
 at the first snapshot, writes snapshot rows, metrics lines, the manifest and final.png, and
 reopens a folder to resume it. ``Checkpointer`` saves what a resumed run needs;
-``FiniteGuard`` stops a run whose objective is no longer a number; ``Progress`` shows how it
-goes. The engine knows none of them.
+``FiniteGuard`` stops a run whose objective is no longer a number (``clipxai.progress`` shows
+how it goes). The engine knows none of them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -21,10 +20,11 @@ import torch
 from . import __version__
 from .config import AscendConfig
 from .engine import Callback, Engine
-from .errors import NonFiniteLossError, RunError
+from .errors import ClipxaiError, NonFiniteLossError, RunError
 from .files import save_torch
 from .objectives import Step
-from .runs import RunWriter, default_run_name, row_of, rows_for
+from .runs import default_run_name, row_of, rows_for
+from .writer import RunWriter, is_disk_full
 
 CHECKPOINT = "checkpoint.pt"
 SNAPSHOT_SEMANTICS = "row i is step steps[i]: the image CLIP saw, before that step's update"
@@ -110,8 +110,13 @@ class RunRecorder(Callback):
             "group": group,
             "config": cfg.to_dict(),
             "model": engine.model.describe(),
+            **({"models": [{**m.model.describe(), "weight": m.weight, "label": m.name,
+                            **({"array": f"embeddings/{_slug(m.name)}"} if i else {"array": "embeddings"})}
+                           for i, m in enumerate(engine.parts.members)]}
+               if len(engine.parts.members) > 1 else {}),
             "param": engine.param.info,
             "device": str(engine.model.device),
+            "compute": _compute(engine),
             "versions": versions(),
             "hooks": self.hooks,
             "steps_total": cfg.optim.steps,
@@ -155,6 +160,10 @@ class RunRecorder(Callback):
             return
         row = row_of(step.index, self.every)
         feats, acts = self.snapshot_inputs(engine, step.image)
+        with torch.no_grad():  # every other model of an ensemble: its embedding of the image
+            others = {f"embeddings/{_slug(m.name)}": m.model.embed_images(step.image.detach(),
+                                                                          normalize=engine.parts.normalize).cpu().numpy()
+                      for m in engine.parts.members[1:]}
         image = step.image.detach().float().cpu().numpy()
         latent = engine.param.latent().float().cpu().numpy()
         grad = None
@@ -164,7 +173,7 @@ class RunRecorder(Callback):
         acts = {k: v.cpu().numpy() for k, v in acts.items()}
         for k, w in enumerate(self.writers):
             if not w.arrays:
-                self._allocate(w, engine, image, feats, latent, grad, acts)
+                self._allocate(w, engine, image, feats, latent, grad, acts, others)
             a = w.arrays
             a["steps"][row] = step.index
             a["images"][row] = image[k]
@@ -174,11 +183,13 @@ class RunRecorder(Callback):
                 a["gradients"][row] = grad[k]
             for name, value in acts.items():
                 a[f"activations/{name}"][row] = value[k]
+            for name, value in others.items():
+                a[name][row] = value[k]
             if self.config.record.frames:
                 (w.path / "frames").mkdir(exist_ok=True)
                 save_png(image[k], w.path / "frames" / f"step_{step.index}.png")
 
-    def _allocate(self, w: RunWriter, engine: Engine, image, feats, latent, grad, acts) -> None:
+    def _allocate(self, w: RunWriter, engine: Engine, image, feats, latent, grad, acts, others) -> None:
         """Arrays sized for the whole run, shaped by the first snapshot's values."""
         rows = rows_for(engine.steps, self.every)
         _, c, h, wd = image.shape
@@ -189,6 +200,9 @@ class RunRecorder(Callback):
         w.allocate("latents", rows, latent.shape[1:], "float32", f"state of the {self.config.param.name} parameterization")
         if self.config.record.gradients:
             w.allocate("gradients", rows, (c, h, wd), "float16", "d objective / d image")
+        for member, (name, value) in zip(engine.parts.members[1:], others.items()):
+            w.allocate(name, rows, value.shape[1:], "float32",
+                       f"CLIP image features of the un-augmented image under {member.name} (not unit length)")
         for name, value in acts.items():
             full = value.ndim == 3
             w.allocate(f"activations/{name}", rows, value.shape[1:], "float16" if full else "float32",
@@ -206,10 +220,15 @@ class RunRecorder(Callback):
         total = step.total.tolist()
         sims = step.prompt_similarities.tolist()       # [K][P]
         grad_norms = step.grad_norms.tolist()
+        members = engine.parts.members
+        member_sims = ([(m.name, seen.prompt_similarities.tolist()) for m, seen in zip(members, [step, *step.others])]
+                       if len(members) > 1 else [])
         for k, w in enumerate(self.writers):
             record = {"step": step.index, "loss": -total[k], "objective": total[k]}
             record.update({f"term/{n}": v[k] for n, v in values.items()})
             record.update({f"sim/{p.text}": sims[k][j] for j, p in enumerate(engine.prompts)})
+            for name, per_model in member_sims:
+                record.update({f"sim/{p.text}@{name}": per_model[k][j] for j, p in enumerate(engine.prompts)})
             record.update({"grad_norm": grad_norms[k], "lr": step.lr, "time": round(elapsed, 4)})
             w.append_metrics(record)
         if snapshot or last:
@@ -220,22 +239,40 @@ class RunRecorder(Callback):
                 w.write_manifest(steps_done=step.index + 1, n_snapshots=row_of(step.index, self.every) + 1)
 
     def on_end(self, engine: Engine, status: str) -> None:
+        err = engine.error
+        fields = {"steps_done": engine.steps_done, "n_snapshots": rows_for(engine.steps_done, self.every)}
+        resumable = all((p / CHECKPOINT).is_file() for p in self.paths)
+        if is_disk_full(err) and resumable:  # resumable once there is room: the last checkpoint is intact
+            status, fields["stop_reason"] = "interrupted", "disk full"
+        elif is_disk_full(err):
+            fields["error"] = f"the disk is full ({err.strerror}) before the first checkpoint"
+        elif err is not None:
+            fields["error"] = str(err) if isinstance(err, ClipxaiError) else f"{type(err).__name__}: {err}"
+        if status == "interrupted":
+            fields.setdefault("stop_reason", engine.stop_reason or "interrupted")
         final = None
         if status == "complete":
             with torch.no_grad():
                 final = engine.param.image_fn().detach()
         for k, w in enumerate(self.writers):
-            if final is not None:
-                save_png(final[k], w.path / "final.png")
-            fields = {"status": status, "steps_done": engine.steps_done,
-                      "n_snapshots": rows_for(engine.steps_done, self.every)}
-            if engine.error is not None:
-                err = engine.error
-                fields["error"] = str(err) if isinstance(err, NonFiniteLossError) else f"{type(err).__name__}: {err}"
-            if status == "interrupted":
-                fields["stop_reason"] = engine.stop_reason or "interrupted"
-            w.close()
-            w.write_manifest(**fields)
+            try:
+                if final is not None:
+                    save_png(final[k], w.path / "final.png")
+                w.write_manifest(status=status, compute=_compute(engine), **fields)
+            finally:
+                w.close()
+
+
+def _slug(name: str) -> str:
+    """A model name as a file name (``ViT-B/32`` -> ``ViT-B-32``)."""
+    return "".join(c if c.isalnum() or c in "-_.#" else "-" for c in name).strip("-.") or "model"
+
+
+def _compute(engine: Engine) -> dict:
+    """How the encoder ran (precision resolved, compile time once known), for the manifest."""
+    encoder = engine.parts.encoder
+    info = encoder.describe() if hasattr(encoder, "describe") else {}
+    return {**info, "cutout_batch": engine.parts.cutout_batch}
 
 
 def _unused_name(parent: Path, base: str, seeds: int) -> str:
@@ -278,7 +315,8 @@ class Checkpointer(Callback):
         """A seed's checkpoint as engine state for a batch of one."""
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
-            state = {**ckpt, "augment_generators": [ckpt["augment_generator"]]}
+            state = {**ckpt, "augment_generators": [ckpt["augment_generator"]],
+                     "ensemble_augment_generators": [[g] for g in ckpt.get("ensemble_augment_generator", [])]}
             for key in ("next_step", "params", "optimizer", "schedule", "objective_state"):
                 state[key]  # noqa: B018  (every part must be there)
         except Exception as err:  # noqa: BLE001
@@ -298,6 +336,7 @@ def seed_state(state: dict, k: int, batch: int) -> dict:
                       "param_groups": opt["param_groups"]},
         "schedule": state["schedule"],
         "augment_generator": state["augment_generators"][k],
+        "ensemble_augment_generator": [states[k] for states in state.get("ensemble_augment_generators", [])],
         "objective_state": {key: row(v) for key, v in state["objective_state"].items()},
     }
 
@@ -321,38 +360,3 @@ class FiniteGuard(Callback):
         bad = next((v for v in step.total.tolist() if not np.isfinite(v)), float("nan"))
         term = next((name for name, v in step.values.items() if not bool(torch.isfinite(v).all())), None)
         raise NonFiniteLossError(step.index, bad, term=term, kept=rows_for(step.index, self.snapshot_every))
-
-
-class Progress(Callback):
-    """A one-line progress bar on a terminal (step, loss, similarity, it/s); silent otherwise."""
-
-    def __init__(self, stream=None, every: float = 0.25):
-        self.stream = stream or sys.stderr
-        self.every = every
-        self.enabled = self.stream.isatty()
-        self._t0 = self._last = 0.0
-        self._first = 0
-
-    def on_start(self, engine: Engine) -> None:
-        self._t0 = self._last = time.perf_counter()
-        self._first = engine.start_step
-
-    def on_step_end(self, engine: Engine, step: Step) -> None:
-        now = time.perf_counter()
-        last = step.index == engine.steps - 1
-        if not self.enabled or (now - self._last < self.every and not last):
-            return
-        self._last = now
-        done = step.index + 1
-        rate = (done - self._first) / max(now - self._t0, 1e-9)
-        bar = int(30 * done / engine.steps)
-        sim = step.prompt_similarities[:, 0].mean().item()
-        loss = -step.total.mean().item()
-        self.stream.write(f"\r[{'#' * bar}{'.' * (30 - bar)}] {done}/{engine.steps} "
-                          f"loss {loss:+.4f} sim {sim:.4f} {rate:.2f} it/s ")
-        self.stream.flush()
-
-    def on_end(self, engine: Engine, status: str) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()

@@ -11,7 +11,6 @@ memory-mapped and cut to the recorded rows, for native runs and (through
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.lib.format import open_memmap
 
 from .errors import RunError
-from .files import atomic_write_text, dumps_json, json_default
+from .paths import inside
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
@@ -80,161 +78,6 @@ def read_manifest(path: Path) -> dict:
             f"{', '.join(map(str, READABLE_FORMATS))} (a newer clipxai wrote it)."
         )
     return manifest
-
-
-# ---------------------------------------------------------------------------------------
-# Writing
-
-class RunWriter:
-    """One run folder while a run is under way: manifest, metrics and memmapped arrays.
-
-    Only ``clipxai.recorder.RunRecorder`` uses it, so run.json has one writer.
-    """
-
-    format_version = FORMAT_VERSION
-
-    def __init__(self, path: Path, manifest: dict):
-        self.path = Path(path)
-        self.manifest = manifest
-        self.arrays: dict[str, np.memmap] = {}
-        self._metrics = None
-
-    # -- creation -------------------------------------------------------------------------
-    @staticmethod
-    def check_free(parent: str | Path, names: list[str]) -> None:
-        """Refuse (before anything is made) when any of these run folders already holds something."""
-        parent = Path(parent).expanduser()
-        for name in names:
-            path = parent / name
-            if path.exists() and (not path.is_dir() or any(path.iterdir())):
-                raise RunError(f"{path} already exists and is not empty; choose another --name.")
-
-    @classmethod
-    def create(cls, parent: str | Path, name: str, manifest: dict) -> "RunWriter":
-        """Make a fresh run folder; never reuses one that already holds anything."""
-        parent = Path(parent).expanduser()
-        path = parent / name
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise RunError(f"The output folder {parent} cannot be created ({err.strerror}).") from err
-        if not os.access(parent, os.W_OK):
-            raise RunError(f"The output folder {parent} is not writable.")
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise RunError(f"{path} already exists and is not empty; choose another --name.")
-        try:
-            path.mkdir(exist_ok=True)
-            (path / "snapshots").mkdir()
-        except OSError as err:
-            raise RunError(f"The run folder {path} cannot be created ({err.strerror}).") from err
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "status": "running",
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            **manifest,
-            "steps_done": 0,
-            "n_snapshots": 0,
-            "arrays": {},
-        }
-        writer = cls(path, manifest)
-        writer.write_manifest()
-        return writer
-
-    @classmethod
-    def reopen(cls, path: str | Path) -> "RunWriter":
-        """Open an existing run to continue it (resume): arrays read-write, metrics appended."""
-        path = Path(path)
-        manifest = read_manifest(path)
-        writer = cls(path, manifest)
-        for name, info in manifest.get("arrays", {}).items():
-            file = path / info["file"]
-            if not file.is_file():
-                raise RunError(f"{path} is missing {info['file']}, which its manifest lists.")
-            writer.arrays[name] = np.load(file, mmap_mode="r+")
-        return writer
-
-    # -- arrays ---------------------------------------------------------------------------
-    def allocate(self, name: str, rows: int, row_shape: tuple, dtype: str, meaning: str) -> np.memmap:
-        """Preallocate ``snapshots/<name>.npy`` with ``rows`` rows (names may contain '/')."""
-        file = Path("snapshots") / f"{name}.npy"
-        (self.path / file).parent.mkdir(parents=True, exist_ok=True)
-        arr = open_memmap(self.path / file, mode="w+", dtype=np.dtype(dtype), shape=(rows, *row_shape))
-        self.arrays[name] = arr
-        self.manifest["arrays"][name] = {
-            "file": file.as_posix(), "shape": [rows, *row_shape], "dtype": np.dtype(dtype).name, "meaning": meaning,
-        }
-        return arr
-
-    def grow(self, rows: int) -> None:
-        """Give every array ``rows`` rows, keeping what is recorded (a resumed run that goes further)."""
-        for name, arr in list(self.arrays.items()):
-            if arr.shape[0] >= rows:
-                continue
-            info = self.manifest["arrays"][name]
-            file = self.path / info["file"]
-            tmp = file.with_suffix(".grow.npy")
-            new = open_memmap(tmp, mode="w+", dtype=arr.dtype, shape=(rows, *arr.shape[1:]))
-            new[: arr.shape[0]] = arr
-            new.flush()
-            del new
-            self.arrays.pop(name)
-            del arr
-            os.replace(tmp, file)
-            self.arrays[name] = np.load(file, mmap_mode="r+")
-            info["shape"] = [rows, *info["shape"][1:]]
-
-    def flush(self) -> None:
-        for arr in self.arrays.values():
-            arr.flush()
-
-    # -- manifest and metrics ---------------------------------------------------------------
-    def write_manifest(self, **updates: Any) -> None:
-        self.manifest.update(updates)
-        self.manifest["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        atomic_write_text(self.path / "run.json", dumps_json(self.manifest))
-
-    def append_metrics(self, record: dict) -> None:
-        if self._metrics is None:
-            self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
-        self._metrics.write(json.dumps(record, ensure_ascii=False, default=json_default) + "\n")
-
-    def flush_metrics(self) -> None:
-        if self._metrics is not None:
-            self._metrics.flush()
-
-    def truncate_metrics(self, after_step: int) -> None:
-        """Drop metric lines past ``after_step`` (a resume replays those steps)."""
-        file = self.path / "metrics.jsonl"
-        if not file.is_file():
-            return
-        keep = [line for line in file.read_text(encoding="utf-8").splitlines()
-                if line.strip() and _step_of(line) <= after_step]
-        atomic_write_text(file, "".join(line + "\n" for line in keep))
-
-    def last_metrics_time(self) -> float:
-        """The ``time`` of the last metrics line (a resumed run's clock continues from it)."""
-        file = self.path / "metrics.jsonl"
-        if not file.is_file():
-            return 0.0
-        for line in reversed(file.read_text(encoding="utf-8").splitlines()):
-            try:
-                return float(json.loads(line).get("time", 0.0))
-            except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-                continue
-        return 0.0
-
-    def close(self) -> None:
-        self.flush()
-        if self._metrics is not None:
-            self._metrics.close()
-            self._metrics = None
-
-
-def _step_of(line: str) -> int:
-    try:
-        return int(json.loads(line).get("step", -1))
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-        return 1 << 62
 
 
 # ---------------------------------------------------------------------------------------
@@ -303,6 +146,27 @@ class Run:
     def model_name(self) -> str | None:
         return self.manifest.get("model", {}).get("name")
 
+    def embedding_models(self) -> list[dict]:
+        """The models whose embeddings the run recorded: ``label`` and ``array`` of each (ensembles have several)."""
+        models = self.manifest.get("models")
+        if models:
+            return [{"label": m.get("label", m.get("name")), "array": m["array"], "describe": m} for m in models]
+        return [{"label": self.model_name, "array": "embeddings", "describe": self.manifest.get("model", {})}]
+
+    def seen_by(self, model: str) -> "Run":
+        """This run as one model of its ensemble saw it: that model's embeddings are ``embeddings``
+        and it is the run's model (for labels and concept probes)."""
+        members = self.embedding_models()
+        chosen = next((m for m in members if model in (m["label"], m["describe"].get("name"))), None)
+        if chosen is None:
+            raise RunError(f"{self.path} has no embeddings of a model named '{model}' "
+                           f"(it has {', '.join(str(m['label']) for m in members)}).")
+        manifest = {**self.manifest, "model": chosen["describe"]}
+        seen = Run(path=self.path, manifest=manifest, layout=self.layout, problems=list(self.problems))
+        if chosen["array"] != "embeddings":
+            seen._arrays["embeddings"] = self.array(chosen["array"])
+        return seen
+
     def array_names(self) -> list[str]:
         if self.layout == "native":
             return list(self.manifest.get("arrays", {}))
@@ -314,7 +178,7 @@ class Run:
             info = self.manifest.get("arrays", {}).get(name)
             if info is None:
                 raise RunError(f"{self.path} has no array '{name}' (it has {', '.join(self.array_names()) or 'none'}).")
-            file = self.path / info["file"]
+            file = inside(self.path, info["file"], "array file")
             try:
                 arr = np.load(file, mmap_mode="r")
             except (OSError, ValueError) as err:
@@ -365,9 +229,61 @@ class Run:
     def analysis_dir(self) -> Path:
         return self.path / "analysis"
 
+    # -- looking at it ----------------------------------------------------------------------------
+    def image(self, i: int = -1) -> np.ndarray:
+        """Snapshot ``i`` (negative counts from the end) as an H x W x 3 uint8 picture (values clipped to [0,1])."""
+        n = self.n
+        if not -n <= i < n:
+            raise RunError(f"{self.path} has {n} snapshots; there is no snapshot {i}.")
+        row = np.asarray(self.images[i], dtype=np.float32)
+        return (np.clip(row, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
 
-def load_run(path: str | Path) -> Run:
-    """Open a run folder (native, or the original script's legacy layout)."""
+    def show(self, i: int = -1, size: int = 256):
+        """Snapshot ``i`` as a PIL image of at least ``size`` pixels (a notebook displays it)."""
+        from PIL import Image  # noqa: PLC0415
+        picture = Image.fromarray(self.image(i))
+        if min(picture.size) < size:
+            scale = -(-size // min(picture.size))
+            picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+        return picture
+
+    def __repr__(self) -> str:
+        steps = self.manifest.get("steps_done")
+        total = self.manifest.get("steps_total")
+        done = f"{steps}/{total} steps" if total and steps != total else f"{steps} steps"
+        return (f"Run({str(self.path)!r}, {self.status}, prompt={self.prompt!r}, model={self.model_name!r}, "
+                f"{done}, {self.n} snapshots)")
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: a strip of snapshots and the numbers that matter."""
+        import base64  # noqa: PLC0415
+        import html  # noqa: PLC0415
+        import io  # noqa: PLC0415
+        cells = []
+        if "images" in self.array_names() and self.n:
+            picks = sorted({round(k * (self.n - 1) / 5) for k in range(6)})
+            steps = np.asarray(self.steps)
+            for i in picks:
+                buf = io.BytesIO()
+                self.show(i, size=96).save(buf, format="PNG")
+                data = base64.b64encode(buf.getvalue()).decode()
+                cells.append(f'<figure style="display:inline-block;margin:2px;text-align:center">'
+                             f'<img src="data:image/png;base64,{data}" width="96" height="96">'
+                             f'<figcaption style="font-size:11px">step {int(steps[i])}</figcaption></figure>')
+        last = (self.metrics() or [{}])[-1]
+        sims = ", ".join(f"{html.escape(k[4:])} {v:.3f}" for k, v in last.items() if k.startswith("sim/"))
+        return (f"<div><b>{html.escape(self.path.name)}</b>: {html.escape(self.status)}, "
+                f"“{html.escape(self.prompt)}” on {html.escape(str(self.model_name))}, "
+                f"{self.manifest.get('steps_done')} steps, {self.n} snapshots"
+                f"{'; similarity ' + sims if sims else ''}<br>{''.join(cells)}</div>")
+
+
+def load_run(path: str | Path) -> Run | list[Run]:
+    """Open a run folder (native, or the original script's legacy layout).
+
+    A folder that holds runs rather than being one (the seeds of a ``--seeds K`` group, a
+    sweep) gives the list of them, in name order.
+    """
     path = Path(path).expanduser()
     if not path.exists():
         raise RunError(f"{path} does not exist.")
@@ -375,6 +291,9 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{path} is not a folder.")
     if (path / "run.json").exists():
         return Run(path=path, manifest=read_manifest(path))
+    children = sorted(p for p in path.iterdir() if (p / "run.json").is_file())
+    if children:
+        return [Run(path=p, manifest=read_manifest(p)) for p in children]
     try:
         from .original_layout import is_legacy_run, load_legacy_run  # noqa: PLC0415
     except ImportError:
@@ -383,3 +302,21 @@ def load_run(path: str | Path) -> Run:
         return load_legacy_run(path)
     raise RunError(f"{path} is not a clipxai run (no run.json) nor a folder of the original script's layout.")
 
+
+
+def open_run(path: str | Path) -> Run:
+    """Exactly one run: ``load_run``, refusing a folder that holds several."""
+    found = load_run(path)
+    if isinstance(found, list):
+        names = ", ".join(r.path.name for r in found[:3]) + (", ..." if len(found) > 3 else "")
+        raise RunError(f"{path} holds {len(found)} runs ({names}), not one; name one of them.")
+    return found
+
+
+def load_runs(paths) -> list[Run]:
+    """Every run named: run folders as they are, folders of runs expanded into their runs."""
+    out: list[Run] = []
+    for path in paths:
+        found = load_run(path)
+        out.extend(found if isinstance(found, list) else [found])
+    return out

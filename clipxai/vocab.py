@@ -1,9 +1,10 @@
 """CLIP's own words for a concept: the vocabulary, its cached embeddings, nearest neighbours.
 
-The vocabulary is the set of whole words in CLIP's BPE table, so any CLIP model can name
-what an embedding is close to without a network or a word list. Embedding ~33k words is
-slow on a CPU for real models, so the result is cached on disk, keyed by the model's
-weights hash and the exact words and templates; the second call only reads a file.
+The vocabulary is the set of whole words in the model's own tokenizer (for OpenAI's CLIP
+and most others, its BPE table), so any CLIP model can name what an embedding is close to
+without a network or a word list. Embedding ~33k words is slow on a CPU for real models,
+so the result is cached on disk, keyed by the model's weights hash and the exact words and
+templates; the second call only reads a file.
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ def clip_words() -> list[str]:
                 words.add(word)
         _WORDS = sorted(words)
     return list(_WORDS)
+
+
+def model_words(model) -> list[str]:
+    """The whole-word tokens of ``model``'s own tokenizer (OpenAI's BPE words for a bare module)."""
+    vocabulary = getattr(model, "vocabulary", None)
+    return list(vocabulary()) if callable(vocabulary) else clip_words()
 
 
 def read_word_file(path: str | Path) -> list[str]:
@@ -222,12 +229,12 @@ def nearest(model, query, words: Sequence[str], k: int = 10,
 @click.command("neighbors")
 @click.argument("prompt")
 @click.option("--model", "model_name", default="ViT-B/32", show_default=True,
-              help="CLIP name, local file, 'toy' or 'random:<arch>'.")
+              help="Any --model form: a CLIP name, a weights file or folder, toy, openclip:..., hf:..., random:...")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("-k", "--top", "top", type=click.IntRange(min=1), default=10, show_default=True,
               help="How many neighbours to print.")
 @click.option("--phrases", type=click.Path(dir_okay=False, path_type=Path),
-              help="A file of extra words or phrases (one per line) to search besides CLIP's words.")
+              help="A file of extra words or phrases (one per line) to search besides the model's words.")
 @click.option("--only", type=click.Path(dir_okay=False, path_type=Path),
               help="Search only the words or phrases in this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -237,10 +244,10 @@ def neighbors_command(prompt, model_name, device, top, phrases, only, as_json):
 
     if not prompt.strip():
         raise VocabError("The prompt is empty; give the text whose neighbours you want.")
-    words = read_word_file(only) if only else clip_words()
-    if phrases:
-        words = list(dict.fromkeys(words + read_word_file(phrases)))
+    words = read_word_file(only) if only else None
+    extra = read_word_file(phrases) if phrases else []
     model = load_clip(model_name, device=device)
+    words = list(dict.fromkeys((words or model_words(model)) + extra))
 
     progress = None
     if not cache_path(model, words).is_file():

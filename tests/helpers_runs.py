@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from clipxai.analysis import synthetic
-from clipxai.runs import RunWriter
+from clipxai.writer import RunWriter
 
 PALETTE = np.array([[0.9, 0.1, 0.1], [0.1, 0.7, 0.2], [0.1, 0.2, 0.9], [0.9, 0.8, 0.1],
                     [0.6, 0.1, 0.7], [0.1, 0.8, 0.8], [0.5, 0.5, 0.5], [0.9, 0.5, 0.1]])

@@ -69,6 +69,22 @@ def test_every_listed_figure_exists_and_states_csv_matches(analysed):
     assert [int(r.split(",")[3]) for r in rows[1:]] == s["states"]
 
 
+def test_summary_and_text_give_the_states_and_the_per_step_dynamics_side_by_side(analysed):
+    path, _, s, _ = analysed
+    d = s["dynamics"]
+    assert d["signal"] == "sim/❤️" and d["logged_steps"] == 200 and d["snapshot_interval"] == 10
+    for key in ("cycling", "events", "mean_spacing_steps", "spacing_cv", "amplitude", "p_value",
+                "snapshot_aliasing", "reason"):
+        assert key in d
+    assert d["cycling"] is False  # the helper logs a smooth tanh climb at every snapshot
+    assert "dynamics" in s["figures"]
+    from clipxai.analysis.cli import describe
+    from clipxai.runs import load_run
+    text = describe(s)
+    assert f"why: {s['verdict_reason']}" in text and f"per step: not cycling. {d['reason']}" in text
+    assert load_run(path).metrics()  # the dynamics came from metrics.jsonl
+
+
 def test_analysis_writes_nothing_outside_its_folder(analysed):
     path, _, _, before = analysed
     assert tree(path) == before

@@ -80,6 +80,9 @@ def test_report_holds_verdicts_states_and_figures(report):
         assert f"Run {run.name}" in text
     assert "All runs together" in text and "switch rate per 100 steps" in text
     assert "Configuration" in text and "Environment" in text
+    # the states' verdict and the per-step dynamics are both stated, for every run
+    assert text.count("States in the snapshots:") == 2 and text.count("Per-step dynamics:") == 2
+    assert "per step: not cycling" in text and "per_step" in text
     assert sum(1 for u in scan.urls if u.startswith("data:image/png")) >= 20
     assert any(u.startswith("data:image/gif") for u in scan.urls)  # the animation
 

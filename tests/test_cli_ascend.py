@@ -170,22 +170,28 @@ def test_progress_bar_on_a_terminal(tiny_clip, tmp_path):
     import io
 
     import clipxai
-    from clipxai.recorder import Progress
+    from clipxai.progress import Progress
 
     class Tty(io.StringIO):
         def isatty(self):
             return True
 
     stream = Tty()
-    progress = Progress(stream=stream, every=0.0)
-    clipxai.ascend("a red heart", model_obj=tiny_clip, steps=5, cutouts=1, quiet=True,
-                   out=str(tmp_path), callbacks=[progress])
+    progress = Progress(stream=stream, next_command="clipxai analyze RUN")
+    [run] = clipxai.ascend("a red heart", model_obj=tiny_clip, steps=5, cutouts=1, quiet=True,
+                           out=str(tmp_path), callbacks=[progress])
     text = stream.getvalue()
-    assert "5/5" in text and "loss" in text and "sim" in text and "it/s" in text
-    silent = Progress(stream=io.StringIO(), every=0.0)  # not a terminal: nothing written
-    clipxai.ascend("a red heart", model_obj=tiny_clip, steps=2, cutouts=1, quiet=True,
-                   out=str(tmp_path), callbacks=[silent])
-    assert silent.stream.getvalue() == ""
+    final = run.metrics()[-1]["sim/a red heart"]
+    assert "5/5" in text and "step/s" in text and "<" in text  # done/total, rate, elapsed<remaining
+    assert f"a red heart {final:.3f} (best" in text
+    assert "done: 5 steps" in text and "next: clipxai analyze RUN" in text
+    # Not a terminal (a batch job): log lines with the same figures, the first and the last step always.
+    log = io.StringIO()
+    clipxai.ascend("a red heart", model_obj=tiny_clip, steps=3, seeds=2, cutouts=1, quiet=True,
+                   out=str(tmp_path), callbacks=[Progress(stream=log, every=3600)])
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "3 steps of 2 seeds to go" and lines[1].startswith("step 3/3 (100%)")
+    assert "ETA 0:00" in lines[1] and "best" in lines[1] and lines[-1].startswith("done: 3 steps")
 
 
 def test_a_killed_process_leaves_every_recorded_row_readable(tmp_path):

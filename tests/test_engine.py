@@ -273,3 +273,72 @@ def test_an_existing_run_is_never_overwritten(tiny_clip, tmp_path):
     with pytest.raises(RunError, match="already exists"):
         run(tiny_clip, tmp_path, name="keep", seed=99)
     np.testing.assert_array_equal(clipxai.load_run(first.path).images, before)
+
+
+def test_cutouts_in_chunks_give_the_one_batch_ascent_up_to_rounding(tiny_clip, tmp_path):
+    common = dict(steps=10, snapshot_every=1, cutouts=8, seeds=2, memory=0.1, tv=0.1)
+    chunked = run(tiny_clip, tmp_path, name="chunked", cutout_batch=3, **common)  # passes of 3, 3, 3, 3, 3, 1
+    whole = run(tiny_clip, tmp_path, name="whole", **common)
+    for a, b in zip(chunked, whole):
+        np.testing.assert_allclose(a.latents, b.latents, atol=2e-5, rtol=0)
+        np.testing.assert_allclose(a.gradients.astype(np.float32), b.gradients.astype(np.float32), atol=5e-6, rtol=0)
+        assert not np.array_equal(a.latents[-1], a.latents[0])  # it did ascend
+    assert chunked[0].option("cutout_batch") == 3
+
+
+def test_compute_options_change_how_not_what(tiny_clip, tmp_path):
+    """bf16 autocast stays close to fp32; recomputed activations give the same ascent exactly."""
+    plain = run(tiny_clip, tmp_path, name="fp32", steps=8, snapshot_every=2)
+    ckpt = run(tiny_clip, tmp_path, name="ckpt", steps=8, snapshot_every=2, checkpoint_activations=True)
+    bf16 = run(tiny_clip, tmp_path, name="bf16", steps=8, snapshot_every=2, precision="bf16")
+    np.testing.assert_array_equal(ckpt.latents, plain.latents)
+    assert ckpt.manifest["compute"]["checkpoint_activations"] is True
+    assert bf16.manifest["compute"]["precision"] == "bf16" and plain.manifest["compute"]["precision"] == "fp32"
+    assert plain.manifest["compute"]["compile"] is False
+    drift = np.abs(bf16.embeddings.astype(np.float64) - plain.embeddings).max() / np.abs(plain.embeddings).max()
+    assert 0 < drift < 0.05  # it did compute in bf16, and stayed close
+    assert not any(p.dtype != torch.float32 for p in tiny_clip.parameters())  # the model itself is unchanged
+
+
+def test_fp16_is_refused_without_a_gpu(tiny_clip, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    with pytest.raises(ClipxaiError, match="fp16 needs a CUDA GPU"):
+        run(tiny_clip, tmp_path, precision="fp16")
+
+
+def test_an_ensemble_sums_each_models_terms_and_records_each_models_embeddings(tiny_clip, tmp_path):
+    from clipxai.models import load_clip
+    toy = load_clip("toy", "cpu")
+    runs = clipxai.ascend("a red heart", model_obj=[toy, tiny_clip], model=["toy", "tiny:0.5"], out=tmp_path,
+                          name="ens", seeds=2, quiet=True, steps=8, snapshot_every=2, cutouts=2)
+    r = runs[0]
+    assert r.manifest["objective"] == "cosine(a red heart)@toy + 0.5*cosine(a red heart)@tiny"
+    assert [m["label"] for m in r.manifest["models"]] == ["toy", "tiny"]
+    assert r.embeddings.shape == (4, toy.embed_dim) and r.array("embeddings/tiny").shape == (4, tiny_clip.embed_dim)
+    last = r.metrics()[-1]
+    assert last["sim/a red heart"] == last["sim/a red heart@toy"]
+    assert last["objective"] == pytest.approx(last["term/cosine(a red heart)@toy"]
+                                              + 0.5 * last["term/cosine(a red heart)@tiny"], abs=1e-6)
+    with torch.no_grad():  # each model's recorded embedding is its own view of the recorded image
+        image = torch.from_numpy(r.images[-1:].astype(np.float32))
+    np.testing.assert_allclose(r.array("embeddings/tiny")[-1], tiny_clip.embed_images(image)[0].numpy(), atol=2e-3)
+    seen = r.seen_by("tiny")
+    assert seen.model_name == "tiny" and np.array_equal(seen.embeddings, r.array("embeddings/tiny"))
+    # the first model's views are a single run's: adding a model leaves its augmentation as it was
+    [alone] = clipxai.ascend("a red heart", model_obj=toy, out=tmp_path, name="alone", seed=0, quiet=True,
+                             steps=1, snapshot_every=1, cutouts=2)
+    assert np.array_equal(alone.images[0], r.images[0])
+    [resumed] = clipxai.ascend(resume=r.path, model_obj=[toy, tiny_clip], quiet=True, steps=12)
+    assert resumed.status == "complete" and resumed.array("embeddings/tiny").shape[0] == 6
+
+
+def test_analyze_picks_one_models_embeddings_of_an_ensemble(tiny_clip, tmp_path):
+    from clipxai.analysis import AnalyzeOptions, analyze
+    from clipxai.models import load_clip
+    [r] = clipxai.ascend("a red heart", model_obj=[load_clip("toy", "cpu"), tiny_clip], model=["toy", "tiny"],
+                         out=tmp_path, name="ens", quiet=True, steps=12, snapshot_every=2, cutouts=2)
+    a = analyze(r, AnalyzeOptions(projections=(), labels=False, embedding_model="tiny"))
+    assert a.to_dict()["analysis"]["embedding_model"] == "tiny" and a.to_dict()["run"]["model"] == "tiny"
+    with pytest.raises(RunError, match="no embeddings of a model named 'nope'"):
+        analyze(r, AnalyzeOptions(projections=(), labels=False, embedding_model="nope"))

@@ -58,14 +58,23 @@ class FakeLLM:
                 reply = fake.script.pop(0) if fake.script else fake.default(body)
                 if callable(reply):
                     reply = reply()
-                code, data, headers = reply
+                code, data, headers, *slowly = reply
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(data)
+                if not slowly:
+                    self.wfile.write(data)
+                    return
+                tail, every = slowly[0]
+                self.wfile.write(data[:-tail])
+                for i in range(len(data) - tail, len(data)):  # then one byte at a time
+                    self.wfile.flush()
+                    if fake.stop.wait(every):
+                        return
+                    self.wfile.write(data[i:i + 1])
 
             def log_message(self, *args):
                 pass
@@ -86,6 +95,11 @@ class FakeLLM:
             self.stop.wait(seconds)
             return completion("Too late.")
         return reply
+
+    @staticmethod
+    def trickle(reply, tail, every):
+        """``reply`` with its last ``tail`` bytes sent one every ``every`` seconds."""
+        return (*reply, (tail, every))
 
     def close(self):
         self.stop.set()
@@ -210,6 +224,48 @@ def test_a_slow_answer_times_out_after_bounded_retries(llm):
         expand.expand_prompt("❤️", base_url=llm.url, timeout=0.3, retries=1)
     assert time.monotonic() - start < 3
     assert len(llm.requests) == 2
+
+
+def test_the_timeout_is_a_deadline_for_a_server_that_trickles_its_answer(llm, capsys):
+    """Each byte comes within the timeout, but the answer as a whole does not."""
+    llm.script = [llm.trickle(completion("A red heart."), tail=12, every=0.3)]
+    start = time.monotonic()
+    assert main(["expand", "❤️", "--llm-base-url", llm.url, "--timeout", "1", "--retries", "0"]) == 2
+    assert time.monotonic() - start < 2.5
+    err = capsys.readouterr().err
+    assert "began answering but had not finished within 1 s (1 attempt); raise --timeout" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_server_that_never_answers_is_told_apart_from_a_slow_one(llm, capsys):
+    llm.script = [llm.slow(5)]
+    assert main(["expand", "❤️", "--llm-base-url", llm.url, "--timeout", "0.5", "--retries", "0"]) == 2
+    assert "did not answer within 0.5 s (1 attempt); raise --timeout" in capsys.readouterr().err
+
+
+def test_ascend_expand_gives_advice_ascend_can_follow(llm, tmp_path, monkeypatch, capsys):
+    """ascend has no --timeout: its message points at `clipxai expand` to try the server."""
+    import functools
+
+    monkeypatch.setattr(expand, "expand_prompt", functools.partial(expand.expand_prompt, timeout=0.3, retries=0))
+    llm.script = [llm.slow(5)]
+    code = main(["ascend", "❤️", "--expand", "--llm-base-url", llm.url, "--model", "random:tiny",
+                 "--out", str(tmp_path / "runs"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "did not answer within 0.3 s" in err and "raise --timeout" not in err
+    assert "clipxai expand" in err and "--timeout" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_invalid_port_is_one_sentence_for_expand_and_ascend(tmp_path, capsys):
+    url = "http://127.0.0.1:99999/v1"
+    assert main(["expand", "❤️", "--llm-base-url", url]) == 2
+    assert main(["ascend", "❤️", "--expand", "2", "--llm-base-url", url, "--model", "random:tiny",
+                 "--out", str(tmp_path / "runs"), "--quiet"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all("99999" in line and "valid port" in line for line in lines)
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_500_then_success_is_retried(llm):

@@ -96,12 +96,16 @@ def test_pooling_is_batch_first_for_sequence_first_outputs():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_uses_fp16_weights_and_fp32_features(tiny_module):
+def test_cuda_keeps_fp32_weights_and_the_encoder_autocasts_to_fp32_features(tiny_module):
+    from clipxai.compute import Encoder
     from clipxai.models import wrap_module
     m = wrap_module(tiny_module, device="cuda")
-    assert m.dtype == torch.float16
-    out = m.encode_image(torch.rand(1, 3, 32, 32, device="cuda"))
-    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert m.dtype == torch.float32
+    for precision in ("auto", "bf16", "fp16"):
+        encoder = Encoder(m, normalize=True, precision=precision)
+        out = encoder(torch.rand(2, 3, 32, 32, device="cuda"))
+        assert encoder.precision in ("bf16", "fp16")
+        assert out.dtype == torch.float32 and torch.isfinite(out).all()
 
 
 def test_text_encoding_trims_padding_without_changing_results(tiny_clip):
@@ -117,3 +121,24 @@ def test_text_encoding_trims_padding_without_changing_results(tiny_clip):
         hook.remove()
     torch.testing.assert_close(trimmed, full, atol=1e-5, rtol=0)
     assert all(shape[1] < tiny_clip.context_length for shape in seen[:2])  # short texts, short batches
+
+
+def test_public_names_stay_importable():
+    from clipxai import models
+    for name in ("load_clip", "wrap_module", "random_clip", "ClipModel", "DEFAULT_HOOKS", "DEFAULT_MODEL",
+                 "resolve_device", "file_sha256", "state_dict_sha256", "OPENAI_MEAN", "OPENAI_STD", "list_models",
+                 "ARCHITECTURES"):
+        assert hasattr(models, name), name
+    assert models.DEFAULT_HOOKS == "visual.transformer.resblocks.*"
+
+
+def test_capture_knows_the_layout_even_when_batch_equals_tokens(tiny_clip):
+    """17 images of 17 tokens: the shape cannot tell (tokens, batch) from (batch, tokens); the backend can."""
+    x = torch.rand(17, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    name = tiny_clip.hook_points()[0]
+    with tiny_clip.capture([name], batch=17, full=True) as acts, torch.no_grad():
+        tiny_clip.encode_image(x)
+    with tiny_clip.capture([name], batch=1, full=True) as one, torch.no_grad():
+        tiny_clip.encode_image(x[3:4])
+    assert acts[name].shape == (17, 17, 64)
+    torch.testing.assert_close(acts[name][3], one[name][0], atol=1e-5, rtol=0)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from clipxai.errors import RunError
-from clipxai.runs import RunWriter, load_run, slugify
+from clipxai.runs import load_run, slugify
+from clipxai.writer import RunWriter
 
 
 def make(tmp_path, rows=5):

@@ -19,7 +19,10 @@ import numpy as np
 
 from ..errors import ClipxaiError, ModelLoadError, RunError
 from ..files import write_json
+from ..interrupt import raise_if_interrupted
+from ..paths import check_writable_inside
 from .chart import concept_similarity
+from .dynamics import dynamics_from_run
 from .features import check_lengths, check_steps, model_embeddings, run_features
 from .oscillation import oscillation
 from .states import infer_states
@@ -39,9 +42,10 @@ class AnalyzeOptions:
     k_max: int = 10
     state_model: str = "hmm"          # hmm | clusters
     pca_components: int = 16
-    projections: tuple[str, ...] = ("pca", "umap")
+    projections: tuple[str, ...] = ("pca",)   # umap/tsne on request: UMAP's first use compiles for ~30 s
     concepts: list[str] | None = None
     model: str | None = None          # overrides the run's model (labels, concepts, legacy embeddings)
+    embedding_model: str | None = None  # which model's embeddings of an ensemble run (default: the first)
     device: str = "auto"
     labels: bool = True
     vocab_file: str | None = None
@@ -91,6 +95,7 @@ class _ModelSource:
 
 def _prepare_dir(run) -> Path:
     folder = run.analysis_dir
+    check_writable_inside(run.path, folder)  # a link placed there must not make us write elsewhere
     try:
         (folder / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -104,7 +109,33 @@ def _run_info(run) -> dict:
     steps = np.asarray(run.steps)
     return {"path": str(run.path), "layout": run.layout, "status": run.status, "prompt": run.prompt,
             "model": run.model_name, "n_snapshots": run.n, "first_step": int(steps[0]),
-            "last_step": int(steps[-1]), "problems": list(run.problems)}
+            "last_step": int(steps[-1]), "problems": list(run.problems), "partial": partial(run)}
+
+
+def partial(run) -> dict | None:
+    """For a run not finished: whether it is still being written or was killed, and the rows used."""
+    if run.layout != "native" or run.status == "complete":
+        return None
+    from ..writer import is_locked  # noqa: PLC0415
+    if run.status == "running":
+        reason = "running" if is_locked(run.path) else "killed"
+    else:
+        reason = run.status
+    return {"reason": reason, "rows_used": run.n, "steps_done": run.manifest.get("steps_done"),
+            "steps_total": run.manifest.get("steps_total")}
+
+
+def _partial_note(info: dict | None) -> list[str]:
+    if not info:
+        return []
+    done = f"{info['steps_done']} of {info['steps_total']} steps"
+    text = {"running": f"This run is still being written ({done} so far); the analysis used the "
+                       f"{info['rows_used']} snapshots recorded when it began.",
+            "killed": f"This run was killed while running (no process writes it; {done} done); the analysis "
+                      f"used the {info['rows_used']} snapshots it recorded. Resume it with clipxai ascend --resume.",
+            }.get(info["reason"], f"This run is {info['reason']} after {done}; the analysis used its "
+                                  f"{info['rows_used']} snapshots.")
+    return [text]
 
 
 @dataclass
@@ -117,6 +148,7 @@ class Analysis:
     features: str                          # what was clustered (embeddings, activations:<layer>, pixels)
     states: object                         # StateResult
     oscillation: object                    # OscillationResult
+    dynamics: object                       # Dynamics: the per-step series (metrics.jsonl)
     projections: dict                      # method -> Projection
     representatives: dict                  # state -> its most typical snapshot
     labels: object | None = None           # StateLabels
@@ -137,15 +169,17 @@ class Analysis:
             "schema": SCHEMA,
             "run": _run_info(self.run),
             **osc.to_dict(),
+            "dynamics": self.dynamics.to_dict(),
             "steps": steps.tolist(),
-            "analysis": {"features": self.features, **st.to_dict(), "seed": opts.seed,
+            "analysis": {"features": self.features, "embedding_model": self.run.model_name,
+                         **st.to_dict(), "seed": opts.seed,
                          "thresholds": asdict(opts.thresholds), "options": opts.to_dict(),
                          "projections": {m: p.to_dict() for m, p in self.projections.items()}},
             "labels": None if self.labels is None else self.labels.to_dict(),
             "concepts": None if self.concepts is None else self.concepts.to_dict(osc.states),
             **({"activations": self.activations.to_dict()} if self.activations is not None else {}),
             **({"representatives": reps} if "images" in self.run.array_names() else {}),
-            "notes": self.notes + list(self.run.manifest.get("notes", [])),
+            "notes": _partial_note(partial(self.run)) + self.notes + list(self.run.manifest.get("notes", [])),
             "clipxai_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": round(self.seconds, 2),
@@ -154,6 +188,7 @@ class Analysis:
     def write(self, log=None) -> dict:
         """Draw the figures and write states.csv and summary.json; returns the summary."""
         log = log or (lambda msg: None)
+        raise_if_interrupted()  # a Ctrl-C that a library swallowed stops here, before anything is written
         folder = _prepare_dir(self.run)
         log("drawing figures")
         from .figures import draw_all  # noqa: PLC0415
@@ -164,6 +199,7 @@ class Analysis:
                                               self.oscillation.states.tolist())):
                 f.write(f"{i},{s},{c},{q}\n")
         summary = {**self.to_dict(), "figures": drawn, "files": {"summary": "summary.json", "states": "states.csv"}}
+        raise_if_interrupted()
         write_json(folder / "summary.json", summary)
         return summary
 
@@ -172,6 +208,8 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
     """Analyse one run: states, oscillation, projections, labels; nothing is written."""
     opts = opts or AnalyzeOptions()
     log = log or (lambda msg: None)
+    if opts.embedding_model:
+        run = run.seen_by(opts.embedding_model)
     t0 = time.perf_counter()
     steps = check_steps(run)
     check_lengths(run)
@@ -192,7 +230,9 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
                       pca_components=opts.pca_components, seed=opts.seed)
     log("measuring oscillation")
     osc = oscillation(st.states, steps, st.reduced, seed=opts.seed, n_boot=opts.n_boot,
-                      n_surrogates=opts.n_surrogates, thresholds=opts.thresholds)
+                      n_surrogates=opts.n_surrogates, thresholds=opts.thresholds, origin=st.origin())
+    log("reading the per-step dynamics")
+    dyn = dynamics_from_run(run, seed=opts.seed)
 
     from .project import project  # noqa: PLC0415
     projections = {}
@@ -218,7 +258,7 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
         else:
             from .label import build_vocabulary, label_states  # noqa: PLC0415
             log("labelling states with words")
-            words, desc = vocabulary or build_vocabulary(None, False)
+            words, desc = build_vocabulary(opts.vocab_file, opts.vocab_only, model=m)
             labels = label_states(m, embeddings, osc.states, words, desc, k=opts.top_words,
                                   snapshot_index=list(reps.values()))
     if opts.concepts:
@@ -229,7 +269,7 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
         concepts = concept_similarity(embeddings, steps, opts.concepts, probe)
     from .chart import activation_stats  # noqa: PLC0415
     return Analysis(run=run, options=opts, steps=steps, features=feats.source, states=st, oscillation=osc,
-                    projections=projections, representatives=reps, labels=labels, concepts=concepts,
+                    dynamics=dyn, projections=projections, representatives=reps, labels=labels, concepts=concepts,
                     activations=activation_stats(run), metrics=run.metrics(), notes=notes,
                     seconds=time.perf_counter() - t0)
 
@@ -237,6 +277,7 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
 def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> dict:
     """Analyse one run and write ``run/analysis/``; returns the summary (what summary.json holds)."""
     return analyze(run, opts, model=model, log=log).write(log=log)
+
 
 
 def read_summary(run) -> dict | None:

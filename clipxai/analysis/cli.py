@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import ClipxaiError
+from ..interrupt import stop_on_interrupt
 from .cluster import METHODS
+from .dynamics import dynamics_sentence
 from .project import METHODS as PROJECTIONS
 from .states import STATE_MODELS
 
@@ -55,6 +56,8 @@ def analysis_options(fn):
                      help='Concept probes, comma-separated (e.g. "love,mouth,hands,ring,heart"); needs the model.'),
         click.option("--model", default=None,
                      help="CLIP to use for labels, concepts and legacy runs (default: the run's own model)."),
+        click.option("--embedding-model", default=None,
+                     help="For a run of several models: whose embeddings to analyse (default: the first model's)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps."),
         click.option("--vocab", "vocab_file", type=click.Path(path_type=Path), default=None,
                      help="A word list (one per line) added to CLIP's vocabulary for the labels."),
@@ -70,7 +73,7 @@ def analysis_options(fn):
 
 
 def build_options(features, method, k, k_max, state_model, concepts, model, device, vocab_file, vocab_only,
-                  top_words, no_labels, seed, projection="pca,umap", no_gif=False):
+                  top_words, no_labels, seed, projection="pca", no_gif=False, embedding_model=None):
     from .analyze import AnalyzeOptions  # noqa: PLC0415
     from .chart import parse_concepts  # noqa: PLC0415
 
@@ -78,7 +81,7 @@ def build_options(features, method, k, k_max, state_model, concepts, model, devi
         features=features, method=method, k=_k(k), k_max=k_max, state_model=state_model,
         projections=_projections(projection), concepts=parse_concepts(concepts) if concepts is not None else None,
         model=model, device=device, labels=not no_labels, vocab_file=str(vocab_file) if vocab_file else None,
-        vocab_only=vocab_only, top_words=top_words, gif=not no_gif, seed=seed)
+        vocab_only=vocab_only, top_words=top_words, gif=not no_gif, seed=seed, embedding_model=embedding_model)
 
 
 def describe(summary: dict) -> str:
@@ -96,6 +99,7 @@ def describe(summary: dict) -> str:
         lines.append(f"  state {s}: dwell median {d['median']:.4g} steps (IQR {d['iqr']:.4g}), "
                      f"{100 * d['occupancy']:.0f}% of the run" + (f"  [{words}]" if words else ""))
     lines.append(f"  why: {summary['verdict_reason']}")
+    lines.append(f"  per step: {dynamics_sentence(summary.get('dynamics'))}")
     for note in summary.get("notes", []):
         lines.append(f"  note: {note}")
     return "\n".join(lines)
@@ -108,19 +112,21 @@ def _log(quiet: bool):
 @click.command("analyze")
 @click.argument("run_path", type=click.Path(path_type=Path))
 @analysis_options
-@click.option("--projection", default="pca,umap", show_default=True,
-              help="2-D pictures to draw: pca, umap, tsne (comma-separated) or none.")
+@click.option("--projection", default="pca", show_default=True,
+              help="2-D pictures to draw: pca, umap, tsne (comma-separated) or none. "
+                   "UMAP compiles code with numba the first time (cached afterwards).")
 @click.option("--no-gif", is_flag=True, help="Do not write the animated GIF.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the text summary.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def analyze_command(run_path, projection, no_gif, as_json, quiet, **kw):
     """Cluster, project, chart and quantify a run; writes RUN/analysis/ (summary.json, figures)."""
-    from ..runs import load_run  # noqa: PLC0415
+    from ..runs import open_run  # noqa: PLC0415
     from .analyze import analyze_run  # noqa: PLC0415
 
     opts = build_options(projection=projection, no_gif=no_gif, **kw)
-    run = load_run(run_path)
-    summary = analyze_run(run, opts, log=_log(quiet))
+    run = open_run(run_path)
+    with stop_on_interrupt():
+        summary = analyze_run(run, opts, log=_log(quiet))
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
@@ -133,18 +139,21 @@ def analyze_command(run_path, projection, no_gif, as_json, quiet, **kw):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
               show_default=True, help="The HTML file; a Markdown twin and its figures folder go beside it.")
 @click.option("--title", default=None, help="Title of the report (default: from the prompts).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing file at -o (or its .md twin) even if no report wrote it.")
 @click.option("--reanalyze", is_flag=True, help="Analyse again even where summary.json exists.")
 @analysis_options
 @click.option("--projection", default="pca", show_default=True,
               help="Projections for runs analysed now (pca, umap, tsne, comma-separated).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
-def report_command(run_paths, output, title, reanalyze, projection, quiet, **kw):
+def report_command(run_paths, output, title, overwrite, reanalyze, projection, quiet, **kw):
     """Write one self-contained HTML report (and a Markdown twin) for one or more runs."""
     from .report import write_report  # noqa: PLC0415
 
     opts = build_options(projection=projection, **kw)
-    html_path, md_path = write_report(run_paths, output, opts=opts, title=title, reanalyze=reanalyze,
-                                      log=_log(quiet))
+    with stop_on_interrupt():
+        html_path, md_path = write_report(run_paths, output, opts=opts, title=title, reanalyze=reanalyze,
+                                          log=_log(quiet), overwrite=overwrite)
     click.echo(f"wrote {html_path} and {md_path}")
 
 
@@ -160,10 +169,9 @@ def compare_command(run_paths, out_dir, reanalyze, as_json, quiet, **kw):
     """Several runs side by side: shared projection, oscillation table, concept occupancy."""
     from .compare import compare_runs  # noqa: PLC0415
 
-    if len(run_paths) < 2:
-        raise ClipxaiError("compare needs at least two runs.")
     opts = build_options(projection="pca", **kw)
-    result = compare_runs(run_paths, out_dir, opts=opts, reanalyze=reanalyze, log=_log(quiet))
+    with stop_on_interrupt():
+        result = compare_runs(run_paths, out_dir, opts=opts, reanalyze=reanalyze, log=_log(quiet))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -33,6 +33,7 @@ class ClusterResult:
     centroids: np.ndarray | None = None
     silhouette: float | None = None
     n_noise: int = 0                 # HDBSCAN points assigned to their nearest cluster
+    min_score: float | None = None   # the silhouette a k >= 2 had to reach (silhouette selection)
 
     def to_dict(self) -> dict:
         return {
@@ -44,18 +45,40 @@ class ClusterResult:
             "n_noise": int(self.n_noise),
         }
 
-    def plot(self, ax) -> None:
-        """The model-selection curve (silhouette or BIC against k)."""
+    def plot(self, ax, states: int | None = None, silhouette: float | None = None,
+             transient: tuple[int, ...] | list[int] = ()) -> None:
+        """The model-selection curve (silhouette or BIC against k), and the states finally used.
+
+        ``states`` and ``silhouette`` are the state path's count and mean silhouette (the numbers
+        of the summary table); ``transient`` the sizes of clusters merged away as transients.
+        """
+        merged = ""
+        if transient:
+            merged = (f"{len(transient)} transient cluster(s) ({', '.join(map(str, transient))} snapshot(s)) "
+                      f"merged: {states} state(s)")
         if not self.scores:
-            ax.text(0.5, 0.5, f"k = {self.k} ({self.selection})", ha="center", va="center")
+            why = "no principal component above the noise floor" if self.selection == "noise floor" else self.selection
+            ax.text(0.5, 0.5, f"k = {self.k} ({why})" + (f"\n{merged}" if merged else ""), ha="center", va="center")
             ax.set_axis_off()
             return
         ks = sorted(self.scores)
-        ax.plot(ks, [self.scores[k] for k in ks], "o-")
+        ax.plot(ks, [self.scores[k] for k in ks], "o-", label=f"{self.method} clusters")
         ax.axvline(self.k, color="tab:red", ls="--", lw=1)
+        if self.min_score is not None:
+            ax.axhline(self.min_score, color="0.5", ls=":", lw=1, label=f"bar for k >= 2 ({self.min_score:g})")
+        if states is not None and silhouette is not None and self.selection == "silhouette":
+            ax.plot([states], [silhouette], "*", color="tab:green", ms=12,
+                    label=f"states used: {states}, silhouette {silhouette:.2f}")
+        elif states is not None:
+            ax.plot([], [], " ", label=f"states used: {states}")
+        if merged:
+            ax.plot([], [], " ", label=merged)
         ax.set_xlabel("number of clusters k")
         ax.set_ylabel({"silhouette": "mean silhouette", "bic": "BIC (lower is better)"}.get(self.selection, "score"))
-        ax.set_title(f"{self.method}: k = {self.k} chosen by {self.selection}")
+        chosen = self.scores.get(self.k)
+        score = "" if chosen is None else f" ({chosen:.2f})" if self.selection == "silhouette" else f" ({chosen:.4g})"
+        ax.set_title(f"{self.method}: k = {self.k} chosen by {self.selection}{score}", fontsize=9)
+        ax.legend(fontsize=7)
 
 
 def renumber_by_first_appearance(labels: np.ndarray) -> np.ndarray:
@@ -82,6 +105,13 @@ def mean_silhouette(features: np.ndarray, labels: np.ndarray, seed: int = 0, sam
         return None
     size = sample_size if len(labels) > sample_size else None
     return float(silhouette_score(features, labels, sample_size=size, random_state=seed))
+
+
+def one_cluster(x: np.ndarray, method: str, selection: str) -> ClusterResult:
+    """Every snapshot in one cluster, chosen before any fit (``selection`` says why)."""
+    x = np.asarray(x, dtype=np.float64)
+    return ClusterResult(labels=np.zeros(len(x), dtype=np.int64), k=1, method=method, selection=selection,
+                         centroids=x.mean(axis=0, keepdims=True))
 
 
 def _fit_kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -122,9 +152,12 @@ def _select_by_silhouette(x, fit, k_max, seed, min_silhouette, sample_size):
 
 
 def _gmm(x: np.ndarray, k: int, seed: int):
+    """A mixture with one diagonal covariance per component: in the few dimensions the analysis
+    keeps, a state's spread differs between directions (L2 normalisation flattens the radial
+    one), and a spherical mixture then splits every state along its wide axis."""
     from sklearn.mixture import GaussianMixture  # noqa: PLC0415
 
-    return GaussianMixture(n_components=k, covariance_type="spherical", n_init=2, random_state=seed,
+    return GaussianMixture(n_components=k, covariance_type="diag", n_init=2, random_state=seed,
                            reg_covar=1e-5).fit(x)
 
 
@@ -200,4 +233,4 @@ def cluster(features: np.ndarray, method: str = "kmeans", k: int | str = "auto",
     k = int(labels.max()) + 1
     return ClusterResult(labels=labels, k=k, method=method, selection=selection, scores=scores,
                          centroids=centroids_of(x, labels), silhouette=mean_silhouette(x, labels, seed, sample_size),
-                         n_noise=n_noise)
+                         n_noise=n_noise, min_score=min_silhouette if selection == "silhouette" else None)

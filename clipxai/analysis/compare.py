@@ -19,7 +19,9 @@ import numpy as np
 
 from ..errors import ClipxaiError
 from ..files import write_json
+from ..paths import check_can_write
 from .analyze import AnalyzeOptions, ensure_summary
+from .dynamics import dynamics_word
 from .features import model_embeddings, run_features
 from .sheets import even_indices
 from .style import new_figure, state_colors
@@ -27,7 +29,7 @@ from .style import new_figure, state_colors
 MAX_ROWS_PER_RUN = 2000  # pooled analysis uses at most this many evenly spaced snapshots per run
 
 COLUMNS = ("run", "prompt", "seed", "param", "verdict", "n_states", "switches", "returns",
-           "rate_per_100", "rate_ci95", "median_dwell", "silhouette", "jump_ratio")
+           "rate_per_100", "rate_ci95", "median_dwell", "silhouette", "jump_ratio", "drift", "late_share", "per_step")
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Comparison:
 
 def _row(summary: dict, run) -> dict:
     rate = summary["switch_rate_per_100_steps"]
+    drift = summary.get("drift") or {}
     return {
         "run": run.path.name, "path": str(run.path), "prompt": run.prompt, "seed": run.manifest.get("seed"),
         "param": run.config.get("param"), "model": run.model_name, "verdict": summary["verdict"],
@@ -74,6 +77,8 @@ def _row(summary: dict, run) -> dict:
         "rate_per_100": rate["value"], "rate_ci95": rate["ci95"],
         "median_dwell": summary["dwell_steps_all"]["median"], "silhouette": summary.get("silhouette"),
         "jump_ratio": summary.get("jump_ratio"), "verdict_reason": summary["verdict_reason"],
+        "drift": drift.get("total_noise_units"), "late_share": drift.get("late_share"),
+        "per_step": dynamics_word(summary.get("dynamics")),
     }
 
 
@@ -102,18 +107,22 @@ def _pooled_embeddings(runs, model) -> list[np.ndarray]:
 def compare_runs(paths, out_dir: str | Path | None = None, opts: AnalyzeOptions | None = None,
                  reanalyze: bool = False, log=None, model=None) -> Comparison:
     """Analyse (or reuse) each run, then draw and tabulate them together in ``out_dir``."""
-    from ..runs import load_run  # noqa: PLC0415
+    from ..runs import load_runs  # noqa: PLC0415
     from .states import infer_states  # noqa: PLC0415
 
     opts = opts or AnalyzeOptions(projections=("pca",))
     log = log or (lambda msg: None)
-    runs = [load_run(p) for p in paths]
+    runs = load_runs(paths)
     if len(runs) < 2:
         raise ClipxaiError("compare needs at least two runs.")
+    folder = Path(out_dir) if out_dir else Path.cwd() / f"compare-{re.sub(r'[^A-Za-z0-9_.-]', '_', runs[0].path.name)}"
+    check_can_write(folder, "comparison")  # before the work, not after it
     summaries = [ensure_summary(run, opts, reanalyze, model, log) for run in runs]
     names = _unique_names(runs)
-    folder = Path(out_dir) if out_dir else Path.cwd() / f"compare-{re.sub(r'[^A-Za-z0-9_.-]', '_', runs[0].path.name)}"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ClipxaiError(f"The comparison cannot be written in {folder} ({err.strerror}).") from err
 
     if model is None and opts.model:
         from ..models import load_clip  # noqa: PLC0415
@@ -171,7 +180,7 @@ def _shared_labels(x, shared, runs, opts, model) -> dict[int, str]:
             model = load_clip(name, device=opts.device)
     except ModelLoadError:
         return {}
-    words, desc = build_vocabulary(opts.vocab_file, opts.vocab_only)
+    words, desc = build_vocabulary(opts.vocab_file, opts.vocab_only, model=model)
     return label_states(model, x, shared, words, desc, k=opts.top_words).names()
 
 

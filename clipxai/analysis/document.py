@@ -24,6 +24,9 @@ figcaption{font-size:.85em;color:#555}.verdict{font-size:1.15em;padding:.6em .9e
 border-left:5px solid #4a7;margin:1em 0}pre{background:#f6f8fa;padding:.6em;overflow-x:auto;font-size:.8em}
 """
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+# Written into both files, so a later report may replace them and nothing else.
+HTML_MARK = '<meta name="generator" content="clipxai report">'
+MARKDOWN_MARK = "<!-- written by clipxai report -->"
 MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
@@ -76,7 +79,7 @@ class Document:
 
     def to_html(self) -> str:
         out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-               f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+               f'<meta http-equiv="Content-Security-Policy" content="{CSP}">', HTML_MARK,
                '<meta name="viewport" content="width=device-width, initial-scale=1">',
                f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head><body>",
                f"<h1>{html.escape(self.title)}</h1>"]
@@ -116,7 +119,7 @@ class Document:
 
     def to_markdown(self, base: Path) -> str:
         """Markdown whose image links are relative to ``base`` (the folder of the .md file)."""
-        out = [f"# {self._md_escape(self.title)}", ""]
+        out = [MARKDOWN_MARK, f"# {self._md_escape(self.title)}", ""]
         for block in self.blocks:
             kind = block[0]
             if kind == "h":

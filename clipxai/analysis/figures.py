@@ -25,12 +25,14 @@ def _save(fig, folder: Path, name: str, drawn: dict) -> None:
 
 def draw_all(analysis, folder: Path, max_thumbnails: int = 48, max_frames: int = 80) -> dict:
     """Draw the figures of an ``Analysis``; returns name -> path relative to ``folder``."""
+
     from matplotlib.figure import Figure  # noqa: PLC0415
 
     run, st, osc, reps = analysis.run, analysis.states, analysis.oscillation, analysis.representatives
     projections, concepts, metrics = analysis.projections, analysis.concepts, analysis.metrics
     names = analysis.labels.names() if analysis.labels else None
     gif = analysis.options.gif
+    dynamics = analysis.dynamics
     (folder / "figures").mkdir(parents=True, exist_ok=True)
     drawn: dict[str, str] = {}
     steps = np.asarray(run.steps, dtype=np.float64)
@@ -54,7 +56,7 @@ def draw_all(analysis, folder: Path, max_thumbnails: int = 48, max_frames: int =
         fig.tight_layout()
         _save(fig, folder, "recurrence", drawn)
     fig, ax = new_figure(4.5, 3.2)
-    st.clusters.plot(ax)
+    st.clusters.plot(ax, states=osc.n_states, silhouette=osc.evidence.silhouette, transient=st.transient_sizes)
     fig.tight_layout()
     _save(fig, folder, "model_selection", drawn)
 
@@ -73,6 +75,11 @@ def draw_all(analysis, folder: Path, max_thumbnails: int = 48, max_frames: int =
         fig = Figure(figsize=(9, 5), dpi=100)
         if plot_loss_terms(fig, metrics):
             _save(fig, folder, "loss_terms", drawn)
+    if dynamics is not None and len(dynamics.steps):
+        fig, ax = new_figure(8, 3)
+        dynamics.plot(ax)
+        fig.tight_layout()
+        _save(fig, folder, "dynamics", drawn)
     if concepts is not None:
         fig, ax = new_figure(8, 0.8 + 0.35 * len(concepts.concepts))
         concepts.plot(ax)

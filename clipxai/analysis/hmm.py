@@ -2,9 +2,10 @@
 
 Clusters assign every snapshot on its own, so noise near a boundary makes a state flicker
 for one snapshot. An HMM weighs each assignment against how rarely the run actually switches:
-Gaussian emissions (diagonal covariance, one per state), a transition matrix learned from the
-data, and the most likely state path (Viterbi). It is trained by hard EM (Viterbi training),
-starting from the cluster labels; states that lose all their snapshots are dropped.
+Gaussian emissions (one mean per state, one diagonal covariance shared by all), a transition
+matrix learned from the data, and the most likely state path (Viterbi). It is trained by hard
+EM (Viterbi training), starting from the cluster labels; states that lose all their snapshots
+are dropped.
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ def viterbi(log_emission: np.ndarray, log_trans: np.ndarray, log_start: np.ndarr
 
 
 def _gaussian_log_likelihood(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Log-likelihood of every snapshot under every state: one mean per state, one shared spread.
+
+    The spread (a diagonal variance) is pooled over all states, as k-means assumes: with one
+    variance per state, a spread-out cluster such as the noisy first snapshots of a run
+    explains the snapshots on the way out of it better than where the run arrives, and the
+    state path then moves a switch far from where the clusters put it.
+    """
     floor = 1e-3 * x.var(axis=0).mean() + 1e-12
-    out = np.empty((len(x), k))
-    for i in range(k):
-        members = x[labels == i]
-        mean = members.mean(axis=0)
-        var = members.var(axis=0) + floor if len(members) > 1 else np.full(x.shape[1], x.var(axis=0).mean() + floor)
-        out[:, i] = -0.5 * (((x - mean) ** 2 / var).sum(axis=1) + np.log(2 * np.pi * var).sum())
-    return out
+    means = np.stack([x[labels == i].mean(axis=0) for i in range(k)])
+    var = ((x - means[labels]) ** 2).mean(axis=0) + floor
+    dist = (((x[:, None, :] - means[None]) ** 2) / var).sum(axis=-1)
+    return -0.5 * (dist + np.log(2 * np.pi * var).sum())
 
 
 def _log_transitions(labels: np.ndarray, k: int) -> np.ndarray:

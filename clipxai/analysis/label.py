@@ -2,7 +2,7 @@
 
 A state's query is the mean of its snapshots' unit image embeddings; words are embedded
 through prompt templates (``clipxai.vocab``, cached per model) and ranked by cosine. The
-default vocabulary is CLIP's own whole-word tokens plus an optional user file; ``only``
+default vocabulary is the model's own whole-word tokens plus an optional user file; ``only``
 restricts it to the user's list (e.g. the toy world's vocabulary).
 """
 
@@ -41,8 +41,12 @@ class Labels:
                 "snapshots": {str(i): ranked(v) for i, v in self.snapshots.items()}}
 
 
-def build_vocabulary(vocab_file: str | Path | None = None, only: bool = False) -> tuple[list[str], str]:
-    """(words, description): CLIP's whole words plus ``vocab_file``, or only ``vocab_file``."""
+def build_vocabulary(vocab_file: str | Path | None = None, only: bool = False,
+                     model=None) -> tuple[list[str], str]:
+    """(words, description): the model's whole words plus ``vocab_file``, or only ``vocab_file``.
+
+    The words come from ``model``'s own tokenizer; without a model, from OpenAI's CLIP BPE.
+    """
     from .. import vocab  # noqa: PLC0415
 
     extra = vocab.read_word_file(vocab_file) if vocab_file else []
@@ -50,8 +54,9 @@ def build_vocabulary(vocab_file: str | Path | None = None, only: bool = False) -
         if not extra:
             raise ClipxaiError("A vocabulary restricted to a user list needs that list (--vocab FILE).")
         return extra, f"{len(extra)} entries of {Path(vocab_file).name}"
-    words = list(dict.fromkeys(vocab.clip_words() + extra))
-    desc = f"{len(words)} words: CLIP's whole-word tokens"
+    own = vocab.model_words(model) if model is not None else vocab.clip_words()
+    words = list(dict.fromkeys(own + extra))
+    desc = f"{len(words)} words: {getattr(model, 'name', 'CLIP')}'s whole-word tokens"
     return words, desc + (f" plus {Path(vocab_file).name}" if vocab_file else "")
 
 

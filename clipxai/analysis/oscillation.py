@@ -19,7 +19,7 @@ from .cluster import mean_silhouette, renumber_by_first_appearance
 from .periodicity import PeriodicityResult, periodicity_test
 from .recurrence import RecurrenceResult, recurrence
 from .segments import Segments, describe_dwell, dwell_stats, kaplan_meier, segments, transition_counts
-from .verdict import Evidence, Thresholds, decide
+from .verdict import Evidence, StateOrigin, Thresholds, decide
 
 WINDOWS = ("early", "middle", "late")
 
@@ -239,8 +239,12 @@ def _drift(x: np.ndarray) -> tuple[float | None, float | None]:
 def oscillation(states: np.ndarray, steps: np.ndarray, features: np.ndarray | None = None, *,
                 seed: int = 0, n_boot: int = 1000, n_surrogates: int = 199,
                 thresholds: Thresholds | None = None, recurrence_eps: float | None = None,
-                recurrence_points: int = 1500) -> OscillationResult:
-    """Measure switching in ``states`` (one per snapshot at ``steps``) and give the verdict."""
+                recurrence_points: int = 1500, origin: StateOrigin | None = None) -> OscillationResult:
+    """Measure switching in ``states`` (one per snapshot at ``steps``) and give the verdict.
+
+    ``origin`` says how the states were counted (``StateResult.origin()``), so the verdict's
+    reason can name it.
+    """
     t = thresholds or Thresholds()
     rng = np.random.default_rng(seed)
     states = renumber_by_first_appearance(np.asarray(states))
@@ -279,6 +283,7 @@ def oscillation(states: np.ndarray, steps: np.ndarray, features: np.ndarray | No
         period_steps=None if per is None else per.lag * (span / max(n - 1, 1)),
         cycles=None if per is None else per.cycles, drift_total=drift_total, drift_late=drift_late,
         last_state=int(states[-1]), late_steps=float(windows[-1]["end_step"] - windows[-1]["start_step"]),
+        origin=origin,
     )
     verdict, reason = decide(evidence, t)
     return OscillationResult(

@@ -2,10 +2,11 @@
 
 These coordinates are for looking only. UMAP and t-SNE bend distances to make clusters
 visible, so no metric is ever computed in them (the metrics use the PCA space of
-``states.py``). UMAP is imported only when asked for, with numba's settings made safe
-first (``_numba_env``). Its neighbour graph is computed exactly with
-scikit-learn and handed over: on the low-dimensional PCA input that is faster than UMAP's
-own approximate search, whose compilation alone takes over a minute in a fresh process.
+``states.py``). UMAP is drawn only when asked for (``--projection umap``) and imported only
+then, with numba's settings made safe first (``_numba_env``). Its neighbour graph is
+computed exactly with scikit-learn and handed over: on the low-dimensional PCA input that
+is faster than UMAP's own approximate search, whose compilation alone takes over a minute
+in a fresh process.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ClipxaiError
+from ..interrupt import stop_on_interrupt
 
 METHODS = ("pca", "umap", "tsne")
 
@@ -79,16 +81,31 @@ class Projection:
 def _numba_env() -> None:
     """Settings numba reads when umap first imports it (a user's own settings win).
 
-    numba needs a writable cache folder. Its default OpenMP threading layer keeps worker
-    threads spinning; next to torch's own OpenMP runtime that made everything after a UMAP fit
-    ~40x slower on a 2-core machine. UMAP runs seeded, hence single-threaded, so the plain
-    ``workqueue`` layer costs nothing.
+    numba needs a writable cache folder; the compiled code is kept beside clipxai's other caches
+    (``$CLIPXAI_CACHE/numba`` or ``~/.cache/clipxai/numba``), where it outlives a reboot, so only
+    the first UMAP after an install pays the compile. Its default OpenMP threading layer keeps
+    worker threads spinning; next to torch's own OpenMP runtime that made everything after a
+    UMAP fit ~40x slower on a 2-core machine. UMAP runs seeded, hence single-threaded, so the
+    plain ``workqueue`` layer costs nothing.
     """
     if not os.environ.get("NUMBA_CACHE_DIR"):
-        folder = Path(tempfile.gettempdir()) / "clipxai-numba-cache"
-        folder.mkdir(parents=True, exist_ok=True)
-        os.environ["NUMBA_CACHE_DIR"] = str(folder)
+        os.environ["NUMBA_CACHE_DIR"] = str(_numba_cache_dir())
     os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+
+
+def _numba_cache_dir() -> Path:
+    """A writable folder for numba's cache: the user's cache folder, else the temporary one."""
+    root = os.environ.get("CLIPXAI_CACHE")
+    for folder in (Path(root).expanduser() if root else Path.home() / ".cache" / "clipxai",
+                   Path(tempfile.gettempdir()) / "clipxai"):
+        folder = folder / "numba"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder
+    return Path(tempfile.mkdtemp(prefix="clipxai-numba-"))
 
 
 def project(features: np.ndarray, method: str = "pca", seed: int = 0, n_neighbors: int = 15,
@@ -106,13 +123,14 @@ def project(features: np.ndarray, method: str = "pca", seed: int = 0, n_neighbor
 
         coords = PCA(n_components=2, random_state=seed).fit_transform(x)
         return Projection(coords, "pca")
-    if method == "tsne":
-        from sklearn.manifold import TSNE  # noqa: PLC0415
+    with stop_on_interrupt():  # the slow ones: Ctrl-C must stop them even if a library loses it
+        if method == "tsne":
+            from sklearn.manifold import TSNE  # noqa: PLC0415
 
-        perp = float(min(perplexity, (len(x) - 1) / 3))
-        coords = TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(x)
-        return Projection(coords, "tsne", {"perplexity": perp})
-    return _umap(x, seed, n_neighbors, min_dist)
+            perp = float(min(perplexity, (len(x) - 1) / 3))
+            coords = TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(x)
+            return Projection(coords, "tsne", {"perplexity": perp})
+        return _umap(x, seed, n_neighbors, min_dist)
 
 
 def _umap(x: np.ndarray, seed: int, n_neighbors: int, min_dist: float) -> Projection:

@@ -17,9 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ClipxaiError
+from ..errors import ClipxaiError, RunError
+from ..files import atomic_write_text
+from ..paths import check_can_write, inside
 from .analyze import AnalyzeOptions, ensure_summary
-from .document import Document, Image
+from .document import CSP, HTML_MARK, MARKDOWN_MARK, MIME, Document, Image
+from .dynamics import dynamics_sentence, dynamics_word
 from .sheets import thumbnails
 
 FIGURES = [  # (name in summary.json, caption)
@@ -27,6 +30,8 @@ FIGURES = [  # (name in summary.json, caption)
     ("trajectory_umap", "The trajectory in UMAP coordinates (a picture only: no number is computed here)."),
     ("trajectory_pca", "The trajectory in the first two principal components, centroids marked with their words."),
     ("trajectory_tsne", "The trajectory in t-SNE coordinates (a picture only)."),
+    ("dynamics", "Every logged step of the similarity to the prompt: the sudden drops found (red), the trend, "
+                 "and where snapshots fall (ticks at the bottom)."),
     ("similarity", "Similarity to the prompt over steps; background: the state."),
     ("concepts", "Similarity of every snapshot to each concept probe."),
     ("state_thumbnails", "The most typical snapshot of each state."),
@@ -51,6 +56,24 @@ def _fmt(x, spec=".3g") -> str:
     return str(x)
 
 
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def state_count_rows(s: dict) -> list[list[str]]:
+    """How the states were counted, with the numbers the model-selection figure shows."""
+    a = s["analysis"]
+    c = a["clustering"]
+    chosen = c["scores"].get(str(c["k"]))
+    score = "" if chosen is None else f" ({c['selection']} {chosen:.2f})" if c["selection"] == "silhouette" else ""
+    merged = a.get("transient_cluster_sizes") or []
+    rows = [["clusters chosen", f"k = {c['k']} by {c['selection']}{score}"
+             + (f"; {len(merged)} transient cluster(s) ({', '.join(map(str, merged))} snapshot(s)) merged away"
+                if merged else "")],
+            ["silhouette of the states / jump ratio", f"{_fmt(s.get('silhouette'), '.2f')} / {_fmt(s.get('jump_ratio'))}"]]
+    return rows
+
+
 def _numbers(s: dict) -> list[list[str]]:
     rate = s["switch_rate_per_100_steps"]
     per = s.get("periodicity") or {}
@@ -66,7 +89,9 @@ def _numbers(s: dict) -> list[list[str]]:
          + (" (lower bound)" if dw.get("lower_bound") else "")],
         ["rate early / middle / late", " / ".join(f"{w['rate_per_100_steps']:.3g}" for w in s["windows"])],
         ["trend of the rate (Laplace test)", f"{trend.get('direction')} (p={_fmt(trend.get('p_value'))})"],
-        ["silhouette / jump ratio", f"{_fmt(s.get('silhouette'))} / {_fmt(s.get('jump_ratio'))}"],
+        *state_count_rows(s),
+        ["drift: start to end in noise units / share in the last third",
+         f"{_fmt((s.get('drift') or {}).get('total_noise_units'), '.1f')} / {_pct((s.get('drift') or {}).get('late_share'))}"],
         ["periodicity (surrogate p, period in snapshots)",
          f"p={_fmt(per.get('p_value'))}, period {per.get('period_snapshots', 'n/a')}"],
         ["recurrence rate / determinism / laminarity",
@@ -123,11 +148,33 @@ def _environment_rows(run, s: dict) -> list[list[str]]:
     return rows
 
 
+def _figure_file(folder: Path, rel) -> tuple[Path | None, str | None]:
+    """The picture a summary.json names, if it is one and lies inside the analysis folder.
+
+    A summary.json may come with a run from someone else: a name that leads out of the folder
+    (``../../secret.env``, an absolute path, a link) is never read, so it cannot reach a report.
+    """
+    if rel is None:
+        return None, None
+    try:
+        source = inside(folder, rel, "figure")
+    except RunError:
+        return None, f"{str(rel)[:200]!r} lies outside the run's analysis folder"
+    if not source.is_file():
+        return None, None
+    if source.suffix.lower() not in MIME:
+        return None, f"{str(rel)[:200]!r} is not a picture"
+    return source, None
+
+
 def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int) -> None:
     prefix = f"run{index}_"
     prompt = run.prompt or "(prompt not recorded)"
     doc.heading(2, f"Run {run.path.name}: “{prompt}”")
-    doc.paragraph(f"**{s['verdict']}**: {s['verdict_reason']}", css="verdict")
+    doc.paragraph(f"**States in the snapshots: {s['verdict']}**. {s['verdict_reason']}", css="verdict")
+    d = s.get("dynamics")
+    doc.paragraph(f"**Per-step dynamics: {dynamics_word(d)}**. {d['reason'] if d else dynamics_sentence(d)}",
+                  css="verdict")
     doc.table(["measure", "value"], _numbers(s))
     doc.heading(3, "States and CLIP's words for them")
     doc.table(["state", "typical snapshot", "nearest words (cosine)", "dwell median (IQR), steps", "visits",
@@ -136,12 +183,14 @@ def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int) -> None
         c = s["concepts"]
         doc.table(["state", "closest concept probe"], [[k, v] for k, v in c.get("top_concept_by_state", {}).items()])
     doc.heading(3, "Charts")
-    folder = run.analysis_dir
+    skipped = []
     for name, caption in FIGURES:
-        rel = s.get("figures", {}).get(name)
-        if rel and (folder / rel).is_file():
-            target = fig_dir / f"{prefix}{Path(rel).name}"
-            shutil.copyfile(folder / rel, target)
+        source, problem = _figure_file(run.analysis_dir, (s.get("figures") or {}).get(name))
+        if problem:
+            skipped.append(f"figure '{name}': {problem}; left out")
+        if source is not None:
+            target = fig_dir / f"{prefix}{name}{source.suffix.lower()}"
+            shutil.copyfile(source, target)
             doc.figure(target, caption)
     doc.heading(3, "Configuration")
     rows = _config_rows(run)
@@ -151,23 +200,57 @@ def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int) -> None
         doc.paragraph("No configuration recorded (legacy run).")
     doc.heading(3, "Environment")
     doc.table(["item", "value"], _environment_rows(run, s))
-    problems = list(run.problems) + list(s.get("notes", []))
+    problems = list(run.problems) + list(s.get("notes", [])) + skipped
     if problems:
         doc.heading(3, "Problems and notes")
         doc.preformatted("\n".join(problems))
 
 
+def _written_by_report(path: Path, mark: str) -> bool:
+    """Whether ``path`` is a file a report wrote (its mark, or the policy line every report had)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return mark.encode() in head or (mark == HTML_MARK and f'content="{CSP}"'.encode() in head)
+
+
+def check_report_target(output: Path, overwrite: bool = False) -> None:
+    """Refuse, before any work, an output that would replace something a report did not write."""
+    md_path, fig_dir = output.with_suffix(".md"), output.parent / f"{output.stem}_figures"
+    if output.suffix.lower() == ".md":
+        raise ClipxaiError(f"{output} ends in .md, the name of the report's Markdown twin; give the HTML file "
+                           f"another name such as report.html.")
+    for path in (output, md_path):
+        if path.is_dir():
+            raise ClipxaiError(f"{path} is a folder; give the report a file name such as report.html.")
+    if fig_dir.exists() and not fig_dir.is_dir():
+        raise ClipxaiError(f"{fig_dir} is a file, and the report keeps its figures in a folder of that name; "
+                           f"choose another -o.")
+    if not overwrite:
+        for path, mark in ((output, HTML_MARK), (md_path, MARKDOWN_MARK)):
+            if (path.exists() or path.is_symlink()) and not _written_by_report(path, mark):
+                raise ClipxaiError(f"{path} exists and is not a report clipxai wrote; choose another -o, "
+                                   f"or pass --overwrite to replace it.")
+    check_can_write(output.parent, "report")
+
+
 def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions | None = None,
-                 title: str | None = None, reanalyze: bool = False, log=None, model=None) -> tuple[Path, Path]:
-    """Write ``output`` (HTML), ``output`` with .md and the ``<stem>_figures`` folder; returns both paths."""
-    from ..runs import load_run  # noqa: PLC0415
+                 title: str | None = None, reanalyze: bool = False, log=None, model=None,
+                 overwrite: bool = False) -> tuple[Path, Path]:
+    """Write ``output`` (HTML), ``output`` with .md and the ``<stem>_figures`` folder; returns both paths.
+
+    An existing ``output`` or Markdown twin is replaced only when a report wrote it, or with
+    ``overwrite``; that is checked before anything is analysed.
+    """
+    from ..runs import load_runs  # noqa: PLC0415
 
     opts = opts or AnalyzeOptions(projections=("pca",))
     log = log or (lambda msg: None)
-    output = Path(output)
-    if output.exists() and output.is_dir():
-        raise ClipxaiError(f"{output} is a folder; give the report a file name such as report.html.")
-    runs = [load_run(p) for p in paths]
+    output = Path(output).expanduser()
+    check_report_target(output, overwrite)
+    runs = load_runs(paths)
     summaries = [ensure_summary(run, opts, reanalyze, model, log) for run in runs]
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -179,8 +262,9 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
     prompts = list(dict.fromkeys(r.prompt for r in runs if r.prompt))
     title = title or ("What CLIP sees in " + ", ".join(f"“{p}”" for p in prompts) if prompts else "clipxai report")
     doc = Document(title)
-    verdicts = ", ".join(f"{r.path.name}: {s['verdict']}" for r, s in zip(runs, summaries))
-    doc.paragraph(f"{len(runs)} run(s). Verdicts: {verdicts}. Every number below is defined in docs/analysis.md; "
+    verdicts = ", ".join(f"{r.path.name}: {s['verdict']} (per step: {dynamics_word(s.get('dynamics'))})" for r, s in zip(runs, summaries))
+    doc.paragraph(f"{len(runs)} run(s). Verdicts (states in the snapshots, and per-step dynamics): {verdicts}. "
+                  f"Every number below is defined in docs/analysis.md; "
                   f"metrics are computed in PCA space, never in UMAP or t-SNE coordinates.")
     parent = os.path.commonpath([r.path.resolve().parent for r in runs])
     doc.paragraph(f"Browse these runs step by step: clipxai view {parent}")
@@ -202,7 +286,7 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
         _run_section(doc, run, s, fig_dir, i)
 
     log("writing the report")
-    output.write_text(doc.to_html(), encoding="utf-8")
+    atomic_write_text(output, doc.to_html())  # a stopped report never leaves half a file
     md_path = output.with_suffix(".md")
-    md_path.write_text(doc.to_markdown(output.parent), encoding="utf-8")
+    atomic_write_text(md_path, doc.to_markdown(output.parent))
     return output, md_path

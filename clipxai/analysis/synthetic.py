@@ -31,6 +31,16 @@ class SyntheticTrajectory:
         """Number of planted states actually visited."""
         return int(len(np.unique(self.states[self.states >= 0])))
 
+    def n_states_held(self, min_run: int = 3) -> int:
+        """Planted states the run stayed in for at least ``min_run`` snapshots in a row.
+
+        This is what the analysis can call a state (a cluster the run never stays in is merged
+        as a transient); a state touched for a snapshot or two, e.g. where the run ends, is not.
+        """
+        s = self.states
+        edges = np.r_[0, np.flatnonzero(s[1:] != s[:-1]) + 1, len(s)]
+        return len({int(s[a]) for a, b in zip(edges[:-1], edges[1:]) if b - a >= min_run and s[a] >= 0})
+
     @property
     def switch_indices(self) -> np.ndarray:
         """Snapshot index of the first snapshot of every new true state."""
@@ -79,11 +89,27 @@ def _noisy(rng: np.random.Generator, rows: np.ndarray, noise: float) -> np.ndarr
     return _unit(rows + noise * rng.standard_normal(rows.shape) / np.sqrt(dim))
 
 
-def _dwell_lengths(rng: np.random.Generator, total: int, mean: float, shape: float, minimum: int) -> list[int]:
-    """Gamma-distributed dwell lengths (in snapshots) until ``total`` is covered."""
+DWELL_LAWS = ("gamma", "geometric", "pareto")
+
+
+def _dwell(rng: np.random.Generator, law: str, mean: float, shape: float, minimum: int) -> int:
+    if law == "gamma":
+        return max(minimum, int(round(rng.gamma(shape, mean / shape))))
+    if law == "geometric":  # memoryless: minimum plus a geometric excess, so the mean stays ``mean``
+        excess = max(mean - minimum, 1e-9)
+        return minimum + int(rng.geometric(1.0 / (1.0 + excess))) - 1
+    if law == "pareto":  # heavy tail with index 1.5 (infinite variance), scaled so the mean is ``mean``
+        alpha = 1.5
+        return max(minimum, int(round(mean * (alpha - 1) / alpha * (1 + rng.pareto(alpha)))))
+    raise ValueError(f"unknown dwell law {law!r}; choose one of {', '.join(DWELL_LAWS)}")
+
+
+def _dwell_lengths(rng: np.random.Generator, total: int, mean: float, shape: float, minimum: int,
+                   law: str = "gamma") -> list[int]:
+    """Dwell lengths (in snapshots) drawn from ``law`` until ``total`` is covered."""
     out, covered = [], 0
     while covered < total:
-        d = max(minimum, int(round(rng.gamma(shape, mean / shape))))
+        d = _dwell(rng, law, mean, shape, minimum)
         out.append(d)
         covered += d
     return out
@@ -93,10 +119,13 @@ def planted_states(rng: np.random.Generator, *, n: int = 400, k: int = 4, dim: i
                    mean_dwell: float = 20.0, dwell_shape: float = 4.0, min_dwell: int = 4,
                    noise: float = 0.5, blend: int = 2, cyclic: bool = False,
                    snapshot_every: int = 10, cos_range: tuple[float, float] = (0.3, 0.6),
-                   centers: np.ndarray | None = None) -> SyntheticTrajectory:
+                   centers: np.ndarray | None = None, dwell_law: str = "gamma") -> SyntheticTrajectory:
     """Switching among ``k`` planted concepts (``centers``, unit rows, when given; else drawn).
 
-    Dwell lengths (snapshots) are gamma(shape, mean/shape), at least ``min_dwell``; the next
+    Dwell lengths (snapshots) are gamma(shape, mean/shape) (``dwell_law="gamma"``), ``min_dwell``
+    plus a geometric excess (``"geometric"``: memoryless, as a Markov chain gives) or Pareto with
+    tail index 1.5 (``"pareto"``: heavy-tailed), each with mean ``mean_dwell`` and at least
+    ``min_dwell``; the next
     state is drawn uniformly among the others (``cyclic``: always the next one, which with a
     large ``dwell_shape`` is a periodic oscillation). The first ``blend`` snapshots of every
     new segment morph linearly from the old concept to the new one.
@@ -106,7 +135,7 @@ def planted_states(rng: np.random.Generator, *, n: int = 400, k: int = 4, dim: i
     else:
         centers = _unit(np.asarray(centers, dtype=np.float64))
         k, dim = centers.shape
-    lengths = _dwell_lengths(rng, n, mean_dwell, dwell_shape, min_dwell)
+    lengths = _dwell_lengths(rng, n, mean_dwell, dwell_shape, min_dwell, dwell_law)
     seq = [int(rng.integers(k))]
     for _ in lengths[1:]:
         if cyclic:
@@ -196,3 +225,85 @@ def switch_f1(true_switches: np.ndarray, found_switches: np.ndarray, tolerance: 
     precision = hits / len(found) if found else 0.0
     recall = hits / len(true_switches) if true_switches else 0.0
     return 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
+
+
+# -- per-step series (the similarity or objective logged at every step) ---------------------------
+
+@dataclass
+class SyntheticSeries:
+    """A per-step series with the truth that produced it (``drop_steps`` empty for controls)."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    drop_steps: np.ndarray
+    kind: str
+
+    @property
+    def cycling(self) -> bool:
+        return len(self.drop_steps) > 0
+
+    def mean_spacing(self) -> float:
+        return float(np.mean(np.diff(self.drop_steps))) if len(self.drop_steps) > 1 else float("nan")
+
+
+def _ar1(rng: np.random.Generator, n: int, sigma: float, phi: float = 0.3, df: float | None = None) -> np.ndarray:
+    """AR(1) noise with marginal standard deviation ``sigma`` (Student-t innovations when ``df``)."""
+    e = rng.standard_t(df, n) / np.sqrt(df / (df - 2)) if df else rng.standard_normal(n)
+    out = np.empty(n)
+    out[0] = e[0]
+    for t in range(1, n):
+        out[t] = phi * out[t - 1] + np.sqrt(1 - phi ** 2) * e[t]
+    return sigma * out
+
+
+def _climb(n: int, start: float, level: float, tau: float) -> np.ndarray:
+    return level - (level - start) * np.exp(-np.arange(n) / tau)
+
+
+def sawtooth_series(rng: np.random.Generator, *, spacing: float = 13.0, n: int = 1000, amplitude: float = 0.04,
+                    noise: float = 0.003, jitter: float = 0.25, start: float = 0.3, level: float = 0.6,
+                    climb_steps: float = 80.0) -> SyntheticSeries:
+    """A climb from ``start`` to ``level``, then sudden drops every ~``spacing`` steps, each recovered
+    linearly before the next: what ``--preset zer0int`` does to the similarity on the toy CLIP.
+
+    Gaps between drops are gamma with mean ``spacing`` and coefficient of variation ``jitter``
+    (at least 2 steps); each drop's size is ``amplitude`` times a factor in 0.6-1.4; the noise is
+    AR(1) with standard deviation ``noise``.
+    """
+    gaps = []
+    t = climb_steps
+    while t < n:
+        g = max(2, int(round(rng.gamma(1 / jitter ** 2, spacing * jitter ** 2))))
+        gaps.append(g)
+        t += g
+    drops = (climb_steps + np.cumsum(gaps)[:-1]).astype(np.int64)
+    drops = drops[drops < n]
+    saw = np.zeros(n)
+    edges = np.r_[drops, n]
+    for a, b in zip(edges[:-1], edges[1:]):
+        size = amplitude * rng.uniform(0.6, 1.4)
+        saw[a:b] = -size * (1 - np.arange(b - a) / (b - a))
+    values = _climb(n, start, level, climb_steps / 3) + saw + _ar1(rng, n, noise)
+    return SyntheticSeries(np.arange(n), values, drops, "sawtooth")
+
+
+def rising_series(rng: np.random.Generator, *, n: int = 1000, noise: float = 0.003) -> SyntheticSeries:
+    """A climb that slows down but never stops within the run, plus noise (no drops)."""
+    tau = rng.uniform(n / 10, n)
+    values = _climb(n, 0.2, 0.6, tau) + _ar1(rng, n, noise)
+    return SyntheticSeries(np.arange(n), values, np.empty(0, dtype=np.int64), "rising")
+
+
+def flat_series(rng: np.random.Generator, *, n: int = 1000, noise: float = 0.003) -> SyntheticSeries:
+    """A quick climb, then a constant level with white noise."""
+    values = _climb(n, 0.2, 0.55, 10.0) + noise * rng.standard_normal(n)
+    return SyntheticSeries(np.arange(n), values, np.empty(0, dtype=np.int64), "flat")
+
+
+def noisy_series(rng: np.random.Generator, *, n: int = 1000, noise: float = 0.01) -> SyntheticSeries:
+    """A climb, then heavy-tailed correlated noise (AR(1), Student-t with 3 degrees of freedom)."""
+    values = _climb(n, 0.2, 0.55, 20.0) + _ar1(rng, n, noise, phi=0.5, df=3.0)
+    return SyntheticSeries(np.arange(n), values, np.empty(0, dtype=np.int64), "noisy")
+
+
+SERIES_CONTROLS = {"rising": rising_series, "flat": flat_series, "noisy": noisy_series}

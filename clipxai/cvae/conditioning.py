@@ -132,21 +132,8 @@ class EmbeddingStore:
 
 @torch.no_grad()
 def encode_sentences(model, sentences: list[str], batch_size: int = 256) -> torch.Tensor:
-    """Raw text features (CPU fp32), each batch cut at its longest sentence.
-
-    CLIP's text transformer is causal and reads its output at the end-of-text token, so the
-    padding after that token changes nothing (clip slices its positions and mask to the
-    length given); sorting by length keeps what padding is left small.
-    """
-    tokens = model.tokenize(list(sentences))
-    ends = tokens.argmax(dim=-1)  # the end-of-text token has the highest id
-    order = ends.argsort(stable=True)
-    out = torch.empty(len(sentences), model.embed_dim, dtype=torch.float32)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        length = int(ends[idx].max()) + 1
-        out[idx] = model.module.encode_text(tokens[idx, :length]).float().cpu()
-    return out
+    """Raw text features (CPU fp32), batched by length as ``ClipModel.encode_text`` does."""
+    return model.encode_text(list(sentences), batch_size=batch_size).cpu()
 
 
 def text_embeddings(model, sentences: Sequence[str], cache_dir: str | Path | None = None,

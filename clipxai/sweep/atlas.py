@@ -139,31 +139,19 @@ def _analysis_options(spec: dict):
 def _summary(run, spec: dict, log) -> dict:
     """The run's summary.json, analysing the run first when it has none."""
     from ..analysis.analyze import analyze, read_summary  # noqa: PLC0415
+    from .work import model_for_analysis  # noqa: PLC0415
 
     summary = read_summary(run)
     if summary is None:
         log(f"analysing {run.path}")
         opts = _analysis_options(spec)
-        summary = analyze(run, opts, model=None if opts.model else _run_model(run)).write()
+        summary = analyze(run, opts, model=model_for_analysis(run, opts)).write()
     return summary
-
-
-def _run_model(run):
-    """The run's CLIP, kept loaded for the next run (None when it cannot be loaded here: no word labels)."""
-    from .work import _model  # noqa: PLC0415
-
-    name = run.config.get("model") or run.model_name
-    if not name:
-        return None
-    try:
-        return _model(name, "auto")
-    except ClipxaiError:
-        return None
 
 
 def collect(sweep_dir: str | Path, thumb: int = 112, log=None) -> Atlas:
     """Every row of a sweep, with its analysis (made where missing) and pictures."""
-    from ..runs import load_run  # noqa: PLC0415
+    from ..runs import open_run  # noqa: PLC0415
     from .work import sentence  # noqa: PLC0415
 
     log = log or (lambda msg: None)
@@ -184,7 +172,7 @@ def collect(sweep_dir: str | Path, thumb: int = 112, log=None) -> Atlas:
             continue
         entry.status = "complete"
         try:
-            run = load_run(path)
+            run = open_run(path)
             entry.final_similarity = _final_similarity(run)
             entry.image = _final_image(run, thumb)
             entry.summary = _summary(run, spec, log)

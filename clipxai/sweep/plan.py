@@ -1,11 +1,13 @@
 """What is left to do: each row's folder on disk, and the units of work made of the rows.
 
 The run folders are the truth: a folder whose run.json says ``complete`` is never run
-again, whatever sweep.json says (the driver may have been killed before it wrote it).
+again, whatever sweep.json says (the driver may have been killed before it wrote it), and a
+folder a live process is writing (its lock is held) is never touched.
 Rows that still need a fresh start are grouped by everything but their seed (their
 ``base`` name), and each group is split into runs of consecutive seeds, at most
 ``max_batch`` long: each such run is one batched ``ascend(seed=s0, seeds=K)``.
-An interrupted run resumes alone (a folder holds one seed's checkpoint).
+An interrupted run resumes alone (a folder holds one seed's checkpoint). Units keep the
+grid's order, except that the units of one model come together.
 """
 
 from __future__ import annotations
@@ -16,19 +18,24 @@ from pathlib import Path
 
 from ..errors import RunError
 from ..runs import read_manifest
-from .spec import Row
+from .spec import Row, canonical
 
 CHECKPOINT = "checkpoint.pt"   # clipxai.recorder.CHECKPOINT (the recorder imports torch)
 
 # What a row's folder holds.
-ABSENT, COMPLETE, FAILED, RESUMABLE, BROKEN = "absent", "complete", "failed", "resumable", "broken"
+ABSENT, COMPLETE, FAILED, RESUMABLE, BROKEN, BUSY = "absent", "complete", "failed", "resumable", "broken", "busy"
 
 
 def folder_state(path: Path) -> str:
-    """absent (nothing there), complete, failed, resumable (stopped, has a checkpoint) or broken (start again)."""
+    """absent (nothing there), complete, failed, resumable (stopped, has a checkpoint), broken
+    (start again) or busy (a live process is writing it: left alone)."""
+    from ..writer import is_locked  # noqa: PLC0415
+
     try:
         if not path.exists() or (path.is_dir() and not any(path.iterdir())):
             return ABSENT
+        if is_locked(path):
+            return BUSY
         manifest = read_manifest(path)
     except (RunError, OSError):
         return BROKEN
@@ -92,5 +99,13 @@ def plan(rows: list[Row], kinds: dict[str, str], max_batch: int, steps: dict[str
     for group in fresh.values():
         for chunk in consecutive(group, max_batch):
             units.append(Unit(RUN, chunk, steps.get(chunk[0].folder, 0)))
-    units.sort(key=lambda u: u.rows[0].index)
+    # Grid order, but the units of one model together: a process keeps its last models loaded.
+    first_use: dict[str, int] = {}
+    for unit in sorted(units, key=lambda u: u.rows[0].index):
+        first_use.setdefault(_model_key(unit), unit.rows[0].index)
+    units.sort(key=lambda u: (first_use[_model_key(u)], u.rows[0].index))
     return units
+
+
+def _model_key(unit: Unit) -> str:
+    return canonical(unit.rows[0].options.get("model"))

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import ClipxaiError
 from ..files import write_json
 from ..runs import read_manifest
-from .plan import ABSENT, ANALYZE, COMPLETE, FAILED, RESUMABLE, RESUME, RUN, Unit, folder_state, has_summary
+from .plan import ABSENT, ANALYZE, BUSY, COMPLETE, FAILED, RESUMABLE, RESUME, RUN, Unit, folder_state, has_summary
 from .spec import Row, SweepSpec
 
 SCHEMA = "clipxai.sweep/1"
@@ -89,6 +89,9 @@ class SweepState:
                 elif analyse:
                     rec.update(analysis="complete", analysis_error=None)
                 continue
+            if state == BUSY:  # another process writes it: neither run nor counted complete
+                rec["status"] = "running"
+                continue
             if state == FAILED:
                 rec["status"] = "failed"
                 if not rec["error"]:
@@ -117,7 +120,7 @@ class SweepState:
                 rec["attempts"] += 1
             rec["status"] = res["status"]
             rec["error"] = res.get("error") if res["status"] == "failed" else None
-            if res["status"] == "failed":
+            if res["status"] == "failed" and res.get("ran", True):
                 rec["failures"] += 1
             if res.get("seconds") and res.get("ran", True):
                 rec["seconds"] = res["seconds"]

@@ -20,20 +20,23 @@ MODEL_FILE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
 
 def _check_model(name) -> None:
-    """The model names ``load_clip`` accepts: known names, ``random:<arch>``, existing files.
-
-    A name with another ``scheme:`` prefix is left to the backend that reads it.
-    """
-    from ..models import list_models  # noqa: PLC0415
+    """The model names ``load_clip`` accepts, without loading anything: known names, existing
+    paths, and the prefixed forms (``openclip:``, ``hf:``, ...), which check their own names when
+    they load; ``random:ARCH`` must name an architecture."""
+    from ..models import ARCHITECTURES, list_forms, list_models  # noqa: PLC0415
 
     if not isinstance(name, str) or not name.strip():
         raise ClipxaiError(f"The model name {name!r} is not a name.")
     if name in list_models() or Path(name).expanduser().exists():
         return
-    scheme = name.split(":", 1)[0] if ":" in name else None
-    if scheme and scheme != "random" and len(scheme) > 1:  # another backend's names (a Windows drive is one letter)
+    prefixes = sorted((form.prefix for form in list_forms()), key=len, reverse=True)
+    prefix = next((p for p in prefixes if name.startswith(p)), None)
+    if prefix == "random:":
+        raise ClipxaiError(f"'{name}' names no architecture; choose one of "
+                           f"{', '.join('random:' + a for a in ARCHITECTURES)}.")
+    if prefix:
         return
-    if name.startswith(("/", "./", "../", "~")) or Path(name).suffix in MODEL_FILE_SUFFIXES:
+    if name.startswith(("/", "./", "../", "~")) or Path(name).suffix in MODEL_FILE_SUFFIXES:  # as load_clip tells
         raise ClipxaiError(f"The model file {name} does not exist.")
     raise ClipxaiError(f"'{name}' is neither a known model nor an existing file (`clipxai models` lists the names).")
 
@@ -110,7 +113,7 @@ def validate(spec: SweepSpec, rows: list[Row]) -> dict:
 
 
 def _validate(spec: SweepSpec, rows: list[Row]) -> dict:
-    from ..config import resolve_config  # noqa: PLC0415
+    from ..config import model_specs, resolve_config  # noqa: PLC0415
     from ..runs import rows_for  # noqa: PLC0415
 
     opts = analyze_options(spec.analyze) if spec.analyze is not None else None
@@ -127,9 +130,10 @@ def _validate(spec: SweepSpec, rows: list[Row]) -> dict:
                 cfg = configs[key] = resolve_config(row.prompt, {**row.options, "seed": row.seed})
             except (TypeError, ValueError, AttributeError) as err:  # a value of the wrong type
                 raise ClipxaiError(f"the options of {row.folder} are malformed ({type(err).__name__}: {err}).") from err
-            if cfg.model not in models:
-                models.add(cfg.model)
-                _check_model(cfg.model)
+            for name, _ in model_specs(cfg.model):
+                if name not in models:
+                    models.add(name)
+                    _check_model(name)
             if opts is not None:
                 from ..analysis.analyze import MIN_SNAPSHOTS  # noqa: PLC0415
                 n = rows_for(cfg.optim.steps, cfg.record.snapshot_every)

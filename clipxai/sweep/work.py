@@ -15,20 +15,32 @@ import time
 from pathlib import Path
 
 from ..errors import ClipxaiError
-from .plan import ABSENT, COMPLETE, RESUMABLE, consecutive, folder_state, has_summary
+from .plan import ABSENT, BUSY, COMPLETE, RESUMABLE, consecutive, folder_state, has_summary
 from .spec import Row
 
-_MODELS: dict = {}   # (model, device) -> ClipModel: the last one used, kept for the next unit
+_MODELS: dict = {}   # (model spec, device) -> ClipModel, kept for the next units in this process
+KEEP_MODELS = 2      # distinct models kept loaded (a grid over two models does not reload on every unit)
 
 
 def _model(name: str, device: str):
     from ..models import load_clip  # noqa: PLC0415
 
     key = (name, device)
-    if key not in _MODELS:
-        _MODELS.clear()
+    if key in _MODELS:
+        _MODELS[key] = _MODELS.pop(key)          # most recently used last
+    else:
+        while len(_MODELS) >= KEEP_MODELS:
+            _MODELS.pop(next(iter(_MODELS)))
         _MODELS[key] = load_clip(name, device)
     return _MODELS[key]
+
+
+def models_for(model, device: str):
+    """The loaded model(s) a config's ``model`` names (one, or an ensemble's list), for ``model_obj``."""
+    from ..config import model_specs  # noqa: PLC0415
+
+    loaded = [_model(spec, device) for spec, _ in model_specs(model)]
+    return loaded[0] if len(loaded) == 1 else loaded
 
 
 def sentence(err: BaseException) -> str:
@@ -70,7 +82,7 @@ def _fresh(rows: list[Row], runs_dir: Path) -> list[dict]:
     t0 = time.perf_counter()
     try:
         cfg = resolve_config(first.prompt, first.options)
-        model = _model(cfg.model, cfg.device)
+        model = models_for(cfg.model, cfg.device)
         runs = ascend(first.prompt, seed=first.seed, seeds=len(rows), name=name, out=str(runs_dir), quiet=True,
                       model_obj=model, **first.options)
     except Exception as err:  # noqa: BLE001  (any failure is this unit's, reported, never the sweep's)
@@ -94,27 +106,38 @@ def _resume(row: Row, path: Path) -> dict:
     t0 = time.perf_counter()
     try:
         config = read_manifest(path).get("config") or {}
-        model = _model(config.get("model"), config.get("device", "auto"))
+        model = models_for(config.get("model"), config.get("device", "auto"))
         runs = ascend(resume=path, quiet=True, model_obj=model)
     except Exception as err:  # noqa: BLE001
         return _result(row, "failed", time.perf_counter() - t0, sentence(err))
     return _result(row, runs[0].status, time.perf_counter() - t0, runs[0].manifest.get("error"))
 
 
+def model_for_analysis(run, opts):
+    """The run's CLIP, already loaded, for its word labels (None: the analysis loads what it needs).
+
+    Only a single-model run gets one: an ensemble's analysis chooses its own embedding model.
+    """
+    name = run.config.get("model")
+    if opts.model is not None or not isinstance(name, str) or not name:
+        return None
+    try:
+        return _model(name, run.config.get("device", "auto"))
+    except ClipxaiError:
+        return None
+
+
 def _analyse(result: dict, path: Path, options: dict) -> None:
     """Analyse a complete run that has no summary yet (``[analyze]`` options); errors go into ``result``."""
     from ..analysis.analyze import analyze, read_summary  # noqa: PLC0415
-    from ..runs import load_run  # noqa: PLC0415
+    from ..runs import open_run  # noqa: PLC0415
     from .validate import analyze_options  # noqa: PLC0415
 
     try:
-        run = load_run(path)
+        run = open_run(path)
         if read_summary(run) is None:
             opts = analyze_options(options)
-            model = None
-            if opts.model is None and run.model_name:
-                model = _model(run.config.get("model") or run.model_name, run.config.get("device", "auto"))
-            analyze(run, opts, model=model).write()
+            analyze(run, opts, model=model_for_analysis(run, opts)).write()
         result["analysis"] = "complete"
     except Exception as err:  # noqa: BLE001
         result["analysis"] = "failed"
@@ -140,6 +163,9 @@ def execute_unit(payload: dict) -> list[dict]:
         state = folder_state(path)
         if state == COMPLETE:
             results[row.folder] = _result(row, "complete", ran=False)
+        elif state == BUSY:
+            results[row.folder] = _result(row, "failed", error=f"{path} is being written by another process; "
+                                                                 f"it was left alone.", ran=False)
         elif state == RESUMABLE:
             results[row.folder] = _resume(row, path)
         else:

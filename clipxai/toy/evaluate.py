@@ -109,7 +109,7 @@ def evaluate(model: ClipModel, n: int = 600, seed: int = 0) -> EvalResult:
     # zero-shot on single-object images: one prompt per (colour, shape)
     single = np.array([len(r.objects) == 1 for r in batch.records])
     prompts = [f"a {c} {s}" for c in colours for s in shapes]
-    scale = float(model.module.logit_scale.exp())
+    scale = model.logit_scale
     logits = (scale * img[single] @ text_features(model, prompts).t()).view(-1, len(colours), len(shapes))
     colour_pred = torch.logsumexp(logits, dim=2).argmax(dim=1).numpy()
     shape_pred = torch.logsumexp(logits, dim=1).argmax(dim=1).numpy()

@@ -36,7 +36,7 @@ def zero_shot_colour(model: ClipModel, images: np.ndarray) -> list[str]:
     colours, shapes = list(world.COLOURS), list(world.SHAPES)
     img = image_features(model, images)
     txt = text_features(model, [f"a {c} {s}" for c in colours for s in shapes])
-    logits = (img @ txt.t()).view(len(img), len(colours), len(shapes)) * float(model.module.logit_scale.exp())
+    logits = (img @ txt.t()).view(len(img), len(colours), len(shapes)) * model.logit_scale
     return [colours[i] for i in torch.logsumexp(logits, dim=2).argmax(dim=1).tolist()]
 
 
