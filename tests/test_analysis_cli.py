@@ -58,9 +58,11 @@ def test_every_listed_figure_exists_and_states_csv_matches(analysed):
     path, _, s, _ = analysed
     folder = path / "analysis"
     expected = {"states", "dwell_survival", "transitions", "switch_rate_windows", "recurrence", "model_selection",
-                "trajectory_pca", "similarity", "loss_terms", "gradient", "activations", "contact_sheet",
+                "trajectory_pca", "dynamics", "loss_terms", "gradient", "activations", "contact_sheet",
                 "state_thumbnails", "animation"}
     assert expected <= set(s["figures"])
+    # one prompt: its similarity is the per-step chart's series, so it is not drawn a second time
+    assert "similarity" not in s["figures"] and "per-step chart" in s["figures_skipped"]["similarity"]
     for rel in s["figures"].values():
         assert (folder / rel).is_file() and (folder / rel).stat().st_size > 1000
     assert (folder / s["figures"]["animation"]).read_bytes()[:6] in (b"GIF89a", b"GIF87a")

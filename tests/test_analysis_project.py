@@ -53,14 +53,28 @@ def test_nonlinear_projections_keep_clusters_apart_and_are_seeded(method):
 
 def test_projection_plot_draws_path_and_centroids():
     from matplotlib.collections import LineCollection
+    from matplotlib.offsetbox import AnnotationBbox
+    from matplotlib.text import Text
 
     x, labels = _two_blobs()
     proj = project(x, "pca")
     fig, ax = new_figure()
-    proj.plot(ax, np.arange(60) * 10, labels, thumbnails={0: np.zeros((8, 8, 3), np.uint8)}, names={0: "red"})
+    proj.plot(ax, np.arange(60) * 10, labels, thumbnails={0: np.zeros((8, 8, 3), np.uint8)}, names={0: "red ❤️"})
     lines = [c for c in ax.collections if isinstance(c, LineCollection)]
     assert len(lines) == 1 and len(lines[0].get_segments()) == 59
-    assert any(t.get_text() == "0: red" for t in ax.texts)
+    boxes = [a for a in ax.artists if isinstance(a, AnnotationBbox)]
+    texts = [t.get_text() for b in boxes for t in b.offsetbox.findobj(Text)]
+    assert "0: red ❤" in texts and "state 1" in texts  # the variation selector no font draws is dropped
+    # the axes say what they are, with the variance each principal component explains
+    ratio = proj.params["explained_variance"]
+    assert ax.get_xlabel() == f"PC1 ({100 * ratio[0]:.0f}% of the variance)" and ax.get_ylabel().startswith("PC2 (")
+    # a state's words and its picture share one box, and the boxes do not cover one another
+    fig.canvas.draw()
+    extents = [b.get_window_extent() for b in boxes]
+    assert len(extents) == 2 and not extents[0].overlaps(extents[1])
+    (start, end, *_), (start_label, end_label, *_) = ax.get_legend_handles_labels()
+    assert start_label == "start (step 0)" and end_label == "end (step 590)"
+    assert start.get_facecolor().tolist() != end.get_facecolor().tolist()  # a hollow circle, a filled square
 
 
 def test_unknown_projection_and_too_few_points():

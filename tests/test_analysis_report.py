@@ -1,5 +1,6 @@
 """`clipxai report`: one self-contained HTML file (no external reference) and a Markdown twin."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -77,14 +78,82 @@ def test_report_holds_verdicts_states_and_figures(report):
     out, scan, (a, b) = report
     text = " ".join(scan.text)
     for run in (a, b):
-        assert f"Run {run.name}" in text
+        assert f"({run.name}):" in text and f"run-{run.name}" in out.read_text(encoding="utf-8")
+    assert "Run heart" not in text  # the runs are named by what tells them apart (their seed)
     assert "All runs together" in text and "switch rate per 100 steps" in text
-    assert "Configuration" in text and "Environment" in text
-    # the states' verdict and the per-step dynamics are both stated, for every run
+    # the states' verdict and the per-step dynamics are both stated, for every run, in words
     assert text.count("States in the snapshots:") == 2 and text.count("Per-step dynamics:") == 2
-    assert "per step: not cycling" in text and "per_step" in text
+    assert "per step" in text and "not cycling" in text
     assert sum(1 for u in scan.urls if u.startswith("data:image/png")) >= 20
     assert any(u.startswith("data:image/gif") for u in scan.urls)  # the animation
+
+
+def _between(html: str, start: str, end: str) -> str:
+    return html[html.index(start):html.index(end, html.index(start))]
+
+
+def test_report_opens_with_what_was_found_then_contents(report):
+    out, scan, (a, b) = report
+    html = out.read_text(encoding="utf-8")
+    found = html.index('id="what-we-found"')
+    assert found < html.index("<table") and found < html.index('<nav class="toc"') < html.index("<table")
+    findings = _between(html, '<ul class="findings">', "</ul>")
+    assert findings.count("<li>") == 2
+    assert "<strong>seed 0</strong>" in findings and "<strong>seed 1</strong>" in findings
+    assert "_" not in re.sub(r"<[^>]+>", "", findings)  # no snake_case verdict codes in the plain words
+    assert "its similarity" in findings  # the per-step dynamics, beside where the snapshots went
+    # the final image of every run and the strip of where each went come before any table
+    gallery = _between(html, '<div class="gallery">', "</div>")
+    assert gallery.count("<img") == 2 and html.index("gallery") < html.index("<table")
+    for run in (a, b):
+        last = json.loads((run / "analysis" / "summary.json").read_text(encoding="utf-8"))["steps"][-1]
+        assert f"step {last}:" in gallery
+    assert html.index('alt="Where each run went') < html.index("<table")
+    # every entry of the contents leads to a heading of the page
+    toc = _between(html, '<nav class="toc">', "</nav>")
+    targets = re.findall(r'href="#([^"]+)"', toc)
+    assert len(targets) >= 5 and all(f'id="{t}"' in html for t in targets)
+
+
+def test_configuration_shown_once_folded_and_definitions_embedded(report):
+    out, scan, _ = report
+    html = out.read_text(encoding="utf-8")
+    assert html.count("<summary>Configuration shared by all runs") == 1
+    assert html.count("<summary>Environment shared by all runs") == 1
+    assert "<summary>Configuration: what differs between the runs</summary>" in html  # the seed
+    assert "docs/analysis.md" not in html  # the reader has only this file
+    definitions = _between(html, 'id="how-to-read-the-numbers"', "</dl>")
+    for term in ("Switch rate", "Silhouette", "Jump ratio", "Drift", "Per-step dynamics", "Verdict on the states"):
+        assert f"<dt>{term}</dt>" in definitions
+
+
+def test_every_number_of_the_summary_is_still_in_the_report(report):
+    out, scan, (a, b) = report
+    text = " ".join(scan.text)
+    for run in (a, b):
+        s = json.loads((run / "analysis" / "summary.json").read_text(encoding="utf-8"))
+        rate = s["switch_rate_per_100_steps"]
+        assert f"{rate['value']:.3g} ({rate['ci95'][0]:.3g}-{rate['ci95'][1]:.3g})" in text
+        assert f"{s['switches']} ({s['returns']})" in text
+        assert s["verdict_reason"] in text and s["dynamics"]["reason"] in text
+        dw = s["dwell_steps_all"]
+        assert f"{dw['median']:.4g} ({dw['iqr']:.4g})" in text
+        for d in s["dwell_steps"].values():
+            assert f"{d['median']:.4g} ({d['iqr']:.4g})" in text
+
+
+def test_a_chart_with_nothing_to_show_is_replaced_by_a_line(tmp_path):
+    run = write_run(tmp_path, "still", traj=synthetic.single_state(np.random.default_rng(0), n=40, dim=64, noise=0.3))
+    out = tmp_path / "one.html"
+    assert main(["report", str(run), "-o", str(out), "--no-labels", "-q"]) == 0
+    s = json.loads((run / "analysis" / "summary.json").read_text(encoding="utf-8"))
+    assert s["n_states"] == 1
+    for name in ("states", "transitions", "switch_rate_windows", "dwell_survival"):
+        assert name not in s["figures"] and s["figures_skipped"][name] == "the run stays in one state"
+    html = out.read_text(encoding="utf-8")
+    line = re.search(r"Not drawn, having nothing to show: [^<]*", html).group(0)
+    assert "the state over steps" in line and "the transitions" in line and "(the run stays in one state)" in line
+    assert "Which state follows which" not in html and "1 states" not in html and "1 switches" not in html
 
 
 def test_markdown_twin_links_existing_figures(report):
@@ -105,34 +174,66 @@ def _chromium() -> str | None:
     return None
 
 
-@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (apt-get install -y chromium); "
-                                                 "the offline-rendering check needs a real browser")
+def _playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    return sync_playwright
+
+
+LAYOUT = """() => {
+  const body = document.body, box = body.getBoundingClientRect();
+  const left = box.left + parseFloat(getComputedStyle(body).paddingLeft);
+  const right = box.right - parseFloat(getComputedStyle(body).paddingRight);
+  const out = [...body.querySelectorAll('*')].filter(e => {
+    if (e.closest('details:not([open])')) return false;
+    const r = e.getBoundingClientRect();
+    return r.width > 0 && (r.right > right + 1 || r.left < left - 1);
+  }).map(e => e.tagName + ' ' + (e.className || '') + ' ' + Math.round(e.getBoundingClientRect().right));
+  const images = [...document.images];
+  const small = [...body.querySelectorAll('p,li,td,th,figcaption,dd,dt,summary,a,strong')]
+    .filter(e => e.textContent.trim() && parseFloat(getComputedStyle(e).fontSize) < 10).length;
+  const found = document.getElementById('what-we-found').getBoundingClientRect().top;
+  const table = document.querySelector('table').getBoundingClientRect().top;
+  return {overflow: out, height: body.scrollHeight, images: images.length, small,
+          decoded: images.every(i => i.complete && i.naturalWidth > 0), foundFirst: found < table,
+          figureWidths: [...document.querySelectorAll('figure.full img')].filter(i => !i.closest('details'))
+                          .map(i => i.getBoundingClientRect().width),
+          column: right - left};
+}"""
+
+
+@pytest.mark.skipif(_chromium() is None or _playwright() is None,
+                    reason="Chromium (apt-get install -y chromium) and Python Playwright are needed to render the "
+                           "report in a real browser")
 def test_report_renders_offline_in_a_headless_browser(report, tmp_path):
     out, _, _ = report
-    html = out.read_text(encoding="utf-8")
-    # A probe copy: a script (allowed only here) records whether every image decoded. The CSP still
-    # forbids any network fetch, so a figure that needed one would fail to load.
-    probe = html.replace("style-src 'unsafe-inline'\"", "style-src 'unsafe-inline'; script-src 'unsafe-inline'\"")
-    probe = probe.replace("</body>", "<script>addEventListener('load',()=>{const i=[...document.images];"
-                          "document.body.dataset.images=i.length;document.body.dataset.ok="
-                          "i.every(x=>x.complete&&x.naturalWidth>0)});</script></body>")
-    page = tmp_path / "probe.html"
-    page.write_text(probe, encoding="utf-8")
-    flags = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'p'}"]
-    dom = subprocess.run([*flags, "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
-    body = re.search(r"<body[^>]*>", dom).group(0)
-    assert 'data-ok="true"' in body
-    assert int(re.search(r'data-images="(\d+)"', body).group(1)) >= 20
-    shot = tmp_path / "shot.png"
-    subprocess.run([*flags, "--window-size=1000,1400", f"--screenshot={shot}", out.as_uri()],
-                   capture_output=True, timeout=120)
+    with _playwright()() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            requests = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(out.as_uri())
+            page.wait_for_load_state("load")
+            layout = page.evaluate(LAYOUT)
+            shot = tmp_path / "shot.png"
+            page.screenshot(path=str(shot))
+        finally:
+            browser.close()
+    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []  # nothing fetched
+    assert layout["decoded"] and layout["images"] >= 10
+    assert layout["overflow"] == []  # nothing spills out of the content column, tables included
+    assert layout["foundFirst"]  # "What we found" comes before the first table
+    assert layout["small"] == 0  # no text under 10 px
+    assert layout["figureWidths"] and min(layout["figureWidths"]) >= layout["column"] - 1  # full column width
     from PIL import Image
     with Image.open(shot) as im:
-        pixels = np.asarray(im.convert("RGB").resize((200, 280))).reshape(-1, 3)
-    colours = len(np.unique(pixels, axis=0))
-    assert colours > 50  # text, tables and figures, not a blank page
+        pixels = np.asarray(im.convert("RGB").resize((200, 140))).reshape(-1, 3)
+    assert len(np.unique(pixels, axis=0)) > 50  # text, pictures and a table, not a blank page
 
 
 def test_report_of_a_missing_run_is_one_sentence(tmp_path, capsys):

@@ -58,7 +58,7 @@ def test_a_dropped_transient_cluster_is_said_with_the_figures_numbers(seed):
     ax = Figure().add_subplot()
     c.plot(ax, states=osc.n_states, silhouette=osc.evidence.silhouette, transient=st.transient_sizes)
     assert f"({c.scores[2]:.2f})" in ax.get_title()
-    assert "1 transient cluster(s) (1 snapshot(s)) merged: 1 state(s)" in _legend(ax)
+    assert "1 transient cluster (1 snapshot(s)) merged: 1 state" in _legend(ax)
 
 
 def test_no_k_above_the_bar_names_the_best_candidate():

@@ -140,7 +140,7 @@ def _partial_note(info: dict | None) -> list[str]:
 
 @dataclass
 class Analysis:
-    """One run analysed: every result, nothing written yet (``write()`` makes ``<run>/analysis/``)."""
+    """One run analyzed: every result, nothing written yet (``write()`` makes ``<run>/analysis/``)."""
 
     run: object
     options: AnalyzeOptions
@@ -192,20 +192,21 @@ class Analysis:
         folder = _prepare_dir(self.run)
         log("drawing figures")
         from .figures import draw_all  # noqa: PLC0415
-        drawn = draw_all(self, folder)
+        drawn, skipped = draw_all(self, folder)
         with open(folder / "states.csv", "w", encoding="utf-8") as f:
             f.write("snapshot,step,cluster,state\n")
             for i, (s, c, q) in enumerate(zip(self.steps.tolist(), self.states.clusters.labels.tolist(),
                                               self.oscillation.states.tolist())):
                 f.write(f"{i},{s},{c},{q}\n")
-        summary = {**self.to_dict(), "figures": drawn, "files": {"summary": "summary.json", "states": "states.csv"}}
+        summary = {**self.to_dict(), "figures": drawn, "figures_skipped": skipped,
+                   "files": {"summary": "summary.json", "states": "states.csv"}}
         raise_if_interrupted()
         write_json(folder / "summary.json", summary)
         return summary
 
 
 def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> Analysis:
-    """Analyse one run: states, oscillation, projections, labels; nothing is written."""
+    """Analyze one run: states, oscillation, projections, labels; nothing is written."""
     opts = opts or AnalyzeOptions()
     log = log or (lambda msg: None)
     if opts.embedding_model:
@@ -275,13 +276,13 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
 
 
 def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> dict:
-    """Analyse one run and write ``run/analysis/``; returns the summary (what summary.json holds)."""
+    """Analyze one run and write ``run/analysis/``; returns the summary (what summary.json holds)."""
     return analyze(run, opts, model=model, log=log).write(log=log)
 
 
 
 def read_summary(run) -> dict | None:
-    """The run's summary.json, or None when it has not been analysed (or the file is unusable)."""
+    """The run's summary.json, or None when it has not been analyzed (or the file is unusable)."""
     path = run.analysis_dir / "summary.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -295,6 +296,6 @@ def ensure_summary(run, opts: AnalyzeOptions, reanalyze: bool = False, model=Non
     summary = None if reanalyze else read_summary(run)
     if summary is None:
         if log:
-            log(f"analysing {run.path}")
+            log(f"analyzing {run.path}")
         summary = analyze_run(run, opts, model=model, log=log)
     return summary

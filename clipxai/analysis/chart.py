@@ -38,24 +38,51 @@ def shade_states(ax, osc) -> None:
 
 def plot_similarity(ax, metrics: list[dict], osc=None) -> bool:
     """Cosine similarity to each prompt over steps; False when the run logged none."""
+    from .text import label  # noqa: PLC0415
+
     steps, sims = metric_series(metrics, "sim/")
     if not sims:
         return False
     shade_states(ax, osc)
     for text, values in sims.items():
-        ax.plot(steps, values, lw=1, label=text[:40])
+        ax.plot(steps, values, lw=1, label=label(text, 40))
     ax.set_xlabel("step")
     ax.set_ylabel("cosine similarity")
-    ax.set_title("similarity to the prompts (background: state)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title("similarity to the prompts" + (" (background: state)" if osc is not None else ""))
+    ax.legend()
     return True
 
 
-def plot_loss_terms(fig, metrics: list[dict]) -> bool:
-    """Small multiples: the loss and every objective term over steps."""
+def _mirrors(values: np.ndarray, others: list[np.ndarray]) -> bool:
+    """Whether ``values`` is one of ``others`` up to sign, scale and offset (the same curve)."""
+    ok = np.isfinite(values)
+    for ref in others:
+        both = ok & np.isfinite(ref)
+        if both.sum() < 3 or np.std(values[both]) == 0 or np.std(ref[both]) == 0:
+            continue
+        if abs(np.corrcoef(values[both], ref[both])[0, 1]) > 0.9999:
+            return True
+    return False
+
+
+def loss_panels(metrics: list[dict]) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
+    """(steps, panels, left out): the loss and every term, less those that only mirror the
+    similarity to a prompt (with one cosine term, the loss is minus the similarity)."""
     steps, terms = metric_series(metrics, "term/")
     _, loss = metric_series(metrics, "loss")
+    _, sims = metric_series(metrics, "sim/")
     panels = ({"loss": loss[""]} if "" in loss else {}) | terms
+    refs = list(sims.values())
+    mirrored = [name for name, values in panels.items() if _mirrors(values, refs)]
+    return steps, {k: v for k, v in panels.items() if k not in mirrored}, mirrored
+
+
+def plot_loss_terms(fig, metrics: list[dict]) -> bool:
+    """Small multiples: the loss and every objective term over steps, except those that are the
+    similarity again (named in the figure's title); False when nothing is left."""
+    from .text import label, plain  # noqa: PLC0415
+
+    steps, panels, mirrored = loss_panels(metrics)
     if not panels:
         return False
     cols = min(3, len(panels))
@@ -63,10 +90,11 @@ def plot_loss_terms(fig, metrics: list[dict]) -> bool:
     for j, (name, values) in enumerate(panels.items()):
         ax = fig.add_subplot(rows, cols, j + 1)
         ax.plot(steps, values, lw=1)
-        ax.set_title(name[:50], fontsize=8)
-        ax.set_xlabel("step", fontsize=7)
-        ax.tick_params(labelsize=6)
-    fig.tight_layout()
+        ax.set_title(label(name, 40))
+        ax.set_xlabel("step")
+    if mirrored:
+        fig.suptitle("left out, the same curve as the similarity: " + plain(", ".join(mirrored))[:90],
+                     x=0.01, ha="left", fontsize=9.5)
     return True
 
 
@@ -93,8 +121,8 @@ def plot_gradient(ax, series, osc=None) -> None:
     ax.plot(steps, values, lw=1, color="tab:red")
     ax.set_yscale("log" if np.all(values > 0) and values.max() / max(values.min(), 1e-30) > 100 else "linear")
     ax.set_xlabel("step")
-    ax.set_ylabel(label, fontsize=7)
-    ax.set_title("gradient over the run", fontsize=9)
+    ax.set_ylabel(label if len(label) < 30 else label.replace(" (", "\n("))
+    ax.set_title("gradient over the run")
 
 
 # ---------------------------------------------------------------------------------------
@@ -115,24 +143,31 @@ class ActivationStats:
                 "std_over_run": dict(zip(self.layers, self.std.mean(axis=1).round(6).tolist()))}
 
     def plot(self, fig) -> None:
-        """Heatmaps of mean and std (layer x step) and the std of each layer as lines."""
+        """Heatmaps of mean and std (layer x step) side by side, the std of each layer as lines below."""
         extent = (self.steps[0], self.steps[-1], len(self.layers) - 0.5, -0.5)
+        grid = fig.add_gridspec(2, 2, height_ratios=[self._heat_height(), 2.6])
         for j, (name, values) in enumerate((("mean", self.mean), ("std", self.std))):
-            ax = fig.add_subplot(1, 3, j + 1)
+            ax = fig.add_subplot(grid[0, j])
             im = ax.imshow(values, aspect="auto", interpolation="nearest", extent=extent, cmap="magma")
             ax.set_yticks(range(len(self.layers)))
-            ax.set_yticklabels([short_layer(n) for n in self.layers], fontsize=6)
+            ax.set_yticklabels([short_layer(n) for n in self.layers] if len(self.layers) <= 24 else [])
             ax.set_xlabel("step")
-            ax.set_title(f"activation {name} per layer", fontsize=8)
+            ax.set_title(f"activation {name} per layer")
             fig.colorbar(im, ax=ax)
-        ax = fig.add_subplot(1, 3, 3)
+        ax = fig.add_subplot(grid[1, :])
         for name, row in zip(self.layers, self.std):
-            ax.plot(self.steps, row, lw=0.8, label=short_layer(name))
+            ax.plot(self.steps, row, lw=0.9, label=short_layer(name))
         ax.set_xlabel("step")
-        ax.set_title("activation std over steps", fontsize=8)
+        ax.set_ylabel("std")
+        ax.set_title("activation std of each layer over steps")
         if len(self.layers) <= 12:
-            ax.legend(fontsize=5)
-        fig.tight_layout()
+            fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(len(self.layers), 6))
+
+    def figure_size(self) -> tuple[float, float]:
+        return 8.0, self._heat_height() + 2.6 + (0.3 if len(self.layers) <= 6 else 0.55)
+
+    def _heat_height(self) -> float:
+        return 1.2 + 0.2 * max(len(self.layers), 6)
 
 
 def short_layer(name: str) -> str:
@@ -190,9 +225,10 @@ class ConceptSimilarity:
         extent = (self.steps[0], self.steps[-1], len(self.concepts) - 0.5, -0.5)
         im = ax.imshow(self.sims, aspect="auto", interpolation="nearest", extent=extent, cmap="viridis")
         ax.set_yticks(range(len(self.concepts)))
-        ax.set_yticklabels([c[:24] for c in self.concepts], fontsize=7)
+        from .text import label  # noqa: PLC0415
+        ax.set_yticklabels([label(c, 24) for c in self.concepts])
         ax.set_xlabel("step")
-        ax.set_title("similarity to concept probes", fontsize=9)
+        ax.set_title("similarity to concept probes")
         ax.figure.colorbar(im, ax=ax, label="cosine")
 
 

@@ -54,8 +54,9 @@ class ClusterResult:
         """
         merged = ""
         if transient:
-            merged = (f"{len(transient)} transient cluster(s) ({', '.join(map(str, transient))} snapshot(s)) "
-                      f"merged: {states} state(s)")
+            from .verdict import plural  # noqa: PLC0415
+            merged = (f"{plural(len(transient), 'transient cluster')} ({', '.join(map(str, transient))} "
+                      f"snapshot(s)) merged: {plural(states, 'state')}")
         if not self.scores:
             why = "no principal component above the noise floor" if self.selection == "noise floor" else self.selection
             ax.text(0.5, 0.5, f"k = {self.k} ({why})" + (f"\n{merged}" if merged else ""), ha="center", va="center")
@@ -77,8 +78,10 @@ class ClusterResult:
         ax.set_ylabel({"silhouette": "mean silhouette", "bic": "BIC (lower is better)"}.get(self.selection, "score"))
         chosen = self.scores.get(self.k)
         score = "" if chosen is None else f" ({chosen:.2f})" if self.selection == "silhouette" else f" ({chosen:.4g})"
-        ax.set_title(f"{self.method}: k = {self.k} chosen by {self.selection}{score}", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.set_title(f"{self.method}: k = {self.k} chosen by {self.selection}{score}")
+        from .style import integer_axis  # noqa: PLC0415
+        integer_axis(ax.xaxis)
+        ax.legend()
 
 
 def renumber_by_first_appearance(labels: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Several runs side by side (pixels vs VQGAN, or several seeds of one prompt).
 
-Each run is analysed on its own (its summary.json is reused when present) for the
+Each run is analyzed on its own (its summary.json is reused when present) for the
 oscillation table. For the shared pictures, the runs' unit embeddings are pooled: one PCA
 draws every trajectory in the same plane, and one clustering of the pooled snapshots gives
 shared concepts, so "how much of its time did each run spend in concept j" is comparable
@@ -106,7 +106,7 @@ def _pooled_embeddings(runs, model) -> list[np.ndarray]:
 
 def compare_runs(paths, out_dir: str | Path | None = None, opts: AnalyzeOptions | None = None,
                  reanalyze: bool = False, log=None, model=None) -> Comparison:
-    """Analyse (or reuse) each run, then draw and tabulate them together in ``out_dir``."""
+    """Analyze (or reuse) each run, then draw and tabulate them together in ``out_dir``."""
     from ..runs import load_runs  # noqa: PLC0415
     from .states import infer_states  # noqa: PLC0415
 
@@ -185,37 +185,54 @@ def _shared_labels(x, shared, runs, opts, model) -> dict[int, str]:
 
 
 def _draw(result: Comparison, reduced: np.ndarray, owner: np.ndarray, names: list[str], steps: list) -> None:
+    from .style import figure_style  # noqa: PLC0415
+
+    with figure_style(names + list(result.shared_labels.values())):
+        _draw_figures(result, reduced, owner, names)
+
+
+def _draw_figures(result: Comparison, reduced: np.ndarray, owner: np.ndarray, names: list[str]) -> None:
     from sklearn.decomposition import PCA  # noqa: PLC0415
 
+    from .style import FULL_WIDTH_IN  # noqa: PLC0415
+    from .text import label as text_label  # noqa: PLC0415
+
     folder = result.folder
-    xy = PCA(n_components=2, random_state=0).fit_transform(reduced)
+    pca = PCA(n_components=2, random_state=0)
+    xy = pca.fit_transform(reduced)
     colors = state_colors(len(names))
-    fig, ax = new_figure(7, 5.5)
+    fig, ax = new_figure(FULL_WIDTH_IN, 5.2)
     for i, name in enumerate(names):
         p = xy[owner == i]
-        ax.plot(p[:, 0], p[:, 1], "-", lw=0.7, alpha=0.7, color=colors[i], label=name[:40])
-        ax.scatter(*p[0], marker="o", s=50, facecolors="none", edgecolors=colors[i])
-        ax.scatter(*p[-1], marker="s", s=50, color=colors[i])
-    ax.set_title("all runs in one PCA plane (circle: start, square: end)", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / "shared_projection.png", dpi=100)
+        ax.plot(p[:, 0], p[:, 1], "-", lw=1, alpha=0.8, color=colors[i], label=text_label(name, 40))
+        ax.scatter(*p[0], marker="o", s=80, color="white", edgecolors=colors[i], linewidths=2, zorder=3)
+        ax.scatter(*p[-1], marker="s", s=60, color=colors[i], edgecolors="black", linewidths=0.8, zorder=4)
+    ax.scatter([], [], marker="o", s=80, color="white", edgecolors="0.3", linewidths=2, label="start")
+    ax.scatter([], [], marker="s", s=60, color="0.5", edgecolors="black", label="end")
+    ratio = pca.explained_variance_ratio_
+    ax.set_xlabel(f"PC1 ({100 * ratio[0]:.0f}% of the variance)")
+    ax.set_ylabel(f"PC2 ({100 * ratio[1]:.0f}% of the variance)")
+    ax.tick_params(labelbottom=False, labelleft=False, length=0)
+    ax.set_title("all runs in one PCA plane")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.savefig(folder / "shared_projection.png")
     result.figures["shared_projection"] = "shared_projection.png"
 
     k = len(next(iter(result.occupancy.values())))
-    fig, ax = new_figure(7, 0.8 + 0.45 * len(names))
+    fig, ax = new_figure(FULL_WIDTH_IN, 1.2 + 0.4 * len(names))
     left = np.zeros(len(names))
     concept_colors = state_colors(k)
     for j in range(k):
         share = np.array([result.occupancy[n][j] for n in names])
         label = f"{j}: {result.shared_labels[j]}" if j in result.shared_labels else f"concept {j}"
-        ax.barh(range(len(names)), share, left=left, color=concept_colors[j], label=label)
+        ax.barh(range(len(names)), share, left=left, color=concept_colors[j], label=text_label(label, 30))
         left += share
     ax.set_yticks(range(len(names)))
-    ax.set_yticklabels([n[:30] for n in names], fontsize=7)
+    ax.set_yticklabels([text_label(n, 30) for n in names])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
     ax.set_xlabel("share of snapshots")
-    ax.set_title("time spent in each shared concept", fontsize=9)
-    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
-    fig.savefig(folder / "occupancy.png", dpi=100)
+    ax.set_title("time spent in each shared concept")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.savefig(folder / "occupancy.png")
     result.figures["occupancy"] = "occupancy.png"

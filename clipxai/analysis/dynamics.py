@@ -14,7 +14,7 @@ is visible only here. ``dynamics`` takes one series and answers four questions:
    ``drop_asymmetry_test``: the statistic is the skewness of the step-to-step changes, the
    surrogates flip the direction of whole blocks of those changes.
 4. Is it cycling? The test says so (p < ``alpha``), there are at least ``min_events`` drops,
-   and they keep coming: the last third of the analysed steps holds at least one.
+   and they keep coming: the last third of the analyzed steps holds at least one.
 
 Spacing is the mean gap between consecutive drops; ``snapshot_aliasing`` says the spacing is
 under twice the snapshot interval (fewer than two snapshots per cycle: the snapshots cannot
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-MIN_POINTS = 30      # analysed steps below which nothing is tested
+MIN_POINTS = 30      # analyzed steps below which nothing is tested
 MAX_EVENTS_LISTED = 1000
 FLIP_BLOCK = 10      # step-to-step changes whose direction a surrogate flips together
 
@@ -55,6 +55,7 @@ class DynamicsResult:
     snapshot_interval: float | None = None
     snapshot_aliasing: bool = False
     others: list[dict] = field(default_factory=list)  # the same, in brief, for the other logged series
+    motion: dict | None = None         # the numbers of the reason's first clause (climb, then level)
 
     def to_dict(self) -> dict:
         n = len(self.event_steps)
@@ -77,6 +78,7 @@ class DynamicsResult:
             "snapshot_interval": _num(self.snapshot_interval),
             "snapshot_aliasing": bool(self.snapshot_aliasing),
             "reason": self.reason,
+            "motion": self.motion,
             "other_signals": self.others,
         }
 
@@ -85,13 +87,19 @@ class DynamicsResult:
         return {"signal": self.signal, "cycling": bool(self.cycling), "n_events": int(len(self.event_steps)),
                 "mean_spacing_steps": _num(self.mean_spacing_steps), "p_value": _num(self.p_value)}
 
-    def plot(self, ax) -> None:
-        """The series over steps, its trend, the drops found, and where the snapshots fall."""
+    def plot(self, ax, osc=None) -> None:
+        """The series over steps, its trend, the drops found, and where the snapshots fall; with
+        ``osc`` (an ``OscillationResult`` of two or more states), the state as the background."""
+        from .text import plain  # noqa: PLC0415
+
+        if osc is not None and osc.n_states > 1:
+            from .chart import shade_states  # noqa: PLC0415
+            shade_states(ax, osc)
         if not len(self.steps):
             ax.text(0.5, 0.5, "no per-step series logged", ha="center", va="center")
             ax.set_axis_off()
             return
-        ax.plot(self.steps, self.values, lw=0.7, color="tab:blue", label=_name(self.signal))
+        ax.plot(self.steps, self.values, lw=0.9, color="tab:blue", label=plain(_name(self.signal)))
         if len(self.trend):
             ax.plot(self.steps, self.trend, lw=1, color="0.4", ls="--", label="trend (running median)")
         if self.analysed_from_step is not None:
@@ -106,12 +114,13 @@ class DynamicsResult:
                 ax.plot(snaps, np.full(len(snaps), np.nanmin(self.values)), "|", color="0.3", ms=5,
                         label=f"snapshots (every {self.snapshot_interval:g} steps)")
         ax.set_xlabel("step")
-        ax.set_ylabel(_name(self.signal).removeprefix("the "))
+        ax.set_ylabel(plain(_name(self.signal).removeprefix("the ")[:40]))
         verdict = "cycling" if self.cycling else "not cycling"
         spacing = f", drops every ~{self.mean_spacing_steps:.0f} steps" if self.cycling else ""
         p = "" if self.p_value is None else f", p={self.p_value:.3g}"
-        ax.set_title(f"per-step dynamics: {verdict}{spacing}{p}", fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
+        shaded = " (background: state)" if osc is not None and osc.n_states > 1 else ""
+        ax.set_title(f"every logged step: {verdict}{spacing}{p}{shaded}")
+        ax.legend(loc="best")
 
 
 def _num(x) -> float | None:
@@ -206,7 +215,7 @@ def drop_asymmetry_test(r: np.ndarray, rng: np.random.Generator, n_surrogates: i
     The statistic is the skewness of the step-to-step change (moments about zero; the changes
     of a detrended series average zero): a saw-tooth that falls in one step and climbs back
     over many has strongly negative skew. Each surrogate keeps the series' own noise exactly:
-    every step-to-step change with its size, in its place, with its neighbours, and flips the
+    every step-to-step change with its size, in its place, with its neighbors, and flips the
     direction of whole blocks of ``block`` consecutive changes at random (longer than a drop
     and than the short correlation of the changes). Only a preference for falling over rising
     is removed, so p says whether the falls are sharper than the rises beyond what the
@@ -247,19 +256,25 @@ def _clean(steps, values) -> tuple[np.ndarray, np.ndarray]:
     return steps[last], values[last]
 
 
-def _motion(name: str, trend: np.ndarray, r: np.ndarray, steps: np.ndarray, b: int) -> str:
-    """How the series moves apart from drops: its initial climb and its level afterwards."""
+def _motion(name: str, trend: np.ndarray, r: np.ndarray, steps: np.ndarray, b: int) -> tuple[str, dict]:
+    """How the series moves apart from drops: its initial climb and its level afterwards, as a
+    sentence and as the numbers in it (``motion`` in summary.json, for the report's words)."""
     spread = robust_scale(r[b:]) if len(r) > b + 1 else 0.0
     parts = []
+    info = {"start": _num(trend[0]), "climb": None, "climb_to": None, "climb_until_step": None}
     if b > 0 and abs(trend[b] - trend[0]) > 3 * spread:
         parts.append(f"{'rises' if trend[b] > trend[0] else 'falls'} from {trend[0]:.3g} to {trend[b]:.3g} "
                      f"by step {steps[b]:.0f}")
+        info.update(climb="rises" if trend[b] > trend[0] else "falls", climb_to=_num(trend[b]),
+                    climb_until_step=int(steps[b]))
     start, end = trend[b], trend[-1]
     if abs(end - start) > 3 * spread:
         parts.append(f"{'keeps rising' if end > start else 'keeps falling'} to {end:.3g} by the last step")
+        info.update(then="keeps rising" if end > start else "keeps falling", end=_num(end))
     else:
         parts.append(f"then stays near {np.median(trend[b:]):.3g} (step-to-step spread {spread:.2g})")
-    return f"{name[0].upper()}{name[1:]} " + ", ".join(parts)
+        info.update(then="holds", end=_num(np.median(trend[b:])))
+    return f"{name[0].upper()}{name[1:]} " + ", ".join(parts), info
 
 
 def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: float | None = None,
@@ -275,8 +290,8 @@ def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: flo
     trend = running_median(x, trend_window(len(x)))
     b = settle_index(trend)
     r = (x - trend)[b:]
-    motion = _motion(name, trend, x - trend, steps, b)
-    base.update(trend=trend, analysed_from_step=int(steps[b]))
+    motion, moves = _motion(name, trend, x - trend, steps, b)
+    base.update(trend=trend, analysed_from_step=int(steps[b]), motion=moves)
     if len(r) < MIN_POINTS:
         return DynamicsResult(cycling=False, reason=f"{motion}; only {len(r)} steps are left after its climb, "
                               f"too few to look for cycles.", **base)
@@ -338,7 +353,7 @@ def dynamics_word(d: dict | None) -> str:
 def dynamics_sentence(d: dict | None) -> str:
     """The per-step verdict and its reason, to print beside the states' verdict (never instead of it)."""
     if not d:
-        return "not measured (this summary predates the per-step dynamics; analyse the run again)."
+        return "not measured (this summary predates the per-step dynamics; analyze the run again)."
     return f"{'cycling' if d['cycling'] else 'not cycling'}. {d['reason']}"
 
 

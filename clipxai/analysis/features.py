@@ -68,7 +68,7 @@ def check_lengths(run) -> None:
 def check_steps(run) -> np.ndarray:
     """The steps of the recorded snapshots, checked to be finite and increasing."""
     if run.n == 0:
-        raise RunError(f"{run.path} has no snapshots yet (0 recorded), so there is nothing to analyse.")
+        raise RunError(f"{run.path} has no snapshots yet (0 recorded), so there is nothing to analyze.")
     steps = np.asarray(checked_array(run, "steps"), dtype=np.int64)
     if len(steps) > 1 and np.any(np.diff(steps) <= 0):
         raise RunError(f"{run.path}: the snapshot steps are not increasing, so the run's arrays are out of order.")
@@ -143,7 +143,7 @@ def run_features(run, source: str = "auto", model=None) -> Features:
         elif "images" in names:
             source = "pixels"
         else:
-            raise RunError(f"{run.path} has no embeddings, activations or images to analyse.")
+            raise RunError(f"{run.path} has no embeddings, activations or images to analyze.")
     if source == "embeddings":
         if "embeddings" in names:
             values = _rows_in_chunks(checked_array(run, "embeddings"), lambda a: a.reshape(len(a), -1))

@@ -4,7 +4,7 @@ Input is one state per snapshot (clusters, or an HMM's Viterbi path), the snapsh
 and optionally the feature rows the states came from (for the jump ratio, the convergence
 check and the recurrence plot). Every figure is defined in docs/analysis.md; the switch-rate
 interval is a circular block bootstrap (blocks at least one median dwell long, so the
-dependence between neighbouring snapshots is kept), the trend test is the Laplace test for a
+dependence between neighboring snapshots is kept), the trend test is the Laplace test for a
 Poisson process whose rate changes in time.
 """
 
@@ -19,7 +19,7 @@ from .cluster import mean_silhouette, renumber_by_first_appearance
 from .periodicity import PeriodicityResult, periodicity_test
 from .recurrence import RecurrenceResult, recurrence
 from .segments import Segments, describe_dwell, dwell_stats, kaplan_meier, segments, transition_counts
-from .verdict import Evidence, StateOrigin, Thresholds, decide
+from .verdict import Evidence, StateOrigin, Thresholds, decide, plural, verdict_label
 
 WINDOWS = ("early", "middle", "late")
 
@@ -76,21 +76,26 @@ class OscillationResult:
         }
 
     # -- figures ----------------------------------------------------------------------------
-    def plot(self, ax, colors=None) -> None:
-        """The state sequence over steps, one band per segment."""
+    def plot(self, ax, colors=None, names: dict | None = None) -> None:
+        """The state sequence over steps, one band per segment (states named when ``names`` has words)."""
         from .style import state_colors  # noqa: PLC0415
+        from .text import label  # noqa: PLC0415
 
         colors = colors or state_colors(self.n_states)
         seg = self.segments
         for s, a, d in zip(seg.state, self.steps[seg.start], seg.dwell):
             ax.broken_barh([(a, d)], (s - 0.4, 0.8), color=colors[s])
         ax.set_yticks(range(self.n_states))
+        if names and self.n_states <= 12:
+            ax.set_yticklabels([label(f"{s}: {names[s]}" if names.get(s) else str(s), 28)
+                                for s in range(self.n_states)])
         ax.set_ylim(-0.6, self.n_states - 0.4)
+        ax.invert_yaxis()
         ax.set_xlabel("step")
         ax.set_ylabel("state")
         lo, hi = self.switch_rate_ci
-        ax.set_title(f"{self.verdict}: {self.switches} switches, {self.switch_rate:.2f}/100 steps "
-                     f"[{lo:.2f}, {hi:.2f}]", fontsize=9)
+        ax.set_title(f"{verdict_label(self.verdict, self.n_states)}: {plural(self.switches, 'switch')}, "
+                     f"{self.switch_rate:.2f} per 100 steps (95% CI {lo:.2f}-{hi:.2f})")
 
     def plot_survival(self, ax, colors=None) -> None:
         """Kaplan-Meier dwell survival per state (censored first/last visits included)."""
@@ -107,30 +112,57 @@ class OscillationResult:
         ax.set_xlabel("dwell (steps)")
         ax.set_ylabel("P(dwell > t)")
         ax.set_ylim(0, 1.05)
-        ax.set_title("dwell-time survival (Kaplan-Meier)", fontsize=9)
+        ax.set_xlim(left=0)
+        ax.set_title("how long visits last (Kaplan-Meier)")
         if self.n_states <= 12:
-            ax.legend(fontsize=7)
+            ax.legend()
 
     def plot_transitions(self, ax) -> None:
-        """Counts of jumps between states (rows: from, columns: to)."""
-        ax.imshow(self.transitions, cmap="Blues")
+        """Counts of jumps between states (rows: from, columns: to), each count legible on its cell."""
+        import matplotlib  # noqa: PLC0415
+
+        from .style import readable_on  # noqa: PLC0415
+
+        cmap = matplotlib.colormaps["Blues"]
+        top = max(int(self.transitions.max()), 1)
+        ax.imshow(self.transitions, cmap=cmap, vmin=0, vmax=top)
         k = self.n_states
         if k <= 15:
             for i in range(k):
                 for j in range(k):
-                    ax.text(j, i, str(self.transitions[i, j]), ha="center", va="center", fontsize=7)
+                    v = int(self.transitions[i, j])
+                    ax.text(j, i, str(v), ha="center", va="center", color=readable_on(cmap(v / top)))
+        ax.set_xticks(range(k))
+        ax.set_yticks(range(k))
         ax.set_xlabel("to state")
         ax.set_ylabel("from state")
-        ax.set_title("transitions between states", fontsize=9)
+        ax.set_title("transitions between states")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(True)
 
     def plot_windows(self, ax) -> None:
         """Switch rate in the early, middle and late third of the run."""
         rates = [w["rate_per_100_steps"] for w in self.windows]
-        ax.bar([w["name"] for w in self.windows], rates, color="tab:gray")
-        ax.set_ylabel("switches / 100 steps")
+        bars = ax.bar([w["name"] for w in self.windows], rates, color="tab:gray")
+        ax.bar_label(bars, labels=[plural(w["switches"], "switch") for w in self.windows], padding=2)
+        ax.set_ylabel("switches per 100 steps")
+        ax.margins(y=0.2)
         p = self.trend.get("p_value")
-        ax.set_title(f"rate over the run (trend: {self.trend['direction']}"
-                     + (f", p={p:.3g})" if p is not None else ")"), fontsize=9)
+        ax.set_title(f"switch rate over the run (trend: {self.trend['direction']}"
+                     + (f", p={p:.3g})" if p is not None else ")"))
+
+    def nothing_to_show(self) -> dict[str, str]:
+        """Figure name -> why it would show nothing for this run (so it is not drawn)."""
+        out = {}
+        if self.n_states < 2:
+            why = "the run stays in one state"
+            out.update(states=why, transitions=why, switch_rate_windows=why)
+        elif self.switches == 0:
+            out.update(transitions="there is no switch", switch_rate_windows="there is no switch")
+        if not (~self.segments.censored).any():
+            out["dwell_survival"] = ("the run stays in one state" if self.n_states < 2
+                                     else "no visit both starts and ends inside the run")
+        return out
 
 
 # ---------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def _statistic(states: np.ndarray, n_states: int, lo: int, hi: int) -> tuple[flo
 
 
 def shuffled_order(states: np.ndarray, rng: np.random.Generator, no_repeats: bool) -> np.ndarray:
-    """A random order of segment indices; with ``no_repeats`` no two neighbours share a state.
+    """A random order of segment indices; with ``no_repeats`` no two neighbors share a state.
 
     Built one position at a time, choosing among the states allowed next with probability
     proportional to how many of their segments are left, and forcing the most plentiful state

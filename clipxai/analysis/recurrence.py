@@ -43,7 +43,7 @@ class RecurrenceResult:
         ax.set_xlabel("step" if steps is not None else "snapshot")
         ax.set_ylabel("step" if steps is not None else "snapshot")
         ax.set_title(f"recurrence (eps={self.eps:.3g}): RR={self.recurrence_rate:.2f} "
-                     f"DET={self.determinism:.2f} LAM={self.laminarity:.2f}", fontsize=9)
+                     f"DET={self.determinism:.2f} LAM={self.laminarity:.2f}")
 
 
 def _run_lengths(columns: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ above the floor the run is one state. A fixed count would keep pure noise dimens
 the embedding is small (64-D) or the run simple, and that noise alone pulls every
 silhouette down until real states are counted as one. The one extra component is for a
 state the run visits only briefly: its direction is real but too weak to clear a threshold
-tuned for reconstruction, and without it that state's snapshots fall into a neighbour's
+tuned for reconstruction, and without it that state's snapshots fall into a neighbor's
 cluster (64-D, 4 states with Pareto dwells: exact K 90% -> 95%; see docs/analysis.md).
 """
 
@@ -141,7 +141,7 @@ def infer_states(features: np.ndarray, *, method: str = "kmeans", k: int | str =
         raise ClipxaiError(f"The analysis needs at least 3 snapshots; this run has {len(x)}.")
     if not np.isfinite(x).all():
         bad = int((~np.isfinite(x)).any(axis=1).sum())
-        raise ClipxaiError(f"{bad} snapshot(s) have NaN or infinite values in the analysed features.")
+        raise ClipxaiError(f"{bad} snapshot(s) have NaN or infinite values in the analyzed features.")
     if normalize:
         x = l2_normalize(x)
     rank = signal_rank(x)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..words import plural, verdict_label  # noqa: F401  (the verdicts' words live with them)
+
 VERDICTS = ("converging", "single_state", "metastable_switching", "periodic_oscillation")
 OSCILLATING = ("metastable_switching", "periodic_oscillation")  # the verdicts that mean "it oscillates"
 
@@ -81,10 +83,6 @@ def _vs(x: float, bar: float, digits: int = 1) -> str:
     return f"{x:.{digits}f}"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _one_state(o: StateOrigin | None) -> str:
     """Why the state path has a single state, in the terms of the model-selection figure."""
     if o is None:
@@ -114,7 +112,7 @@ def _merged(e: Evidence) -> str:
     o = e.origin
     if o is None or not o.transient_sizes or e.n_states < 2:
         return ""
-    return (f"; {_plural(len(o.transient_sizes), 'transient cluster')} "
+    return (f"; {plural(len(o.transient_sizes), 'transient cluster')} "
             f"({', '.join(map(str, o.transient_sizes))} snapshot(s)) merged away")
 
 

@@ -51,15 +51,21 @@ def run_demo(out: str | Path = "runs/demo", prompt: str = "❤️", model: str =
     return html
 
 
-@click.command("demo")
-@click.option("--out", default="runs/demo", show_default=True, help="Folder for the runs and the report (a fresh one is used if it holds results).")
-@click.option("--prompt", default="❤️", show_default=True)
+@click.command("demo", context_settings={"show_default": True})
+@click.option("-o", "--out", default="runs/demo", show_default=True,
+              help="Folder for the runs and the report (a fresh one is used if it holds results).")
+@click.option("--prompt", default="❤️", show_default=True, help="The text to ascend towards.")
 @click.option("--model", default="toy", show_default=True, help="CLIP to ascend with (toy works offline).")
-@click.option("--seeds", default=4, show_default=True, type=click.IntRange(1, 64))
-@click.option("--steps", default=300, show_default=True, type=click.IntRange(1))
+@click.option("--seeds", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Seeds, ascended together in one batch; one run each.")
+@click.option("--steps", default=300, show_default=True, type=click.IntRange(1), help="Optimization steps.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def demo_command(out, prompt, model, seeds, steps, quiet):
-    """Ascend "❤️" on the bundled toy CLIP, analyse the runs and write a report (offline)."""
+@click.option("--open", "open_after", is_flag=True, help="Open the report in the web browser when it is written.")
+def demo_command(out, prompt, model, seeds, steps, quiet, open_after):
+    """Ascend "❤️" on the bundled toy CLIP, analyze the runs and write a report (offline)."""
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     html = run_demo(out, prompt=prompt, model=model, seeds=seeds, steps=steps, quiet=quiet, log=log)
     click.echo(str(html))
+    if open_after:
+        from ..analysis.cli import open_in_browser  # noqa: PLC0415
+        open_in_browser(html)
