@@ -98,7 +98,7 @@ def test_failing_run_does_not_stop_the_others_and_is_reported(tmp_path, capsys):
     assert "no retries left" in capsys.readouterr().err
     assert json.loads((folder / "sweep.json").read_text())["rows"][1]["attempts"] == 1
 
-    # the atlas analyses the complete run (never analysed) and lists the failed one
+    # the atlas analyzes the complete run (never analyzed) and lists the failed one
     assert main(["atlas", str(folder), "-o", str(tmp_path / "atlas")]) == 0
     assert (folder / good["folder"] / "analysis" / "summary.json").is_file()
     lines = (tmp_path / "atlas" / "atlas.csv").read_text(encoding="utf-8").splitlines()

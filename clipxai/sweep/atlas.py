@@ -1,6 +1,6 @@
 """The concept atlas of a sweep: what each run became, in one table and one page.
 
-``build_atlas(sweep_dir, out)`` reads sweep.json, analyses every complete run that has no
+``build_atlas(sweep_dir, out)`` reads sweep.json, analyzes every complete run that has no
 summary yet (with the spec's ``[analyze]`` options, PCA projection only unless the spec
 asks for more, so it stays fast), and writes ``atlas.csv`` (one row per run: every grid
 value, verdict, states, switches, the words of each state, final similarity, and the
@@ -137,13 +137,13 @@ def _analysis_options(spec: dict):
 
 
 def _summary(run, spec: dict, log) -> dict:
-    """The run's summary.json, analysing the run first when it has none."""
+    """The run's summary.json, analyzing the run first when it has none."""
     from ..analysis.analyze import analyze, read_summary  # noqa: PLC0415
     from .work import model_for_analysis  # noqa: PLC0415
 
     summary = read_summary(run)
     if summary is None:
-        log(f"analysing {run.path}")
+        log(f"analyzing {run.path}")
         opts = _analysis_options(spec)
         summary = analyze(run, opts, model=model_for_analysis(run, opts)).write()
     return summary
@@ -177,7 +177,7 @@ def collect(sweep_dir: str | Path, thumb: int = 112, log=None) -> Atlas:
             entry.image = _final_image(run, thumb)
             entry.summary = _summary(run, spec, log)
             entry.states = _states(run, entry.summary, thumb)
-        except Exception as err:  # noqa: BLE001  (one run that cannot be analysed stays a row of the atlas)
+        except Exception as err:  # noqa: BLE001  (one run that cannot be analyzed stays a row of the atlas)
             entry.error = f"analysis: {sentence(err)}"
             log(f"{path}: {entry.error}")
     return Atlas(name=str(data.get("name", folder.name)), grid_keys=list(data.get("grid_keys") or []), spec=spec,

@@ -55,7 +55,7 @@ def _verdict_table(atlas: Atlas, keys: list[str]) -> str:
     entries = atlas.entries
     seen = _ordered(en.verdict for en in entries if en.verdict)
     verdicts = [v for v in KNOWN_VERDICTS if v in seen] + [v for v in seen if v not in KNOWN_VERDICTS]
-    columns = [*verdicts, "not analysed", "failed"]
+    columns = [*verdicts, "not analyzed", "failed"]
     groups: dict[tuple, list[AtlasEntry]] = {}
     rank = {p: i for i, p in enumerate(_ordered(en.prompt for en in entries))}
     for en in sorted(entries, key=lambda en: rank[en.prompt]):   # a prompt's panels together
@@ -64,7 +64,7 @@ def _verdict_table(atlas: Atlas, keys: list[str]) -> str:
         "".join(f"<th>{e(c.replace('_', ' '))}</th>" for c in columns)
     body = []
     for (prompt, panel), members in groups.items():
-        counts = Counter(en.verdict or ("failed" if en.status != "complete" else "not analysed") for en in members)
+        counts = Counter(en.verdict or ("failed" if en.status != "complete" else "not analyzed") for en in members)
         cells = "".join(f"<td>{e(json.loads(v))}</td>" for v in panel)
         body.append(f"<tr><td>{e(prompt)}</td>{cells}<td class=n>{len(members)}</td>"
                     + "".join(f"<td class=n>{counts.get(c, 0) or ''}</td>" for c in columns) + "</tr>")
@@ -76,7 +76,7 @@ def _cell(en: AtlasEntry, size: int) -> str:
         reason = en.error or en.status
         return f"<td><div class=fail title=\"{e(reason)}\">{e(en.status)}: {e(reason)}</div></td>"
     sim = "" if en.final_similarity is None else f" · {en.final_similarity:.3f}"
-    verdict = (en.verdict or "not analysed").replace("_", " ")
+    verdict = (en.verdict or "not analyzed").replace("_", " ")
     return (f"<td><figure><img src=\"{en.image}\" width={size} alt=\"{e(en.prompt)}, seed {e(en.seed)}\" "
             f"title=\"{e(en.folder)}\"><figcaption>{e(verdict)}{e(sim)}</figcaption></figure></td>")
 
@@ -120,8 +120,8 @@ def _prompt_states(atlas: Atlas, keys: list[str]) -> str:
     out = []
     for prompt, members in by_prompt.items():
         counted = Counter(w for en in members for w in {w for st in en.states for w in st["words"] if w})
-        analysed = sum(1 for en in members if en.states)
-        common = " · ".join(f"{e(w)} {n}/{analysed}" for w, n in counted.most_common(12))
+        analyzed = sum(1 for en in members if en.states)
+        common = " · ".join(f"{e(w)} {n}/{analyzed}" for w, n in counted.most_common(12))
         head = ("".join(f"<th>{e(k)}</th>" for k in keys)
                 + "<th>seed</th><th>verdict</th><th>states (share of snapshots, words)</th>")
         rows = []
@@ -130,7 +130,7 @@ def _prompt_states(atlas: Atlas, keys: list[str]) -> str:
             verdict = (en.verdict or "").replace("_", " ")
             states = _states_of(en, max(16, atlas.thumb * 3 // 4))
             rows.append(f"<tr>{cells}<td>{e(en.seed)}</td><td>{e(verdict)}</td><td>{states}</td></tr>")
-        out.append(f"<h3>{e(prompt)}</h3><p>words across {analysed} analysed run{'s' if analysed != 1 else ''}: "
+        out.append(f"<h3>{e(prompt)}</h3><p>words across {analyzed} analyzed run{'s' if analyzed != 1 else ''}: "
                    f"{common or '<span class=muted>none</span>'}</p><table><tr>{head}</tr>{''.join(rows)}</table>")
     return "".join(out)
 

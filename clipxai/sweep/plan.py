@@ -51,7 +51,7 @@ def has_summary(path: Path) -> bool:
     return (path / "analysis" / "summary.json").is_file()
 
 
-# Kinds of unit: run (start fresh, batched), resume (one interrupted folder), analyze (complete, not analysed).
+# Kinds of unit: run (start fresh, batched), resume (one interrupted folder), analyze (complete, not analyzed).
 RUN, RESUME, ANALYZE = "run", "resume", "analyze"
 
 

@@ -42,7 +42,7 @@ class SweepProgress:
             self.complete += sum(r["status"] == "complete" for r in results)
         elapsed = time.perf_counter() - self.t0
         left = elapsed * (self.work_total - self.work_done) / max(self.work_done, 1e-9)
-        what = "analysed" if unit.kind == ANALYZE else unit.kind.replace("run", "ran").replace("resume", "resumed")
+        what = "analyzed" if unit.kind == ANALYZE else unit.kind.replace("run", "ran").replace("resume", "resumed")
         outcome = "failed" if bad else results[0]["status"] if results else "?"
         seconds = max((r.get("seconds") or 0.0 for r in results), default=0.0)
         eta = f"ETA {clock(left)}" if self.done < self.units else f"took {clock(elapsed)}"

@@ -7,7 +7,7 @@
     [ascend]                    # fixed options of every run, by their flat names
     model = "toy"
     steps = 300
-    [analyze]                   # optional: every run is analysed where it ran
+    [analyze]                   # optional: every run is analyzed where it ran
     projections = ["pca"]
 
 Every row is one seed's run folder. Its name is made from its grid values and a short hash
@@ -42,7 +42,7 @@ RESERVED = {"out": "the sweep puts every run under its own folder (clipxai sweep
 
 @dataclass
 class SweepSpec:
-    """A parsed spec: what to run (grid x fixed options), how to analyse, how hard to retry."""
+    """A parsed spec: what to run (grid x fixed options), how to analyze, how hard to retry."""
 
     name: str
     grid: dict[str, list]

@@ -74,19 +74,19 @@ class SweepState:
     def reconcile(self) -> dict[str, str]:
         """Each row's status from its folder; returns what each row still needs (run, resume, analyze)."""
         kinds = {}
-        analyse = self.spec.analyze is not None
+        analyze = self.spec.analyze is not None
         for row in self.rows:
             rec = self.records[row.folder]
             path = self.runs_dir / row.folder
             state = folder_state(path)
             if state == COMPLETE:
                 rec.update(status="complete", error=None)
-                if analyse and not has_summary(path):
+                if analyze and not has_summary(path):
                     if rec["analysis"] != "failed":
                         rec["analysis"] = None
                     if rec["analysis"] is None or rec["failures"] <= self.spec.retries:
                         kinds[row.folder] = ANALYZE
-                elif analyse:
+                elif analyze:
                     rec.update(analysis="complete", analysis_error=None)
                 continue
             if state == BUSY:  # another process writes it: neither run nor counted complete

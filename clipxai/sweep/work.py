@@ -1,4 +1,4 @@
-"""One unit of a sweep, wherever it runs: bring each of its rows to a complete (analysed) run.
+"""One unit of a sweep, wherever it runs: bring each of its rows to a complete (analyzed) run.
 
 ``execute_unit`` is what the local executor calls in-process and what a Ray task runs on a
 worker. It takes and returns plain data, and it looks at the folders itself before doing
@@ -127,8 +127,8 @@ def model_for_analysis(run, opts):
         return None
 
 
-def _analyse(result: dict, path: Path, options: dict) -> None:
-    """Analyse a complete run that has no summary yet (``[analyze]`` options); errors go into ``result``."""
+def _analyze(result: dict, path: Path, options: dict) -> None:
+    """Analyze a complete run that has no summary yet (``[analyze]`` options); errors go into ``result``."""
     from ..analysis.analyze import analyze, read_summary  # noqa: PLC0415
     from ..runs import open_run  # noqa: PLC0415
     from .validate import analyze_options  # noqa: PLC0415
@@ -145,7 +145,7 @@ def _analyse(result: dict, path: Path, options: dict) -> None:
 
 
 def execute_unit(payload: dict) -> list[dict]:
-    """Run (or resume, or analyse) the rows of one unit; one result per row, in order.
+    """Run (or resume, or analyze) the rows of one unit; one result per row, in order.
 
     ``payload``: ``rows`` (Row fields), ``runs_dir`` and ``attempts_dir`` (absolute),
     ``analyze`` (the ``[analyze]`` table or None) and ``cwd`` (relative paths in options,
@@ -183,7 +183,7 @@ def execute_unit(payload: dict) -> list[dict]:
                 if has_summary(path) and not result["ran"]:
                     result["analysis"] = "complete"
                 else:
-                    _analyse(result, path, payload["analyze"])
+                    _analyze(result, path, payload["analyze"])
     return [results[row.folder] for row in rows]
 
 
