@@ -14,9 +14,8 @@ fields, which shows where in colour space ascent is pulled.
 
 from __future__ import annotations
 
-import warnings
-
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
