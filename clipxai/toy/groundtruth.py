@@ -15,6 +15,7 @@ fields, which shows where in colour space ascent is pulled.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -56,9 +57,11 @@ def _ascend(prompt: str, model: ClipModel, out: Path, seeds: int, steps: int,
             snapshot_every: int | None = None, **options):
     from ..ascent import ascend  # noqa: PLC0415
 
-    return ascend(prompt, model_obj=model, out=str(out), seeds=seeds, steps=steps,
-                  snapshot_every=snapshot_every or max(1, steps - 1), activations="none",
-                  record_gradients=False, quiet=True, **options)
+    with warnings.catch_warnings():  # two snapshots on purpose: only the last image is judged
+        warnings.filterwarnings("ignore", message=".*the analysis needs at least 3")
+        return ascend(prompt, model_obj=model, out=str(out), seeds=seeds, steps=steps,
+                      snapshot_every=snapshot_every or max(1, steps - 1), activations="none",
+                      record_gradients=False, quiet=True, **options)
 
 
 @dataclass
