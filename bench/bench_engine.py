@@ -299,8 +299,11 @@ def saved_activation_mib(model, views: int, checkpointed: bool) -> float:
     from clipxai.compute import Encoder
     held: dict[int, int] = {}
 
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+
     def pack(t):
-        held[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        if t.untyped_storage().data_ptr() not in weights:  # the weights exist anyway
+            held[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
     x = torch.rand(views, 3, model.input_resolution, model.input_resolution, requires_grad=True)
     encoder = Encoder(model, normalize=True, checkpoint_activations=checkpointed)

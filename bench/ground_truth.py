@@ -1,5 +1,6 @@
 """Ground-truth figures on the toy world: is ascent adversarial without augmentation, does it
-get the colour right with it, and does "❤️" reach several planted meanings?
+get the colour right with it (pixels with cutouts, and the das preset's pyramid), and does "❤️"
+reach several planted meanings?
 
     python bench/ground_truth.py [--model toy] [--judge toy-b] [--steps 80] [--lr 0.1] [--cutouts 4] [--seeds 16]
 """
@@ -33,13 +34,17 @@ def main():
 
     model, judge = load_clip(args.model, "cpu"), load_clip(args.judge, "cpu")
     t = time.perf_counter()
-    conditions = groundtruth.colour_check(model, judge, steps=args.steps, lr=args.lr, cutouts=args.cutouts)
+    conditions = groundtruth.colour_check(model, judge, steps=args.steps, lr=args.lr, cutouts=args.cutouts,
+                                          conditions={**groundtruth.COLOUR_CONDITIONS, **groundtruth.PYRAMID_CONDITION})
     print(f"colour ascent: '<colour>' for {len(conditions[0].per_colour)} colours, 2 seeds, "
-          f"{args.steps} steps, lr {args.lr}, {args.cutouts} cutouts, model {args.model}, judge {args.judge} ({time.perf_counter() - t:.0f} s)")
-    print(f"  {'condition':<26}{'self-sim':>10}{'judge agrees':>14}{'pixel share':>13}{'pixel agrees':>14}")
+          f"{args.steps} steps, lr {args.lr}, {args.cutouts} cutouts (pyramid: the das preset's own lr and views), "
+          f"model {args.model}, judge {args.judge} ({time.perf_counter() - t:.0f} s)")
+    print(f"  {'condition':<26}{'self-sim':>10}{'judge agrees':>14}{'pixel share':>13}{'pixel agrees':>14}"
+          f"{'final sim':>11}{'judge sim':>11}{'gap':>8}")
     for c in conditions:
         print(f"  {c.name:<26}{c.self_similarity:>10.3f}{100 * c.judge_agreement:>13.0f}%"
-              f"{100 * c.pixel_share:>12.1f}%{100 * c.pixel_agreement:>13.0f}%")
+              f"{100 * c.pixel_share:>12.1f}%{100 * c.pixel_agreement:>13.0f}%"
+              f"{c.final_similarity:>11.3f}{c.judge_similarity:>11.3f}{c.adversarial_gap:>8.3f}")
     t = time.perf_counter()
     print(f"\ncolour landscape of '❤️' on {args.model} (flat fields, 11^3 RGB grid; peaks, best first):")
     for rgb, sim, name in groundtruth.colour_landscape(model, "❤️").peaks()[:5]:

@@ -30,6 +30,8 @@ _LAZY = {
     "tv": "clipxai.objectives", "memory": "clipxai.objectives", "range_penalty": "clipxai.objectives",
     "list_terms": "clipxai.objectives", "register_term": "clipxai.objectives",
     "list_losses": "clipxai.objectives", "register_loss": "clipxai.objectives",
+    "neuron": "clipxai.feature_terms", "channel": "clipxai.feature_terms", "direction": "clipxai.feature_terms",
+    "head": "clipxai.feature_terms",
 }
 
 __all__ = ["ClipxaiError", "__version__", *_LAZY]

@@ -80,9 +80,10 @@ def _members(cfg: AscendConfig, models: ClipModel | list[ClipModel] | None) -> l
 
 def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -> Parts:
     """Every part of the ascent a config describes, checked; nothing is written."""
-    text_prompts = parse_prompts(cfg.prompt)
+    terms = cfg.objective.terms
+    text_prompts = parse_prompts(cfg.prompt) if cfg.prompt.strip() or not terms else []  # terms alone need none
     image_prompts = [parse_image_prompt(s) for s in cfg.objective.image_prompts]
-    if not any(p.weight > 0 for p in text_prompts + image_prompts):
+    if not terms and not any(p.weight > 0 for p in text_prompts + image_prompts):
         raise ClipxaiError(f"The prompt '{cfg.prompt}' has no positive weight, so there is nothing to ascend toward.")
     chosen = _members(cfg, model)
     model = chosen[0][0]
@@ -109,6 +110,10 @@ def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -
                  torch.optim.SGD(param.params, lr=o.lr, momentum=0.9, weight_decay=o.weight_decay))
     schedule = LRSchedule(o.schedule, o.lr, o.steps, o.lr_final, o.plateau_patience, o.plateau_factor)
     objective = build_objective(cfg, members[0].prompts, [(m.name, m.weight) for m in members])
+    views = len(seeds) * max(cfg.augment.cutouts, 1)
+    if any(objective.hook_points()) and 0 < c.cutout_batch < views:
+        raise ClipxaiError("Terms on hook points (neuron, channel, direction, head) read every view in one pass; "
+                           f"drop --cutout-batch or set it to at least {views}.")
     parts = Parts(members, objective, param, optimizer, schedule, seeds, o.steps, cfg.normalize, c.cutout_batch)
     _check_objective(parts)
     return parts
@@ -140,7 +145,8 @@ def prepare(cfg: AscendConfig, model: ClipModel | None = None, callbacks: Iterab
     parts = build(cfg, model)
     recorder = RunRecorder(cfg, parts.model, extra_manifest=extra_manifest)
     guard = FiniteGuard(cfg.record.log_every, cfg.record.snapshot_every)
-    shown = [] if quiet else [Progress(label=f"{_short(cfg.prompt)} on {parts.model.name}",
+    title = cfg.prompt or " ".join(cfg.objective.terms)  # a run of terms alone is named by them
+    shown = [] if quiet else [Progress(label=f"{_short(title)} on {parts.model.name}",
                                        next_command=_NextCommand(recorder))]
     chain = [guard, recorder, *shown, *callbacks, Checkpointer(recorder)]
     return Engine(parts, chain), recorder

@@ -37,12 +37,17 @@ def available_bytes(device: torch.device) -> int:
 
 
 def view_activation_bytes(model, normalize: bool = True) -> int:
-    """Bytes autograd saves for one view's forward pass through ``model.encode_image``."""
+    """Bytes autograd saves for one view's forward pass through ``model.encode_image``.
+
+    The model's own weights, which backward reads but which exist anyway, are not counted.
+    """
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor):
         ptr = t.untyped_storage().data_ptr()
-        seen[ptr] = max(seen.get(ptr, 0), t.untyped_storage().nbytes())
+        if ptr not in weights:
+            seen[ptr] = max(seen.get(ptr, 0), t.untyped_storage().nbytes())
         return t
 
     r = model.input_resolution
@@ -67,8 +72,8 @@ def check_step_memory(model, *, seeds: int, size: tuple[int, int], cutouts: int,
     parameter = 6 * image                       # tensor, grad, two Adam moments, the image, its grad
     views_bytes = 3 * views * 3 * r * r * 4     # the views, their gradient, the sampling grid
     activations = 0
-    if per_pass > MEASURE_ABOVE:
-        activations = per_pass * view_activation_bytes(model, normalize)
+    if per_pass > MEASURE_ABOVE:  # saved activations, and as much again for backward's temporaries
+        activations = 2 * per_pass * view_activation_bytes(model, normalize)
     need = parameter + views_bytes + activations
     have = available_bytes(model.device)
     if need > have:

@@ -35,6 +35,9 @@ COMMANDS = {
     "neighbors": "clipxai.vocab:neighbors_command",
     "cvae": "clipxai.cvae.cli:cvae_group",
     "view": "clipxai.view.cli:view_command",
+    "sweep": "clipxai.sweep.cli:sweep_command",
+    "atlas": "clipxai.sweep.cli:atlas_command",
+    "opinion": "clipxai.opinion:opinion_command",
 }
 
 
@@ -55,6 +58,8 @@ SUMMARIES = {
     "neighbors": "CLIP's own nearest words to a text.",
     "cvae": "Train, sample and evaluate the CLIP-conditioned CVAE.",
     "view": "Browse runs in the browser: scrub, watch live, compare, start.",
+    "sweep": "Run a grid of ascents (prompts x seeds x models), here or on Ray; rerun to continue.",
+    "atlas": "The concept atlas of a sweep: atlas.csv and a self-contained atlas.html.",
 }
 
 

@@ -254,6 +254,14 @@ PRESETS: dict[str, Preset] = {
         "ViT-L/14, N(0, 0.01) pixels fed to CLIP unnormalized and unaugmented, AdamW lr 1.5, "
         "loss -log(exp(cos/5)) + 1e-5 TV(sum) + 0.01 MSE to the best image so far, 4000 steps.",
     ),
+    "das": Preset(
+        dict(param="pyramid", normalize=True, cutouts=32, cut_min=0.67, cut_max=0.67, jitter=0.0, aug_noise=0.1,
+             optimizer="adam", lr=0.01, similarity="cosine", steps=100, snapshot_every=5),
+        {"pyramid": dict(resolutions="auto", squash="tanh", sigma=0.0, mean=0.5)},
+        "Direct Ascent Synthesis (Fort & Whitaker 2025): the image a sum of perturbations at every resolution, "
+        "squashed by tanh, from flat grey; 32 views per step, each a crop of 2/3 of the side at a random place, "
+        "with noise; Adam lr 0.01, 100 steps (docs/methods.md).",
+    ),
 }
 
 

@@ -10,6 +10,7 @@ run needs to continue bit for bit.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -137,15 +138,19 @@ class Engine:
         if max_views and views.shape[0] > max_views * image.shape[0]:
             views = views.view(image.shape[0], -1, *views.shape[1:])[:, :max_views].reshape(-1, *views.shape[1:])
         chunks = self.chunks(views.shape[0])
+        live = None
         if len(chunks) == 1:
-            feats = self.encode(views, member)
+            # Terms on hook points (neuron, channel, ...) read the first model's live activations.
+            wanted = self.objective.hook_points() if member == 0 else ((), ())
+            with m.model.hooked(*wanted) if any(wanted) else contextlib.nullcontext() as live:
+                feats = self.encode(views, member)
         else:
             with torch.no_grad():
                 feats = torch.cat([self.encode(views[c], member) for c in chunks]).requires_grad_(True)
         feats = feats.view(image.shape[0], -1, m.model.embed_dim)
         embeds = feats / feats.norm(dim=-1, keepdim=True)
         return Step(index=index, image=image, views=views, features=feats, embeds=embeds, prompts=m.prompts,
-                    model=m.model, param=self.param, state=state)
+                    model=m.model, param=self.param, state=state, activations=live)
 
     def step(self, index: int) -> Step:
         """One optimization step; callbacks hear of it before backward, before and after the update."""

@@ -22,7 +22,7 @@ EXIT_INTERRUPTED = 130
 # (flags, flat option name, click type, help). The default shown is the preset's.
 OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [
     (("--device",), "device", str, "auto, cpu, cuda or mps."),
-    (("--param",), "param", str, "Parameterization: pixels, fourier, vqgan, cvae."),
+    (("--param",), "param", str, "Parameterization: pixels, fourier, pyramid, vqgan, cvae."),
     (("--steps",), "steps", int, "Optimization steps."),
     (("--lr",), "lr", float, "Learning rate."),
     (("--optimizer",), "optimizer", click.Choice(OPTIMIZERS), "Optimizer."),
@@ -126,7 +126,7 @@ def parse_param_options(values: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command("ascend")
-@click.argument("prompt", required=False)
+@click.argument("prompt", required=False)  # optional when a --term is given
 @click.option("--preset", type=click.Choice(list_presets()), default=None,
               help="Named defaults; any option given overrides them. [default: default]")
 @click.option("--model", "models", multiple=True, metavar="MODEL[:W]",
@@ -149,7 +149,7 @@ def parse_param_options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--resume", type=click.Path(), default=None, help="Continue an interrupted run folder.")
 def ascend_command(prompt, resume, quiet, param_option, expand_n, llm_model, llm_base_url, models, **options):
-    """Optimize an image from noise toward PROMPT ("text:w|text:-w") and record the run."""
+    """Optimize an image from noise toward PROMPT ("text:w|text:-w"), or the --term objectives alone, and record the run."""
     from .ascent import ascend  # noqa: PLC0415  (torch and clip load only when a command runs)
 
     if models:
@@ -182,8 +182,9 @@ def _ascend(ascend, prompt, resume, quiet, expand_n, llm_model, llm_base_url, op
             raise ClipxaiError("Give either a PROMPT or --resume RUN, not both.")
         return ascend(resume=resume, quiet=quiet, **options)
     else:
-        if prompt is None:
-            raise ClipxaiError("The prompt is missing; run `clipxai ascend \"a red heart\"`.")
+        if prompt is None and not options.get("terms"):
+            raise ClipxaiError("The prompt is missing; run `clipxai ascend \"a red heart\"` "
+                               "(or give a --term such as neuron:LAYER:UNIT to ascend without one).")
         if expand_n is not None and not 1 <= expand_n <= 64:
             raise ClipxaiError(f"--expand takes a number of expansions from 1 to 64 (got {expand_n}).")
         expand = {"n": expand_n, "model": llm_model, "base_url": llm_base_url} if expand_n else None

@@ -50,6 +50,7 @@ class Step:
     total: torch.Tensor | None = None          # (K,) objective per seed, detached
     values: dict[str, torch.Tensor] = field(default_factory=dict)  # term name -> (K,), detached
     lr: float = 0.0
+    activations: Any = None       # LiveActivations of the views, when a term asked for hook points
 
     @property
     def batch(self) -> int:
@@ -84,6 +85,8 @@ class Step:
     def prompt_similarities(self) -> torch.Tensor:
         """(K, P) cosine of the views to every prompt, averaged over views."""
         with torch.no_grad():
+            if not self.prompts:  # a run of terms alone
+                return self.embeds.new_zeros(self.batch, 0)
             matrix = torch.stack([p.embedding for p in self.prompts])
             return (self.embeds.detach() @ matrix.T).mean(dim=1)
 
@@ -149,6 +152,12 @@ class Objective:
 
     def term_names(self) -> list[str]:
         return _unique_names([n for _, n, _ in self.parts])
+
+    def hook_points(self) -> tuple[list[str], list[str]]:
+        """(module outputs, attention heads) the terms read from the views (``ClipModel.hooked``)."""
+        outputs = [n for _, _, t in self.parts for n in getattr(t, "hook_outputs", ())]
+        heads = [n for _, _, t in self.parts for n in getattr(t, "hook_heads", ())]
+        return list(dict.fromkeys(outputs)), list(dict.fromkeys(heads))
 
     # -- evaluation ---------------------------------------------------------------------
     def __call__(self, step: Step) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -346,6 +355,9 @@ def load_term(spec: str) -> Objective:
     spec = spec.strip()
     if not spec:
         raise TermError("A --term value is empty.")
+    feature = feature_terms.parse_spec(spec)  # neuron:LAYER:UNIT, channel:..., direction:..., head:...
+    if feature is not None:
+        return feature
     if spec in _TERMS:
         return _as_objective(_TERMS[spec](), spec)
     eps = _entry_point_terms()
@@ -409,6 +421,8 @@ def parse_term_option(value: str) -> tuple[str, float]:
         return spec, weight
     return value, 1.0
 
+
+from . import feature_terms  # noqa: E402  (registers neuron, channel, direction, head)
 
 # The first names of these functions, kept for scripts written against them.
 register_loss = register_term

@@ -82,7 +82,8 @@ class RunRecorder(Callback):
     # -- folders --------------------------------------------------------------------------------
     def folder_names(self, seeds: list[int]) -> list[str]:
         cfg = self.config
-        base = cfg.name or _unused_name(Path(cfg.out).expanduser(), default_run_name(cfg.prompt), len(seeds))
+        title = cfg.prompt.strip() or " ".join(t.rsplit("=", 1)[0] for t in cfg.objective.terms)  # terms alone: theirs
+        base = cfg.name or _unused_name(Path(cfg.out).expanduser(), default_run_name(title), len(seeds))
         return [base] if len(seeds) == 1 else [f"{base}-seed{s}" for s in seeds]
 
     def on_start(self, engine: Engine) -> None:

@@ -51,6 +51,7 @@ class AnalyzeOptions:
     vocab_file: str | None = None
     vocab_only: bool = False
     top_words: int = 5
+    opinion: bool = False             # CLIP's opinion of each state (text ascent, clipxai.opinion) beside its words
     gif: bool = True
     seed: int = 0
     n_boot: int = 1000
@@ -154,6 +155,7 @@ class Analysis:
     labels: object | None = None           # StateLabels
     concepts: object | None = None         # ConceptSimilarity
     activations: object | None = None      # ActivationStats
+    opinions: dict | None = None           # state -> Opinion, with --opinion
     metrics: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     seconds: float = 0.0
@@ -175,7 +177,9 @@ class Analysis:
                          **st.to_dict(), "seed": opts.seed,
                          "thresholds": asdict(opts.thresholds), "options": opts.to_dict(),
                          "projections": {m: p.to_dict() for m, p in self.projections.items()}},
-            "labels": None if self.labels is None else self.labels.to_dict(),
+            "labels": None if self.labels is None else {
+                **self.labels.to_dict(),
+                **({"opinion": {str(k): o.to_dict() for k, o in self.opinions.items()}} if self.opinions else {})},
             "concepts": None if self.concepts is None else self.concepts.to_dict(osc.states),
             **({"activations": self.activations.to_dict()} if self.activations is not None else {}),
             **({"representatives": reps} if "images" in self.run.array_names() else {}),
@@ -248,7 +252,7 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
         embeddings = feats.values if feats.source == "embeddings" else np.asarray(run.embeddings, dtype=np.float32)
     elif feats.source.startswith("embeddings computed"):
         embeddings = feats.values
-    labels = concepts = None
+    labels = concepts = opinions = None
     notes = []
     if opts.labels:
         m = clip_model or source.get(required=False)
@@ -262,6 +266,8 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
             words, desc = build_vocabulary(opts.vocab_file, opts.vocab_only, model=m)
             labels = label_states(m, embeddings, osc.states, words, desc, k=opts.top_words,
                                   snapshot_index=list(reps.values()))
+            if opts.opinion:
+                opinions = _state_opinions(m, embeddings, osc.states, words if opts.vocab_only else None, opts, notes)
     if opts.concepts:
         if embeddings is None:
             embeddings = model_embeddings(run, clip_model)
@@ -271,8 +277,18 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
     from .chart import activation_stats  # noqa: PLC0415
     return Analysis(run=run, options=opts, steps=steps, features=feats.source, states=st, oscillation=osc,
                     dynamics=dyn, projections=projections, representatives=reps, labels=labels, concepts=concepts,
-                    activations=activation_stats(run), metrics=run.metrics(), notes=notes,
+                    activations=activation_stats(run), opinions=opinions, metrics=run.metrics(), notes=notes,
                     seconds=time.perf_counter() - t0)
+
+
+def _state_opinions(model, embeddings, states, words, opts: AnalyzeOptions, notes: list) -> dict | None:
+    """CLIP's opinion of each state, or a note saying why there is none."""
+    from ..opinion import state_opinions  # noqa: PLC0415
+    try:
+        return state_opinions(model, embeddings, states, words=words, seed=opts.seed)
+    except ClipxaiError as err:
+        notes.append(f"No opinion: {err}")
+        return None
 
 
 def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> dict:

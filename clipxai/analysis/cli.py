@@ -106,6 +106,8 @@ def describe(summary: dict) -> str:
     labels = (summary.get("labels") or {}).get("states", {})
     for s, d in summary["dwell_steps"].items():
         words = ", ".join(w["word"] for w in labels.get(s, [])[:3])
+        opinion = ((summary.get("labels") or {}).get("opinion") or {}).get(s)
+        words = "; ".join(filter(None, [words, opinion and f"opinion: {opinion['text']}"]))
         lines.append(f"  state {s}: dwell median {d['median']:.4g} steps (IQR {d['iqr']:.4g}), "
                      f"{100 * d['occupancy']:.0f}% of the run" + (f"  [{words}]" if words else ""))
     lines.append(f"  why: {summary['verdict_reason']}")
@@ -168,9 +170,11 @@ OPEN_OPTION = dict(is_flag=True, help="Open the report in the web browser when i
 @analysis_options
 @click.option("--projection", **PROJECTION_OPTION)
 @click.option("--no-gif", is_flag=True, help="Do not write the animated GIF.")
+@click.option("--opinion", is_flag=True,
+              help="Also ask CLIP's opinion of each state: a few words ascended to match it (clipxai opinion).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the text summary.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
-def analyze_command(run_path, projection, no_gif, as_json, quiet, **kw):
+def analyze_command(run_path, projection, no_gif, as_json, quiet, opinion, **kw):
     """Cluster, project, chart and quantify a run; writes RUN/analysis/ (summary.json, figures).
 
     RUN_PATH may also be a folder of runs (a batch of seeds, a sweep): each run in it is analyzed.
@@ -179,6 +183,7 @@ def analyze_command(run_path, projection, no_gif, as_json, quiet, **kw):
     from .analyze import analyze_run  # noqa: PLC0415
 
     opts = build_options(projection=projection, no_gif=no_gif, **kw)
+    opts.opinion = opinion
     batch = _runs_in(run_path)
     if batch is None:
         run = open_run(run_path)

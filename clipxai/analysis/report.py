@@ -133,6 +133,8 @@ def _state_rows(run, s: dict, fig_dir: Path, prefix: str) -> list[list]:
     rows = []
     for key, d in s["dwell_steps"].items():
         words = ", ".join(f"{w['word']} ({w['similarity']:.2f})" for w in labels.get(key, []))
+        opinion = ((s.get("labels") or {}).get("opinion") or {}).get(key)  # analyze --opinion
+        words += f"; CLIP's opinion: {opinion['text']} ({opinion['similarity']:.2f})" if opinion else ""
         rows.append([key, pictures.get(int(key), ""), words or "n/a",
                      f"{d['median']:.4g} ({d['iqr']:.4g})" + (" lower bound" if d.get("lower_bound") else ""),
                      str(d["visits"]), f"{100 * d['occupancy']:.0f}%"])

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ClipxaiError
 from .hooks import DEFAULT_HOOKS, match_names, pool_activation
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -160,6 +161,23 @@ class ClipModel:
             out[idx] = self._encode_tokens(tokens[idx, :length]).float()
         return out
 
+    # -- soft tokens (CLIP's opinion) ------------------------------------------------------
+    def token_embeddings(self) -> torch.Tensor:
+        """(vocabulary, width): the text tower's token-embedding table, which soft tokens mix."""
+        raise ClipxaiError(f"Text ascent needs a text tower that takes token embeddings, which clipxai offers for "
+                           f"OpenAI-format, open_clip and Hugging Face CLIP models, not for {self.name} ({self.backend}).")
+
+    def encode_token_embeddings(self, embeds: torch.Tensor, eot_positions: torch.Tensor) -> torch.Tensor:
+        """Text features (fp32, not unit length, with gradient) of token embeddings given directly.
+
+        ``embeds`` (batch, length, width) stands where the token-embedding lookup would be (the
+        start token first; length at most ``context_length``), ``eot_positions`` (batch,) says
+        where each row's end-of-text token is, the position a causal CLIP text tower reads.
+        ``encode_token_embeddings(token_embeddings()[ids], ...)`` equals ``encode_text``.
+        """
+        self.token_embeddings()  # says which models are not supported
+        raise NotImplementedError
+
     # -- hook points ----------------------------------------------------------------------
     def hook_points(self, pattern: str | None = None) -> list[str]:
         """Dotted module names matching ``pattern`` (comma-separated patterns allowed).
@@ -190,6 +208,17 @@ class ClipModel:
         finally:
             for h in handles:
                 h.remove()
+
+    def hooked(self, names=(), heads=()):
+        """Within the block, forward passes fill the yielded ``LiveActivations``, graph kept.
+
+        ``outputs[name]`` is each named module's output, batch-first (batch, tokens, width);
+        ``heads[name]`` each attention head's output in the named block, (batch, heads,
+        tokens, head_dim). What objective terms on neurons, channels, directions and heads
+        read (``capture`` detaches; this does not). An unknown name is one sentence.
+        """
+        from .live import hooked  # noqa: PLC0415
+        return hooked(self.module, self.name, names, heads, self._sequence_first)
 
     def describe(self) -> dict:
         """What the run manifest records about the model."""

@@ -86,6 +86,24 @@ class HFClip(ClipModel):
         pooled = self.module.text_model(input_ids=tokens).pooler_output
         return pooled if self.siglip else self.module.text_projection(pooled)
 
+    def token_embeddings(self) -> torch.Tensor:
+        if self.siglip:
+            return super().token_embeddings()  # SigLIP's text tower is not causal: one sentence
+        return self.module.text_model.embeddings.token_embedding.weight
+
+    def encode_token_embeddings(self, embeds, eot_positions):
+        self.token_embeddings()
+        try:
+            from transformers.masking_utils import create_causal_mask  # noqa: PLC0415
+        except ImportError:
+            return super().encode_token_embeddings(embeds, eot_positions)
+        text = self.module.text_model
+        x = text.embeddings(inputs_embeds=embeds.to(self.dtype))
+        mask = create_causal_mask(config=text.config, inputs_embeds=x, attention_mask=None, cache=None)
+        x = text.encoder(inputs_embeds=x, attention_mask=mask, is_causal=True).last_hidden_state
+        x = text.final_layer_norm(x)
+        return self.module.text_projection(x[torch.arange(x.shape[0], device=x.device), eot_positions]).float()
+
     def versions(self) -> dict[str, str]:
         with contextlib.suppress(PackageNotFoundError):
             return {"transformers": version("transformers")}

@@ -61,6 +61,17 @@ class OpenAIClip(ClipModel):
     def _sequence_first(self, name: str) -> bool:
         return name == "transformer" or name.startswith(("transformer.", "visual.transformer"))
 
+    def token_embeddings(self) -> torch.Tensor:
+        return self.module.token_embedding.weight
+
+    def encode_token_embeddings(self, embeds, eot_positions):
+        m = self.module
+        n = embeds.shape[1]
+        x = embeds.to(self.dtype) + m.positional_embedding[:n].to(self.dtype)
+        x = m.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)  # its blocks cut the causal mask to n
+        x = m.ln_final(x)
+        return (x[torch.arange(x.shape[0], device=x.device), eot_positions] @ m.text_projection).float()
+
     def versions(self) -> dict[str, str]:
         with contextlib.suppress(PackageNotFoundError):
             return {"clip": version("clip-anytorch")}

@@ -117,6 +117,25 @@ class OpenClipModel(ClipModel):
             return x
         return m.text_projection(x) if isinstance(m.text_projection, nn.Linear) else x @ m.text_projection
 
+    def token_embeddings(self) -> torch.Tensor:
+        m = self.module
+        if not (hasattr(m, "token_embedding") and getattr(m, "attn_mask", None) is not None
+                and getattr(m, "text_pool_type", "") in ("argmax", "eos")):
+            return super().token_embeddings()  # a text tower that is not CLIP's causal one: one sentence
+        return m.token_embedding.weight
+
+    def encode_token_embeddings(self, embeds, eot_positions):
+        self.token_embeddings()
+        m = self.module
+        n = embeds.shape[1]
+        cast = m.transformer.get_cast_dtype()
+        x = embeds.to(cast) + m.positional_embedding[:n].to(cast)
+        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:n, :n]))
+        x = x[torch.arange(x.shape[0], device=x.device), eot_positions]
+        if m.text_projection is not None:
+            x = m.text_projection(x) if isinstance(m.text_projection, nn.Linear) else x @ m.text_projection
+        return x.float()
+
     def _sequence_first(self, name: str) -> bool:
         if name.startswith("visual.transformer"):
             return not getattr(self.module.visual.transformer, "batch_first", True)

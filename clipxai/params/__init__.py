@@ -138,4 +138,4 @@ def clamp_st(x: torch.Tensor) -> torch.Tensor:
     return x + (x.clamp(0, 1) - x).detach()
 
 
-from . import fourier, pixels  # noqa: E402,F401  (register the built-in factories)
+from . import fourier, pixels, pyramid  # noqa: E402,F401  (register the built-in factories)

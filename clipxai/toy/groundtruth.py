@@ -15,6 +15,7 @@ fields, which shows where in colour space ascent is pulled.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -56,9 +57,11 @@ def _ascend(prompt: str, model: ClipModel, out: Path, seeds: int, steps: int,
             snapshot_every: int | None = None, **options):
     from ..ascent import ascend  # noqa: PLC0415
 
-    return ascend(prompt, model_obj=model, out=str(out), seeds=seeds, steps=steps,
-                  snapshot_every=snapshot_every or max(1, steps - 1), activations="none",
-                  record_gradients=False, quiet=True, **options)
+    with warnings.catch_warnings():  # two snapshots on purpose: only the last image is judged
+        warnings.filterwarnings("ignore", message=".*the analysis needs at least 3")
+        return ascend(prompt, model_obj=model, out=str(out), seeds=seeds, steps=steps,
+                      snapshot_every=snapshot_every or max(1, steps - 1), activations="none",
+                      record_gradients=False, quiet=True, **options)
 
 
 @dataclass
@@ -71,21 +74,41 @@ class ColourCondition:
     pixel_share: float              # mean fraction of pixels in the target colour
     pixel_agreement: float          # fraction of images whose dominant pixel colour is the target
     per_colour: dict = field(default_factory=dict)
+    final_similarity: float = 0.0   # the ascended model's cosine of the final image to its prompt
+    judge_similarity: float = 0.0   # the judge's cosine of the same image to the same prompt
+
+    @property
+    def adversarial_gap(self) -> float:
+        """How much more the ascended model likes its final images than the judge does."""
+        return self.final_similarity - self.judge_similarity
+
+
+# The two conditions every colour check compares; ``colour_check(conditions=...)`` adds more.
+COLOUR_CONDITIONS = {"no augmentation": dict(cutouts=0, aug_noise=0.0, jitter=0.0), "cutouts": {}}
+# Direct Ascent Synthesis: the das preset as it is (pyramid, 32 views, noise), whatever the shared options say.
+PYRAMID_CONDITION = {"pyramid (das)": dict(preset="das")}
+
+
+def prompt_similarity(model: ClipModel, images: np.ndarray, text: str) -> np.ndarray:
+    """(N,) cosine of each image to ``text`` by ``model``."""
+    return (image_features(model, images) @ text_features(model, [text]).t()).numpy()[:, 0]
 
 
 def colour_check(model: ClipModel, judge: ClipModel, *, steps: int = 100, seeds: int = 2,
                  colours: tuple[str, ...] | None = None, out: str | Path | None = None,
-                 prompt: str = COLOUR_PROMPT, **options) -> list[ColourCondition]:
+                 prompt: str = COLOUR_PROMPT, conditions: dict[str, dict] | None = None,
+                 **options) -> list[ColourCondition]:
     """Ascend each colour with and without augmentation; judge the results three ways.
 
     ``colours`` defaults to the eight base colours; the near-miss blends (coral, rose, peach)
     sit between two planted colours by design, and the judge reads their ascents as a
     neighbour. ``prompt`` is a template with ``{colour}``. ``options`` (engine keywords such
-    as ``lr``) apply to both conditions.
+    as ``lr``) apply to every condition unless the condition sets them or names a preset (whose
+    values it then keeps). ``conditions`` maps a name to its engine keywords (default
+    ``COLOUR_CONDITIONS``; ``PYRAMID_CONDITION`` is the das preset's).
     """
     colours = colours or world.BASE_COLOURS
-    conditions = {"no augmentation": dict(cutouts=0, aug_noise=0.0, jitter=0.0),
-                  "cutouts": {}}
+    conditions = COLOUR_CONDITIONS if conditions is None else conditions
     results = []
     with tempfile.TemporaryDirectory(prefix="clipxai-gt-") as tmp:
         root = Path(out or tmp)
@@ -94,7 +117,8 @@ def colour_check(model: ClipModel, judge: ClipModel, *, steps: int = 100, seeds:
             per = {}
             for colour in colours:
                 text = prompt.format(colour=colour)
-                runs = _ascend(text, model, root / name.split()[0], seeds, steps, **{**extra, **condition})
+                keywords = dict(condition) if "preset" in condition else {**extra, **condition}
+                runs = _ascend(text, model, root / _slug(name), seeds, steps, **keywords)
                 images = _final_images(runs)
                 sims = [r.metrics()[-1][f"sim/{text}"] for r in runs]
                 fractions = world.colour_fractions(images)[:, list(world.COLOURS).index(colour)]
@@ -105,12 +129,19 @@ def colour_check(model: ClipModel, judge: ClipModel, *, steps: int = 100, seeds:
                     "judge_agreement": float(np.mean([j == colour for j in judged])),
                     "pixel_share": float(fractions.mean()),
                     "pixel_agreement": float(np.mean([d == colour for d in dominant])),
+                    "final_similarity": float(prompt_similarity(model, images, text).mean()),
+                    "judge_similarity": float(prompt_similarity(judge, images, text).mean()),
                 }
             results.append(ColourCondition(
                 name=name, per_colour=per,
                 **{k: float(np.mean([v[k] for v in per.values()]))
-                   for k in ("self_similarity", "judge_agreement", "pixel_share", "pixel_agreement")}))
+                   for k in ("self_similarity", "judge_agreement", "pixel_share", "pixel_agreement",
+                             "final_similarity", "judge_similarity")}))
     return results
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-")
 
 
 @dataclass

@@ -1,0 +1,162 @@
+"""Sweeps on the local executor: the grid and its seed groups, reruns that redo nothing, a failing
+run among good ones, bad specs, and the concept atlas."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clipxai.cli import main
+from clipxai.sweep.plan import RUN, plan
+from clipxai.sweep.spec import expand, parse_spec
+
+FIXED = """
+[ascend]
+model = "toy"
+steps = 9
+snapshot_every = 3
+cutouts = 2
+"""
+NAN_TERM = """
+import torch
+
+def nan_for_poison(step):
+    bad = any(p.text == "poison" for p in step.prompts)
+    return torch.full((step.batch,), float("nan") if bad else 0.0, device=step.image.device)
+"""
+
+
+def write_spec(folder: Path, text: str, name: str = "spec.toml") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def sweep(spec: Path, out: Path, *args) -> int:
+    return main(["sweep", str(spec), "--out", str(out), *args])
+
+
+def manifests(folder: Path) -> dict[str, str]:
+    return {p.parent.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("runs/*/run.json"))}
+
+
+def test_grid_is_crossed_and_consecutive_seeds_batch_together():
+    spec = parse_spec({"name": "g", "grid": {"prompt": ["a", "b"], "lr": [0.1, 0.2], "seed": [0, 1, 2, 5]},
+                       "ascend": {"model": "toy"}, "max_batch": 2})
+    rows = expand(spec)
+    assert len(rows) == 16 and len({r.folder for r in rows}) == 16
+    assert rows[0].values == {"prompt": "a", "lr": 0.1, "seed": 0} and rows[0].options == {"model": "toy", "lr": 0.1}
+    units = plan(rows, {r.folder: RUN for r in rows}, spec.max_batch, {})
+    # per (prompt, lr): seeds 0,1 | 2 | 5 -- a gap or max_batch ends a batch
+    assert [[r.seed for r in u.rows] for u in units[:3]] == [[0, 1], [2], [5]]
+    assert len(units) == 12 and all(len({r.base for r in u.rows}) == 1 for u in units)
+    # the same options give the same folder names; other fixed options give other names
+    again = expand(parse_spec({"name": "g", "grid": {"prompt": ["a"], "seed": [0]}, "ascend": {"model": "toy"}}))
+    other = expand(parse_spec({"name": "g", "grid": {"prompt": ["a"], "seed": [0]}, "ascend": {"model": "toy-b"}}))
+    assert again[0].folder == expand(parse_spec({"name": "x", "grid": {"prompt": ["a"], "seed": [0]},
+                                                 "ascend": {"model": "toy"}}))[0].folder
+    assert again[0].folder != other[0].folder
+
+
+def test_local_sweep_completes_and_a_rerun_redoes_nothing(tmp_path, capsys):
+    spec = write_spec(tmp_path, 'name = "pair"\n[grid]\nprompt = ["❤️", "love"]\nseed = [0, 1]\n' + FIXED)
+    assert sweep(spec, tmp_path / "out") == 0
+    captured = capsys.readouterr()
+    folder = tmp_path / "out" / "pair"
+    assert captured.out.strip().splitlines()[-1] == str(folder)
+    assert "[2/2]" in captured.err and "ETA" in captured.err
+    record = json.loads((folder / "sweep.json").read_text())
+    assert record["counts"] == {"complete": 4} and len(record["rows"]) == 4
+    first_two = [r["values"] for r in record["rows"][:2]]
+    assert first_two == [{"prompt": "❤️", "seed": 0}, {"prompt": "❤️", "seed": 1}]
+    for row in record["rows"]:
+        run = json.loads((folder / row["folder"] / "run.json").read_text())
+        assert run["status"] == "complete" and run["seed"] == row["seed"] and run["prompt"] == row["prompt"]
+        assert run["group"]["seeds"] == [0, 1]          # two seeds, one batched ascent
+        assert row["attempts"] == 1 and row["error"] is None
+    before = manifests(folder)
+    assert sweep(spec, tmp_path / "out") == 0
+    assert "0 units to do" in capsys.readouterr().err
+    assert manifests(folder) == before
+    assert not (folder / "sweep.lock").exists()
+
+
+def test_failing_run_does_not_stop_the_others_and_is_reported(tmp_path, capsys):
+    (tmp_path / "nan_term.py").write_text(NAN_TERM)
+    spec = write_spec(tmp_path, 'name = "mixed"\n[grid]\nprompt = ["a <b>\\"heart\\"</b> & co", "poison"]\n'
+                      + FIXED + f'terms = ["{tmp_path / "nan_term.py"}:nan_for_poison"]\n')
+    assert sweep(spec, tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    folder = tmp_path / "out" / "mixed"
+    record = {r["prompt"]: r for r in json.loads((folder / "sweep.json").read_text())["rows"]}
+    good, bad = record['a <b>"heart"</b> & co'], record["poison"]
+    assert good["status"] == "complete" and bad["status"] == "failed"
+    assert bad["error"].startswith("The objective became nan at step 0") and bad["failures"] == 1
+    assert "1 run failed:" in err and bad["folder"].split("/")[-1] in err and "The objective became nan" in err
+    # with no retries left the failed run is not started again, and the exit code still says so
+    assert sweep(spec, tmp_path / "out", "--retries", "0") == 1
+    assert "no retries left" in capsys.readouterr().err
+    assert json.loads((folder / "sweep.json").read_text())["rows"][1]["attempts"] == 1
+
+    # the atlas analyzes the complete run (never analyzed) and lists the failed one
+    assert main(["atlas", str(folder), "-o", str(tmp_path / "atlas")]) == 0
+    assert (folder / good["folder"] / "analysis" / "summary.json").is_file()
+    lines = (tmp_path / "atlas" / "atlas.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("prompt,seed,folder,status,verdict,n_states,switches")
+    import csv
+    rows = list(csv.DictReader(lines))
+    assert [r["status"] for r in rows] == ["complete", "failed"]
+    assert rows[0]["verdict"] and int(rows[0]["n_states"]) >= 1 and rows[0]["state_words"].startswith("0: ")
+    assert float(rows[0]["final_similarity"]) > 0 and "objective became nan" in rows[1]["error"]
+    page = (tmp_path / "atlas" / "atlas.html").read_text(encoding="utf-8")
+    assert "<b>\"heart\"" not in page and "a &lt;b&gt;&quot;heart&quot;&lt;/b&gt; &amp; co" in page
+    assert 'src="data:image/png;base64,' in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page and "<link" not in page
+
+
+@pytest.mark.parametrize("text, message", [
+    ('name = "s"\n[grid]\nprompt = ["x"]\n[ascend]\nmodel = "toy"\nlrr = 0.1\n', "lrr (did you mean lr?)"),
+    ('name = "s"\n[grid]\nprompt = ["x"]\nsteps = [10, 0]\n[ascend]\nmodel = "toy"\n', "--steps must be a positive"),
+    ('name = "s"\n[grid]\nprompt = "x"\n', "must be a list of values"),
+    ('name = "s"\n[grid\nprompt = ["x"]\n', "is not valid TOML"),
+    ('name = "s"\n[ascend]\nmodel = "toy"\n', "the spec needs a prompt"),
+    ('[grid]\nprompt = ["x"]\n', "the spec needs a name"),
+    ('name = "s"\n[grid]\nprompt = ["x", "a:b"]\n[ascend]\nmodel = "toy"\n', "weight 'b'"),
+    ('name = "s"\n[grid]\nprompt = ["x"]\nmodel = ["toy", "ViT-Q/1"]\n', "'ViT-Q/1' is neither a known model"),
+    ('name = "s"\n[grid]\nprompt = ["x"]\n[ascend]\nmodel = "toy"\nout = "elsewhere"\n', "cannot set 'out'"),
+    ('name = "s"\n[grid]\nprompt = ["x"]\n[ascend]\nmodel = "toy"\n[analyze]\nprojection = ["pca"]\n',
+     "no option 'projection' (did you mean projections?)"),
+    ('name = "s"\n[grid]\nprompt = ["x"]\n[ascend]\nmodel = "toy"\nsteps = 4\n[analyze]\n', "at least 3 snapshots"),
+    ('name = "s"\ngrid = 3\n', "[grid] must be a table"),
+    ('name = "s"\nretry = 2\n[grid]\nprompt = ["x"]\n', "unknown key 'retry' (did you mean retries?)"),
+])
+def test_bad_spec_is_one_sentence_and_exit_2_before_anything_runs(tmp_path, capsys, text, message):
+    spec = write_spec(tmp_path, text)
+    assert sweep(spec, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_spec_and_address_without_ray(tmp_path, capsys):
+    assert sweep(tmp_path / "nope.toml", tmp_path / "out") == 2
+    assert "does not exist" in capsys.readouterr().err
+    spec = write_spec(tmp_path, 'name = "s"\n[grid]\nprompt = ["x"]\n' + FIXED)
+    assert sweep(spec, tmp_path / "out", "--address", "10.0.0.1:6379") == 2
+    assert "--address applies to --executor ray only" in capsys.readouterr().err
+    assert main(["atlas", str(tmp_path), "-o", str(tmp_path / "a")]) == 2
+    assert "has no sweep.json" in capsys.readouterr().err
+
+
+def test_a_second_driver_on_a_running_sweep_is_refused(tmp_path, capsys):
+    import os
+    import socket
+
+    spec = write_spec(tmp_path, 'name = "busy"\n[grid]\nprompt = ["x"]\n' + FIXED)
+    folder = tmp_path / "out" / "busy"
+    folder.mkdir(parents=True)
+    (folder / "sweep.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getppid()}))
+    assert sweep(spec, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"Another sweep (process {os.getppid()}) is running" in err and len(err.strip().splitlines()) == 1
+    assert not (folder / "runs").exists() and (folder / "sweep.lock").exists()
