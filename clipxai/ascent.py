@@ -110,10 +110,6 @@ def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -
                  torch.optim.SGD(param.params, lr=o.lr, momentum=0.9, weight_decay=o.weight_decay))
     schedule = LRSchedule(o.schedule, o.lr, o.steps, o.lr_final, o.plateau_patience, o.plateau_factor)
     objective = build_objective(cfg, members[0].prompts, [(m.name, m.weight) for m in members])
-    views = len(seeds) * max(cfg.augment.cutouts, 1)
-    if any(objective.hook_points()) and 0 < c.cutout_batch < views:
-        raise ClipxaiError("Terms on hook points (neuron, channel, direction, head) read every view in one pass; "
-                           f"drop --cutout-batch or set it to at least {views}.")
     parts = Parts(members, objective, param, optimizer, schedule, seeds, o.steps, cfg.normalize, c.cutout_batch)
     _check_objective(parts)
     return parts

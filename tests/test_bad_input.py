@@ -87,8 +87,6 @@ ROWS = [
     ("ascend dog -P nope=1 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["does not take", "nope"]),
     ("ascend dog --model toy:-1 --out {tmp}/new-runs --quiet", 2, ["weight", "positive"]),
     ("ascend dog --precision fp16 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["fp16 needs a CUDA GPU"]),
-    ("ascend --term neuron:visual.transformer.resblocks.0:1 --cutout-batch 2 --model random:tiny --out {tmp}/new-runs"
-     " --quiet", 2, ["hook points", "--cutout-batch"]),
     ("ascend --resume {run} --steps 1", 2, ["pass a --steps larger than"]),
     ("ascend --resume {run} --lr 3", 2, ["Only --steps, --device and --quiet"]),
 ]
