@@ -44,7 +44,8 @@ def test_one_large_drop_alone_is_not_significant():
     r = 0.01 * rng.standard_normal(500)
     r[250:] -= 1.0
     stat, p = drop_asymmetry_test(r, rng)
-    assert stat < -5 and p > 0.3
+    assert p > 0.3  # the limit keeps one huge drop from deciding: it is one change among 499
+    assert -1 < stat < 0
 
 
 @pytest.mark.parametrize("spacing", [8, 13, 30])
@@ -65,7 +66,7 @@ def test_original_recipe_on_the_toy_clip_saw_tooths(toy_runs):
     res = dynamics(run["steps"], run["sim/❤️"], signal="sim/❤️", snapshot_interval=run["snapshot_every"])
     assert res.cycling, res.reason
     assert 9 <= res.mean_spacing_steps <= 14          # measured: ~11 steps between sudden drops
-    assert res.p_value < 0.01 and res.asymmetry < -1
+    assert res.p_value < 0.01 and res.asymmetry < -0.5
     assert res.snapshot_aliasing                      # snapshots every 10 steps: under 2 per cycle
     assert f"every ~{res.mean_spacing_steps:.0f} steps" in res.reason and "cannot resolve" in res.reason
     gaps = np.diff(res.event_steps)

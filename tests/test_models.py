@@ -142,3 +142,12 @@ def test_capture_knows_the_layout_even_when_batch_equals_tokens(tiny_clip):
         tiny_clip.encode_image(x[3:4])
     assert acts[name].shape == (17, 17, 64)
     torch.testing.assert_close(acts[name][3], one[name][0], atol=1e-5, rtol=0)
+
+
+def test_the_fast_clip_tokenizer_gives_clips_own_ids():
+    import clip
+    from clipxai.models.tokenizers import ClipBPE
+    texts = ["a photo of heart.", "  Two   WEDDING rings!  ", "café au lait", "fish &amp; chips", "x" * 200,
+             "❤️", "a long " * 40, ""]
+    for context in (77, 16):
+        assert torch.equal(ClipBPE()(texts, context), clip.tokenize(texts, context_length=context, truncate=True))

@@ -61,7 +61,34 @@ class ClipBPE:
     name = "clip-bpe"
 
     def __call__(self, texts: list[str], context_length: int) -> torch.Tensor:
-        return _import_clip().tokenize(list(texts), context_length=context_length, truncate=True)
+        """``clip.tokenize(texts, truncate=True)``, the same ids, about twice as fast for plain ASCII text.
+
+        clip cleans every text with ftfy and html.unescape first; for ASCII text without '&'
+        both change nothing, so such texts skip them (a vocabulary of 49k words is tokenized
+        in seconds instead of tens of seconds).
+        """
+        clip = _import_clip()
+        texts = list(texts)
+        slow = [i for i, t in enumerate(texts) if not (t.isascii() and "&" not in t)]
+        if len(slow) == len(texts):
+            return clip.tokenize(texts, context_length=context_length, truncate=True)
+        from clip.simple_tokenizer import whitespace_clean  # noqa: PLC0415
+        tok = clip.clip._tokenizer
+        sot, eot = tok.encoder["<|startoftext|>"], tok.encoder["<|endoftext|>"]
+        out = torch.zeros(len(texts), context_length, dtype=torch.long)
+        skip = set(slow)
+        for i, text in enumerate(texts):
+            if i in skip:
+                continue
+            ids = []
+            for piece in tok.pat.findall(whitespace_clean(text).lower()):
+                piece = "".join(tok.byte_encoder[b] for b in piece.encode("utf-8"))
+                ids.extend(tok.encoder[b] for b in tok.bpe(piece).split(" "))
+            row = [sot, *ids[:context_length - 2], eot]
+            out[i, :len(row)] = torch.tensor(row)
+        if slow:
+            out[slow] = clip.tokenize([texts[i] for i in slow], context_length=context_length, truncate=True)
+        return out
 
     def lengths(self, tokens: torch.Tensor) -> torch.Tensor:
         return tokens.argmax(dim=-1) + 1
