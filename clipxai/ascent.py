@@ -85,10 +85,10 @@ def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -
     image_prompts = [parse_image_prompt(s) for s in cfg.objective.image_prompts]
     if not terms and not any(p.weight > 0 for p in text_prompts + image_prompts):
         raise ClipxaiError(f"The prompt '{cfg.prompt}' has no positive weight, so there is nothing to ascend toward.")
+    c = cfg.compute
+    set_deterministic(c.deterministic)  # before any model reaches a GPU (cuBLAS reads its setting then)
     chosen = _members(cfg, model)
     model = chosen[0][0]
-    c = cfg.compute
-    set_deterministic(c.deterministic)
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     r = model.input_resolution
     width, height = cfg.size or (r, r)
