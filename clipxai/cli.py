@@ -58,6 +58,7 @@ SUMMARIES = {
     "neighbors": "CLIP's own nearest words to a text.",
     "cvae": "Train, sample and evaluate the CLIP-conditioned CVAE.",
     "view": "Browse runs in the browser: scrub, watch live, compare, start.",
+    "opinion": "CLIP's own few words for a snapshot or a state, found by text ascent.",
     "sweep": "Run a grid of ascents (prompts x seeds x models), here or on Ray; rerun to continue.",
     "atlas": "The concept atlas of a sweep: atlas.csv and a self-contained atlas.html.",
 }

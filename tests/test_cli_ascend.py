@@ -211,3 +211,19 @@ def test_a_killed_process_leaves_every_recorded_row_readable(tmp_path):
     images = np.asarray(run.images, dtype=np.float32)
     assert np.isfinite(images).all() and all(np.abs(row).sum() > 0 for row in images)
     assert len(run.metrics()) >= 3 * (run.n - 1) + 1
+
+
+def test_help_lists_every_command_without_importing_torch():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from clipxai.cli import COMMANDS, SUMMARIES
+    assert set(COMMANDS) <= set(SUMMARIES)  # a command without a summary would be imported to list it
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys; from clipxai.cli import main; main(['--help']); "
+            "sys.stderr.write(str(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy', 'clip'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60)
+    assert proc.returncode == 0 and proc.stderr.strip() == "[]"
+    for name in COMMANDS:
+        assert f"  {name} " in proc.stdout
