@@ -338,7 +338,6 @@ def compute_figures(args) -> dict:
         both.step(0)
         tcb, tb4 = interleaved(lambda i: both.step(i + 1), lambda i: bare(), args.steps)
         out["compiled_bf16_over_bare_fp32"] = statistics.median(tcb) / statistics.median(tb4)
-    del bf16, fp32
 
     # Memory: peak RSS of the steps alone, each configuration in a process of its own.
     for case in ("cut8", "cut64x8", "cut64"):
@@ -355,7 +354,6 @@ def compute_figures(args) -> dict:
                        checkpoint_activations=True)
     tk, tp = interleaved(lambda i: ckpt.step(i + 1), lambda i: plain.step(i + 1), max(2, args.steps // 2))
     out["checkpointed_over_plain_time_l14"] = statistics.median(tk) / statistics.median(tp)
-    del plain, ckpt, l14
     for case in ("l14", "l14ckpt"):
         cmd = [sys.executable, __file__, "--memory-case", case, "--threads", str(args.threads), "--arch", "ViT-L/14"]
         res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})

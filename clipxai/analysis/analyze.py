@@ -221,10 +221,9 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
     if run.n < MIN_SNAPSHOTS:
         raise RunError(f"{run.path} has only {run.n} snapshot(s); the analysis needs at least {MIN_SNAPSHOTS}.")
     source = _ModelSource(run, opts, model)
-    vocabulary = None
-    if opts.labels and (opts.vocab_file or opts.vocab_only):
+    if opts.labels and (opts.vocab_file or opts.vocab_only):  # a bad word list fails before any work
         from .label import build_vocabulary  # noqa: PLC0415
-        vocabulary = build_vocabulary(opts.vocab_file, opts.vocab_only)
+        build_vocabulary(opts.vocab_file, opts.vocab_only)
     needs_model_for_features = opts.features == "embeddings" and "embeddings" not in run.array_names()
     clip_model = source.get(required=True) if (opts.concepts or needs_model_for_features or source.explicit) else None
 

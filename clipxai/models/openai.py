@@ -25,7 +25,7 @@ from .placement import place, resolve_device
 from .tokenizers import ClipBPE, _import_clip
 from .weights import NON_WEIGHT_KEYS, OPENAI_KEYS, state_dict_sha256
 
-from ..config import DEFAULT_MODEL  # noqa: E402  (one definition, in the config)
+from ..config import DEFAULT_MODEL  # noqa: E402,F401  (one definition, in the config; re-exported)
 
 
 class OpenAIClip(ClipModel):
