@@ -2,11 +2,14 @@
 run among good ones, bad specs, and the concept atlas."""
 
 import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
 
 from clipxai.cli import main
+from clipxai.errors import ClipxaiError
 from clipxai.sweep.plan import RUN, plan
 from clipxai.sweep.spec import expand, parse_spec
 
@@ -148,15 +151,55 @@ def test_missing_spec_and_address_without_ray(tmp_path, capsys):
     assert "has no sweep.json" in capsys.readouterr().err
 
 
-def test_a_second_driver_on_a_running_sweep_is_refused(tmp_path, capsys):
+def hold_lock(folder: Path, content: str) -> int:
+    """Hold ``folder``'s sweep lock as a live driver does (the caller closes the descriptor)."""
+    import fcntl
     import os
-    import socket
 
+    fd = os.open(folder / "sweep.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, content.encode())
+    return fd
+
+
+@pytest.mark.parametrize("content, message", [
+    (json.dumps({"host": socket.gethostname(), "pid": os.getppid()}), f"Another sweep (process {os.getppid()})"),
+    (json.dumps({"host": "node7", "pid": 12}), "A sweep on host node7 (process 12)"),
+    ("", "Another sweep is running"),               # a driver that has not written its name yet
+])
+def test_a_second_driver_on_a_running_sweep_is_refused(tmp_path, capsys, content, message):
     spec = write_spec(tmp_path, 'name = "busy"\n[grid]\nprompt = ["x"]\n' + FIXED)
     folder = tmp_path / "out" / "busy"
     folder.mkdir(parents=True)
-    (folder / "sweep.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getppid()}))
-    assert sweep(spec, tmp_path / "out") == 2
+    fd = hold_lock(folder, content)
+    try:
+        assert sweep(spec, tmp_path / "out") == 2
+    finally:
+        os.close(fd)
     err = capsys.readouterr().err
-    assert f"Another sweep (process {os.getppid()}) is running" in err and len(err.strip().splitlines()) == 1
-    assert not (folder / "runs").exists() and (folder / "sweep.lock").exists()
+    assert message in err and "is running" in err and len(err.strip().splitlines()) == 1
+    assert not (folder / "runs").exists() and (folder / "sweep.lock").read_text() == content
+
+
+def test_a_lock_nobody_holds_is_taken_over_and_another_lock_is_never_removed(tmp_path):
+    from clipxai.sweep.lock import SweepLock
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+    # the file of a killed driver names a live process, but no process holds its lock
+    (folder / "sweep.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getppid()}))
+    with SweepLock(folder):
+        assert json.loads((folder / "sweep.lock").read_text())["pid"] == os.getpid()
+        with pytest.raises(ClipxaiError, match=f"Another sweep \\(process {os.getpid()}\\) is running"):
+            SweepLock(folder).__enter__()
+        (folder / "sweep.lock").unlink()            # someone removed it, and another driver took a new one
+        fd = hold_lock(folder, json.dumps({"host": socket.gethostname(), "pid": 1}))
+    try:
+        assert (folder / "sweep.lock").exists()     # ending, the first driver left the other's lock alone
+        with pytest.raises(ClipxaiError, match="process 1"):
+            SweepLock(folder).__enter__()
+    finally:
+        os.close(fd)
+    with SweepLock(folder):
+        pass
+    assert not (folder / "sweep.lock").exists()
