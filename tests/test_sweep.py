@@ -203,3 +203,18 @@ def test_a_lock_nobody_holds_is_taken_over_and_another_lock_is_never_removed(tmp
     with SweepLock(folder):
         pass
     assert not (folder / "sweep.lock").exists()
+
+
+def test_atlas_csv_cells_never_become_spreadsheet_formulas(tmp_path):
+    import csv
+
+    from clipxai.sweep.atlas import Atlas, AtlasEntry, write_csv
+
+    prompts = ['=HYPERLINK("http://evil.example","x")', "@SUM(1)", "+1", "-cmd", "\tx", "a = b"]
+    entries = [AtlasEntry(values={"prompt": p, "seed": -1, "lr": -0.5}, prompt=p, seed=-1, folder=f"runs/r{i}",
+                          status="failed", error="-1 is no step") for i, p in enumerate(prompts)]
+    atlas = Atlas(name="x", grid_keys=["prompt", "seed", "lr"], spec={}, entries=entries)
+    rows = list(csv.DictReader(write_csv(atlas, tmp_path / "atlas.csv").open(encoding="utf-8", newline="")))
+    assert [r["prompt"] for r in rows] == ["'" + p for p in prompts[:5]] + ["a = b"]
+    assert {r["error"] for r in rows} == {"'-1 is no step"}
+    assert {(r["seed"], r["lr"]) for r in rows} == {("-1", "-0.5")}     # numbers stay numbers

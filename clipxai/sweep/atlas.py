@@ -26,6 +26,7 @@ from .state import read_sweep
 TOP_WORDS = 3
 BASE_COLUMNS = ("folder", "status", "verdict", "n_states", "switches", "switch_rate_per_100_steps",
                 "final_similarity", "state_words", "verdict_reason", "error")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")   # what makes a spreadsheet read a cell as a formula
 
 
 @dataclass
@@ -223,6 +224,14 @@ def csv_rows(atlas: Atlas) -> tuple[list[str], list[dict]]:
     return [*keys, *BASE_COLUMNS, *dyn_keys], rows
 
 
+def spreadsheet_safe(value):
+    """A text cell a spreadsheet would take for a formula (``=HYPERLINK(...)``, ``@SUM(1)``) quoted
+    with a leading ``'``; numbers stay numbers, negative ones included."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(atlas: Atlas, path: Path) -> Path:
     from ..files import atomic_write_text  # noqa: PLC0415
 
@@ -231,7 +240,7 @@ def write_csv(atlas: Atlas, path: Path) -> Path:
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({c: row.get(c, "") for c in columns})
+        writer.writerow({c: spreadsheet_safe(row.get(c, "")) for c in columns})
     return atomic_write_text(path, buf.getvalue())
 
 
