@@ -218,3 +218,43 @@ def test_atlas_csv_cells_never_become_spreadsheet_formulas(tmp_path):
     assert [r["prompt"] for r in rows] == ["'" + p for p in prompts[:5]] + ["a = b"]
     assert {r["error"] for r in rows} == {"'-1 is no step"}
     assert {(r["seed"], r["lr"]) for r in rows} == {("-1", "-0.5")}     # numbers stay numbers
+
+
+def test_retries_are_a_limit_whatever_the_folder_holds_and_analysis_counts_apart(tmp_path):
+    from clipxai.sweep.plan import ANALYZE, Unit
+    from clipxai.sweep.progress import failure_table
+    from clipxai.sweep.state import SweepState
+
+    table = {"name": "r", "grid": {"prompt": ["a"], "seed": [0, 1, 2]}, "ascend": {"model": "toy"}, "retries": 1}
+    spec = parse_spec({**table, "analyze": {}})
+    rows = expand(spec)
+    broken, resumable, done = (tmp_path / "runs" / r.folder for r in rows)
+    broken.mkdir(parents=True)
+    (broken / "junk").write_text("a try that left no run.json")
+    for path, status in ((resumable, "running"), (done, "complete")):
+        path.mkdir()
+        (path / "run.json").write_text(json.dumps({"format_version": 2, "status": status}))
+    (resumable / "checkpoint.pt").write_bytes(b"")
+    state = SweepState(tmp_path, spec, rows)
+    for row in rows[:2]:                                    # failed twice: no retries left
+        state.records[row.folder].update(status="failed", attempts=2, failures=2, error="It broke.")
+    state.records[rows[2].folder].update(attempts=2, failures=1)   # failed once, then completed
+    assert state.reconcile() == {rows[2].folder: ANALYZE}
+    assert [state.records[r.folder]["status"] for r in rows] == ["failed", "failed", "complete"]
+
+    def analysis_fails():
+        state.finished(Unit(ANALYZE, [rows[2]]), [{"folder": rows[2].folder, "status": "complete", "ran": False,
+                                                   "analysis": "failed", "analysis_error": "No words."}])
+
+    analysis_fails()                                        # its analysis has one retry of its own
+    assert state.reconcile() == {rows[2].folder: ANALYZE}
+    analysis_fails()
+    assert state.reconcile() == {}
+    assert "analysis: No words. (no retries left)" in failure_table(state.problems(), spec.retries)
+    state.save()
+
+    # without [analyze], an old analysis failure is forgotten: only the failed runs remain problems
+    again = SweepState(tmp_path, parse_spec(table), expand(parse_spec(table)))
+    assert again.reconcile() == {}
+    assert [row.folder for row, _ in again.problems()] == [r.folder for r in rows[:2]]
+    assert again.records[rows[2].folder]["analysis"] is None

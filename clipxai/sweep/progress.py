@@ -59,9 +59,10 @@ def failure_table(problems: list[tuple], retries: int) -> str:
              f"  {'run':<{width}}  tries  reason"]
     for row, rec in problems:
         if rec["status"] == "failed":
-            reason = rec.get("error") or "The run failed."
+            reason, failures = rec.get("error") or "The run failed.", rec.get("failures", 0)
         else:
             reason = f"analysis: {rec.get('analysis_error') or 'it failed.'}"
-        gave_up = " (no retries left)" if rec.get("failures", 0) > retries else ""
+            failures = rec.get("analysis_failures", 0)
+        gave_up = " (no retries left)" if failures > retries else ""
         lines.append(f"  {row.folder:<{width}}  {rec.get('attempts', 0):>5}  {reason}{gave_up}")
     return "\n".join(lines)

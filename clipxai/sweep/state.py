@@ -53,7 +53,8 @@ class SweepState:
         self.rows = rows
         self.created = _now()
         self.records: dict[str, dict] = {r.folder: {"status": "pending", "attempts": 0, "failures": 0, "error": None,
-                                                     "analysis": None, "analysis_error": None, "seconds": None}
+                                                     "analysis": None, "analysis_error": None, "analysis_failures": 0,
+                                                     "seconds": None}
                                          for r in rows}
         if (self.folder / "sweep.json").exists():
             old = read_sweep(self.folder)
@@ -72,19 +73,26 @@ class SweepState:
         return self.folder / ATTEMPTS
 
     def reconcile(self) -> dict[str, str]:
-        """Each row's status from its folder; returns what each row still needs (run, resume, analyze)."""
+        """Each row's status from its folder; returns what each row still needs (run, resume, analyze).
+
+        A run that failed more than ``retries`` times stays failed whatever its folder holds;
+        an analysis that failed more than ``retries`` times is not tried again either.
+        """
         kinds = {}
         analyze = self.spec.analyze is not None
+        retries = self.spec.retries
         for row in self.rows:
             rec = self.records[row.folder]
             path = self.runs_dir / row.folder
             state = folder_state(path)
+            if not analyze and rec["analysis"] == "failed":  # the spec no longer asks for an analysis
+                rec.update(analysis=None, analysis_error=None, analysis_failures=0)
             if state == COMPLETE:
                 rec.update(status="complete", error=None)
                 if analyze and not has_summary(path):
                     if rec["analysis"] != "failed":
                         rec["analysis"] = None
-                    if rec["analysis"] is None or rec["failures"] <= self.spec.retries:
+                    if rec["analysis"] is None or rec["analysis_failures"] <= retries:
                         kinds[row.folder] = ANALYZE
                 elif analyze:
                     rec.update(analysis="complete", analysis_error=None)
@@ -99,10 +107,12 @@ class SweepState:
                         rec["error"] = read_manifest(path).get("error") or "The run failed."
                     except ClipxaiError:
                         rec["error"] = "The run failed."
+            elif rec["status"] == "failed" and rec["failures"] > retries:
+                pass    # no retries left, even when its folder was left broken or resumable
             elif rec["status"] != "failed" or state != ABSENT:
                 rec["status"] = "interrupted" if state == RESUMABLE else "pending"
             if rec["status"] == "failed":
-                if rec["failures"] <= self.spec.retries:
+                if rec["failures"] <= retries:
                     kinds[row.folder] = RUN
             else:
                 kinds[row.folder] = RESUME if state == RESUMABLE else RUN
@@ -127,7 +137,7 @@ class SweepState:
             if res.get("analysis") is not None:
                 rec["analysis"], rec["analysis_error"] = res["analysis"], res.get("analysis_error")
                 if res["analysis"] == "failed":
-                    rec["failures"] += 1
+                    rec["analysis_failures"] += 1
 
     def stopped(self) -> None:
         """The driver stops early: rows it had started are interrupted (their folders say the rest)."""
