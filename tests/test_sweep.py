@@ -132,6 +132,8 @@ def test_failing_run_does_not_stop_the_others_and_is_reported(tmp_path, capsys):
     ('name = "s"\n[grid]\nprompt = ["x"]\n[ascend]\nmodel = "toy"\nsteps = 4\n[analyze]\n', "at least 3 snapshots"),
     ('name = "s"\ngrid = 3\n', "[grid] must be a table"),
     ('name = "s"\nretry = 2\n[grid]\nprompt = ["x"]\n', "unknown key 'retry' (did you mean retries?)"),
+    ('name = "s\\u0000"\n[grid]\nprompt = ["x"]\n', "without control characters (got 's\\x00')"),
+    ('name = "s\\nt"\n[grid]\nprompt = ["x"]\n', "without control characters (got 's\\nt')"),
 ])
 def test_bad_spec_is_one_sentence_and_exit_2_before_anything_runs(tmp_path, capsys, text, message):
     spec = write_spec(tmp_path, text)

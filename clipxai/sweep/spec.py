@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import json
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
@@ -133,8 +134,10 @@ def parse_spec(data: dict, source: str = "spec") -> SweepSpec:
     if not isinstance(name, str) or not name.strip():
         raise ClipxaiError(f"{where}: the spec needs a name (name = \"my-sweep\"), used as its folder's name.")
     name = name.strip()
-    if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
-        raise ClipxaiError(f"{where}: name must be a plain folder name (got '{name}').")
+    if ("/" in name or "\\" in name or name.startswith(".")
+            or any(unicodedata.category(c) == "Cc" for c in name)):
+        raise ClipxaiError(f"{where}: name must be a plain folder name, without control characters "
+                           f"(got {name!r}).")
     grid = _table(data, "grid", where)
     fixed = _table(data, "ascend", where)
     analyze = _table(data, "analyze", where) if "analyze" in data else None
