@@ -260,3 +260,21 @@ def test_retries_are_a_limit_whatever_the_folder_holds_and_analysis_counts_apart
     assert again.reconcile() == {}
     assert [row.folder for row, _ in again.problems()] == [r.folder for r in rows[:2]]
     assert again.records[rows[2].folder]["analysis"] is None
+
+
+def test_a_folder_that_cannot_be_moved_aside_fails_its_row_only(tmp_path, capsys):
+    import tomllib
+
+    text = 'name = "stuck"\n[grid]\nprompt = ["a", "b"]\n' + FIXED
+    spec = write_spec(tmp_path, text)
+    folder = tmp_path / "out" / "stuck"
+    stuck = folder / "runs" / expand(parse_spec(tomllib.loads(text)))[0].folder
+    stuck.mkdir(parents=True)
+    (stuck / "notes.txt").write_text("an earlier try, not a run")
+    (folder / "attempts").write_text("a file where the attempts folder would go")
+    assert sweep(spec, tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert "unexpected" not in err and "cannot be moved aside" in err
+    rows = json.loads((folder / "sweep.json").read_text())["rows"]
+    assert [r["status"] for r in rows] == ["failed", "complete"]
+    assert "cannot be moved aside" in rows[0]["error"] and (stuck / "notes.txt").is_file()

@@ -58,13 +58,18 @@ def sentence(err: BaseException) -> str:
     return line if len(line) <= 400 else line[:397] + "..."
 
 
-def _move_aside(path: Path, attempts_dir: Path) -> None:
-    """Keep what a broken or failed folder holds, out of the way of a fresh start."""
-    attempts_dir.mkdir(parents=True, exist_ok=True)
-    n = 1
-    while (attempts_dir / f"{path.name}.{n}").exists():
-        n += 1
-    os.replace(path, attempts_dir / f"{path.name}.{n}")
+def _move_aside(path: Path, attempts_dir: Path) -> str | None:
+    """Keep what a broken or failed folder holds, out of the way of a fresh start; the reason when it cannot."""
+    try:
+        attempts_dir.mkdir(parents=True, exist_ok=True)
+        n = 1
+        while (attempts_dir / f"{path.name}.{n}").exists():
+            n += 1
+        os.replace(path, attempts_dir / f"{path.name}.{n}")
+    except OSError as err:
+        return (f"{path} holds an earlier try that cannot be moved aside into {attempts_dir} "
+                f"({err.strerror or type(err).__name__}); it was left as it is and the run not started.")
+    return None
 
 
 def _result(row: Row, status: str, seconds: float = 0.0, error: str | None = None, ran: bool = True) -> dict:
@@ -168,9 +173,9 @@ def execute_unit(payload: dict) -> list[dict]:
                                                                  f"it was left alone.", ran=False)
         elif state == RESUMABLE:
             results[row.folder] = _resume(row, path)
+        elif state != ABSENT and (error := _move_aside(path, attempts_dir)):
+            results[row.folder] = _result(row, "failed", error=error, ran=False)
         else:
-            if state != ABSENT:
-                _move_aside(path, attempts_dir)
             fresh.append(row)
     for chunk in consecutive(fresh, len(fresh) or 1):
         for result in _fresh(chunk, runs_dir):
