@@ -278,3 +278,14 @@ def test_a_folder_that_cannot_be_moved_aside_fails_its_row_only(tmp_path, capsys
     rows = json.loads((folder / "sweep.json").read_text())["rows"]
     assert [r["status"] for r in rows] == ["failed", "complete"]
     assert "cannot be moved aside" in rows[0]["error"] and (stuck / "notes.txt").is_file()
+
+
+def test_atlas_output_that_cannot_be_written_is_refused_before_any_analysis(tmp_path, capsys):
+    spec = write_spec(tmp_path, 'name = "one"\n[grid]\nprompt = ["x"]\n' + FIXED)
+    assert sweep(spec, tmp_path / "out") == 0
+    (tmp_path / "a-file").write_text("not a folder")
+    capsys.readouterr()
+    assert main(["atlas", str(tmp_path / "out" / "one"), "-o", str(tmp_path / "a-file" / "atlas")]) == 2
+    err = capsys.readouterr().err
+    assert "a-file is not a folder" in err and len(err.strip().splitlines()) == 1
+    assert not list((tmp_path / "out" / "one").glob("runs/*/analysis"))    # nothing analyzed in vain

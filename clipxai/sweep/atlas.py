@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ClipxaiError
+from ..paths import check_can_write
 from .plan import COMPLETE, folder_state
 from .state import read_sweep
 
@@ -252,11 +253,12 @@ def build_atlas(sweep_dir: str | Path, out: str | Path, thumb: int = 112, log=No
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir():
         raise ClipxaiError(f"The atlas output {out} exists and is not a folder.")
+    check_can_write(out, "atlas")  # before the analyses, not after them
     atlas = collect(sweep_dir, thumb=thumb, log=log)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        atlas.csv = write_csv(atlas, out / "atlas.csv")
+        atlas.html = atomic_write_text(out / "atlas.html", render(atlas))
     except OSError as err:
-        raise ClipxaiError(f"The atlas folder {out} cannot be created ({err.strerror}).") from err
-    atlas.csv = write_csv(atlas, out / "atlas.csv")
-    atlas.html = atomic_write_text(out / "atlas.html", render(atlas))
+        raise ClipxaiError(f"The atlas cannot be written in {out} ({err.strerror or type(err).__name__}).") from err
     return atlas
