@@ -247,6 +247,22 @@ def test_bad_input_is_one_sentence(tmp_path, capsys):
         assert err.startswith("error: ") and len(err.splitlines()) == 1, err
 
 
+def test_a_socket_or_a_host_name_that_cannot_be_had_is_one_sentence(tmp_path, capsys, monkeypatch):
+    import errno
+    import socket
+
+    assert main(["view", str(tmp_path), "--host", "a" * 70, "--port", "0"]) == 2   # a label IDNA cannot encode
+    assert "cannot be used to listen on (not a valid host name)" in capsys.readouterr().err
+
+    def no_socket(*args, **kwargs):
+        raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+
+    monkeypatch.setattr(socket, "socket", no_socket)
+    assert main(["view", str(tmp_path), "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: Cannot listen on 127.0.0.1 port 0 (Address family not supported by protocol)."
+
+
 def test_a_port_in_use_is_one_sentence(tmp_path, capsys):
     from clipxai.view.cli import bind
     sock = bind("127.0.0.1", 0)

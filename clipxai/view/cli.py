@@ -24,23 +24,26 @@ def bind(host: str, port: int) -> socket.socket:
         raise ClipxaiError(f"The port must be a number from 0 to 65535 (got {port}).")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as err:
-        raise ClipxaiError(f"The host '{host}' cannot be used to listen on ({err.strerror}).") from err
+    except (socket.gaierror, UnicodeError) as err:   # UnicodeError: a name IDNA cannot encode
+        reason = getattr(err, "strerror", None) or "not a valid host name"
+        raise ClipxaiError(f"The host '{host}' cannot be used to listen on ({reason}).") from err
     family, kind, proto, _, address = infos[0]
-    # with the TCP protocol named, asyncio sets TCP_NODELAY on each connection; without it a
-    # small response waits ~40 ms for a delayed ACK (Nagle)
-    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock = None
     try:
+        # with the TCP protocol named, asyncio sets TCP_NODELAY on each connection; without it a
+        # small response waits ~40 ms for a delayed ACK (Nagle)
+        sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(address)
         sock.listen(128)
     except OSError as err:
-        sock.close()
+        if sock is not None:
+            sock.close()
         if err.errno == errno.EADDRINUSE:
             raise ClipxaiError(f"Port {port} on {host} is in use; pass --port with another number "
                                f"(0 picks a free one).") from err
-        raise ClipxaiError(f"Cannot listen on {host} port {port} ({err.strerror}).") from err
+        raise ClipxaiError(f"Cannot listen on {host} port {port} ({err.strerror or err}).") from err
     sock.setblocking(False)
     return sock
 
