@@ -5,6 +5,7 @@ import json
 import os
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -289,3 +290,36 @@ def test_atlas_output_that_cannot_be_written_is_refused_before_any_analysis(tmp_
     err = capsys.readouterr().err
     assert "a-file is not a folder" in err and len(err.strip().splitlines()) == 1
     assert not list((tmp_path / "out" / "one").glob("runs/*/analysis"))    # nothing analyzed in vain
+
+
+class FakeRay:
+    """What RayExecutor._check asks of Ray, answered without starting it."""
+
+    def __init__(self, cpus: float, sees_folder: bool):
+        self.cpus, self.sees_folder = cpus, sees_folder
+
+    def cluster_resources(self):
+        return {"CPU": self.cpus}
+
+    def remote(self, **options):
+        return lambda fn: SimpleNamespace(remote=lambda *args: self.sees_folder)
+
+    def get(self, value):
+        return value
+
+
+def test_ray_address_from_the_environment_is_a_cluster_that_must_see_the_folder(tmp_path, monkeypatch):
+    from clipxai.sweep.executor_ray import RayExecutor
+
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    executor = RayExecutor(None, {"num_cpus": 4}, 1, str(tmp_path))
+    assert executor.address == "ray://head:10001"
+    with pytest.raises(ClipxaiError, match="The Ray workers cannot see"):
+        executor._check(FakeRay(cpus=0, sees_folder=False))
+    executor._check(FakeRay(cpus=0, sees_folder=True))      # a cluster's own CPUs are its autoscaler's business
+    assert RayExecutor("10.0.0.1:6379", {}, 1, str(tmp_path)).address == "10.0.0.1:6379"   # --address wins
+    monkeypatch.setenv("RAY_ADDRESS", "local")
+    local = RayExecutor(None, {"num_cpus": 4}, 1, str(tmp_path))
+    assert local.address is None
+    with pytest.raises(ClipxaiError, match="the Ray on this machine has 2 CPU"):
+        local._check(FakeRay(cpus=2, sees_folder=True))

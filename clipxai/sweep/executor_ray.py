@@ -1,8 +1,9 @@
 """The Ray executor: one Ray task per unit, each with the spec's CPU and GPU request.
 
-Without an address it starts a Ray on this machine with all its CPUs (or uses the one
-already started in this process); with one it joins that cluster, whose workers must see
-the sweep folder at the same path (a shared filesystem: NFS, Lustre, a mounted bucket).
+Without an address (``--address``, else ``RAY_ADDRESS``) it starts a Ray on this machine
+with all its CPUs (or uses the one already started in this process); with one it joins that
+cluster, whose workers must see the sweep folder at the same path (a shared filesystem:
+NFS, Lustre, a mounted bucket).
 Tasks write their run folders themselves and return small result dicts; only this driver
 writes sweep.json. A task whose worker dies is retried by Ray (``max_retries``), and
 ``execute_unit`` resumes from the run's checkpoint. Ray is imported only here.
@@ -39,7 +40,9 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None, resources: dict, retries: int, folder: str):
-        self.address = address
+        # RAY_ADDRESS is Ray's own way of naming a cluster; "local" asks for a Ray on this machine
+        env = os.environ.get("RAY_ADDRESS", "").strip()
+        self.address = address or (env if env and env != "local" else None)
         self.num_cpus = float(resources.get("num_cpus", 1))
         self.num_gpus = float(resources.get("num_gpus", 0))
         self.retries = retries
@@ -53,8 +56,6 @@ class RayExecutor:
         try:
             if self.address:
                 ray.init(address=self.address, **kwargs)
-            elif os.environ.get("RAY_ADDRESS"):  # Ray's own way of naming a cluster
-                ray.init(**kwargs)
             else:
                 ray.init(num_cpus=os.cpu_count(), **kwargs)
         except Exception as err:  # noqa: BLE001  (ConnectionError, timeouts, bad addresses)
