@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import json
 import os
 import re
 import shutil
@@ -290,3 +291,20 @@ def test_command_prints_its_url_and_warns_off_loopback(tmp_path):
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert err.startswith("warning: listening on 0.0.0.0") and "--read-only" in err
+
+
+def test_figure_links_of_a_run_with_url_characters_in_its_name_work(tree, tmp_path):
+    from clipxai.analysis.analyze import SCHEMA
+
+    root = tmp_path / "runs"
+    run = root / "exp#1" / "50% lr?"
+    shutil.copytree(tree[0] / "r", run)
+    (run / "analysis" / "figures").mkdir(parents=True)
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(run / "analysis" / "figures" / "states #2.png")
+    summary = {"schema": SCHEMA, "figures": {"states": "figures/states #2.png"}}
+    (run / "analysis" / "summary.json").write_text(json.dumps(summary))
+    client = TestClient(create_app(root, hosts=("testserver",)))
+    url = client.get("/api/run", params={"id": "exp#1/50% lr?"}).json()["analysis"]["figures"]["states"]
+    assert url == "/files/exp%231/50%25%20lr%3F/analysis/figures/states%20%232.png"
+    response = client.get(url)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"

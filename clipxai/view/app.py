@@ -154,7 +154,7 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
         for name, rel in figures.items():
             path = f"{prefix}analysis/{rel}"
             if inside(root, path) is not None:
-                out[name] = "/files/" + path
+                out[name] = "/files/" + quote(path)
         return out
 
     def api_frame(request: Request) -> Response:
