@@ -4,7 +4,8 @@
 the bundled toys (``toy``, ``toy-b``), weight files (``.pt``, ``.safetensors``, ... in OpenAI's
 or Hugging Face's layout), ``openclip:ARCH/TAG`` and ``openclip:DIR``, ``hf:ID`` and
 ``hf:DIR``, and random weights (``random:ARCH``, ``random:openclip:ARCH``, ``random:hf:ARCH``).
-Every path ends in a frozen ``ClipModel`` in eval mode: fp32 on CPU, fp16 weights on CUDA.
+Every path ends in a frozen ``ClipModel`` in eval mode with fp32 weights on every device
+(``--precision`` autocasts in the loop, ``clipxai.compute``).
 docs/models.md says where each form looks for its weights.
 
 One module per backend: ``openai`` (clip-anytorch), ``openclip``, ``hf`` (transformers);
