@@ -92,10 +92,11 @@ def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     r = model.input_resolution
     width, height = cfg.size or (r, r)
+    check_step_memory([m for m, _, _ in chosen], seeds=len(seeds), size=(height, width),
+                      cutouts=cfg.augment.cutouts, cutout_batch=c.cutout_batch, normalize=cfg.normalize,
+                      precision=c.precision, checkpoint_activations=c.checkpoint_activations)
     members = []
     for i, (m, weight, name) in enumerate(chosen):
-        check_step_memory(m, seeds=len(seeds), size=(height, width), cutouts=cfg.augment.cutouts,
-                          cutout_batch=cfg.compute.cutout_batch, normalize=cfg.normalize)
         prompts = encode_prompts(m, text_prompts + image_prompts, normalize_images=cfg.normalize,
                                  full_context=cfg.objective.text_context == "full")
         purpose = "augment" if i == 0 else f"augment:{i}"   # the first model's draws are a single run's
