@@ -21,7 +21,7 @@ EXIT_INTERRUPTED = 130
 
 # (flags, flat option name, click type, help). The default shown is the preset's.
 OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [
-    (("--device",), "device", str, "auto, cpu, cuda or mps."),
+    (("--device",), "device", str, "auto, cpu, cuda, cuda:N or mps."),
     (("--param",), "param", str, "Parameterization: pixels, fourier, pyramid, vqgan, cvae."),
     (("--steps",), "steps", int, "Optimization steps."),
     (("--lr",), "lr", float, "Learning rate."),

@@ -18,12 +18,14 @@ import stat
 from pathlib import Path
 
 import pytest
+import torch
 
 from clipxai.cli import main
 from helpers_runs import write_run
 
 BAD_PORT = "http://127.0.0.1:99999/v1"
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+MPS = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
 
 # (command line, exit code, words the message must contain)
 ROWS = [
@@ -87,6 +89,13 @@ ROWS = [
     ("ascend dog -P nope=1 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["does not take", "nope"]),
     ("ascend dog --model toy:-1 --out {tmp}/new-runs --quiet", 2, ["weight", "positive"]),
     ("ascend dog --precision fp16 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["fp16 needs a CUDA GPU"]),
+    ("ascend dog --device xla --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--device xla", "not supported"]),
+    ("ascend dog --device meta --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--device meta", "not supported"]),
+    ("ascend dog --device cpu:1 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--device cpu:1", "not supported"]),
+    ("ascend dog --device cuda:99 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--device cuda:99"]),
+    ("ascend dog --device nowhere --model random:tiny --out {tmp}/new-runs --quiet", 2, ["not a device name"]),
+    pytest.param("ascend dog --device mps --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--device mps", "MPS"],
+                 marks=pytest.mark.skipif(MPS, reason="this machine has an Apple GPU")),
     ("ascend --resume {run} --steps 1", 2, ["pass a --steps larger than"]),
     ("ascend --resume {run} --lr 3", 2, ["Only --steps, --device and --quiet"]),
 ]
