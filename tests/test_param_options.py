@@ -45,6 +45,10 @@ def test_an_option_a_factory_does_not_declare_is_refused_for_every_parameterizat
     (["x", "-P", "sigma=lots"], "sigma='lots' is not a valid float"),
     (["x", "-P", "clamp=maybe"], "clamp='maybe' is not a valid bool"),
     (["x", "--sigma", "-1"], "--sigma must not be negative"),
+    (["x", "-P", "sigma=nan"], "sigma='nan' must be a finite number"),
+    (["x", "-P", "mean=-inf"], "mean='-inf' must be a finite number"),
+    (["x", "--param", "fourier", "-P", "decay=inf"], "decay='inf' must be a finite number"),
+    (["x", "--sigma", "nan"], "sigma=nan must be a finite number"),
 ])
 def test_bad_parameterization_options_are_one_sentence_exit_2_and_create_nothing(tmp_path, capsys, args, words):
     assert ascend(tmp_path, *args) == 2
@@ -109,3 +113,9 @@ def test_bad_npy_init_images_are_one_sentence(tmp_path, capsys, array, words):
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1
     assert nothing_created(tmp_path)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_number_that_is_not_finite_from_python_is_refused_naming_the_option(value):
+    with pytest.raises(ClipxaiError, match="pixels option sigma=.* must be a finite number"):
+        check_param_options("pixels", {"sigma": value})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from typing import Any, Callable
@@ -100,7 +101,10 @@ def check_param_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _convert(param: str, key: str, value: Any, declared: inspect.Parameter) -> Any:
-    """A ``-P`` string turned into the type the factory declares (from its annotation or default)."""
+    """A ``-P`` string turned into the type the factory declares (from its annotation or default);
+    a number that is not finite (nan, inf) is refused."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ClipxaiError(f"The {param} option {key}={value} must be a finite number.")
     if not isinstance(value, str):
         return value
     kind = str(declared.annotation)
@@ -111,7 +115,10 @@ def _convert(param: str, key: str, value: Any, declared: inspect.Parameter) -> A
                 raise ValueError(value)
             return lowered in ("true", "1", "yes", "on")
         if "float" in kind:
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise ClipxaiError(f"The {param} option {key}={value!r} must be a finite number.")
+            return number
         if "int" in kind:
             return int(value)
         if "tuple" in kind or "list" in kind:
