@@ -150,7 +150,7 @@ def load_direction(vector) -> torch.Tensor:
             raise TermError(f"The direction file {path} does not exist.")
         try:
             vector = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, EOFError) as err:
             raise TermError(f"The direction file {path} is not a readable .npy array ({type(err).__name__}).") from err
         where = f"The direction file {path}"
     else:

@@ -6,8 +6,9 @@ whose every file and folder (with sizes, times and permissions) must be exactly 
 a refused command creates nothing and changes nothing. To cover a new bad input, add a row.
 
 Placeholders: ``{tmp}`` the folder, ``{run}`` and ``{run2}`` two recorded runs in it (never
-analysed, so an analysis started by mistake shows as a change), ``{file}`` a plain file,
-``{readonly}`` a folder nobody may write, ``{bad_port}`` an LLM URL with a port out of range.
+analysed, so an analysis started by mistake shows as a change), ``{file}`` a plain file
+(``{tmp}/empty.npy`` an empty one), ``{readonly}`` a folder nobody may write, ``{bad_port}``
+an LLM URL with a port out of range.
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ ROWS = [
     ("ascend dog --device nowhere --model random:tiny --out {tmp}/new-runs --quiet", 2, ["not a device name"]),
     pytest.param("ascend dog --device mps --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--device mps", "MPS"],
                  marks=pytest.mark.skipif(MPS, reason="this machine has an Apple GPU")),
+    ("ascend dog --init-image {tmp}/empty.npy --model random:tiny --out {tmp}/new-runs --quiet",
+     2, ["empty.npy", "not a readable .npy array"]),
+    ("ascend --term direction:visual.transformer.resblocks.1:{tmp}/empty.npy --model random:tiny --quiet",
+     2, ["empty.npy", "not a readable .npy array"]),
     ("ascend --resume {run} --steps 1", 2, ["pass a --steps larger than"]),
     ("ascend --resume {run} --lr 3", 2, ["Only --steps, --device and --quiet"]),
 ]
@@ -121,6 +126,7 @@ def world(tmp_path_factory):
     (tmp / "no-words.txt").write_text("# nothing but a comment\n")
     (tmp / "notes.html").write_text("<p>my own notes</p>\n")
     (tmp / "new.md").write_text("# my own notes\n")
+    (tmp / "empty.npy").write_bytes(b"")
     (tmp / "readonly").mkdir()
     (tmp / "readonly").chmod(0o555)
     values = {"tmp": str(tmp), "file": str(tmp / "afile.txt"), "readonly": str(tmp / "readonly"),

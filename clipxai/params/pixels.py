@@ -52,7 +52,7 @@ def load_init_image(path: str | Path, size: tuple[int, int]) -> torch.Tensor:
         return load_image(path, size)
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError) as err:
         raise ClipxaiError(f"The init image {path} is not a readable .npy array ({type(err).__name__}).") from err
     if not np.issubdtype(arr.dtype, np.floating):
         raise ClipxaiError(f"The init image {path} holds {arr.dtype} values; a .npy start must be a float array.")
