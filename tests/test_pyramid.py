@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 import clipxai
 from clipxai.cli import main
+from clipxai.errors import ClipxaiError
 from clipxai.params import make_param
 from clipxai.params.pyramid import ladder, parse_resolutions, upsampling_matrix
 
@@ -93,6 +94,12 @@ def test_bad_pyramid_options_are_one_sentence(tiny_clip_file, tmp_path, capsys, 
                  "--steps", "1", "--out", str(tmp_path), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and words in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("resolutions", [64, ["big"], [None]])
+def test_resolutions_from_python_that_are_not_a_list_of_sides_are_one_sentence(resolutions):
+    with pytest.raises(ClipxaiError, match="resolutions=.* is neither auto, all, nor a list of whole numbers"):
+        _make(resolutions=resolutions)
 
 
 def test_the_das_preset_is_recorded_with_its_recipe(tiny_clip, tmp_path):

@@ -54,7 +54,11 @@ def parse_resolutions(value, size: int) -> list[int]:
         except ValueError:
             raise ClipxaiError(f"The pyramid option resolutions={value!r} is neither auto, all, nor whole numbers "
                                f"like 1,4,16,{size}.") from None
-    sides = sorted({int(v) for v in value})
+    try:
+        sides = sorted({int(v) for v in value})
+    except (TypeError, ValueError):
+        raise ClipxaiError(f"The pyramid option resolutions={value!r} is neither auto, all, nor a list of whole "
+                           f"numbers like [1, 4, 16, {size}].") from None
     if not sides or sides[0] < 1 or sides[-1] > size:
         raise ClipxaiError(f"The pyramid resolutions must lie between 1 and the image side {size} (got {list(value)}).")
     return sides
