@@ -78,5 +78,12 @@ def test_hf_folders(tmp_path):
     one_sentence(str(tmp_path), "lacks its weights")  # a folder needs no prefix
 
 
+@pytest.mark.parametrize("index", ["{not json", "{}", '{"weight_map": [1, 2]}', '{"weight_map": {"a": 3}}'])
+def test_a_corrupt_weight_index_is_one_sentence(tmp_path, index):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "clip"}))
+    (tmp_path / "model.safetensors.index.json").write_text(index)
+    one_sentence(f"hf:{tmp_path}", "model.safetensors.index.json is not a readable weight index")
+
+
 def test_a_folder_of_no_known_layout(tmp_path):
     one_sentence(str(tmp_path), "neither open_clip_config.json nor config.json")

@@ -154,8 +154,12 @@ def _weights(folder: Path) -> list[Path]:
         path = folder / name
         if path.is_file():
             if name.endswith(".index.json"):
-                shards = sorted(set(json.loads(path.read_text(encoding="utf-8"))["weight_map"].values()))
-                return [folder / s for s in shards]
+                try:
+                    shards = sorted(set(json.loads(path.read_text(encoding="utf-8"))["weight_map"].values()))
+                    return [folder / s for s in shards]
+                except (ValueError, OSError, KeyError, TypeError, AttributeError) as err:
+                    raise ModelLoadError(f"{path} is not a readable weight index (JSON with a weight_map of "
+                                         f"tensor names to shard files).") from err
             return [path]
     return []
 
