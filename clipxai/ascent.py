@@ -111,6 +111,9 @@ def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -
                  torch.optim.SGD(param.params, lr=o.lr, momentum=0.9, weight_decay=o.weight_decay))
     schedule = LRSchedule(o.schedule, o.lr, o.steps, o.lr_final, o.plateau_patience, o.plateau_factor)
     objective = build_objective(cfg, members[0].prompts, [(m.name, m.weight) for m in members])
+    if len(members) > 1 and any(objective.hook_points()):
+        warnings.warn(f"Feature terms (neuron, channel, direction, head) read only the first model of the ensemble "
+                      f"({members[0].name}), not the others.", stacklevel=2)
     parts = Parts(members, objective, param, optimizer, schedule, seeds, o.steps, cfg.normalize, c.cutout_batch)
     _check_objective(parts)
     return parts

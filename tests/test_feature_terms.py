@@ -2,6 +2,7 @@
 
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -234,3 +235,14 @@ def test_a_direction_term_follows_a_vector_given_in_python(tiny_clip):
         pooled = live.outputs[OPENAI_BLOCK].mean(dim=1)
     assert torch.allclose(value, pooled[:, 3] / pooled.norm(dim=-1), atol=1e-6)
     assert isinstance(direction(OPENAI_BLOCK, v), Objective)
+
+
+def test_feature_terms_in_an_ensemble_warn_that_they_read_the_first_model_only(tiny_clip, tmp_path):
+    common = {"model_obj": [tiny_clip, tiny_clip], "steps": 3, "snapshot_every": 1, "cutouts": 2, "quiet": True}
+    with pytest.warns(UserWarning, match="read only the first model of the ensemble"):
+        clipxai.ascend("a red heart", terms=[f"neuron:{OPENAI_BLOCK}:3"], out=str(tmp_path / "a"), **common)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*first model of the ensemble")
+        clipxai.ascend("a red heart", out=str(tmp_path / "b"), **common)
+        clipxai.ascend("a red heart", model_obj=tiny_clip, terms=[f"neuron:{OPENAI_BLOCK}:3"], steps=3,
+                       snapshot_every=1, cutouts=2, quiet=True, out=str(tmp_path / "c"))
