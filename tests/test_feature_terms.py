@@ -246,3 +246,20 @@ def test_feature_terms_in_an_ensemble_warn_that_they_read_the_first_model_only(t
         clipxai.ascend("a red heart", out=str(tmp_path / "b"), **common)
         clipxai.ascend("a red heart", model_obj=tiny_clip, terms=[f"neuron:{OPENAI_BLOCK}:3"], steps=3,
                        snapshot_every=1, cutouts=2, quiet=True, out=str(tmp_path / "c"))
+
+
+def _neuron_values(model, out, **options):
+    [run] = clipxai.ascend("", model_obj=model, terms=[f"neuron:{OPENAI_BLOCK}:3"], steps=3, snapshot_every=1,
+                           cutouts=4, quiet=True, out=str(out), **options)
+    return [m[f"term/neuron({OPENAI_BLOCK}:3)"] for m in run.metrics()]
+
+
+def test_feature_terms_read_the_same_activations_with_checkpointed_blocks(tiny_clip, tmp_path):
+    plain = _neuron_values(tiny_clip, tmp_path / "plain")
+    assert _neuron_values(tiny_clip, tmp_path / "ckpt", checkpoint_activations=True) == pytest.approx(plain, abs=1e-6)
+
+
+@pytest.mark.slow  # compiling the encoder takes about a minute on a CPU
+def test_feature_terms_read_the_same_activations_from_a_compiled_encoder(tiny_clip, tmp_path):
+    plain = _neuron_values(tiny_clip, tmp_path / "plain")
+    assert _neuron_values(tiny_clip, tmp_path / "compiled", compile=True) == pytest.approx(plain, abs=1e-5)
