@@ -83,6 +83,16 @@ def read_manifest(path: Path) -> dict:
 # ---------------------------------------------------------------------------------------
 # Reading
 
+def metric_lines(file: Path) -> list[str]:
+    """The lines of a metrics.jsonl as text.
+
+    A killed run can leave its last line cut inside a multi-byte character (prompts such as
+    "❤️" are written as they are); that line decodes with a replacement character and fails
+    to parse as JSON, so readers skip it like any other torn line.
+    """
+    return file.read_bytes().decode("utf-8", errors="replace").splitlines()
+
+
 @dataclass
 class Run:
     """A recorded run: the manifest and lazily loaded, memory-mapped arrays cut to ``n`` rows.
@@ -218,7 +228,7 @@ class Run:
         if not file.is_file():
             return []
         out = []
-        for line in file.read_text(encoding="utf-8").splitlines():
+        for line in metric_lines(file):
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError:

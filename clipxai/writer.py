@@ -22,7 +22,7 @@ from numpy.lib.format import open_memmap
 from .errors import RunError
 from .files import FILE_MODE, atomic_write_text, dumps_json, json_default
 from .paths import check_writable_inside, inside
-from .runs import FORMAT_VERSION, read_manifest
+from .runs import FORMAT_VERSION, metric_lines, read_manifest
 
 LOCK_FILE = ".lock"
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -260,8 +260,7 @@ class RunWriter:
         file = self.path / "metrics.jsonl"
         if not file.is_file():
             return
-        keep = [line for line in file.read_text(encoding="utf-8").splitlines()
-                if line.strip() and _step_of(line) <= after_step]
+        keep = [line for line in metric_lines(file) if line.strip() and _step_of(line) <= after_step]
         atomic_write_text(file, "".join(line + "\n" for line in keep))
 
     def last_metrics_time(self) -> float:
@@ -269,7 +268,7 @@ class RunWriter:
         file = self.path / "metrics.jsonl"
         if not file.is_file():
             return 0.0
-        for line in reversed(file.read_text(encoding="utf-8").splitlines()):
+        for line in reversed(metric_lines(file)):
             try:
                 return float(json.loads(line).get("time", 0.0))
             except (json.JSONDecodeError, AttributeError, TypeError, ValueError):

@@ -59,6 +59,22 @@ def test_metrics_skip_a_torn_last_line_and_truncate(tmp_path):
     assert [m["step"] for m in load_run(tmp_path / "r").metrics()] == [0, 1]
 
 
+def test_a_last_line_cut_inside_an_emoji_is_skipped(tmp_path):
+    """A killed run can stop mid-character: "❤️" is written as UTF-8, four bytes then three."""
+    w = make(tmp_path)
+    for s in range(3):
+        w.append_metrics({"step": s, "sim/❤️": 0.1 * s})
+    w.close()
+    torn = '{"step": 3, "sim/❤️": 0.3}'.encode()
+    with open(tmp_path / "r" / "metrics.jsonl", "ab") as f:
+        f.write(torn[:torn.index("❤".encode()) + 2])
+    run = load_run(tmp_path / "r")
+    assert [m["step"] for m in run.metrics()] == [0, 1, 2]
+    assert run.metrics()[2]["sim/❤️"] == pytest.approx(0.2)
+    w.truncate_metrics(after_step=1)    # a resume replays from step 2
+    assert [m["step"] for m in load_run(tmp_path / "r").metrics()] == [0, 1]
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(RunError, match="does not exist"):
         load_run(tmp_path / "missing")

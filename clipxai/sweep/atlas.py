@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import ClipxaiError
 from ..paths import check_can_write
+from ..runs import metric_lines
 from .plan import COMPLETE, folder_state
 from .state import read_sweep
 
@@ -99,7 +100,7 @@ def _final_similarity(run) -> float | None:
     path = run.path / "metrics.jsonl"
     if text is None or not path.is_file():
         return None
-    for line in reversed(path.read_text(encoding="utf-8").splitlines()):
+    for line in reversed(metric_lines(path)):
         try:
             value = json.loads(line).get(f"sim/{text}")
         except (json.JSONDecodeError, AttributeError):
