@@ -81,6 +81,10 @@ def _states_clause(s: dict) -> str:
             motion = "had too few snapshots to tell whether it settled"
         if n == 1:
             return f"stayed in one state, {state_name(s, 0)}, and {motion}"
+        if s.get("returns"):
+            return (f"moved back and forth among {plural(n, 'state')} ({_names(s)}), "
+                    f"{plural(s['returns'], 'return')} to a state it had left, but not in jumps distinct enough to "
+                    f"call switching, and {motion}")
         return f"drifted through {plural(n, 'state')} ({_names(s)}) without coming back to any, and {motion}"
     if v == "periodic_oscillation":
         per = s.get("periodicity") or {}
@@ -115,9 +119,12 @@ def _dynamics_clause(d: dict | None) -> str:
         shape += {"holds": " and then holds", "keeps rising": f" and keeps rising, to {m.get('end', 0):.2f}",
                   "keeps falling": f" and then falls, to {m.get('end', 0):.2f}"}.get(m.get("then"), "")
     elif m.get("then") in ("keeps rising", "keeps falling"):
-        shape = f"{what} {m['then'].split()[1]} from {m['start']:.2f} to {m.get('end', 0):.2f}"
+        verb = "rises" if m["then"] == "keeps rising" else "falls"
+        shape = f"{what} {verb} from {m['start']:.2f} to {m.get('end', 0):.2f}"
     elif m:
         shape = f"{what} stays near {m.get('end', 0):.2f}"
+    elif d.get("p_value") is None:
+        return f"{what} was logged at too few steps to look for cycles"
     else:
         shape = f"{what} does not cycle"
     n = d.get("n_events", 0)
