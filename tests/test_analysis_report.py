@@ -249,3 +249,23 @@ def test_report_reuses_an_existing_analysis(report, tmp_path):
     assert main(["report", str(a), "-o", str(tmp_path / "one.html"), "--no-labels", "-q"]) == 0
     assert summary.stat().st_mtime_ns == stamp
     assert Path(tmp_path / "one.md").is_file()
+
+
+def test_runs_whose_folders_share_a_name_keep_their_own_numbers_and_links(tmp_path):
+    rng = np.random.default_rng(5)
+    a = write_run(tmp_path / "first", "heart", traj=synthetic.planted_states(rng, n=120, k=3, dim=64, mean_dwell=12,
+                                                                               noise=0.4), seed=0)
+    b = write_run(tmp_path / "second", "heart", traj=synthetic.converging(rng, n=120, dim=64), seed=1)
+    out = tmp_path / "report.html"
+    assert main(["report", str(a), str(b), "-o", str(out), "--no-labels", "-q"]) == 0
+    html = out.read_text(encoding="utf-8")
+    targets = re.findall(r'href="#([^"]+)"', _between(html, '<nav class="toc">', "</nav>"))
+    assert len(set(targets)) == len(targets) and all(f'id="{t}"' in html for t in targets)
+    section = [t for t in targets if t.startswith("run-")]
+    assert len(section) == 2
+    table = _between(html, 'id="all-runs-together"', "</table>")
+    for run, label in ((a, "seed 0"), (b, "seed 1")):
+        states = json.loads((run / "analysis" / "summary.json").read_text(encoding="utf-8"))["n_states"]
+        row = re.search(rf"<tr><td>{label}</td>(.*?)</tr>", table, re.S).group(1)
+        cells = re.findall(r"<td>(.*?)</td>", row)
+        assert cells[1] == str(states)

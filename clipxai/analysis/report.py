@@ -25,7 +25,7 @@ from ..files import atomic_write_text
 from ..paths import check_can_write, inside
 from .analyze import AnalyzeOptions, ensure_summary
 from .definitions import DEFINITIONS
-from .document import CSP, HTML_MARK, MARKDOWN_MARK, MIME, Document, Image
+from .document import CSP, HTML_MARK, MARKDOWN_MARK, MIME, Document, Image, anchor
 from .dynamics import dynamics_word
 from .findings import finding, overall, run_label, state_name
 from .sheets import journeys, thumbnails
@@ -311,11 +311,24 @@ def _verdict_lines(s: dict) -> tuple[str, str]:
     return states, per_step
 
 
-def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int, label: str) -> None:
+def _run_anchors(runs) -> list[str]:
+    """Each run section's anchor: ``run-<folder>``, numbered when two folders share a name."""
+    out: list[str] = []
+    for r in runs:
+        base = ident = f"run-{anchor(r.path.name)}"
+        i = 1
+        while ident in out:
+            i += 1
+            ident = f"{base}-{i}"
+        out.append(ident)
+    return out
+
+
+def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int, label: str, ident: str) -> None:
     prefix = f"run{index}_"
     prompt = run.prompt or "(prompt not recorded)"
     title = f"{label}: “{prompt}”" if label == run.path.name else f"{label} ({run.path.name}): “{prompt}”"
-    doc.heading(2, title, f"run-{run.path.name}")
+    doc.heading(2, title, ident)
     for line in _verdict_lines(s):
         doc.paragraph(line, css="verdict")
     doc.table(["measure", "value"], _numbers(s))
@@ -374,11 +387,8 @@ def _what_we_found(doc: Document, runs, summaries, labels, fig_dir: Path) -> Non
 
 def _comparison(doc: Document, comp, runs, labels) -> None:
     """The runs side by side: every number of the comparison table, in fewer, readable columns."""
-    by_name = {r["run"]: r for r in comp.rows}
-    names = list(by_name)
     rows = []
-    for label, name in zip(labels, names):
-        r = by_name[name]
+    for label, r in zip(labels, comp.rows):   # one row per run, in the runs' order (names may repeat)
         lo, hi = r["rate_ci95"]
         rows.append([label, verdict_label(r["verdict"], r["n_states"]), str(r["n_states"]),
                      f"{r['switches']} ({r['returns']})", f"{r['rate_per_100']:.3g} ({lo:.3g}-{hi:.3g})",
@@ -391,8 +401,8 @@ def _comparison(doc: Document, comp, runs, labels) -> None:
              and not (c == "seed" and labels[0].startswith("seed"))]
     for c in extra:
         header.insert(1, c)
-        for row, name in zip(rows, names):
-            row.insert(1, str(by_name[name].get(c)))
+        for row, r in zip(rows, comp.rows):
+            row.insert(1, str(r.get(c)))
     doc.table(header, rows)
     for name, caption in (("shared_projection", "Every run in one PCA plane."),
                           ("occupancy", "Share of each run's snapshots in each shared concept.")):
@@ -484,7 +494,8 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
     contents = [("what-we-found", "What we found", 1)]
     if len(runs) > 1:
         contents.append(("all-runs-together", "All runs together", 1))
-    contents += [(f"run-{r.path.name}", label, 1) for r, label in zip(runs, labels)]
+    anchors = _run_anchors(runs)
+    contents += [(ident, label, 1) for ident, label in zip(anchors, labels)]
     contents += [("configuration-and-environment", "Configuration and environment", 1),
                  ("how-to-read-the-numbers", "How to read the numbers", 1)]
     doc.contents(contents)
@@ -496,8 +507,8 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
         comp = compare_runs(paths, fig_dir / "compare", opts=opts, log=log, model=model)
         doc.heading(2, "All runs together", "all-runs-together")
         _comparison(doc, comp, runs, labels)
-    for i, (run, s, label) in enumerate(zip(runs, summaries, labels)):
-        _run_section(doc, run, s, fig_dir, i, label)
+    for i, (run, s, label, ident) in enumerate(zip(runs, summaries, labels, anchors)):
+        _run_section(doc, run, s, fig_dir, i, label, ident)
     doc.heading(2, "Configuration and environment", "configuration-and-environment")
     _settings(doc, runs, labels, summaries)
     doc.heading(2, "How to read the numbers", "how-to-read-the-numbers")
