@@ -71,6 +71,27 @@ def test_no_k_above_the_bar_names_the_best_candidate():
     assert "no number of clusters reaches a mean silhouette of 0.25; the best is k=3 at 0.18" in reason
 
 
+def test_one_state_left_by_a_transient_and_the_state_path_names_both():
+    def reason(clusters):
+        e = Evidence(n_states=1, switches=0, returns=0, silhouette=None, jump_ratio=None, late_switches=0,
+                     trend="untested", trend_p=None, period_p=None, period_steps=None, cycles=None,
+                     drift_total=2.0, drift_late=0.5, last_state=0, late_steps=100.0,
+                     origin=StateOrigin(clusters=clusters, selection="silhouette", score=0.6, transient_sizes=(2,)))
+        return decide(e)[1]
+    assert "it leaves one state" in reason(2)
+    assert "it leaves 2 states, which the state path (HMM) merged into one" in reason(3)
+
+
+def test_drift_of_a_run_that_stood_still_is_measured_on_the_steps_it_moved():
+    from clipxai.analysis.oscillation import _drift
+    x = np.zeros((40, 8))
+    x[30:, 0] = 10.0 + 0.1 * np.arange(10)   # still for 30 snapshots, one jump, then a creep of 0.1 a snapshot
+    total, late = _drift(x)
+    assert 100 < total < 1000   # about 10.75 apart, in units of the creep's noise (0.1 / sqrt 2, averaged)
+    assert late > 0.9           # and it came in the last third
+    assert _drift(np.zeros((40, 8))) == (0.0, 0.0)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_state_path_keeps_the_clusters_and_their_silhouette(seed):
     """A noisy start then a drift to one place: the HMM must not move the switch far from where

@@ -259,7 +259,11 @@ def _drift(x: np.ndarray) -> tuple[float | None, float | None]:
     if n < 12:
         return None, None
     m = max(2, n // 10)
-    noise = np.median(np.linalg.norm(np.diff(x, axis=0), axis=1)) / math.sqrt(2)
+    moves = np.linalg.norm(np.diff(x, axis=0), axis=1)
+    if not (moves > 0).any():
+        return 0.0, 0.0
+    # A run that stood still for most of its snapshots: the noise is that of the steps it moved.
+    noise = np.median(moves if np.median(moves) > 0 else moves[moves > 0]) / math.sqrt(2)
     total = float(np.linalg.norm(x[:m].mean(0) - x[-m:].mean(0)))
     late = x[2 * n // 3:]
     ml = max(2, len(late) // 4)

@@ -94,9 +94,12 @@ def _one_state(o: StateOrigin | None) -> str:
         n = len(o.transient_sizes)
         sizes = ", ".join(str(v) for v in o.transient_sizes)
         how = f"mean silhouette {o.score:.2f}" if o.selection == "silhouette" and o.score is not None else f"by {o.selection}"
+        left = o.clusters - n
+        what = ("one state" if left <= 1 else
+                f"{left} states, which the state path (HMM) merged into one")
         return (f"the clustering chose k={o.clusters} ({how}), but the run never stayed {o.min_run} snapshots in a "
                 f"row in {n} of those clusters ({sizes} snapshot(s)); merged into the nearest cluster as "
-                f"{'a transient' if n == 1 else 'transients'}, {'it leaves' if n == 1 else 'they leave'} one state")
+                f"{'a transient' if n == 1 else 'transients'}, {'it leaves' if n == 1 else 'they leave'} {what}")
     if o.clusters >= 2:
         return f"the clustering chose k={o.clusters}, but the state path (HMM) merged them into one state"
     if o.selection == "silhouette":
