@@ -149,8 +149,14 @@ class Run:
 
     @property
     def prompt(self) -> str:
-        """The run's main prompt text (its first positive prompt)."""
+        """The prompt as it was given (``a:1|b:-0.5`` for several, weights and all)."""
         return self.manifest.get("prompt", "")
+
+    @property
+    def main_prompt(self) -> str | None:
+        """The text of the first prompt with a positive weight: the one a run is said to ascend toward."""
+        return next((p.get("text") for p in self.prompts
+                     if p.get("weight", 1) > 0 and p.get("kind", "text") == "text"), None)
 
     @property
     def model_name(self) -> str | None:

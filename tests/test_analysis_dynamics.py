@@ -102,6 +102,15 @@ def test_dynamics_from_metrics_reads_the_prompt_and_the_objective(toy_runs):
     assert dynamics_sentence(d).startswith("cycling. ")
 
 
+def test_the_main_prompt_is_analyzed_even_when_a_negative_one_is_logged_first(toy_runs):
+    run = toy_runs["zer0int"]
+    metrics = [{"step": s, "sim/text": 0.1, "sim/❤️": v} for s, v in zip(run["steps"], run["sim/❤️"])]
+    assert dynamics_from_metrics(metrics, snapshot_interval=10).signal == "sim/text"
+    res = dynamics_from_metrics(metrics, snapshot_interval=10, main="❤️")
+    assert res.signal == "sim/❤️" and res.cycling
+    assert [o["signal"] for o in res.to_dict()["other_signals"]] == ["sim/text"]
+
+
 def test_no_metrics_and_too_short_series_say_so():
     none = dynamics_from_metrics([], snapshot_interval=10)
     assert none.signal is None and not none.cycling and "no per-step" in none.reason

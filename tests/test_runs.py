@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clipxai.errors import RunError
-from clipxai.runs import load_run, slugify
+from clipxai.runs import Run, load_run, slugify
 from clipxai.writer import RunWriter
 
 
@@ -93,3 +93,10 @@ def test_slugs_name_emoji():
     assert slugify("❤️") == "heavy-black-heart"
     assert slugify("A red heart!") == "a-red-heart"
     assert slugify("///") == "run"
+
+
+def test_the_main_prompt_is_the_first_positive_text_prompt(tmp_path):
+    prompts = [{"text": "text", "weight": -0.5, "kind": "text"}, {"text": "a.png", "weight": 1, "kind": "image"},
+               {"text": "❤️", "weight": 1, "kind": "text"}]
+    run = Run(path=tmp_path, manifest={"prompt": "text:-0.5|❤️", "prompts": prompts})
+    assert run.main_prompt == "❤️" and run.prompt == "text:-0.5|❤️"

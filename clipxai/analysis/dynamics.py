@@ -382,9 +382,12 @@ def logged_series(metrics: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray
 
 
 def dynamics_from_metrics(metrics: list[dict], *, snapshot_interval: float | None = None, n_surrogates: int = 999,
-                          seed: int = 0) -> DynamicsResult:
-    """Dynamics of the first prompt's similarity (else the objective), with the other series in brief."""
+                          seed: int = 0, main: str | None = None) -> DynamicsResult:
+    """Dynamics of the ``main`` prompt's similarity (default: the first logged; else the objective),
+    with the other series in brief."""
     series = logged_series(metrics)
+    if main is not None and f"sim/{main}" in series:
+        series = {f"sim/{main}": series[f"sim/{main}"], **series}
     if not series:
         return DynamicsResult(signal=None, cycling=False, snapshot_interval=snapshot_interval,
                               reason="The run logged no per-step similarity or objective (no metrics.jsonl), "
@@ -400,4 +403,5 @@ def dynamics_from_run(run, *, n_surrogates: int = 999, seed: int = 0) -> Dynamic
     """``dynamics_from_metrics`` on a run's metrics.jsonl, with its snapshot interval."""
     steps = np.asarray(run.steps, dtype=np.float64)
     interval = float(np.median(np.diff(steps))) if len(steps) > 1 else None
-    return dynamics_from_metrics(run.metrics(), snapshot_interval=interval, n_surrogates=n_surrogates, seed=seed)
+    return dynamics_from_metrics(run.metrics(), snapshot_interval=interval, n_surrogates=n_surrogates, seed=seed,
+                                 main=run.main_prompt)

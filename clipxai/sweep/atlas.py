@@ -95,8 +95,7 @@ def _final_image(run, thumb: int) -> str | None:
 
 def _final_similarity(run) -> float | None:
     """The similarity to the run's first positive prompt at its last logged step."""
-    text = next((p.get("text") for p in run.prompts
-                 if p.get("weight", 1) > 0 and p.get("kind", "text") == "text"), None)
+    text = run.main_prompt
     path = run.path / "metrics.jsonl"
     if text is None or not path.is_file():
         return None
