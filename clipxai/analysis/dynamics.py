@@ -280,7 +280,7 @@ def _motion(name: str, trend: np.ndarray, r: np.ndarray, steps: np.ndarray, b: i
         parts.append(f"{'keeps rising' if end > start else 'keeps falling'} to {end:.3g} by the last step")
         info.update(then="keeps rising" if end > start else "keeps falling", end=_num(end))
     else:
-        parts.append(f"then stays near {np.median(trend[b:]):.3g} (step-to-step spread {spread:.2g})")
+        parts.append(f"then stays near {np.median(trend[b:]):.3g} (spread around its trend {spread:.2g})")
         info.update(then="holds", end=_num(np.median(trend[b:])))
     return f"{name[0].upper()}{name[1:]} " + ", ".join(parts), info
 
