@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from functools import lru_cache
 
+import numpy as np
 import torch
 
 
@@ -74,18 +75,25 @@ class ClipBPE:
             return clip.tokenize(texts, context_length=context_length, truncate=True)
         from clip.simple_tokenizer import whitespace_clean  # noqa: PLC0415
         tok = clip.clip._tokenizer
-        sot, eot = tok.encoder["<|startoftext|>"], tok.encoder["<|endoftext|>"]
-        out = torch.zeros(len(texts), context_length, dtype=torch.long)
+        enc, byte_encoder, bpe = tok.encoder, tok.byte_encoder, tok.bpe
+        sot, eot = enc["<|startoftext|>"], enc["<|endoftext|>"]
+        out = np.zeros((len(texts), context_length), dtype=np.int64)
+        pieces: dict[str, list[int]] = {}   # a template's words recur in every text
         skip = set(slow)
         for i, text in enumerate(texts):
             if i in skip:
                 continue
-            ids = []
+            ids = [sot]
             for piece in tok.pat.findall(whitespace_clean(text).lower()):
-                piece = "".join(tok.byte_encoder[b] for b in piece.encode("utf-8"))
-                ids.extend(tok.encoder[b] for b in tok.bpe(piece).split(" "))
-            row = [sot, *ids[:context_length - 2], eot]
-            out[i, :len(row)] = torch.tensor(row)
+                got = pieces.get(piece)
+                if got is None:
+                    merged = bpe("".join(byte_encoder[b] for b in piece.encode("utf-8")))
+                    got = pieces[piece] = [enc[b] for b in merged.split(" ")]
+                ids += got
+            ids = ids[:context_length - 1]
+            ids.append(eot)
+            out[i, :len(ids)] = ids
+        out = torch.from_numpy(out)
         if slow:
             out[slow] = clip.tokenize([texts[i] for i in slow], context_length=context_length, truncate=True)
         return out
