@@ -43,20 +43,10 @@ def neuron_rise(model, layer: str, unit: int, seeds: int = 4, steps: int = 100) 
 
 def tiny_in(library: str):
     from clipxai.models import random_clip, wrap_module
-    from clipxai.models.convert import openai_to_hf, openai_to_openclip
+    from clipxai.models.convert import openai_as
     if library == "openai":
         return wrap_module(random_clip("tiny", seed=0), name="tiny")
-    sd = random_clip("tiny", seed=0).state_dict()
-    if library == "openclip":
-        import open_clip
-        cfg, weights = openai_to_openclip(sd)
-        module = open_clip.model.CLIP(**cfg)
-    else:
-        import transformers
-        cfg, weights = openai_to_hf(sd)
-        module = transformers.CLIPModel(transformers.CLIPConfig(**cfg))
-    module.load_state_dict(weights)
-    return wrap_module(module, name=f"tiny-{library}")
+    return wrap_module(openai_as(random_clip("tiny", seed=0).state_dict(), library), name=f"tiny-{library}")
 
 
 def opinion_hits(model) -> tuple[list, float]:

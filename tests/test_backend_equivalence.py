@@ -43,22 +43,17 @@ def converted(request, folders):
 
 
 def test_in_memory_modules_of_each_library_are_wrapped(reference):
-    import open_clip
-    import transformers
-
-    from clipxai.models.convert import openai_to_hf, openai_to_openclip
+    from clipxai.models.convert import openai_as
     sd = random_clip("tiny", seed=0).state_dict()
-    cfg, weights = openai_to_openclip(sd)
-    oc = open_clip.model.CLIP(**cfg)
-    oc.load_state_dict(weights)
-    cfg, weights = openai_to_hf(sd)
-    hf = transformers.CLIPModel(transformers.CLIPConfig(**cfg))
-    hf.load_state_dict(weights)
+    oc, hf = openai_as(sd, "openclip"), openai_as(sd, "hf")
     ref = reference.encode_text(TEXTS)
     for module, backend in ((oc, "openclip"), (hf, "hf")):
         m = wrap_module(module, name=backend)
         assert m.backend == backend and not any(p.requires_grad for p in m.parameters())
         assert (m.encode_text(TEXTS) - ref).abs().max().item() < 1e-5
+    from clipxai.errors import ModelLoadError
+    with pytest.raises(ModelLoadError, match="openclip or hf"):
+        openai_as(sd, "jax")
 
 
 def test_the_converted_model_is_read_by_its_own_library(converted):

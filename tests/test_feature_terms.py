@@ -32,19 +32,8 @@ def _two_heads(seed=0):
 
 def _in_library(module, library):
     """The same weights as an open_clip or transformers module."""
-    sd = module.state_dict()
-    if library == "openclip":
-        import open_clip
-        from clipxai.models.convert import openai_to_openclip
-        cfg, weights = openai_to_openclip(sd)
-        other = open_clip.model.CLIP(**cfg)
-    else:
-        import transformers
-        from clipxai.models.convert import openai_to_hf
-        cfg, weights = openai_to_hf(sd)
-        other = transformers.CLIPModel(transformers.CLIPConfig(**cfg))
-    other.load_state_dict(weights)
-    return wrap_module(other, name=f"tiny-{library}")
+    from clipxai.models.convert import openai_as
+    return wrap_module(openai_as(module.state_dict(), library), name=f"tiny-{library}")
 
 
 def _step(model, views, batch):

@@ -33,21 +33,10 @@ def toy_run(toy, tmp_path_factory):
 
 
 def _in_library(library):
-    sd = random_clip("tiny", seed=0).state_dict()
     if library == "openai":
         return wrap_module(random_clip("tiny", seed=0), name="tiny")
-    if library == "openclip":
-        import open_clip
-        from clipxai.models.convert import openai_to_openclip
-        cfg, weights = openai_to_openclip(sd)
-        module = open_clip.model.CLIP(**cfg)
-    else:
-        import transformers
-        from clipxai.models.convert import openai_to_hf
-        cfg, weights = openai_to_hf(sd)
-        module = transformers.CLIPModel(transformers.CLIPConfig(**cfg))
-    module.load_state_dict(weights)
-    return wrap_module(module, name=f"tiny-{library}")
+    from clipxai.models.convert import openai_as
+    return wrap_module(openai_as(random_clip("tiny", seed=0).state_dict(), library), name=f"tiny-{library}")
 
 
 @pytest.mark.parametrize("library", ["openai", "openclip", "hf"])

@@ -4,10 +4,11 @@ The same weights in three libraries give the same features, which is how the loa
 proven right; the converters are also a way to bring a fine-tuned OpenAI-format checkpoint
 to either library:
 
-    from clipxai.models.convert import write_openclip_dir, write_hf_dir
+    from clipxai.models.convert import openai_as, write_openclip_dir, write_hf_dir
     sd = torch.load("my-finetune.pt")            # an OpenAI-format state dict (ViT only)
     write_openclip_dir(sd, "my-finetune-openclip")   # --model openclip:my-finetune-openclip
     write_hf_dir(sd, "my-finetune-hf")               # --model hf:my-finetune-hf
+    module = openai_as(sd, "hf")                     # or in memory: wrap_module(module)
 """
 
 from __future__ import annotations
@@ -116,6 +117,23 @@ def openai_to_hf(sd: dict) -> tuple[dict, dict]:
     for i in range(shape["vision_layers"]):
         out.update(_block(sd, f"visual.transformer.resblocks.{i}", f"vision_model.encoder.layers.{i}"))
     return clip_config(shape), {k: v.clone().contiguous() for k, v in out.items()}
+
+
+def openai_as(sd: dict, library: str) -> torch.nn.Module:
+    """The same weights as an in-memory module of another library: ``openclip`` gives an
+    open_clip ``CLIP``, ``hf`` a transformers ``CLIPModel`` (wrap either with ``wrap_module``)."""
+    if library == "openclip":
+        import open_clip  # noqa: PLC0415
+        cfg, weights = openai_to_openclip(sd)
+        module = open_clip.model.CLIP(**cfg)
+    elif library == "hf":
+        import transformers  # noqa: PLC0415
+        cfg, weights = openai_to_hf(sd)
+        module = transformers.CLIPModel(transformers.CLIPConfig(**cfg))
+    else:
+        raise ModelLoadError(f"'{library}' is not a library the weights can be converted to (openclip or hf).")
+    module.load_state_dict(weights)
+    return module
 
 
 def write_hf_dir(sd: dict, folder: str | Path, tokenizer: bool = True) -> Path:
