@@ -18,6 +18,7 @@ import torch
 
 from .augment import Augment
 from .models import ClipModel
+from .models.live import LiveActivations
 from .objectives import Objective, Step
 from .params import Parameterization
 from .prompts import EncodedPrompt
@@ -138,19 +139,34 @@ class Engine:
         if max_views and views.shape[0] > max_views * image.shape[0]:
             views = views.view(image.shape[0], -1, *views.shape[1:])[:, :max_views].reshape(-1, *views.shape[1:])
         chunks = self.chunks(views.shape[0])
+        # Terms on hook points (neuron, channel, ...) read the first model's live activations.
+        wanted = self.objective.hook_points() if member == 0 else ((), ())
         live = None
         if len(chunks) == 1:
-            # Terms on hook points (neuron, channel, ...) read the first model's live activations.
-            wanted = self.objective.hook_points() if member == 0 else ((), ())
-            with m.model.hooked(*wanted) if any(wanted) else contextlib.nullcontext() as live:
+            with self._hooked(m, wanted) as live:
                 feats = self.encode(views, member)
         else:
+            # Chunk by chunk without a graph; features and activations become leaves whose
+            # gradients ``backward`` carries into each chunk's encoder pass again.
+            parts, seen = [], []
             with torch.no_grad():
-                feats = torch.cat([self.encode(views[c], member) for c in chunks]).requires_grad_(True)
+                for c in chunks:
+                    with self._hooked(m, wanted) as got:
+                        parts.append(self.encode(views[c], member))
+                    seen.append(got)
+            feats = torch.cat(parts).requires_grad_(True)
+            if any(wanted):
+                live = LiveActivations(
+                    {k: torch.cat([g.outputs[k] for g in seen]).requires_grad_(True) for k in seen[0].outputs},
+                    {k: torch.cat([g.heads[k] for g in seen]).requires_grad_(True) for k in seen[0].heads})
         feats = feats.view(image.shape[0], -1, m.model.embed_dim)
         embeds = feats / feats.norm(dim=-1, keepdim=True)
         return Step(index=index, image=image, views=views, features=feats, embeds=embeds, prompts=m.prompts,
                     model=m.model, param=self.param, state=state, activations=live)
+
+    @staticmethod
+    def _hooked(member: Member, wanted: tuple[list[str], list[str]]):
+        return member.model.hooked(*wanted) if any(wanted) else contextlib.nullcontext()
 
     def step(self, index: int) -> Step:
         """One optimization step; callbacks hear of it before backward, before and after the update."""
@@ -173,24 +189,40 @@ class Engine:
     def backward(self, step: Step, loss: torch.Tensor) -> None:
         """Gradients of ``loss`` on the parameters; chunk by chunk when the views were chunked.
 
-        Chunked: d loss / d features first, then each chunk's encoder pass and backward into the
-        views, then one backward through the augmentation and the image-level terms. Equal to
-        the one-pass gradient up to float summation order.
+        Chunked: d loss / d features (and d loss / d the hooked activations terms read) first,
+        then each chunk's encoder pass and backward into the views, then one backward through
+        the augmentation and the image-level terms. Equal to the one-pass gradient up to float
+        summation order; memory follows the chunk, feature terms included.
         """
         seen = [step, *step.others]
         chunked = [i for i, s in enumerate(seen) if len(self.chunks(s.views.shape[0])) > 1]
         if not chunked:
             loss.backward()
             return
-        grads = torch.autograd.grad(loss, [seen[i].features for i in chunked], retain_graph=True, allow_unused=True)
+        live = step.activations if 0 in chunked else None     # the first model's, as leaves
+        acts = [] if live is None else ([("outputs", k, t) for k, t in live.outputs.items()]
+                                        + [("heads", k, t) for k, t in live.heads.items()])
+        leaves = [seen[i].features for i in chunked] + [t for _, _, t in acts]
+        grads = torch.autograd.grad(loss, leaves, retain_graph=True, allow_unused=True)
+        d_acts = {(kind, name): d for (kind, name, _), d in zip(acts, grads[len(chunked):]) if d is not None}
+        wanted = self.objective.hook_points()
         roots, root_grads = [loss], [None]
         for i, d_feats in zip(chunked, grads):
-            if d_feats is None:  # no term looks at this model's features
+            pulled = d_acts if i == 0 else {}
+            if d_feats is None and not pulled:  # no term looks at this model's views
                 continue
+            if d_feats is None:
+                d_feats = torch.zeros_like(seen[i].features)
             d_feats = d_feats.reshape(-1, seen[i].features.shape[-1])
             views = seen[i].views.detach().requires_grad_(True)
             for c in self.chunks(views.shape[0]):
-                self.encode(views[c], i).backward(d_feats[c])
+                with self._hooked(self.parts.members[i], wanted if pulled else ((), ())) as got:
+                    out = self.encode(views[c], i)
+                tensors, tensor_grads = [out], [d_feats[c]]
+                for (kind, name), d in pulled.items():
+                    tensors.append(getattr(got, kind)[name])
+                    tensor_grads.append(d[c])
+                torch.autograd.backward(tensors, tensor_grads)
             roots.append(seen[i].views)
             root_grads.append(views.grad)
         torch.autograd.backward(roots, root_grads)

@@ -144,22 +144,32 @@ def test_a_few_steps_raise_each_term(tiny_clip, make):
     assert values[0].shape == (2,) and bool((values[-1] > values[0]).all()), values
 
 
-def test_the_engine_captures_what_the_term_would_encode_and_chunked_views_agree(tiny_clip, tmp_path):
+@pytest.mark.parametrize("prompt, term", [("", f"neuron:{OPENAI_BLOCK}:5"), ("a red heart", f"head:{OPENAI_BLOCK}:0")])
+def test_the_engine_captures_what_the_term_would_encode_and_chunked_views_agree(tiny_clip, tmp_path, prompt, term):
+    batches = []
+    hook = tiny_clip.module.visual.register_forward_pre_hook(lambda _m, args: batches.append(args[0].shape[0]))
+
     def gradient(**options):
         from clipxai.ascent import build
         from clipxai.config import resolve_config
         from clipxai.engine import Engine
-        cfg = resolve_config("", dict(model="tiny", terms=[f"neuron:{OPENAI_BLOCK}:5"], cutouts=4, **options))
+        cfg = resolve_config(prompt, dict(model="tiny", terms=[term], cutouts=4, seeds=2, **options))
         engine = Engine(build(cfg, tiny_clip))
+        batches.clear()
         step = engine.step(0)
         return step, engine.param.params[0].grad.clone()
 
-    captured, g_captured = gradient()
-    assert captured.activations is not None and OPENAI_BLOCK in captured.activations.outputs
-    chunked, g_chunked = gradient(cutout_batch=2)
-    assert chunked.activations is None  # encoded once more by the term, in one pass with its graph
+    try:
+        captured, g_captured = gradient()
+        chunked, g_chunked = gradient(cutout_batch=2)
+    finally:
+        hook.remove()
+    for step in (captured, chunked):
+        assert step.activations is not None and OPENAI_BLOCK in {**step.activations.outputs, **step.activations.heads}
+    assert batches and max(batches) == 2   # the term reads the chunks' activations: no pass sees all 8 views
     assert torch.allclose(g_captured, g_chunked, atol=1e-6)
-    assert torch.equal(captured.values[f"neuron({OPENAI_BLOCK}:5)"], chunked.values[f"neuron({OPENAI_BLOCK}:5)"])
+    for name, value in captured.values.items():
+        assert torch.allclose(value, chunked.values[name], atol=1e-6), name
 
 
 def test_a_run_of_terms_alone_has_no_prompt_and_is_named_after_its_term(tiny_clip, tmp_path, capsys):
