@@ -25,6 +25,7 @@ from .errors import ClipxaiError
 DEFAULT_LLM_MODEL = "gpt-4o-mini"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_TEMPERATURE = 1.0
+MAX_TIMEOUT = 3600.0   # seconds an attempt may take; more is a typo, not a wait
 DEFAULT_SYSTEM_PROMPT = (
     "You write captions for pictures. The user gives a short prompt: a word, an emoji or a "
     "phrase. Reply with exactly one caption, a single sentence of at most 40 words, describing "
@@ -338,8 +339,10 @@ def expand_prompt(prompt: str, *, n: int = 1, model: str = DEFAULT_LLM_MODEL,
         raise ExpandError("The prompt to expand is empty.")
     if n < 1:
         raise ExpandError(f"The number of captions must be at least 1, not {n}.")
-    if timeout <= 0:
-        raise ExpandError(f"The timeout must be positive, not {timeout:g} s.")
+    if not 0 < timeout <= MAX_TIMEOUT:   # also refuses nan
+        raise ExpandError(f"The timeout must be more than 0 and at most {MAX_TIMEOUT:g} s, not {timeout:g} s.")
+    if not 0 <= temperature <= 2:
+        raise ExpandError(f"The temperature must be between 0 and 2, not {temperature:g}.")
     if retries < 0:
         raise ExpandError(f"The number of retries cannot be negative ({retries}).")
     if not model or not model.strip():
@@ -372,7 +375,8 @@ def expand_prompt(prompt: str, *, n: int = 1, model: str = DEFAULT_LLM_MODEL,
                 captions.append(caption)
     if len(captions) < n:
         raise ExpandError(f"The LLM gave only {len(captions)} distinct caption(s) of the {n} asked "
-                          f"for in {calls} requests; raise --temperature.")
+                          f"for in {calls} requests; ask for fewer, or raise the sampling temperature "
+                          f"(clipxai expand --temperature).")
     return captions
 
 
@@ -392,7 +396,7 @@ def expand_prompt(prompt: str, *, n: int = 1, model: str = DEFAULT_LLM_MODEL,
               help="Instructions for the LLM, or @FILE to read them from a file.")
 @click.option("--temperature", type=click.FloatRange(min=0.0, max=2.0), default=DEFAULT_TEMPERATURE,
               show_default=True, help="Sampling temperature (higher gives more varied captions).")
-@click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True), default=30.0,
+@click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True, max=MAX_TIMEOUT), default=30.0,
               show_default=True, help="Seconds each attempt may take, the whole answer included.")
 @click.option("--retries", type=click.IntRange(min=0, max=10), default=2, show_default=True,
               help="Retries after a timeout, connection error, HTTP 429 or 5xx.")

@@ -247,7 +247,7 @@ def run_opinion(run, model=None, *, step: int | None = None, state: int | None =
               help="Ascent steps.")
 @click.option("--restarts", type=click.IntRange(1, 1024), default=DEFAULTS["restarts"], show_default=True,
               help="Texts ascended at once; the best is the opinion.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--vocab", "vocab_file", type=click.Path(path_type=Path), default=None,
               help="Only these words (one per line; single-token words are used).")
 @click.option("--model", default=None, help="CLIP to ask (default: the run's own model).")

@@ -58,3 +58,23 @@ def test_compare_refuses_one_run_and_different_models(two_seeds, tmp_path, capsy
     other = write_run(tmp_path, "wide", n=60, dim=32)
     with pytest.raises(ClipxaiError, match="different sizes"):
         compare_runs([paths[0], other], tmp_path / "x", opts=OPTS)
+    assert not (tmp_path / "x").exists()   # refused before its folder was made
+
+
+def test_a_failed_comparison_leaves_no_folder_and_links_in_it_are_replaced_not_followed(two_seeds, tmp_path):
+    from dataclasses import replace
+    _, paths, _, _ = two_seeds
+    compare_runs(paths, tmp_path / "first", opts=OPTS)         # both runs analyzed: their summaries are reused
+    with pytest.raises(ClipxaiError, match="clusters"):
+        compare_runs(paths, tmp_path / "new" / "sub", opts=replace(OPTS, k=500))
+    assert not (tmp_path / "new").exists()
+    out = tmp_path / "linked"
+    out.mkdir()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("mine\n")
+    for name in ("table.csv", "occupancy.png"):
+        (out / name).symlink_to(outside)
+    comp = compare_runs(paths, out, opts=OPTS)
+    assert outside.read_text() == "mine\n"
+    assert not (out / "table.csv").is_symlink() and (out / "table.csv").read_text().startswith('"run"')
+    assert not (out / "occupancy.png").is_symlink() and (comp.folder / comp.figures["occupancy"]).is_file()

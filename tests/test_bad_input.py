@@ -73,6 +73,18 @@ ROWS = [
     ("expand dog --retries 11 --llm-base-url http://127.0.0.1:9/v1", 2, ["--retries"]),
     ("expand dog --temperature 3 --llm-base-url http://127.0.0.1:9/v1", 2, ["--temperature"]),
     ("expand dog --llm-model '' --llm-base-url http://127.0.0.1:9/v1", 2, ["model name", "empty"]),
+    ("expand dog --timeout nan --llm-base-url http://127.0.0.1:9/v1", 2, ["timeout", "nan"]),
+    ("expand dog --timeout inf --llm-base-url http://127.0.0.1:9/v1", 2, ["--timeout"]),
+    ("expand dog --temperature nan --llm-base-url http://127.0.0.1:9/v1", 2, ["temperature", "nan"]),
+    # the demo checks its prompt and steps before it makes anything
+    ("demo --prompt love:2 -o {tmp}/demo", 2, ["one prompt", "love:2"]),
+    ("demo --prompt 'a|b' -o {tmp}/demo", 2, ["one prompt"]),
+    ("demo --steps 10 -o {tmp}/demo", 2, ["--steps 10", "--steps 21 or more"]),
+    # video, analyze, opinion: numbers out of range
+    ("video {run} --fps nan -o {tmp}/v.gif", 2, ["--fps"]),
+    ("video {run} --fps inf -o {tmp}/v.gif", 2, ["--fps"]),
+    ("analyze {run} --seed -1", 2, ["--seed"]),
+    ("opinion {run} --seed 99999999999999999999999", 2, ["--seed"]),
     # ascend --expand goes through the same checks before anything is created
     ("ascend dog --expand 2 --llm-base-url {bad_port} --model random:tiny --out {tmp}/new-runs --quiet",
      2, ["99999", "port"]),

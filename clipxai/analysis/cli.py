@@ -66,7 +66,8 @@ def analysis_options(fn):
         click.option("--top-words", type=click.IntRange(1, 50), default=5, show_default=True,
                      help="Words per state."),
         click.option("--no-labels", is_flag=True, help="Skip the word labels (no model needed)."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice."),
+        click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+                     help="Seed of every random choice."),
     ]
     for option in reversed(options):
         fn = option(fn)

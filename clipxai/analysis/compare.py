@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ClipxaiError
-from ..files import write_json
+from ..files import atomic_path, atomic_write_text, write_json
 from ..paths import check_can_write
 from .analyze import AnalyzeOptions, ensure_summary
 from .dynamics import dynamics_word
@@ -115,14 +115,10 @@ def compare_runs(paths, out_dir: str | Path | None = None, opts: AnalyzeOptions 
     runs = load_runs(paths)
     if len(runs) < 2:
         raise ClipxaiError("compare needs at least two runs.")
-    folder = Path(out_dir) if out_dir else Path.cwd() / f"compare-{re.sub(r'[^A-Za-z0-9_.-]', '_', runs[0].path.name)}"
+    folder = Path(out_dir).expanduser() if out_dir else Path.cwd() / f"compare-{re.sub(r'[^A-Za-z0-9_.-]', '_', runs[0].path.name)}"
     check_can_write(folder, "comparison")  # before the work, not after it
     summaries = [ensure_summary(run, opts, reanalyze, model, log) for run in runs]
     names = _unique_names(runs)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ClipxaiError(f"The comparison cannot be written in {folder} ({err.strerror}).") from err
 
     if model is None and opts.model:
         from ..models import load_clip  # noqa: PLC0415
@@ -156,13 +152,22 @@ def compare_runs(paths, out_dir: str | Path | None = None, opts: AnalyzeOptions 
                         folder, summaries=summaries)
     for row, name in zip(result.rows, names):
         row["run"] = name
+    try:   # made only now: a comparison that fails before this leaves no folder behind
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ClipxaiError(f"The comparison cannot be written in {folder} ({err.strerror}).") from err
     _draw(result, st.reduced, owner, names, [np.asarray(r.steps)[k] for r, k in zip(runs, keep)])
     write_json(folder / "compare.json", result.to_dict())
     cols, rows = result.table_rows()
-    (folder / "table.csv").write_text("\n".join(",".join(json.dumps(c, ensure_ascii=False) for c in r)
-                                                for r in [cols] + rows) + "\n", encoding="utf-8")
+    atomic_write_text(folder / "table.csv", "\n".join(",".join(json.dumps(c, ensure_ascii=False) for c in r)
+                                                     for r in [cols] + rows) + "\n")
     return result
 
+
+def _save(fig, path: Path) -> None:
+    """A figure written beside, then renamed into place (a link already there is replaced, never followed)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
 
 def _shared_labels(x, shared, runs, opts, model) -> dict[int, str]:
     """Words for the shared concepts, when labels are on and a model can be had."""
@@ -215,7 +220,7 @@ def _draw_figures(result: Comparison, reduced: np.ndarray, owner: np.ndarray, na
     ax.tick_params(labelbottom=False, labelleft=False, length=0)
     ax.set_title("all runs in one PCA plane")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.savefig(folder / "shared_projection.png")
+    _save(fig, folder / "shared_projection.png")
     result.figures["shared_projection"] = "shared_projection.png"
 
     k = len(next(iter(result.occupancy.values())))
@@ -234,5 +239,5 @@ def _draw_figures(result: Comparison, reduced: np.ndarray, owner: np.ndarray, na
     ax.set_xlabel("share of snapshots")
     ax.set_title("time spent in each shared concept")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.savefig(folder / "occupancy.png")
+    _save(fig, folder / "occupancy.png")
     result.figures["occupancy"] = "occupancy.png"

@@ -109,8 +109,8 @@ def write_video(run, output: str | Path, width: int = 512, fps: float = 12, max_
         raise ClipxaiError(f"{output} is a folder; give the video a file name such as run.mp4.")
     if output.exists() and not overwrite:
         raise ClipxaiError(f"{output} exists; choose another -o, or pass --overwrite to replace it.")
-    if fps <= 0:
-        raise ClipxaiError(f"--fps must be above 0; got {fps:g}.")
+    if not 0 < fps <= 240:   # also refuses nan
+        raise ClipxaiError(f"--fps must be above 0 and at most 240; got {fps:g}.")
     check_can_write(output.parent, "video")
     ffmpeg = _ffmpeg() if suffix == ".mp4" else None
     log = log or (lambda msg: None)
@@ -146,7 +146,8 @@ def write_video(run, output: str | Path, width: int = 512, fps: float = 12, max_
               help="The video file, .mp4 or .gif (default: <run name>.mp4 in the current folder).")
 @click.option("--size", "width", type=click.IntRange(64, 4096), default=512,
               help="Width of a frame in pixels (small snapshots are enlarged by a whole factor, at least this).")
-@click.option("--fps", type=float, default=12.0, help="Frames per second.")
+@click.option("--fps", type=click.FloatRange(min=0.0, min_open=True, max=240.0), default=12.0,
+              help="Frames per second.")
 @click.option("--max-frames", type=click.IntRange(0), default=600,
               help="At most this many snapshots, spread evenly over the run (0: every snapshot).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file at -o.")

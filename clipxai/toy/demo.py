@@ -269,6 +269,29 @@ def lead_text(model: str, prompt: str, results: dict, reference: dict | None) ->
 
 # -- the demo -----------------------------------------------------------------------------------
 
+def _check(prompt: str, steps: int | None) -> str:
+    """The demo's one prompt (as the runs log it), and step counts the analysis can use: checked
+    before anything is made."""
+    from ..analysis.analyze import MIN_SNAPSHOTS  # noqa: PLC0415
+    from ..config import resolve_config  # noqa: PLC0415
+    from ..errors import ClipxaiError  # noqa: PLC0415
+    from ..prompts import parse_prompts  # noqa: PLC0415
+    from ..runs import rows_for  # noqa: PLC0415
+
+    parsed = parse_prompts(prompt)
+    if len(parsed) != 1 or parsed[0].weight != 1:
+        raise ClipxaiError(f"The demo ascends one prompt, without weights or '|' parts (got {prompt!r}); "
+                           f"clipxai ascend takes those.")
+    for name, (options, _) in RECIPES.items():
+        cfg = resolve_config(parsed[0].text, {**options, **({"steps": steps} if steps else {})})
+        every = cfg.record.snapshot_every
+        if rows_for(cfg.optim.steps, every) < MIN_SNAPSHOTS:
+            raise ClipxaiError(f"--steps {steps} gives the {name} recipe (a snapshot every {every} steps) fewer than "
+                               f"{MIN_SNAPSHOTS} snapshots, too few to analyze; use --steps "
+                               f"{(MIN_SNAPSHOTS - 1) * every + 1} or more.")
+    return parsed[0].text
+
+
 def run_demo(out: str | Path = "runs/demo", prompt: str = "❤️", model: str = "toy", seeds: int = 3,
              steps: int | None = None, quiet: bool = True, log=print) -> Path:
     """Run the demo into a fresh folder; returns the path of its HTML report.
@@ -281,6 +304,7 @@ def run_demo(out: str | Path = "runs/demo", prompt: str = "❤️", model: str =
     from ..models import load_clip  # noqa: PLC0415
     from . import world  # noqa: PLC0415
 
+    prompt = _check(prompt, steps)
     folder = _fresh_folder(Path(out))
     clip_model = load_clip(model, "cpu")
     judge = load_clip(JUDGES[model], "cpu") if model in JUDGES else None
