@@ -296,6 +296,10 @@ class Checkpointer(Callback):
         self.saved_at = -1
 
     def save(self, engine: Engine) -> None:
+        # The metrics of every step the checkpoint covers reach the file first: a kill right
+        # after it must not leave a resume with steps it will never log again.
+        for w in self.recorder.writers:
+            w.flush_metrics()
         state = engine.state_dict()
         for k, path in enumerate(self.recorder.paths):
             save_torch(seed_state(state, k, len(engine.seeds)), path / CHECKPOINT)

@@ -227,3 +227,23 @@ def test_help_lists_every_command_without_importing_torch():
     assert proc.returncode == 0 and proc.stderr.strip() == "[]"
     for name in COMMANDS:
         assert f"  {name} " in proc.stdout
+
+
+def test_a_kill_right_after_a_checkpoint_loses_no_metrics_once_resumed(tmp_path):
+    """Killed during the step after a snapshot: the checkpoint covers steps its metrics must hold too."""
+    import subprocess
+    import sys
+
+    import clipxai
+    script = ("import os, signal, clipxai\n"
+              "from clipxai.engine import Callback\n"
+              "class Kill(Callback):\n"
+              "    def on_forward(self, engine, step):\n"
+              "        if step.index == 20: os.kill(os.getpid(), signal.SIGKILL)\n"
+              f"clipxai.ascend('red', model='random:tiny', steps=40, cutouts=2, out={str(tmp_path)!r}, name='k',\n"
+              "               quiet=True, callbacks=[Kill()])\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert proc.returncode == -9
+    [run] = clipxai.ascend(resume=tmp_path / "k", quiet=True)
+    assert run.status == "complete"
+    assert [m["step"] for m in run.metrics()] == list(range(40))
