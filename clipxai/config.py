@@ -349,7 +349,12 @@ def validate(cfg: AscendConfig) -> None:
     need(obj.text_context in TEXT_CONTEXTS, f"--text-context must be one of {', '.join(TEXT_CONTEXTS)}.")
     need(rec.activations in ACTIVATIONS, f"--activations must be one of {', '.join(ACTIVATIONS)}.")
     need(obj.tv_reduction in ("mean", "sum"), "--tv-reduction must be mean or sum.")
-    need(o.weight_decay >= 0, "--weight-decay must not be negative.")
+    need(math.isfinite(o.weight_decay) and o.weight_decay >= 0,
+         f"--weight-decay must be a number that is not negative (got {o.weight_decay}).")
+    for flag, weight in (("--tv", obj.tv), ("--memory", obj.memory), ("--range", obj.range)):
+        need(math.isfinite(weight), f"{flag} must be a finite number (got {weight}).")
+    for flag, amount in (("--jitter", a.jitter), ("--aug-noise", a.noise)):
+        need(math.isfinite(amount) and amount >= 0, f"{flag} must be a number that is not negative (got {amount}).")
     if cfg.size is not None:
         need(len(cfg.size) == 2 and all(s >= 8 for s in cfg.size), "--size needs a width and height of at least 8 pixels.")
     need(cfg.name is None or (cfg.name.strip() and "/" not in cfg.name and cfg.name not in (".", "..")
