@@ -219,6 +219,9 @@ def ascend(prompt: str | None = None, *, preset: str | None = None, model: str |
         from .notebook import NotebookDisplay  # noqa: PLC0415
         callbacks = [*callbacks, NotebookDisplay(display_every)]
     if resume is not None:
+        if prompt or expand:
+            raise ClipxaiError("Give either a prompt (and expand=) or resume=RUN, not both: a resumed run keeps its "
+                               "prompt.")
         return resume_run(Path(resume), callbacks=callbacks, model_obj=model_obj, quiet=quiet, **options)
     prompt = prompt if prompt is not None else ""
     extra = {}

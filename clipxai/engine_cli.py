@@ -15,7 +15,7 @@ import click
 
 from .config import ACTIVATIONS, OPTIMIZERS, PARAM_ALIASES, PRESETS, SCHEDULES, SIMILARITIES, TEXT_CONTEXTS
 from .config import list_presets
-from .errors import ClipxaiError, NonFiniteLossError
+from .errors import ClipxaiError, NonFiniteLossError, TermError
 
 EXIT_INTERRUPTED = 130
 
@@ -180,7 +180,13 @@ def _ascend(ascend, prompt, resume, quiet, expand_n, llm_model, llm_base_url, op
     if resume:
         if prompt:
             raise ClipxaiError("Give either a PROMPT or --resume RUN, not both.")
-        return ascend(resume=resume, quiet=quiet, **options)
+        given = [flag for flag, value in (("--expand", expand_n), ("--llm-model", llm_model),
+                                          ("--llm-base-url", llm_base_url)) if value is not None]
+        if given:
+            raise ClipxaiError(f"Only --steps, --device and --quiet can change on resume (got {', '.join(given)}).")
+
+        def call():
+            return ascend(resume=resume, quiet=quiet, **options)
     else:
         if prompt is None and not options.get("terms"):
             raise ClipxaiError("The prompt is missing; run `clipxai ascend \"a red heart\"` "
@@ -188,13 +194,19 @@ def _ascend(ascend, prompt, resume, quiet, expand_n, llm_model, llm_base_url, op
         if expand_n is not None and not 1 <= expand_n <= 64:
             raise ClipxaiError(f"--expand takes a number of expansions from 1 to 64 (got {expand_n}).")
         expand = {"n": expand_n, "model": llm_model, "base_url": llm_base_url} if expand_n else None
-        try:
+
+        def call():
             return ascend(prompt, expand=expand, quiet=quiet, **options)
-        except NonFiniteLossError as err:
-            click.echo(f"error: {err}", err=True)
-            for path in getattr(err, "run_paths", []):
-                click.echo(str(path))
-            raise SystemExit(err.exit_code) from err
+    try:
+        return call()
+    except (NonFiniteLossError, TermError) as err:   # the run stopped; its folders keep what it recorded
+        paths = getattr(err, "run_paths", [])
+        if not paths:
+            raise
+        click.echo(f"error: {err}", err=True)
+        for path in paths:
+            click.echo(str(path))
+        raise SystemExit(err.exit_code) from err
 
 
 @click.command("terms")

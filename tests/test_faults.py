@@ -167,6 +167,23 @@ def test_a_term_that_raises_is_named_with_its_step(tiny_clip, tmp_path):
     assert load_run(info.value.run_paths[0]).status == "failed"
 
 
+def test_the_command_line_prints_the_folder_a_raising_term_leaves_and_refuses_resume_changes(tmp_path, capsys):
+    f = tmp_path / "bad.py"
+    f.write_text("def boom(step):\n    if step.index == 3:\n        raise ValueError('no luck')\n"
+                 "    return step.image.mean()\n")
+    rc = main(["ascend", "red", "--term", f"{f}:boom", "--model", "random:tiny", "--steps", "6", "--snapshot-every",
+               "2", "--out", str(tmp_path / "runs"), "--name", "t", "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out.strip().splitlines()[-1] == str(tmp_path / "runs" / "t")
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        line for line in err.splitlines() if "'boom' raised ValueError at step 3" in line]
+    for extra in (["--expand", "3"], ["--llm-model", "foo"]):
+        assert main(["ascend", "--resume", str(tmp_path / "runs" / "t"), "--steps", "8", *extra]) == 2
+        assert "Only --steps, --device and --quiet" in capsys.readouterr().err
+    with pytest.raises(ClipxaiError, match="not both"):
+        clipxai.ascend("red", resume=tmp_path / "runs" / "t", quiet=True)
+
+
 def test_non_finite_at_step_0_names_the_term_and_keeps_no_rows(tiny_clip, tmp_path):
     f = tmp_path / "nan.py"
     f.write_text("import torch\ndef nan(step):\n    return torch.tensor(float('nan')) if step.index == 0 "
