@@ -89,8 +89,10 @@ class LazyGroup(click.Group):
         except (ImportError, AttributeError) as err:
             reason = str(err)
 
-            @click.command(name, help=f"(unavailable: {reason})")
-            def unavailable():
+            @click.command(name, help=f"(unavailable: {reason})",
+                           context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+            @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+            def unavailable(args):
                 raise ClipxaiError(f"The '{name}' command is not available in this install ({reason}).")
             return unavailable
 
@@ -109,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv or os.environ.get("CLIPXAI_DEBUG") == "1"
+    end = argv.index("--") if "--" in argv else len(argv)   # after "--" every word is the command's
+    debug = "--debug" in argv[:end] or os.environ.get("CLIPXAI_DEBUG") == "1"
+    if "--debug" in argv[:end]:   # accepted anywhere before "--", as the error messages suggest it
+        argv = ["--debug", *[a for a in argv[:end] if a != "--debug"], *argv[end:]]
     try:
         cli.main(args=argv, prog_name="clipxai", standalone_mode=False)
         return 0

@@ -247,3 +247,14 @@ def test_a_kill_right_after_a_checkpoint_loses_no_metrics_once_resumed(tmp_path)
     [run] = clipxai.ascend(resume=tmp_path / "k", quiet=True)
     assert run.status == "complete"
     assert [m["step"] for m in run.metrics()] == list(range(40))
+
+
+def test_debug_is_taken_after_the_command_and_a_missing_command_says_why_whatever_its_arguments(
+        tmp_path, capsys, monkeypatch):
+    from clipxai import cli
+    assert main(["runs", str(tmp_path), "--debug"]) == 0
+    capsys.readouterr()
+    monkeypatch.setitem(cli.COMMANDS, "video", "clipxai.not_a_module:video_command")
+    assert main(["video", "runs/x", "-o", "run.mp4"]) == 2
+    err = capsys.readouterr().err
+    assert "'video' command is not available in this install" in err and "No such option" not in err
