@@ -169,6 +169,7 @@ def _save(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
 
+
 def _shared_labels(x, shared, runs, opts, model) -> dict[int, str]:
     """Words for the shared concepts, when labels are on and a model can be had."""
     if not opts.labels:
