@@ -30,8 +30,9 @@ class NotebookDisplay(Callback):
     def _show(self, engine: Engine, step: Step) -> None:
         import numpy as np  # noqa: PLC0415
         from PIL import Image  # noqa: PLC0415
-        images = np.clip(step.image.detach().float().cpu().numpy(), 0, 1)
-        row = np.concatenate([(im.transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8) for im in images], axis=1)
+        from .runs import to_uint8  # noqa: PLC0415
+        images = step.image.detach().float().cpu().numpy()
+        row = np.concatenate([to_uint8(im) for im in images], axis=1)
         picture = Image.fromarray(row)
         scale = max(1, self.size // picture.height)
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)

@@ -23,7 +23,7 @@ from .engine import Callback, Engine
 from .errors import ClipxaiError, NonFiniteLossError, RunError
 from .files import save_torch
 from .objectives import Step
-from .runs import default_run_name, row_of, rows_for
+from .runs import default_run_name, row_of, rows_for, to_uint8
 from .writer import RunWriter, is_disk_full
 
 CHECKPOINT = "checkpoint.pt"
@@ -34,9 +34,8 @@ def save_png(image: np.ndarray | torch.Tensor, path: Path) -> None:
     """Write a [3,H,W] image in [0,1] (clipped, never rescaled) as an 8-bit PNG."""
     from PIL import Image  # noqa: PLC0415
 
-    arr = image.detach().float().cpu().numpy() if torch.is_tensor(image) else np.asarray(image, dtype=np.float32)
-    arr = (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
-    Image.fromarray(arr).save(path)
+    arr = image.detach().float().cpu().numpy() if torch.is_tensor(image) else image
+    Image.fromarray(to_uint8(arr)).save(path)
 
 
 def versions() -> dict:

@@ -83,6 +83,12 @@ def read_manifest(path: Path) -> dict:
 # ---------------------------------------------------------------------------------------
 # Reading
 
+def to_uint8(chw: np.ndarray) -> np.ndarray:
+    """(3, H, W) values as CLIP saw them (NaN as 0, clipped to [0, 1], never rescaled) -> (H, W, 3) uint8."""
+    x = np.nan_to_num(np.asarray(chw, dtype=np.float32), nan=0.0)
+    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
+
+
 def metric_lines(file: Path) -> list[str]:
     """The lines of a metrics.jsonl as text.
 
@@ -251,8 +257,7 @@ class Run:
         n = self.n
         if not -n <= i < n:
             raise RunError(f"{self.path} has {n} snapshots; there is no snapshot {i}.")
-        row = np.asarray(self.images[i], dtype=np.float32)
-        return (np.clip(row, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
+        return to_uint8(self.images[i])
 
     def show(self, i: int = -1, size: int = 256):
         """Snapshot ``i`` as a PIL image of at least ``size`` pixels (a notebook displays it)."""

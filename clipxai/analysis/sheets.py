@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ClipxaiError
+from ..runs import to_uint8
 
 
 def even_indices(n: int, count: int) -> np.ndarray:
@@ -18,12 +19,6 @@ def even_indices(n: int, count: int) -> np.ndarray:
     if n <= count:
         return np.arange(n)
     return np.unique(np.linspace(0, n - 1, count).round().astype(int))
-
-
-def to_uint8(chw: np.ndarray) -> np.ndarray:
-    """(3, H, W) values as CLIP saw them (clipped to [0, 1]) -> (H, W, 3) uint8."""
-    x = np.nan_to_num(np.asarray(chw, dtype=np.float32), nan=0.0)
-    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
 
 
 def thumbnails(images, index, size: int = 96) -> dict[int, np.ndarray]:

@@ -63,7 +63,8 @@ def frames(run, width: int = 512, max_frames: int = 600):
     """(snapshot index, PIL frame) for at most ``max_frames`` evenly spaced snapshots (0: all)."""
     from PIL import Image  # noqa: PLC0415
 
-    from .sheets import captioned, even_indices, frame_width, to_uint8  # noqa: PLC0415
+    from ..runs import to_uint8  # noqa: PLC0415
+    from .sheets import captioned, even_indices, frame_width  # noqa: PLC0415
 
     if run.n == 0 or "images" not in run.array_names():
         raise ClipxaiError(f"{run.path} has no snapshot images to make a video of.")

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ClipxaiError
 from ..paths import check_can_write
-from ..runs import metric_lines
+from ..runs import metric_lines, to_uint8
 from .plan import COMPLETE, folder_state
 from .state import read_sweep
 
@@ -66,9 +66,7 @@ def data_uri(image: np.ndarray, thumb: int) -> str:
     """A [3,H,W] image in [0,1] as a PNG data URI, its larger side at most ``thumb`` pixels."""
     from PIL import Image  # noqa: PLC0415
 
-    arr = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
-    arr = (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
-    im = Image.fromarray(arr)
+    im = Image.fromarray(to_uint8(image))
     if max(im.size) > thumb:
         scale = thumb / max(im.size)
         im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
