@@ -10,6 +10,7 @@ is the same for every backend.
 from __future__ import annotations
 
 import contextlib
+from importlib.metadata import PackageNotFoundError, version
 from typing import Iterator
 
 import torch
@@ -32,6 +33,8 @@ class ClipModel:
     trims_text = False
     #: How image and text embeddings are compared when the model was trained.
     similarity = "cosine-softmax"
+    #: The library the backend runs on: (name in run.json, its distribution on PyPI).
+    library: tuple[str, str] | None = None
 
     def __init__(self, module: nn.Module, name: str, sha256: str, device: torch.device, tokenizer,
                  mean=OPENAI_MEAN, std=OPENAI_STD, source: str = ""):
@@ -80,7 +83,12 @@ class ClipModel:
         return self.module.logit_scale
 
     def versions(self) -> dict[str, str]:
-        """Versions of the libraries this backend runs on."""
+        """The version of the library this backend runs on (none when it is not installed as a package)."""
+        if self.library is None:
+            return {}
+        name, distribution = self.library
+        with contextlib.suppress(PackageNotFoundError):
+            return {name: version(distribution)}
         return {}
 
     # -- shape facts ----------------------------------------------------------------------

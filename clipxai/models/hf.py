@@ -9,10 +9,8 @@ tokenizer files (OpenAI's CLIP BPE for a CLIP folder without them).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
@@ -49,6 +47,7 @@ class HFClip(ClipModel):
     """A transformers ``CLIPModel`` or ``SiglipModel``; its encoder layers run batch-first."""
 
     backend = "hf"
+    library = ("transformers", "transformers")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,11 +102,6 @@ class HFClip(ClipModel):
         x = text.encoder(inputs_embeds=x, attention_mask=mask, is_causal=True).last_hidden_state
         x = text.final_layer_norm(x)
         return self.module.text_projection(x[torch.arange(x.shape[0], device=x.device), eot_positions]).float()
-
-    def versions(self) -> dict[str, str]:
-        with contextlib.suppress(PackageNotFoundError):
-            return {"transformers": version("transformers")}
-        return {}
 
 
 def wrap_hf(module: nn.Module, name: str, device, tokenizer=None, sha256: str | None = None,

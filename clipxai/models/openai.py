@@ -12,7 +12,6 @@ import contextlib
 import io
 import os
 import socket
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
@@ -32,6 +31,7 @@ class OpenAIClip(ClipModel):
     """A ``clip.model.CLIP``; its transformers run sequence-first."""
 
     backend = "openai"
+    library = ("clip", "clip-anytorch")
     trims_text = True
 
     @property
@@ -71,11 +71,6 @@ class OpenAIClip(ClipModel):
         x = m.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)  # its blocks cut the causal mask to n
         x = m.ln_final(x)
         return (x[torch.arange(x.shape[0], device=x.device), eot_positions] @ m.text_projection).float()
-
-    def versions(self) -> dict[str, str]:
-        with contextlib.suppress(PackageNotFoundError):
-            return {"clip": version("clip-anytorch")}
-        return {}
 
 
 def clip_cache_dir() -> Path:

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
@@ -61,6 +60,7 @@ class OpenClipModel(ClipModel):
     """An open_clip ``CLIP`` or ``CustomTextCLIP``; its transformers run batch-first."""
 
     backend = "openclip"
+    library = ("open_clip", "open_clip_torch")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -142,11 +142,6 @@ class OpenClipModel(ClipModel):
         if name == "transformer" or name.startswith("transformer."):
             return not getattr(self.module.transformer, "batch_first", True)
         return False
-
-    def versions(self) -> dict[str, str]:
-        with contextlib.suppress(PackageNotFoundError):
-            return {"open_clip": version("open_clip_torch")}
-        return {}
 
 
 def wrap_openclip(module: nn.Module, name: str, device, tokenizer=None, sha256: str | None = None,
