@@ -156,9 +156,7 @@ class Engine:
                     seen.append(got)
             feats = torch.cat(parts).requires_grad_(True)
             if any(wanted):
-                live = LiveActivations(
-                    {k: torch.cat([g.outputs[k] for g in seen]).requires_grad_(True) for k in seen[0].outputs},
-                    {k: torch.cat([g.heads[k] for g in seen]).requires_grad_(True) for k in seen[0].heads})
+                live = LiveActivations.joined_leaves(seen)
         feats = feats.view(image.shape[0], -1, m.model.embed_dim)
         embeds = feats / feats.norm(dim=-1, keepdim=True)
         return Step(index=index, image=image, views=views, features=feats, embeds=embeds, prompts=m.prompts,
@@ -200,11 +198,10 @@ class Engine:
             loss.backward()
             return
         live = step.activations if 0 in chunked else None     # the first model's, as leaves
-        acts = [] if live is None else ([("outputs", k, t) for k, t in live.outputs.items()]
-                                        + [("heads", k, t) for k, t in live.heads.items()])
-        leaves = [seen[i].features for i in chunked] + [t for _, _, t in acts]
+        acts = live.tensors() if live is not None else {}
+        leaves = [seen[i].features for i in chunked] + list(acts.values())
         grads = torch.autograd.grad(loss, leaves, retain_graph=True, allow_unused=True)
-        d_acts = {(kind, name): d for (kind, name, _), d in zip(acts, grads[len(chunked):]) if d is not None}
+        d_acts = {key: d for key, d in zip(acts, grads[len(chunked):]) if d is not None}
         wanted = self.objective.hook_points()
         roots, root_grads = [loss], [None]
         for i, d_feats in zip(chunked, grads):
@@ -218,11 +215,9 @@ class Engine:
             for c in self.chunks(views.shape[0]):
                 with self._hooked(self.parts.members[i], wanted if pulled else ((), ())) as got:
                     out = self.encode(views[c], i)
-                tensors, tensor_grads = [out], [d_feats[c]]
-                for (kind, name), d in pulled.items():
-                    tensors.append(getattr(got, kind)[name])
-                    tensor_grads.append(d[c])
-                torch.autograd.backward(tensors, tensor_grads)
+                again = got.tensors() if pulled else {}
+                torch.autograd.backward([out, *(again[key] for key in pulled)],
+                                        [d_feats[c], *(d[c] for d in pulled.values())])
             roots.append(seen[i].views)
             root_grads.append(views.grad)
         torch.autograd.backward(roots, root_grads)

@@ -43,6 +43,20 @@ class LiveActivations:
     def has(self, names=(), heads=()) -> bool:
         return all(n in self.outputs for n in names) and all(n in self.heads for n in heads)
 
+    def tensors(self) -> dict[tuple[str, str], torch.Tensor]:
+        """Every activation, by (``outputs`` or ``heads``, name)."""
+        return {**{("outputs", k): t for k, t in self.outputs.items()},
+                **{("heads", k): t for k, t in self.heads.items()}}
+
+    @classmethod
+    def joined_leaves(cls, parts: list[LiveActivations]) -> LiveActivations:
+        """The activations of chunks of one batch of views, joined along the views, as leaves
+        that ask for their gradient (``Engine.backward`` carries it into each chunk again)."""
+        def join(kind: str) -> dict[str, torch.Tensor]:
+            return {k: torch.cat([getattr(p, kind)[k] for p in parts]).requires_grad_(True)
+                    for k in getattr(parts[0], kind)}
+        return cls(join("outputs"), join("heads"))
+
 
 def batch_first(output, sequence_first: bool) -> torch.Tensor:
     """A module's output as (batch, tokens, width), (batch, h*w, channels) or (batch, width)."""
