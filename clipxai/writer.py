@@ -138,8 +138,7 @@ class RunWriter:
             raise RunError(f"The output folder {parent} cannot be created ({err.strerror}).") from err
         if not os.access(parent, os.W_OK):
             raise RunError(f"The output folder {parent} is not writable.")
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise RunError(f"{path} already exists and is not empty; choose another --name.")
+        cls.check_free(parent, [name])
         try:
             path.mkdir(exist_ok=True)
             lock = RunLock(path).acquire()
