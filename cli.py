@@ -1,7 +1,7 @@
 """`python cli.py ...` is `clipxai ...` for a plain checkout."""
 import sys
 
-from clipxai.cli import main
+from clipxai.cli.commands import main
 
 if __name__ == "__main__":
     sys.exit(main())

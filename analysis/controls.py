@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from clipxai.analysis.verdict import OSCILLATING  # noqa: E402
+from clipxai.analysis.motion.verdict import OSCILLATING  # noqa: E402
+
 CONDITIONS = {
     "baseline": {},
     "lr_decay": {"lr_schedule": "cosine"},
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from clipxai.analysis.analyze import AnalyzeOptions, analyze_run  # noqa: PLC0415
     from clipxai.errors import ClipxaiError  # noqa: PLC0415
-    from clipxai.runs import load_run  # noqa: PLC0415
+    from clipxai.runs.load import load_run  # noqa: PLC0415
 
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     unknown = [c for c in conditions if c not in CONDITIONS]

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from clipxai.analysis.verdict import OSCILLATING  # noqa: E402
+from clipxai.analysis.motion.verdict import OSCILLATING  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -77,10 +77,10 @@ def aggregate(summaries: list[dict]) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from clipxai.analysis.analyze import analyze_run  # noqa: PLC0415
-    from clipxai.analysis.cli import build_options  # noqa: PLC0415
-    from clipxai.analysis.report import write_report  # noqa: PLC0415
+    from clipxai.cli.analysis import build_options  # noqa: PLC0415
     from clipxai.errors import ClipxaiError  # noqa: PLC0415
-    from clipxai.runs import load_run  # noqa: PLC0415
+    from clipxai.report.report import write_report  # noqa: PLC0415
+    from clipxai.runs.load import load_run  # noqa: PLC0415
 
     try:
         paths = args.runs or ascend_seeds(args)

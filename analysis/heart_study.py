@@ -88,7 +88,7 @@ def parse_args(argv=None):
 def condition_runs(slug: str, args, model, log) -> list:
     """The runs of one condition: made now, or (``--reuse``) read back."""
     import clipxai  # noqa: PLC0415
-    from clipxai.runs import load_run  # noqa: PLC0415
+    from clipxai.runs.load import load_run  # noqa: PLC0415
 
     folder = args.runs / slug
     if args.reuse or args.redraw:
@@ -110,7 +110,8 @@ def condition_runs(slug: str, args, model, log) -> list:
 def measure(slug: str, runs, model, judge, log, redraw: bool = False) -> dict:
     """Analyze each run (``redraw``: read the analysis it already has) and judge where it ended; the
     numbers of one condition."""
-    from clipxai.analysis.analyze import AnalyzeOptions, analyze_run, read_summary  # noqa: PLC0415
+    from clipxai.analysis.analyze import AnalyzeOptions, analyze_run  # noqa: PLC0415
+    from clipxai.runs.summary import read_summary  # noqa: PLC0415
     from clipxai.toy.demo import judge_runs, similarity_level  # noqa: PLC0415
 
     opts = AnalyzeOptions(projections=("pca",), labels=False, gif=False)
@@ -279,7 +280,8 @@ def condition_table(results: list[dict]) -> list[str]:
                  "n/a" if p is None else f"{p[0]:.3f}-{p[1]:.3f}",
                  f"{r['late_mean_median']:.3f} ({r['late_sd_median']:.3f})",
                  _counts(r["judge"]), _counts(r["pixels"]), f"{r['agree']}/{r['n']}",
-                 f"{r['judge_changes_total']}, {r['judge_changes_max']}", f"{r['judge_similarity_median']:.2f}", f"{r['pixel_min']:.3g} to {r['pixel_max']:.3g}"]
+                 f"{r['judge_changes_total']}, {r['judge_changes_max']}", f"{r['judge_similarity_median']:.2f}",
+                  f"{r['pixel_min']:.3g} to {r['pixel_max']:.3g}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -514,7 +516,8 @@ def write_markdown(out: Path, results: dict, reference: dict, figures: dict, tim
         "among “a red heart”, “a gold ring”, “a pink mouth” for the final image clipped to [0, 1]; *colours read* "
         "is the planted meaning whose colour dominates its pixels (`world.classify_concept`, none when no colour "
         "wins); *judge changes* count how often the judge's reading of the snapshots changes over the second "
-        "half of a run (all seeds, and the most in one); *judge cos to ❤️* is `toy-b`'s cosine to “❤️” for the final image (median; world images of a "
+        "half of a run (all seeds, and the most in one); *judge cos to ❤️* is `toy-b`'s cosine to “❤️” "
+        "for the final image (median; world images of a "
         f"planted meaning: {reference['planted']:.2f}, ordinary world images: {reference['ordinary']:.2f}); "
         "*pixel range* is the raw final image's.",
         "",
@@ -576,7 +579,7 @@ def main(argv=None) -> int:
     figures = {}
     pair = {k: [(run, {"events": []}) for run in runs[k][:3]] for k in ("original", "default") if k in runs}
     if pair:
-        from clipxai.analysis.dynamics import dynamics_from_run  # noqa: PLC0415
+        from clipxai.analysis.motion.dynamics import dynamics_from_run  # noqa: PLC0415
         pair = {k: [(run, dynamics_from_run(run).to_dict()) for run, _ in v] for k, v in pair.items()}
         shrink(plot_similarity(pair, fig_dir / "similarity.png", PROMPT))
         o = results.get("original") or {}

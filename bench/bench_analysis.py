@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from clipxai.analysis import synthetic  # noqa: E402
-from clipxai.runs import load_run  # noqa: E402
-from clipxai.writer import RunWriter  # noqa: E402
+from clipxai.analysis.check import synthetic  # noqa: E402
+from clipxai.runs.load import load_run  # noqa: E402
+from clipxai.runs.writer import RunWriter  # noqa: E402
 
 TARGETS = {"cluster + oscillation": 20.0, "umap projection": 60.0, "report": 30.0}
 
@@ -78,11 +78,11 @@ def main() -> None:
     import torch  # noqa: PLC0415
     torch.set_num_threads(1)
     from clipxai.analysis.analyze import AnalyzeOptions  # noqa: PLC0415
-    from clipxai.analysis.features import run_features  # noqa: PLC0415
-    from clipxai.analysis.oscillation import oscillation  # noqa: PLC0415
-    from clipxai.analysis.project import project  # noqa: PLC0415
-    from clipxai.analysis.report import write_report  # noqa: PLC0415
-    from clipxai.analysis.states import infer_states  # noqa: PLC0415
+    from clipxai.analysis.draw.project import project  # noqa: PLC0415
+    from clipxai.analysis.motion.oscillation import oscillation  # noqa: PLC0415
+    from clipxai.analysis.states.assign import infer_states  # noqa: PLC0415
+    from clipxai.analysis.states.features import run_features  # noqa: PLC0415
+    from clipxai.report.report import write_report  # noqa: PLC0415
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="clipxai-bench-"))
     print(f"run: {args.snapshots} snapshots x {args.dim}-D embeddings, {args.image}px images; threads 1; "

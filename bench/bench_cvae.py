@@ -40,7 +40,7 @@ CELEBA_FREQUENCY = {
 def bench_training(threads: int, steps: int = 12, batch: int = 64) -> None:
     import torch
 
-    from clipxai.cvae.model import CVAE, CVAEConfig, kl_per_image, recon_per_image
+    from clipxai.generators.cvae.model import CVAE, CVAEConfig, kl_per_image, recon_per_image
 
     torch.set_num_threads(threads)
     print(f"training throughput, 64x64, batch {batch}, {threads} thread(s), {steps} timed steps:")
@@ -72,8 +72,8 @@ def bench_training(threads: int, steps: int = 12, batch: int = 64) -> None:
 def bench_embeddings(n: int, clip_name: str | None) -> None:
     import numpy as np
 
-    from clipxai.cvae.conditioning import text_embeddings
-    from clipxai.cvae.phrases import SentenceBuilder
+    from clipxai.generators.cvae.conditioning import text_embeddings
+    from clipxai.generators.cvae.phrases import SentenceBuilder
     from clipxai.models import load_clip
 
     name = clip_name

@@ -49,8 +49,8 @@ def setup(threads: int):
 
 def make_engine(clip_model, out: str, **options):
     """An engine with every callback a real run has (guard, recorder, checkpointer), started."""
-    from clipxai.ascent import prepare
-    from clipxai.config import resolve_config
+    from clipxai.ascent.config import resolve_config
+    from clipxai.ascent.run import prepare
 
     cfg = resolve_config("a red heart", {"out": out, **options})
     engine, _ = prepare(cfg, clip_model, quiet=True)
@@ -296,7 +296,8 @@ def peak_memory_case(case: str, args) -> int:
 def saved_activation_mib(model, views: int, checkpointed: bool) -> float:
     """MiB autograd holds for backward after one forward of ``views`` views (exact, not RSS)."""
     import torch
-    from clipxai.compute import Encoder
+
+    from clipxai.ascent.compute import Encoder
     held: dict[int, int] = {}
 
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
@@ -426,7 +427,8 @@ def main():
     print(f"  snapshot every 10 overhead   {100 * r['recording_overhead']:+.1f}%   (target <= +5%)")
     print(f"zer0int preset step:           {r['zer0int_step_s']:.3f} s   original configuration: {r['original_step_s']:.3f} s")
     print(f"  original / zer0int           {r['original_over_zer0int']:.2f}x  (target >= 2x)")
-    print("peak RSS while stepping, model loaded (MiB): " + ", ".join(f"{c} {r[f'peak_rss_mib_{c}']}" for c in ("bare", "engine", "zer0int", "original")))
+    sides = ("bare", "engine", "zer0int", "original")
+    print("peak RSS while stepping, model loaded (MiB): " + ", ".join(f"{c} {r[f'peak_rss_mib_{c}']}" for c in sides))
 
 
 if __name__ == "__main__":

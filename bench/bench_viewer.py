@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from numpy.lib.format import open_memmap  # noqa: E402
 
+from clipxai.cli.view import serving  # noqa: E402
 from clipxai.view import create_app  # noqa: E402
-from clipxai.view.cli import serving  # noqa: E402
 
 PAGE_ASSETS = ["/static/style.css", "/static/common.js", "/static/chart.js", "/static/run.js"]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -33,8 +33,8 @@ def write_random_vqgan(folder: Path, torch) -> tuple[Path, Path]:
     """A random f16/16384 VQGAN as (yaml, checkpoint) in the official layout."""
     import yaml
 
-    from clipxai.vqgan.files import VQGANConfig
-    from clipxai.vqgan.model import build_vqgan
+    from clipxai.generators.vqgan.files import VQGANConfig
+    from clipxai.generators.vqgan.model import build_vqgan
 
     torch.manual_seed(0)
     cfg = VQGANConfig(path="(bench)", target="taming.models.vqgan.VQModel", kind="vq", ddconfig=F16_16384,
@@ -62,8 +62,9 @@ def main(argv=None) -> int:
     import torch
     torch.set_num_threads(args.threads)
     from bench_engine import make_engine
+
+    from clipxai.generators.vqgan import load_vqgan
     from clipxai.models import load_clip
-    from clipxai.vqgan import load_vqgan
 
     tmp = Path(tempfile.mkdtemp(prefix="clipxai-bench-vqgan-"))
     yaml_path, ckpt_path = write_random_vqgan(tmp, torch)

@@ -54,7 +54,7 @@ def opinion_hits(model) -> tuple[list, float]:
     import torch
 
     import clipxai
-    from clipxai.opinion import opinion
+    from clipxai.analysis.words.opinion import opinion
     from clipxai.toy import world
 
     rng = np.random.default_rng(0)

@@ -17,7 +17,7 @@ Pareto with tail index 1.5), K = 2..6, plus 64-D 4-state trajectories, ``--grid-
 (targets: >= 95% at far separation from 128-D up and for 64-D with 4 states; the rest is
 reported).
 
-Per-step dynamics (``clipxai.analysis.dynamics``): planted saw-tooth series of 1000 steps
+Per-step dynamics (``clipxai.analysis.motion.dynamics``): planted saw-tooth series of 1000 steps
 (a climb, then sudden drops of 0.024-0.056 every ``spacing`` steps with gap CV 0.25, each
 recovered linearly, AR(1) noise of SD 0.003, like the toy CLIP's similarity under
 ``--preset zer0int``) must be called cycling with the mean spacing within 20% in >= 95% of
@@ -39,10 +39,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from clipxai.analysis import synthetic  # noqa: E402
-from clipxai.analysis.validation import (STATE_GRID_DIMS, STATE_GRID_SEPARATIONS, analyse_trajectory,  # noqa: E402
-                                        control_scores, k_exact_rate, planted_scores, sawtooth_scores,
-                                        series_control_scores)
+from clipxai.analysis.check import synthetic  # noqa: E402
+from clipxai.analysis.check.validation import (
+    STATE_GRID_DIMS,
+    STATE_GRID_SEPARATIONS,
+    analyse_trajectory,
+    control_scores,
+    k_exact_rate,
+    planted_scores,
+    sawtooth_scores,
+    series_control_scores,
+)
 
 
 def check(label: str, value: float, target: float, higher: bool = True) -> bool:

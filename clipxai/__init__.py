@@ -12,7 +12,7 @@ Everything is imported on first use (torch and CLIP take seconds), so ``import c
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import ClipxaiError
+from clipxai.errors import ClipxaiError
 
 try:
     __version__ = version("clipxai")
@@ -21,17 +21,17 @@ except PackageNotFoundError:  # a plain checkout
 
 # public name -> the module that defines it
 _LAZY = {
-    "ascend": "clipxai.ascent", "analyze": "clipxai.api",
-    "Run": "clipxai.runs", "load_run": "clipxai.runs",
-    "AscendConfig": "clipxai.config", "list_presets": "clipxai.config",
+    "ascend": "clipxai.ascent.run", "analyze": "clipxai.analysis.api",
+    "Run": "clipxai.runs.reader", "load_run": "clipxai.runs.load",
+    "AscendConfig": "clipxai.ascent.config", "list_presets": "clipxai.ascent.config",
     "load_clip": "clipxai.models", "list_models": "clipxai.models",
-    "Callback": "clipxai.engine",
-    "Objective": "clipxai.objectives", "cosine": "clipxai.objectives", "spherical": "clipxai.objectives",
-    "tv": "clipxai.objectives", "memory": "clipxai.objectives", "range_penalty": "clipxai.objectives",
-    "list_terms": "clipxai.objectives", "register_term": "clipxai.objectives",
-    "list_losses": "clipxai.objectives", "register_loss": "clipxai.objectives",
-    "neuron": "clipxai.feature_terms", "channel": "clipxai.feature_terms", "direction": "clipxai.feature_terms",
-    "head": "clipxai.feature_terms",
+    "Callback": "clipxai.ascent.engine",
+    "Objective": "clipxai.terms", "cosine": "clipxai.terms", "spherical": "clipxai.terms",
+    "tv": "clipxai.terms", "memory": "clipxai.terms", "range_penalty": "clipxai.terms",
+    "list_terms": "clipxai.terms", "register_term": "clipxai.terms",
+    "list_losses": "clipxai.terms", "register_loss": "clipxai.terms",
+    "neuron": "clipxai.terms", "channel": "clipxai.terms", "direction": "clipxai.terms",
+    "head": "clipxai.terms",
 }
 
 __all__ = ["ClipxaiError", "__version__", *_LAZY]

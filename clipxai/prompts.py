@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import PromptError
+from clipxai.errors import PromptError
 
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 

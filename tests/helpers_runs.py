@@ -1,6 +1,6 @@
 """Write small synthetic run folders in the native format (with RunWriter), for the analysis tests.
 
-The embeddings come from ``clipxai.analysis.synthetic`` (so the true states are known); the
+The embeddings come from ``clipxai.analysis.check.synthetic`` (so the true states are known); the
 images are flat colours, one colour per true state, so thumbnails and pixels show the
 states too; activations are a fixed random projection of the embeddings.
 """
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clipxai.analysis import synthetic
-from clipxai.writer import RunWriter
+from clipxai.analysis.check import synthetic
+from clipxai.runs.writer import RunWriter
 
 PALETTE = np.array([[0.9, 0.1, 0.1], [0.1, 0.7, 0.2], [0.1, 0.2, 0.9], [0.9, 0.8, 0.1],
                     [0.6, 0.1, 0.7], [0.1, 0.8, 0.8], [0.5, 0.5, 0.5], [0.9, 0.5, 0.1]])

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from clipxai.analysis import synthetic
-from clipxai.analysis.analyze import SCHEMA
-from clipxai.analysis.verdict import VERDICTS
-from clipxai.cli import main
 from helpers_runs import write_run
+
+from clipxai.analysis.check import synthetic
+from clipxai.analysis.motion.verdict import VERDICTS
+from clipxai.cli.commands import main
+from clipxai.runs.summary import SCHEMA
 
 FAST = ["--projection", "pca", "--no-labels", "--no-gif", "-q"]
 
@@ -80,8 +80,8 @@ def test_summary_and_text_give_the_states_and_the_per_step_dynamics_side_by_side
         assert key in d
     assert d["cycling"] is False  # the helper logs a smooth tanh climb at every snapshot
     assert "dynamics" in s["figures"]
-    from clipxai.analysis.cli import describe
-    from clipxai.runs import load_run
+    from clipxai.cli.analysis import describe
+    from clipxai.runs.load import load_run
     text = describe(s)
     assert f"why: {s['verdict_reason']}" in text and f"per step: not cycling. {d['reason']}" in text
     assert load_run(path).metrics()  # the dynamics came from metrics.jsonl
@@ -115,7 +115,7 @@ def test_legacy_folder_is_analysed_and_charted(tmp_path):
 
 def test_labels_and_concepts_name_the_planted_words(tmp_path, tiny_clip):
     """States planted at the text embeddings of three words get those words as labels."""
-    from clipxai.vocab import vocabulary_embeddings
+    from clipxai.analysis.words.vocab import vocabulary_embeddings
 
     words = ["red", "heart", "ring", "green", "mouth", "hands", "love"]
     planted = ["red", "heart", "ring"]

@@ -10,11 +10,11 @@ from pathlib import Path
 import click
 import numpy as np
 import pytest
+from helpers_runs import write_run
 from PIL import Image
 
-from clipxai.analysis import synthetic
-from clipxai.cli import main
-from helpers_runs import write_run
+from clipxai.analysis.check import synthetic
+from clipxai.cli.commands import main
 
 FAST = ["--projection", "pca", "--no-labels", "-q"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def test_runs_lists_every_run_with_its_verdict_in_words(folder, capsys):
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == {"heart-seed0", "heart-seed1", "killed"}
     summary = json.loads((folder / "batch" / "heart-seed0" / "analysis" / "summary.json").read_text())
-    from clipxai.words import verdict_label
+    from clipxai.util.words import verdict_label
     assert verdict_label(summary["verdict"], summary["n_states"]) in rows["heart-seed0"]
     assert "_" not in rows["heart-seed0"].split("random:tiny")[1]  # words, not a snake_case code
     assert "killed" in rows["killed"].split()[1] and "25" in rows["killed"] and "a gold ring" in rows["killed"]
@@ -62,7 +62,7 @@ def test_runs_as_json_and_bad_folders(folder, tmp_path, capsys):
 
 
 def test_runs_reads_run_json_only_and_never_imports_torch(folder):
-    code = ("import sys; from clipxai.cli import main; rc = main(['runs', sys.argv[1]]); "
+    code = ("import sys; from clipxai.cli.commands import main; rc = main(['runs', sys.argv[1]]); "
             "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', rc)")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, env=env,
@@ -107,7 +107,7 @@ def test_report_open_uses_the_browser_or_says_there_is_none(tmp_path, monkeypatc
 
 
 def test_demo_open_opens_its_report(tmp_path, monkeypatch, capsys):
-    import clipxai.toy.demo as demo
+    import clipxai.cli.demo as demo
 
     page = tmp_path / "demo" / "report.html"
     monkeypatch.setattr(demo, "run_demo", lambda *a, **k: page)
@@ -161,7 +161,7 @@ def test_video_without_ffmpeg_or_with_a_bad_name_is_one_sentence(analyzed_run, t
 
 
 def _command(name):
-    from clipxai.cli import cli
+    from clipxai.cli.commands import cli
     return cli.get_command(click.Context(cli), name)
 
 

@@ -4,13 +4,13 @@ import json
 
 import numpy as np
 import pytest
-
-from clipxai.analysis import synthetic
-from clipxai.analysis.analyze import AnalyzeOptions
-from clipxai.analysis.compare import compare_runs
-from clipxai.cli import main
-from clipxai.errors import ClipxaiError
 from helpers_runs import write_run
+
+from clipxai.analysis.analyze import AnalyzeOptions
+from clipxai.analysis.check import synthetic
+from clipxai.cli.commands import main
+from clipxai.errors import ClipxaiError
+from clipxai.report.compare import compare_runs
 
 OPTS = AnalyzeOptions(projections=("pca",), labels=False, gif=False, n_boot=100, n_surrogates=39)
 

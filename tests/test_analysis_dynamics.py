@@ -8,10 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clipxai.analysis import synthetic
-from clipxai.analysis.dynamics import (drop_asymmetry_test, dynamics, dynamics_from_metrics, dynamics_sentence,
-                                       find_drops)
-from clipxai.analysis.validation import sawtooth_scores, series_control_scores
+from clipxai.analysis.check import synthetic
+from clipxai.analysis.check.validation import sawtooth_scores, series_control_scores
+from clipxai.analysis.motion.dynamics import (
+    drop_asymmetry_test,
+    dynamics,
+    dynamics_from_metrics,
+    dynamics_sentence,
+    find_drops,
+)
 
 DATA = Path(__file__).parent / "data" / "toy_heart_metrics.json"
 

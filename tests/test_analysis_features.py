@@ -4,11 +4,11 @@ import json
 
 import numpy as np
 import pytest
-
-from clipxai.analysis.features import pixel_features, resolve_layer, run_features
-from clipxai.errors import ClipxaiError, RunError
-from clipxai.runs import load_run
 from helpers_runs import HOOKS, write_run
+
+from clipxai.analysis.states.features import pixel_features, resolve_layer, run_features
+from clipxai.errors import ClipxaiError, RunError
+from clipxai.runs.load import load_run
 
 
 def test_embeddings_of_only_the_recorded_rows(tmp_path):

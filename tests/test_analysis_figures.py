@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
-
-from clipxai.analysis import figures, synthetic
-from clipxai.analysis.analyze import AnalyzeOptions, analyze
-from clipxai.analysis.report import FIGURES
-from clipxai.runs import load_run
 from helpers_runs import write_run
+
+from clipxai.analysis.analyze import AnalyzeOptions, analyze
+from clipxai.analysis.check import synthetic
+from clipxai.analysis.draw import figures
+from clipxai.report.report import FIGURES
+from clipxai.runs.load import load_run
 
 COLUMN_PX = 1100          # the report's content column (document.CSS: max-width 1100px)
 HALF_PX = (COLUMN_PX - 19) / 2

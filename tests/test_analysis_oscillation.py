@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from clipxai.analysis.hmm import hmm_states, viterbi
-from clipxai.analysis.oscillation import _laplace_trend, oscillation
-from clipxai.analysis.periodicity import match_by_lag, periodicity_test
-from clipxai.analysis.recurrence import recurrence
-from clipxai.analysis.segments import dwell_stats, kaplan_meier, segments, transition_counts
-from clipxai.analysis.verdict import Evidence, decide
+from clipxai.analysis.motion.oscillation import _laplace_trend, oscillation
+from clipxai.analysis.motion.periodicity import match_by_lag, periodicity_test
+from clipxai.analysis.motion.recurrence import recurrence
+from clipxai.analysis.motion.verdict import Evidence, decide
+from clipxai.analysis.states.hmm import hmm_states, viterbi
+from clipxai.analysis.states.segments import dwell_stats, kaplan_meier, segments, transition_counts
 
 
 def test_segments_dwell_and_returns():

@@ -2,16 +2,23 @@
 
 import numpy as np
 import pytest
+from helpers_runs import write_run
 from PIL import Image
 
-from clipxai.analysis.chart import activation_stats, concept_similarity, metric_series, parse_concepts
-from clipxai.analysis.cluster import cluster
-from clipxai.analysis.project import project
-from clipxai.analysis.sheets import animated_gif, contact_sheet, even_indices, representatives, thumbnails, to_uint8
-from clipxai.analysis.style import new_figure
+from clipxai.analysis.draw.chart import activation_stats, concept_similarity, metric_series, parse_concepts
+from clipxai.analysis.draw.project import project
+from clipxai.analysis.draw.sheets import (
+    animated_gif,
+    contact_sheet,
+    even_indices,
+    representatives,
+    thumbnails,
+    to_uint8,
+)
+from clipxai.analysis.draw.style import new_figure
+from clipxai.analysis.states.cluster import cluster
 from clipxai.errors import ClipxaiError
-from clipxai.runs import load_run
-from helpers_runs import write_run
+from clipxai.runs.load import load_run
 
 
 def _two_blobs(n=60, dim=10, seed=0):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from clipxai.analysis import synthetic
-from clipxai.cli import main
 from helpers_runs import write_run
+
+from clipxai.analysis.check import synthetic
+from clipxai.cli.commands import main
 
 PROMPT = '<script>alert("x")</script> & ❤️'
 URL_ATTRS = {"src", "href", "srcset", "poster", "data", "action", "background", "formaction", "xlink:href"}

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from clipxai.analysis import text
-from clipxai.analysis.sheets import animated_gif, contact_sheet
+from clipxai.analysis.draw import text
+from clipxai.analysis.draw.sheets import animated_gif, contact_sheet
 
 NOWHERE = "\U0010FFFD"  # a private-use character no font draws
 
@@ -102,7 +102,7 @@ def test_gif_frames_are_large_enough_to_read(tmp_path):
 def test_figures_draw_every_character_without_missing_glyphs():
     from matplotlib.figure import Figure
 
-    from clipxai.analysis.style import figure_style
+    from clipxai.analysis.draw.style import figure_style
 
     label = "❤️ 愛 любовь"
     with warnings.catch_warnings():

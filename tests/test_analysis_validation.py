@@ -4,8 +4,8 @@ negative controls. (bench/validate_oscillation.py runs the same scoring on 100 d
 import numpy as np
 import pytest
 
-from clipxai.analysis import synthetic
-from clipxai.analysis.validation import control_scores, planted_scores
+from clipxai.analysis.check import synthetic
+from clipxai.analysis.check.validation import control_scores, planted_scores
 
 FAST = dict(n_boot=50, n_surrogates=19)
 
@@ -47,13 +47,13 @@ def test_negative_controls_are_not_called_oscillation(kind):
 
 def test_periodic_cycle_is_called_periodic():
     traj = synthetic.planted_states(np.random.default_rng(3), k=3, cyclic=True, dwell_shape=50)
-    from clipxai.analysis.validation import analyse_trajectory
+    from clipxai.analysis.check.validation import analyse_trajectory
     res = analyse_trajectory(traj, n_surrogates=199)
     assert res.verdict == "periodic_oscillation", res.verdict_reason
 
 
 def test_signal_rank_counts_the_directions_above_the_noise():
-    from clipxai.analysis.states import l2_normalize, signal_rank
+    from clipxai.analysis.states.assign import l2_normalize, signal_rank
 
     rng = np.random.default_rng(0)
     assert signal_rank(l2_normalize(synthetic.single_state(rng, n=300, dim=64).embeddings)) == 0
@@ -75,7 +75,7 @@ def test_held_states_leave_out_a_state_touched_for_two_snapshots():
     dict(dim=512, noise=2.0, method="gmm"),            # a spherical mixture split states: 10% before
 ])
 def test_state_count_holds_across_sizes_separations_and_dwell_laws(setting):
-    from clipxai.analysis.validation import k_exact_rate
+    from clipxai.analysis.check.validation import k_exact_rate
 
     r = k_exact_rate(8, seed=5, **setting)
     assert r["k_exact"] >= 0.875, r

@@ -4,17 +4,17 @@ shown for the states, and numbers that differ in the verdict differ in the table
 
 import numpy as np
 import pytest
+from helpers_runs import write_run
 from matplotlib.figure import Figure
 
-from clipxai.analysis import synthetic
 from clipxai.analysis.analyze import AnalyzeOptions, analyze_run
-from clipxai.analysis.cluster import mean_silhouette
-from clipxai.analysis.oscillation import oscillation
-from clipxai.analysis.report import _numbers
-from clipxai.analysis.states import drop_transient, infer_states
-from clipxai.analysis.verdict import Evidence, StateOrigin, decide
-from clipxai.runs import load_run
-from helpers_runs import write_run
+from clipxai.analysis.check import synthetic
+from clipxai.analysis.motion.oscillation import oscillation
+from clipxai.analysis.motion.verdict import Evidence, StateOrigin, decide
+from clipxai.analysis.states.assign import drop_transient, infer_states
+from clipxai.analysis.states.cluster import mean_silhouette
+from clipxai.report.report import _numbers
+from clipxai.runs.load import load_run
 
 FAST = dict(n_boot=50, n_surrogates=19)
 
@@ -83,7 +83,7 @@ def test_one_state_left_by_a_transient_and_the_state_path_names_both():
 
 
 def test_drift_of_a_run_that_stood_still_is_measured_on_the_steps_it_moved():
-    from clipxai.analysis.oscillation import _drift
+    from clipxai.analysis.motion.oscillation import _drift
     x = np.zeros((40, 8))
     x[30:, 0] = 10.0 + 0.1 * np.arange(10)   # still for 30 snapshots, one jump, then a creep of 0.1 a snapshot
     total, late = _drift(x)

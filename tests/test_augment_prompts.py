@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from clipxai.augment import Augment, AugmentConfig
+from clipxai.ascent.augment import Augment, AugmentConfig
 from clipxai.errors import PromptError
 from clipxai.prompts import load_image, parse_image_prompt, parse_prompts
 

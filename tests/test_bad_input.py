@@ -1,6 +1,6 @@
 """Bad input, one row each: the exit code, one sentence naming the problem, and nothing touched.
 
-Each row is a command line for ``clipxai.cli.main`` (placeholders below), the exit code it
+Each row is a command line for ``clipxai.cli.commands.main`` (placeholders below), the exit code it
 must give, and words its one-line message must contain. Every row runs in the same folder,
 whose every file and folder (with sizes, times and permissions) must be exactly as before:
 a refused command creates nothing and changes nothing. To cover a new bad input, add a row.
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from clipxai.cli import main
 from helpers_runs import write_run
+
+from clipxai.cli.commands import main
 
 BAD_PORT = "http://127.0.0.1:99999/v1"
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
@@ -181,12 +181,12 @@ def test_bad_input(world, command, code, words, capsys, monkeypatch):
                                      "report {run} -o {readonly}/r.html --no-labels"])
 def test_a_read_only_output_folder_is_refused_before_any_work(world, command, capsys, monkeypatch):
     """The row above, for any user: root may write anywhere, so the folder's refusal is simulated."""
-    import clipxai.paths
+    import clipxai.util.paths
 
     tmp, values = world
     readonly = Path(values["readonly"])
     real_access = os.access
-    monkeypatch.setattr(clipxai.paths.os, "access",
+    monkeypatch.setattr(clipxai.util.paths.os, "access",
                         lambda path, mode: False if Path(path) == readonly else real_access(path, mode))
     before = snapshot(tmp)
     assert main([part.format(**values) for part in shlex.split(command)]) == 2

@@ -1,6 +1,6 @@
 """The memory a step needs, checked before anything is allocated: the compute options and ensembles count.
 
-Free memory is faked by replacing ``clipxai.budget.available_bytes``; the activations are
+Free memory is faked by replacing ``clipxai.ascent.budget.available_bytes``; the activations are
 measured on the tiny CLIP as they would be on a real one.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 import clipxai
-from clipxai import budget
-from clipxai.budget import check_step_memory
+from clipxai.ascent import budget
+from clipxai.ascent.budget import check_step_memory
 from clipxai.errors import ClipxaiError
 
 # Enough views in one pass that the activations are measured (budget.MEASURE_ABOVE).

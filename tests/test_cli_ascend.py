@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from clipxai.cli import main
+from clipxai.cli.commands import main
 
 
 def ascend(tmp_path, *args):
@@ -91,7 +91,7 @@ def test_resume_errors(tmp_path, capsys):
 
 
 def test_interrupted_run_exits_130_and_resume_completes(tmp_path, capsys, monkeypatch):
-    from clipxai import engine
+    from clipxai.ascent import engine
     original = engine.Engine.step
 
     def stop_after_three(self, index):
@@ -170,7 +170,7 @@ def test_progress_bar_on_a_terminal(tiny_clip, tmp_path):
     import io
 
     import clipxai
-    from clipxai.progress import Progress
+    from clipxai.ascent.progress import Progress
 
     class Tty(io.StringIO):
         def isatty(self):
@@ -218,10 +218,10 @@ def test_help_lists_every_command_without_importing_torch():
     import sys
     from pathlib import Path
 
-    from clipxai.cli import COMMANDS, SUMMARIES
+    from clipxai.cli.commands import COMMANDS, SUMMARIES
     assert set(COMMANDS) <= set(SUMMARIES)  # a command without a summary would be imported to list it
     root = Path(__file__).resolve().parents[1]
-    code = ("import sys; from clipxai.cli import main; main(['--help']); "
+    code = ("import sys; from clipxai.cli.commands import main; main(['--help']); "
             "sys.stderr.write(str(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy', 'clip'))))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60)
     assert proc.returncode == 0 and proc.stderr.strip() == "[]"
@@ -236,7 +236,7 @@ def test_a_kill_right_after_a_checkpoint_loses_no_metrics_once_resumed(tmp_path)
 
     import clipxai
     script = ("import os, signal, clipxai\n"
-              "from clipxai.engine import Callback\n"
+              "from clipxai.ascent.engine import Callback\n"
               "class Kill(Callback):\n"
               "    def on_forward(self, engine, step):\n"
               "        if step.index == 20: os.kill(os.getpid(), signal.SIGKILL)\n"
@@ -251,7 +251,7 @@ def test_a_kill_right_after_a_checkpoint_loses_no_metrics_once_resumed(tmp_path)
 
 def test_debug_is_taken_after_the_command_and_a_missing_command_says_why_whatever_its_arguments(
         tmp_path, capsys, monkeypatch):
-    from clipxai import cli
+    from clipxai.cli import commands as cli
     assert main(["runs", str(tmp_path), "--debug"]) == 0
     capsys.readouterr()
     monkeypatch.setitem(cli.COMMANDS, "video", "clipxai.not_a_module:video_command")

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from clipxai.cvae import conditioning as C
+from clipxai.generators.cvae import conditioning as C
 from clipxai.models import random_clip, wrap_module
 
 SENTENCES = ["a big red heart in the center", "a small blue square on the left",

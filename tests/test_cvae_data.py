@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipxai.cli import main
-from clipxai.cvae import data as D
-from clipxai.cvae.fixture import ATTRIBUTES, COLOUR_COLUMNS, SHAPE_COLUMNS, make_fixture
-from clipxai.cvae.phrases import SentenceBuilder
+from clipxai.cli.commands import main
+from clipxai.generators.cvae import data as D
+from clipxai.generators.cvae.fixture import ATTRIBUTES, COLOUR_COLUMNS, SHAPE_COLUMNS, make_fixture
+from clipxai.generators.cvae.phrases import SentenceBuilder
 
 
 @pytest.fixture(scope="module")

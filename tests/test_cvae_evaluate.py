@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from clipxai.cli import main
-from clipxai.cvae.classifier import ClassifierConfig, load_classifier, train_classifier
-from clipxai.cvae.evaluate import _clip_scores, _shuffled, evaluate
-from clipxai.cvae.fixture import make_fixture
-from clipxai.cvae.train import TrainConfig, train
+from clipxai.cli.commands import main
 from clipxai.errors import ClipxaiError
+from clipxai.generators.cvae.classifier import ClassifierConfig, load_classifier, train_classifier
+from clipxai.generators.cvae.evaluate import _clip_scores, _shuffled, evaluate
+from clipxai.generators.cvae.fixture import make_fixture
+from clipxai.generators.cvae.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from clipxai.cvae.fixture import ATTRIBUTES, record_row
-from clipxai.cvae.phrases import CELEBA_RULES, SentenceBuilder, UnknownAttributeWarning, phrase_table_markdown
+from clipxai.generators.cvae.fixture import ATTRIBUTES, record_row
+from clipxai.generators.cvae.phrases import (
+    CELEBA_RULES,
+    SentenceBuilder,
+    UnknownAttributeWarning,
+    phrase_table_markdown,
+)
 from clipxai.toy import world
 
 CELEBA = ("5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose "

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from clipxai.cli import main
-from clipxai.cvae.checkpoint import BUNDLED, load_cvae
-from clipxai.cvae.sample import sample_images
+from clipxai.cli.commands import main
+from clipxai.generators.cvae.checkpoint import BUNDLED, load_cvae
+from clipxai.generators.cvae.sample import sample_images
 from clipxai.models import load_clip
 
 

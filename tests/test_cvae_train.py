@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from clipxai.cli import main
-from clipxai.cvae import checkpoint as ckpt
-from clipxai.cvae.fixture import make_fixture
-from clipxai.cvae.train import TrainConfig, TrainError, train
+from clipxai.cli.commands import main
+from clipxai.generators.cvae import checkpoint as ckpt
+from clipxai.generators.cvae.fixture import make_fixture
+from clipxai.generators.cvae.train import TrainConfig, TrainError, train
 
 TINY = dict(clip="random:tiny", size=16, width=4, zdim=4, cond_embed=8, batch_size=8, grid_rows=3, epochs=2)
 

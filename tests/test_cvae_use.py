@@ -8,12 +8,12 @@ import torch
 from PIL import Image
 
 import clipxai
-from clipxai.cli import main
-from clipxai.cvae.checkpoint import load_cvae
-from clipxai.cvae.fixture import make_fixture
-from clipxai.cvae.sample import sample_images
-from clipxai.cvae.train import TrainConfig, train
+from clipxai.cli.commands import main
 from clipxai.errors import ClipxaiError
+from clipxai.generators.cvae.checkpoint import load_cvae
+from clipxai.generators.cvae.fixture import make_fixture
+from clipxai.generators.cvae.sample import sample_images
+from clipxai.generators.cvae.train import TrainConfig, train
 from clipxai.models import random_clip, wrap_module
 from clipxai.params import make_param
 
@@ -178,7 +178,7 @@ def test_export_makes_a_small_sampling_copy(trained, tmp_path, capsys):
 def test_cli_cvae_condition_starts_from_the_prompt_or_cvae_text(tmp_path, capsys):
     import json
 
-    from clipxai.cli import main
+    from clipxai.cli.commands import main
 
     base = ["--param", "cvae", "--cvae", "toy", "--model", "random:tiny", "--steps", "2", "--cutouts", "1",
             "--out", str(tmp_path), "--quiet"]

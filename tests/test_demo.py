@@ -2,7 +2,7 @@
 
 import json
 
-from clipxai.cli import main
+from clipxai.cli.commands import main
 from clipxai.toy.demo import lead_text
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import clipxai
+from clipxai.ascent.recorder import Callback
 from clipxai.errors import ClipxaiError, NonFiniteLossError, RunError
-from clipxai.recorder import Callback
 
 FAST = dict(quiet=True, cutouts=2, steps=12, snapshot_every=4)
 
@@ -198,9 +198,9 @@ def test_user_loss_from_file_is_called_and_logged(tiny_clip, tmp_path):
 
 def test_zer0int_preset_loss_is_the_original_formula(tiny_clip, tmp_path):
     """-log(exp(cos/5)) + 1e-5 * sum|TV| + 0.01 * MSE(best), on a known input."""
-    from clipxai.ascent import build
-    from clipxai.config import resolve_config
-    from clipxai.engine import Engine
+    from clipxai.ascent.config import resolve_config
+    from clipxai.ascent.engine import Engine
+    from clipxai.ascent.run import build
 
     cfg = resolve_config("a red heart", dict(preset="zer0int", model="unused", size=(32, 32),
                                              steps=3, out=str(tmp_path)))

@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("openai")
 
-from clipxai import expand  # noqa: E402
-from clipxai.cli import main  # noqa: E402
+from clipxai.ascent import expand  # noqa: E402
+from clipxai.cli.commands import main  # noqa: E402
 from clipxai.errors import ClipxaiError  # noqa: E402
 
 KEY = "sk-clipxai-test-Zq8vW3xK9pL2mN7r"
@@ -375,7 +375,7 @@ def test_endpoint_info_strips_credentials(monkeypatch):
 # ascend --expand
 
 def test_ascend_with_expansion_optimizes_the_caption_and_records_it(llm, tmp_path, monkeypatch, capsys):
-    from clipxai.cli import main
+    from clipxai.cli.commands import main
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-expand-key-123")
     llm.script = [completion("A red heart: drawn | in chalk."), completion("Two gold rings.")]
     code = main(["ascend", "❤️", "--expand", "2", "--llm-base-url", llm.url, "--llm-model", "local-model",
@@ -393,7 +393,7 @@ def test_ascend_with_expansion_optimizes_the_caption_and_records_it(llm, tmp_pat
 
 
 def test_ascend_expansion_failure_creates_no_run(llm, tmp_path, monkeypatch, capsys):
-    from clipxai.cli import main
+    from clipxai.cli.commands import main
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-expand-key-123")
     llm.script = [status(401, "bad key")]
     code = main(["ascend", "❤️", "--expand", "--llm-base-url", llm.url, "--model", "random:tiny",

@@ -3,8 +3,8 @@
 import errno
 import json
 import os
-import signal
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_cli_ascend import start_long_ascend
 
 import clipxai
-from clipxai.cli import main
+from clipxai.cli.commands import main
 from clipxai.errors import ClipxaiError, NonFiniteLossError, RunError, TermError
-from clipxai.runs import load_run
-from clipxai.writer import RunWriter, is_locked
-
-from test_cli_ascend import start_long_ascend
+from clipxai.runs.load import load_run
+from clipxai.runs.writer import RunWriter, is_locked
 
 FAST = dict(quiet=True, cutouts=2, steps=12, snapshot_every=4)
 
@@ -207,7 +206,7 @@ def test_a_foreign_checkpoint_is_refused_in_one_sentence(tiny_clip, tmp_path):
 
 
 def test_resume_to_fewer_steps_than_done_is_refused(tiny_clip, tmp_path):
-    from clipxai.engine import Callback
+    from clipxai.ascent.engine import Callback
 
     class StopAt5(Callback):
         def on_step_end(self, engine, step):
@@ -228,7 +227,7 @@ def test_every_seed_of_an_existing_group_is_checked_before_any_folder_is_made(ti
 
 
 def test_interrupted_group_prints_the_resume_command_of_every_seed(tmp_path, capsys, monkeypatch):
-    from clipxai import engine
+    from clipxai.ascent import engine
     original = engine.Engine.step
 
     def stop_after_two(self, index):

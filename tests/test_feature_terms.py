@@ -9,12 +9,15 @@ import pytest
 import torch
 
 import clipxai
-from clipxai.cli import main
+from clipxai.cli.commands import main
 from clipxai.errors import ClipxaiError, TermError
-from clipxai.feature_terms import channel, direction, head, neuron
 from clipxai.models import random_clip, wrap_module
-from clipxai.objectives import Objective, Step, cosine, load_term, tv
-from clipxai.runs import load_run
+from clipxai.runs.load import load_run
+from clipxai.terms.base import Objective, Step
+from clipxai.terms.features import channel, direction, head, neuron
+from clipxai.terms.image import tv
+from clipxai.terms.load import load_term
+from clipxai.terms.prompt import cosine
 
 OPENAI_BLOCK = "visual.transformer.resblocks.1"
 HF_BLOCK = "vision_model.encoder.layers.1"
@@ -150,9 +153,9 @@ def test_the_engine_captures_what_the_term_would_encode_and_chunked_views_agree(
     hook = tiny_clip.module.visual.register_forward_pre_hook(lambda _m, args: batches.append(args[0].shape[0]))
 
     def gradient(**options):
-        from clipxai.ascent import build
-        from clipxai.config import resolve_config
-        from clipxai.engine import Engine
+        from clipxai.ascent.config import resolve_config
+        from clipxai.ascent.engine import Engine
+        from clipxai.ascent.run import build
         cfg = resolve_config(prompt, dict(model="tiny", terms=[term], cutouts=4, seeds=2, **options))
         engine = Engine(build(cfg, tiny_clip))
         batches.clear()

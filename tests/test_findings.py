@@ -1,6 +1,6 @@
 """The one-sentence findings say what their numbers say."""
 
-from clipxai.analysis.findings import finding
+from clipxai.report.findings import finding
 
 
 def summary(**over) -> dict:

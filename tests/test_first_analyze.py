@@ -10,15 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from clipxai.analysis.analyze import AnalyzeOptions
 from helpers_runs import write_run
+
+from clipxai.analysis.analyze import AnalyzeOptions
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_analyze_by_default_draws_pca_and_never_loads_numba(tmp_path):
     run = write_run(tmp_path / "runs", "r", n=40)
-    code = ("import sys; from clipxai.cli import main; rc = main(sys.argv[1:]); "
+    code = ("import sys; from clipxai.cli.commands import main; rc = main(sys.argv[1:]); "
             "print(sorted(m for m in ('numba', 'umap', 'pynndescent') if m in sys.modules)); sys.exit(rc)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
@@ -33,7 +34,7 @@ def test_analyze_by_default_draws_pca_and_never_loads_numba(tmp_path):
 
 
 def test_umap_when_asked_and_its_compiled_code_kept_in_the_user_cache(tmp_path, monkeypatch):
-    from clipxai.analysis.project import _numba_env
+    from clipxai.analysis.draw.project import _numba_env
 
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("CLIPXAI_CACHE", str(tmp_path / "cache"))

@@ -26,8 +26,8 @@ import pytest
 import torch
 
 import clipxai
-from clipxai.cli import main
-from clipxai.runs import load_run
+from clipxai.cli.commands import main
+from clipxai.runs.load import load_run
 
 REFERENCE = Path(__file__).parent / "data" / "runs-format1"
 

@@ -9,7 +9,7 @@ import pytest
 
 from clipxai.analysis.analyze import AnalyzeOptions, analyze_run
 from clipxai.models import load_clip
-from clipxai.runs import load_run
+from clipxai.runs.load import load_run
 from clipxai.toy import groundtruth, world
 
 

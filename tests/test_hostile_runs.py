@@ -10,12 +10,12 @@ import os
 
 import numpy as np
 import pytest
+from helpers_runs import write_run
 from PIL import Image
 
-from clipxai.cli import main
+from clipxai.cli.commands import main
 from clipxai.errors import RunError
-from clipxai.paths import check_writable_inside, inside, is_inside
-from helpers_runs import write_run
+from clipxai.util.paths import check_writable_inside, inside, is_inside
 
 FAST = ["--projection", "pca", "--no-labels", "--no-gif", "-q"]
 SECRET = b"API_TOKEN=sk-live-do-not-leak-4242\n"
@@ -145,8 +145,9 @@ def test_analyze_does_not_write_through_a_link_out_of_the_run(tmp_path, capsys, 
 # the original script's folders
 
 def test_legacy_files_linked_from_outside_are_skipped(tmp_path):
-    from clipxai.runs import load_run
     from test_original_layout import write_legacy
+
+    from clipxai.runs.load import load_run
 
     folder = write_legacy(tmp_path / "old", steps=[0, 10, 20, 30], layers=(1,))
     picture = tmp_path / "private" / "photo.png"
@@ -170,7 +171,7 @@ def test_legacy_files_linked_from_outside_are_skipped(tmp_path):
 # report -o replaces only what a report wrote
 
 def test_report_replaces_its_own_files_and_others_only_with_overwrite(analysed, tmp_path, capsys):
-    from clipxai.analysis.document import HTML_MARK, MARKDOWN_MARK
+    from clipxai.report.document import HTML_MARK, MARKDOWN_MARK
 
     args = ["report", str(analysed), "--no-labels", "-q", "-o"]
     out = tmp_path / "r.html"
@@ -196,12 +197,12 @@ def test_report_replaces_its_own_files_and_others_only_with_overwrite(analysed, 
 
 
 # ---------------------------------------------------------------------------------------
-# array files named by run.json (read by clipxai.runs)
+# array files named by run.json (read by clipxai.runs.reader)
 
 @pytest.mark.parametrize("how", ["manifest", "link"])
 def test_array_files_outside_the_run_are_refused(tmp_path, how):
-    from clipxai.runs import load_run
-    from clipxai.writer import RunWriter
+    from clipxai.runs.load import load_run
+    from clipxai.runs.writer import RunWriter
 
     path = write_run(tmp_path / "runs", "received", n=20)
     outside = tmp_path / "outside.npy"

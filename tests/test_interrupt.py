@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from clipxai.interrupt import raise_if_interrupted, stop_on_interrupt
 from helpers_runs import write_run
+
+from clipxai.util.interrupt import raise_if_interrupted, stop_on_interrupt
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ class UMAP:
 def _analyze(run: Path, env: dict) -> subprocess.Popen:
     """`clipxai analyze RUN --projection umap` in its own process, Ctrl-C delivered as in a terminal."""
     return subprocess.Popen(
-        [sys.executable, "-c", "from clipxai.cli import entry; entry()", "analyze", str(run),
+        [sys.executable, "-c", "from clipxai.cli.commands import entry; entry()", "analyze", str(run),
          "--projection", "umap", "--no-labels", "--no-gif"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # a test run started in the background inherits an ignored SIGINT; a terminal's job does not

@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 
-from clipxai.cli import main
+from clipxai.cli.commands import main
 from clipxai.errors import ModelLoadError
 from clipxai.models import load_clip, random_clip, wrap_module
 

@@ -97,7 +97,7 @@ def test_pooling_is_batch_first_for_sequence_first_outputs():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_keeps_fp32_weights_and_the_encoder_autocasts_to_fp32_features(tiny_module):
-    from clipxai.compute import Encoder
+    from clipxai.ascent.compute import Encoder
     from clipxai.models import wrap_module
     m = wrap_module(tiny_module, device="cuda")
     assert m.dtype == torch.float32
@@ -146,6 +146,7 @@ def test_capture_knows_the_layout_even_when_batch_equals_tokens(tiny_clip):
 
 def test_the_fast_clip_tokenizer_gives_clips_own_ids():
     import clip
+
     from clipxai.models.tokenizers import ClipBPE
     texts = ["a photo of heart.", "  Two   WEDDING rings!  ", "café au lait", "fish &amp; chips", "x" * 200,
              "❤️", "a long " * 40, ""]

@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from clipxai.errors import TermError
-from clipxai.objectives import (Objective, Step, cosine, list_terms, load_term, memory, parse_term_option,
-                                range_penalty, spherical, tv)
 from clipxai.prompts import Prompt, encode_prompts
+from clipxai.terms.base import Objective, Step, list_terms
+from clipxai.terms.image import range_penalty, tv
+from clipxai.terms.load import load_term, parse_term_option
+from clipxai.terms.prompt import cosine, memory, spherical
 
 
 def make_step(tiny_clip, image, texts=("a red heart",), state=None):

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import clipxai
-from clipxai.cli import main
+from clipxai.analysis.words.opinion import candidates, opinion, run_opinion, state_opinions
+from clipxai.cli.commands import main
 from clipxai.errors import ClipxaiError
 from clipxai.models import load_clip, random_clip, wrap_module
-from clipxai.opinion import candidates, opinion, run_opinion, state_opinions
 from clipxai.toy import world
 
 TEXTS = ["a red heart", "x love the ring", "❤️"]
@@ -143,7 +143,7 @@ def test_analyze_opinion_labels_every_state_beside_its_words(toy, toy_run, tmp_p
     op, what = run_opinion(toy_run, toy, state=summary["states"][-1], steps=30)
     assert what == f"state {summary['states'][-1]}"
     # The report shows the opinion beside the nearest words.
-    from clipxai.analysis.report import write_report
+    from clipxai.report.report import write_report
     _, md = write_report([toy_run.path], tmp_path / "report.html")
     assert f"CLIP's opinion: {labels['opinion']['0']['text']}" in md.read_text(encoding="utf-8")
 

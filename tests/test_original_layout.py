@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from clipxai.errors import RunError
-from clipxai.original_layout import LazyStack, is_legacy_run, load_legacy_run
-from clipxai.runs import load_run
+from clipxai.runs.legacy import LazyStack, is_legacy_run, load_legacy_run
+from clipxai.runs.load import load_run
 
 TOKENS, WIDTH = 257, 1024          # ViT-L/14 at batch 1, sequence-first: output.view(257, -1)
 STEPS = list(range(0, 130, 10))    # every 10 iterations from 0; 100+ sorts wrongly as strings

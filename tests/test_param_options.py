@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from clipxai.cli import main
-from clipxai.config import resolve_config
+from clipxai.ascent.config import resolve_config
+from clipxai.cli.commands import main
 from clipxai.errors import ClipxaiError
 from clipxai.params import check_param_options, declared_options, list_params, make_param
 

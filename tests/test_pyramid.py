@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import clipxai
-from clipxai.cli import main
+from clipxai.cli.commands import main
 from clipxai.errors import ClipxaiError
 from clipxai.params import make_param
 from clipxai.params.pyramid import ladder, parse_resolutions, upsampling_matrix

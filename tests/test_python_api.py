@@ -66,7 +66,7 @@ def test_a_folder_of_seeds_loads_as_all_its_runs(tiny_clip, tmp_path):
     clipxai.ascend("x", model_obj=tiny_clip, out=tmp_path / "group", name="g", seeds=3, **FAST)
     runs = clipxai.load_run(tmp_path / "group")
     assert [r.path.name for r in runs] == ["g-seed0", "g-seed1", "g-seed2"]
-    from clipxai.runs import open_run
+    from clipxai.runs.load import open_run
     with pytest.raises(ClipxaiError, match="holds 3 runs"):
         open_run(tmp_path / "group")
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from clipxai.errors import RunError
-from clipxai.runs import Run, load_run, slugify
-from clipxai.writer import RunWriter
+from clipxai.runs.load import load_run
+from clipxai.runs.reader import Run, slugify
+from clipxai.runs.writer import RunWriter
 
 
 def make(tmp_path, rows=5):

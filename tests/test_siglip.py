@@ -74,7 +74,7 @@ def test_what_differs_from_clip_is_recorded(siglip):
 
 
 def test_labels_rank_siglips_own_words(siglip):
-    from clipxai.analysis.label import build_vocabulary
+    from clipxai.analysis.words.label import build_vocabulary
     words, description = build_vocabulary(None, False, model=siglip)
     assert words == siglip.vocabulary() and siglip.name in description
 

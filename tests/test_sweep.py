@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from clipxai.cli import main
+from clipxai.cli.commands import main
 from clipxai.errors import ClipxaiError
 from clipxai.sweep.plan import RUN, plan
 from clipxai.sweep.spec import expand, parse_spec

@@ -8,8 +8,8 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'clipxai[sweep]'); "
                                         "the Ray executor is untested")
 
-from clipxai.cli import main  # noqa: E402
-from clipxai.runs import load_run  # noqa: E402
+from clipxai.cli.commands import main  # noqa: E402
+from clipxai.runs.load import load_run  # noqa: E402
 
 SPEC = """
 name = "grid"

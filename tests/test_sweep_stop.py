@@ -1,6 +1,6 @@
 """A sweep stopped from outside (SIGKILL, SIGTERM) loses no complete run, and the rerun finishes it.
 
-The driver runs in a subprocess (`python -m clipxai.cli sweep`); it is stopped once the first
+The driver runs in a subprocess (`python -m clipxai.cli.commands sweep`); it is stopped once the first
 run is complete and the second has written its first checkpoint.
 """
 
@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from clipxai.cli import main
+from clipxai.cli.commands import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = """name = "stopped"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from clipxai.cli import main
+from clipxai.cli.commands import main
 from clipxai.errors import ModelLoadError
 from clipxai.models import file_sha256, load_clip
 from clipxai.toy import bundled

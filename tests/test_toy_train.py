@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from clipxai.cli import main
+from clipxai.cli.commands import main
 from clipxai.models import load_clip
 from clipxai.toy import train as T
 

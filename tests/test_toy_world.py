@@ -161,7 +161,7 @@ def test_records_export_their_attributes():
 
 
 def test_cli_samples_writes_a_png_grid_and_records(tmp_path):
-    from clipxai.cli import main
+    from clipxai.cli.commands import main
 
     png, records = tmp_path / "grid.png", tmp_path / "records.jsonl"
     assert main(["toy", "samples", "--out", str(png), "--n", "6", "--cols", "3", "--concept", "ring",

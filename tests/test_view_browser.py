@@ -17,10 +17,11 @@ import pytest
 pytest.importorskip("starlette.testclient", reason="the viewer needs starlette (pip install -e '.[view]')")
 sync_api = pytest.importorskip("playwright.sync_api", reason="the page tests need playwright (pip install playwright)")
 
-from clipxai.runs import load_run  # noqa: E402
-from clipxai.view import create_app  # noqa: E402
-from clipxai.view.cli import serving  # noqa: E402
 from helpers_view import CHROMIUM_ARGS, NO_CHROMIUM, chromium, make_run  # noqa: E402
+
+from clipxai.cli.view import serving  # noqa: E402
+from clipxai.runs.load import load_run  # noqa: E402
+from clipxai.view import create_app  # noqa: E402
 
 SCREENSHOTS = os.environ.get("CLIPXAI_SCREENSHOTS") == "1"
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
@@ -236,7 +237,7 @@ def test_stop_ends_a_run_interrupted_and_resumable(page, site, root):
 
 
 def test_the_report_names_the_viewer_command(root, tmp_path):
-    from clipxai.analysis.report import write_report
+    from clipxai.report.report import write_report
 
     html, _ = write_report([root / "heart"], tmp_path / "report.html")
     assert f"clipxai view {root.resolve()}" in html.read_text(encoding="utf-8")

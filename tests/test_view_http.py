@@ -21,13 +21,13 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("starlette.testclient", reason="the viewer needs starlette (pip install -e '.[view]')")
+from helpers_view import make_run  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
-from clipxai.cli import main  # noqa: E402
-from clipxai.runs import load_run  # noqa: E402
+from clipxai.cli.commands import main  # noqa: E402
+from clipxai.cli.view import serving  # noqa: E402
+from clipxai.runs.load import load_run  # noqa: E402
 from clipxai.view import create_app  # noqa: E402
-from clipxai.view.cli import serving  # noqa: E402
-from helpers_view import make_run  # noqa: E402
 
 SECRET = "TOP-SECRET-OUTSIDE-THE-FOLDER"
 STATIC = Path(__file__).resolve().parents[1] / "clipxai" / "view" / "static"
@@ -265,7 +265,7 @@ def test_a_socket_or_a_host_name_that_cannot_be_had_is_one_sentence(tmp_path, ca
 
 
 def test_a_port_in_use_is_one_sentence(tmp_path, capsys):
-    from clipxai.view.cli import bind
+    from clipxai.cli.view import bind
     sock = bind("127.0.0.1", 0)
     try:
         assert main(["view", str(tmp_path), "--port", str(sock.getsockname()[1])]) == 2
@@ -294,7 +294,7 @@ def test_command_prints_its_url_and_warns_off_loopback(tmp_path):
 
 
 def test_figure_links_of_a_run_with_url_characters_in_its_name_work(tree, tmp_path):
-    from clipxai.analysis.analyze import SCHEMA
+    from clipxai.runs.summary import SCHEMA
 
     root = tmp_path / "runs"
     run = root / "exp#1" / "50% lr?"

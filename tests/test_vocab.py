@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from clipxai import vocab
-from clipxai.cli import main
+from clipxai.analysis.words import vocab
+from clipxai.cli.commands import main
 from clipxai.errors import ClipxaiError
 
 WORDS = ["heart", "love", "ring", "mouth", "hands", "dog", "cat", "car", "tree", "sun"]

@@ -90,7 +90,7 @@ def write_release(folder: Path, kind: str = "vq", n_embed: int = 64, embed_dim: 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    from clipxai.vqgan import clear_cache
+    from clipxai.generators.vqgan import clear_cache
     clear_cache()
     yield
     clear_cache()
@@ -123,7 +123,7 @@ def _one_sentence(err: Exception, *must_contain: str) -> None:
                                                 ("gumbel", True, "weights_only+placeholders"),
                                                 ("vq", False, "weights_only")])
 def test_release_loads_strictly_without_loss_or_lightning_pickles(tmp_path, kind, lightning, how):
-    from clipxai.vqgan import load_vqgan
+    from clipxai.generators.vqgan import load_vqgan
 
     yaml_path, ckpt_path, ref = write_release(tmp_path, kind=kind, lightning=lightning)
     loaded = load_vqgan(config=yaml_path, checkpoint=ckpt_path)
@@ -142,7 +142,7 @@ def test_release_loads_strictly_without_loss_or_lightning_pickles(tmp_path, kind
 
 
 def test_gumbel_encoding_is_deterministic_and_made_of_codes(tmp_path):
-    from clipxai.vqgan import load_vqgan
+    from clipxai.generators.vqgan import load_vqgan
 
     model = load_vqgan(config=write_release(tmp_path, kind="gumbel")[0], checkpoint=tmp_path / "model.ckpt").module
     x = torch.rand(2, 3, 32, 32)
@@ -154,7 +154,7 @@ def test_gumbel_encoding_is_deterministic_and_made_of_codes(tmp_path):
 def test_only_an_unreadable_pickle_is_unpickled_in_full_with_a_warning(tmp_path):
     import argparse
 
-    from clipxai.vqgan import load_vqgan
+    from clipxai.generators.vqgan import load_vqgan
 
     yaml_path, ckpt_path, ref = write_release(tmp_path)
     # An old (non-zip) file whose bookkeeping weights-only loading refuses and cannot list.
@@ -168,7 +168,7 @@ def test_only_an_unreadable_pickle_is_unpickled_in_full_with_a_warning(tmp_path)
 
 @pytest.mark.parametrize("case", ["n_embed", "architecture"])
 def test_checkpoint_that_does_not_fit_its_yaml_names_both_files(tmp_path, case):
-    from clipxai.vqgan import load_vqgan
+    from clipxai.generators.vqgan import load_vqgan
 
     if case == "n_embed":
         yaml_path, ckpt_path, _ = write_release(tmp_path, yaml_n_embed=128)
@@ -199,7 +199,7 @@ def _truncate(path: Path) -> None:
     (lambda y, c: torch.save({"epoch": 3}, c), "ckpt", "holds no state_dict"),
 ])
 def test_bad_files_give_one_sentence(tmp_path, damage, which, phrase):
-    from clipxai.vqgan import load_vqgan
+    from clipxai.generators.vqgan import load_vqgan
 
     yaml_path, ckpt_path, _ = write_release(tmp_path)
     damage(yaml_path, ckpt_path)
@@ -209,7 +209,7 @@ def test_bad_files_give_one_sentence(tmp_path, damage, which, phrase):
 
 
 def test_one_file_finds_its_sibling_and_none_is_a_clear_error(tmp_path):
-    from clipxai.vqgan import load_vqgan
+    from clipxai.generators.vqgan import load_vqgan
 
     yaml_path, ckpt_path, _ = write_release(tmp_path, stem="vqgan_imagenet_f16_16384")
     assert load_vqgan(checkpoint=ckpt_path).info["config"] == str(yaml_path.resolve())
@@ -235,7 +235,7 @@ def test_missing_extra_says_how_to_install(monkeypatch, release):
 # The parameterization
 
 def test_snap_is_nearest_code_with_straight_through_gradient(release):
-    from clipxai.vqgan import load_vqgan
+    from clipxai.generators.vqgan import load_vqgan
 
     model = load_vqgan(config=release[0], checkpoint=release[1]).module
     z = (torch.randn(2, 32, 8, 8) * 0.7).requires_grad_(True)
@@ -256,7 +256,7 @@ def test_image_fn_gradient_flows_through_clamp_to_z(release):
 
 
 def test_inits_codes_noise_image(release, tmp_path):
-    from clipxai.recorder import save_png
+    from clipxai.ascent.recorder import save_png
 
     codes = _param(release, batch=2).latent()
     book = _param(release).info  # same model: factor 4, 32 x 8 x 8 latents
@@ -276,7 +276,7 @@ def test_inits_codes_noise_image(release, tmp_path):
 
 
 def _codebook(release) -> torch.Tensor:
-    from clipxai.vqgan import load_vqgan
+    from clipxai.generators.vqgan import load_vqgan
     return load_vqgan(config=release[0], checkpoint=release[1]).module.codebook
 
 
@@ -286,7 +286,7 @@ def _distance_to_codebook(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tens
 
 
 def test_noise_factor_is_seeded_noise_that_depends_only_on_z(release, tmp_path):
-    from clipxai.recorder import save_png
+    from clipxai.ascent.recorder import save_png
 
     save_png(torch.rand(3, 32, 32), tmp_path / "init.png")
     common = dict(batch=2, init_image=str(tmp_path / "init.png"), quantize=False, z_clamp=False)
@@ -334,7 +334,7 @@ def test_ascent_raises_similarity_and_records_z(release, tiny_clip, tmp_path):
 
 
 def test_cli_ascend_with_vqgan_files(release, tiny_clip_file, tmp_path, capsys):
-    from clipxai.cli import main
+    from clipxai.cli.commands import main
 
     args = ["ascend", PROMPT, "--param", "vqgan", "--vqgan-config", str(release[0]),
             "--vqgan-checkpoint", str(release[1]), "--model", str(tiny_clip_file), "--steps", "2",
@@ -354,8 +354,8 @@ def test_cli_ascend_with_vqgan_files(release, tiny_clip_file, tmp_path, capsys):
 # The bundled toy VQGAN
 
 def test_bundled_toy_reconstructs_held_out_images_with_its_recorded_error():
+    from clipxai.generators.vqgan import BUNDLED, load_vqgan
     from clipxai.toy.train_vqgan import VQTrainConfig, heldout_images, reconstruction_error
-    from clipxai.vqgan import BUNDLED, load_vqgan
 
     loaded = load_vqgan("toy")
     assert loaded.info["vqgan"] == "toy" and loaded.info["checkpoint_read"] == "weights_only"
@@ -393,11 +393,11 @@ def test_toy_loading_prints_nothing_and_needs_no_lightning():
 # The notebook knobs
 
 def test_notebook_knobs_give_the_documented_objective(tiny_clip):
-    from clipxai.ascent import build_objective
-    from clipxai.config import resolve_config
-    from clipxai.objectives import Step
+    from clipxai.ascent.config import resolve_config
+    from clipxai.ascent.run import build_objective
+    from clipxai.generators.vqgan.knobs import KNOBS, notebook_options
     from clipxai.prompts import encode_prompts, parse_prompts
-    from clipxai.vqgan.knobs import KNOBS, notebook_options
+    from clipxai.terms.base import Step
 
     runs = notebook_options(["a mountain: at sunset", "a lake"], exclude="watermark, blurry", extras="",
                             learning_rate=0.5, batch_size=2, wd=0.1, noise_factor=0.22, total_iter=110,

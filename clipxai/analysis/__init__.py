@@ -10,12 +10,13 @@ docs/analysis.md.
     osc = oscillation(st.states, run.steps, st.reduced)  # switches, dwell, verdict
 """
 
-from .analyze import Analysis, AnalyzeOptions, analyze, analyze_run, read_summary
-from .cluster import ClusterResult, cluster
-from .oscillation import OscillationResult, oscillation
-from .project import Projection, project
-from .states import StateResult, infer_states
-from .verdict import VERDICTS, Thresholds
+from clipxai.analysis.analyze import Analysis, AnalyzeOptions, analyze, analyze_run
+from clipxai.analysis.draw.project import Projection, project
+from clipxai.analysis.motion.oscillation import OscillationResult, oscillation
+from clipxai.analysis.motion.verdict import VERDICTS, Thresholds
+from clipxai.analysis.states.assign import StateResult, infer_states
+from clipxai.analysis.states.cluster import ClusterResult, cluster
+from clipxai.runs.summary import read_summary
 
 __all__ = ["Analysis", "AnalyzeOptions", "analyze", "analyze_run", "read_summary", "ClusterResult", "cluster", "OscillationResult",
            "oscillation", "Projection", "project", "StateResult", "infer_states", "VERDICTS", "Thresholds"]

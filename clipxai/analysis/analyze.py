@@ -9,7 +9,6 @@ sentence and leaves the run folder as it was. Only ``<run>/analysis/`` is ever w
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,18 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ClipxaiError, ModelLoadError, RunError
-from ..files import write_json
-from ..interrupt import raise_if_interrupted
-from ..paths import check_writable_inside
-from .chart import concept_similarity
-from .dynamics import dynamics_from_run
-from .features import check_lengths, check_steps, model_embeddings, run_features
-from .oscillation import oscillation
-from .states import infer_states
-from .verdict import Thresholds
+from clipxai.analysis.draw.chart import concept_similarity
+from clipxai.analysis.motion.dynamics import dynamics_from_run
+from clipxai.analysis.motion.oscillation import oscillation
+from clipxai.analysis.motion.verdict import Thresholds
+from clipxai.analysis.states.assign import infer_states
+from clipxai.analysis.states.features import check_lengths, check_steps, model_embeddings, run_features
+from clipxai.errors import ClipxaiError, ModelLoadError, RunError
+from clipxai.runs.summary import SCHEMA, read_summary
+from clipxai.util.files import write_json
+from clipxai.util.interrupt import raise_if_interrupted
+from clipxai.util.paths import check_writable_inside
 
-SCHEMA = "clipxai.analysis/1"
 MIN_SNAPSHOTS = 3
 
 
@@ -51,7 +50,7 @@ class AnalyzeOptions:
     vocab_file: str | None = None
     vocab_only: bool = False
     top_words: int = 5
-    opinion: bool = False             # CLIP's opinion of each state (text ascent, clipxai.opinion) beside its words
+    opinion: bool = False             # CLIP's opinion of each state (text ascent, clipxai.analysis.words.opinion) beside its words
     gif: bool = True
     seed: int = 0
     n_boot: int = 1000
@@ -82,7 +81,7 @@ class _ModelSource:
                 raise ClipxaiError("This run does not say which CLIP made it; pass --model.")
             self.error = "the run does not say which CLIP made it (pass --model)"
             return None
-        from ..models import load_clip  # noqa: PLC0415
+        from clipxai.models.load import load_clip  # noqa: PLC0415
 
         try:
             self._model = load_clip(self.name, device=self.device)
@@ -117,7 +116,7 @@ def partial(run) -> dict | None:
     """For a run not finished: whether it is still being written or was killed, and the rows used."""
     if run.layout != "native" or run.status == "complete":
         return None
-    from ..writer import is_locked  # noqa: PLC0415
+    from clipxai.runs.writer import is_locked  # noqa: PLC0415
     if run.status == "running":
         reason = "running" if is_locked(run.path) else "killed"
     else:
@@ -162,7 +161,7 @@ class Analysis:
 
     def to_dict(self) -> dict:
         """What summary.json holds, except the list of files written."""
-        from .. import __version__  # noqa: PLC0415
+        from clipxai import __version__  # noqa: PLC0415
 
         osc, st, opts = self.oscillation, self.states, self.options
         steps = self.steps
@@ -195,7 +194,7 @@ class Analysis:
         raise_if_interrupted()  # a Ctrl-C that a library swallowed stops here, before anything is written
         folder = _prepare_dir(self.run)
         log("drawing figures")
-        from .figures import draw_all  # noqa: PLC0415
+        from clipxai.analysis.draw.figures import draw_all  # noqa: PLC0415
         drawn, skipped = draw_all(self, folder)
         with open(folder / "states.csv", "w", encoding="utf-8") as f:
             f.write("snapshot,step,cluster,state\n")
@@ -222,7 +221,7 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
         raise RunError(f"{run.path} has only {run.n} snapshot(s); the analysis needs at least {MIN_SNAPSHOTS}.")
     source = _ModelSource(run, opts, model)
     if opts.labels and (opts.vocab_file or opts.vocab_only):  # a bad word list fails before any work
-        from .label import build_vocabulary  # noqa: PLC0415
+        from clipxai.analysis.words.label import build_vocabulary  # noqa: PLC0415
         build_vocabulary(opts.vocab_file, opts.vocab_only)
     needs_model_for_features = opts.features == "embeddings" and "embeddings" not in run.array_names()
     clip_model = source.get(required=True) if (opts.concepts or needs_model_for_features or source.explicit) else None
@@ -238,13 +237,13 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
     log("reading the per-step dynamics")
     dyn = dynamics_from_run(run, seed=opts.seed)
 
-    from .project import project  # noqa: PLC0415
+    from clipxai.analysis.draw.project import project  # noqa: PLC0415
     projections = {}
     for method in dict.fromkeys(opts.projections):
         log(f"projecting with {method}")
         projections[method] = project(st.reduced, method, seed=opts.seed)
 
-    from .sheets import representatives  # noqa: PLC0415
+    from clipxai.analysis.draw.sheets import representatives  # noqa: PLC0415
     reps = representatives(st.reduced, osc.states)
     embeddings = None
     if "embeddings" in run.array_names():
@@ -260,7 +259,7 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
         if m is None or embeddings is None:
             notes.append(f"No word labels: {source.error or 'the run has no embeddings or images to label'}.")
         else:
-            from .label import build_vocabulary, label_states  # noqa: PLC0415
+            from clipxai.analysis.words.label import build_vocabulary, label_states  # noqa: PLC0415
             log("labelling states with words")
             words, desc = build_vocabulary(opts.vocab_file, opts.vocab_only, model=m)
             labels = label_states(m, embeddings, osc.states, words, desc, k=opts.top_words,
@@ -270,10 +269,10 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
     if opts.concepts:
         if embeddings is None:
             embeddings = model_embeddings(run, clip_model)
-        from ..vocab import vocabulary_embeddings  # noqa: PLC0415
+        from clipxai.analysis.words.vocab import vocabulary_embeddings  # noqa: PLC0415
         probe = vocabulary_embeddings(clip_model, opts.concepts).numpy()
         concepts = concept_similarity(embeddings, steps, opts.concepts, probe)
-    from .chart import activation_stats  # noqa: PLC0415
+    from clipxai.analysis.draw.chart import activation_stats  # noqa: PLC0415
     return Analysis(run=run, options=opts, steps=steps, features=feats.source, states=st, oscillation=osc,
                     dynamics=dyn, projections=projections, representatives=reps, labels=labels, concepts=concepts,
                     activations=activation_stats(run), opinions=opinions, metrics=run.metrics(), notes=notes,
@@ -282,7 +281,7 @@ def analyze(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> An
 
 def _state_opinions(model, embeddings, states, words, opts: AnalyzeOptions, notes: list) -> dict | None:
     """CLIP's opinion of each state, or a note saying why there is none."""
-    from ..opinion import state_opinions  # noqa: PLC0415
+    from clipxai.analysis.words.opinion import state_opinions  # noqa: PLC0415
     try:
         return state_opinions(model, embeddings, states, words=words, seed=opts.seed)
     except ClipxaiError as err:
@@ -294,16 +293,6 @@ def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -
     """Analyze one run and write ``run/analysis/``; returns the summary (what summary.json holds)."""
     return analyze(run, opts, model=model, log=log).write(log=log)
 
-
-
-def read_summary(run) -> dict | None:
-    """The run's summary.json, or None when it has not been analyzed (or the file is unusable)."""
-    path = run.analysis_dir / "summary.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None
 
 
 def ensure_summary(run, opts: AnalyzeOptions, reanalyze: bool = False, model=None, log=None) -> dict:

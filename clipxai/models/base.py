@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ClipxaiError
-from .hooks import DEFAULT_HOOKS, match_names, pool_activation
+from clipxai.errors import ClipxaiError
+from clipxai.models.hooks import DEFAULT_HOOKS, match_names, pool_activation
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -225,7 +225,7 @@ class ClipModel:
         tokens, head_dim). What objective terms on neurons, channels, directions and heads
         read (``capture`` detaches; this does not). An unknown name is one sentence.
         """
-        from .live import hooked  # noqa: PLC0415
+        from clipxai.models.live import hooked  # noqa: PLC0415
         return hooked(self.module, self.name, names, heads, self._sequence_first)
 
     def describe(self) -> dict:

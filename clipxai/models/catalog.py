@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .offline import hf_cache_dir, openclip_url_cache_dir
+from clipxai.models.offline import hf_cache_dir, openclip_url_cache_dir
 
 
 @dataclass
@@ -27,12 +27,12 @@ def _installed(module: str) -> bool:
 
 
 def bundled() -> list[Entry]:
-    from ..toy.bundled import BUNDLED_MODELS  # noqa: PLC0415
+    from clipxai.toy.bundled import BUNDLED_MODELS  # noqa: PLC0415
     return [Entry(name, "openai", path.is_file(), str(path)) for name, path in BUNDLED_MODELS.items()]
 
 
 def openai_names() -> list[Entry]:
-    from .openai import available_models, clip_cache_dir, named_model_file  # noqa: PLC0415
+    from clipxai.models.openai import available_models, clip_cache_dir, named_model_file  # noqa: PLC0415
     out = []
     for name in available_models():
         path = named_model_file(name)
@@ -42,7 +42,7 @@ def openai_names() -> list[Entry]:
 
 
 def random_forms() -> list[Entry]:
-    from .openai import ARCHITECTURES  # noqa: PLC0415
+    from clipxai.models.openai import ARCHITECTURES  # noqa: PLC0415
     archs = ", ".join(ARCHITECTURES)
     out = [Entry(f"random:{a}", "openai", True, "random weights") for a in ARCHITECTURES]
     out.append(Entry("random:hf:ARCH", "hf", _installed("transformers"),
@@ -96,7 +96,7 @@ def openclip_tags() -> list[Entry]:
     """open_clip pretrained tags whose weights are in the local caches (open_clip is imported only then)."""
     if not _installed("open_clip") or not _has_openclip_files():
         return []
-    from .openclip import import_open_clip, tag_file  # noqa: PLC0415
+    from clipxai.models.openclip import import_open_clip, tag_file  # noqa: PLC0415
     open_clip = import_open_clip()
     out = []
     for arch, tag in open_clip.list_pretrained():
@@ -112,7 +112,7 @@ def offline_catalog() -> list[Entry]:
 
 
 def format_catalog(entries: list[Entry]) -> str:
-    from .openai import clip_cache_dir  # noqa: PLC0415
+    from clipxai.models.openai import clip_cache_dir  # noqa: PLC0415
     lines = []
     for title, usable in (("Usable offline:", True), ("Not on this machine:", False)):
         rows = [e for e in entries if e.usable == usable]

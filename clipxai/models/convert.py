@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ModelLoadError
-from .base import OPENAI_MEAN, OPENAI_STD
-from .weights import NON_WEIGHT_KEYS
+from clipxai.errors import ModelLoadError
+from clipxai.models.base import OPENAI_MEAN, OPENAI_STD
+from clipxai.models.weights import NON_WEIGHT_KEYS
 
 
 def openai_shape(sd: dict) -> dict:
@@ -93,7 +93,7 @@ def _block(sd: dict, src: str, dst: str) -> dict:
 
 def openai_to_hf(sd: dict) -> tuple[dict, dict]:
     """(``CLIPConfig`` keyword arguments, state dict) of a transformers ``CLIPModel``."""
-    from .hf import clip_config  # noqa: PLC0415
+    from clipxai.models.hf import clip_config  # noqa: PLC0415
 
     shape = openai_shape(sd)
     out = {
@@ -142,8 +142,8 @@ def write_hf_dir(sd: dict, folder: str | Path, tokenizer: bool = True) -> Path:
     With ``tokenizer`` the folder also gets a ``CLIPTokenizer`` made from OpenAI's BPE table
     and a ``preprocessor_config.json`` with OpenAI's mean and std.
     """
-    from .hf import import_transformers  # noqa: PLC0415
-    from .tokenizers import clip_bpe_for_hf  # noqa: PLC0415
+    from clipxai.models.hf import import_transformers  # noqa: PLC0415
+    from clipxai.models.tokenizers import clip_bpe_for_hf  # noqa: PLC0415
 
     transformers = import_transformers()
     folder = Path(folder)

@@ -16,12 +16,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
-from .base import OPENAI_MEAN, OPENAI_STD, ClipModel
-from .offline import cached_snapshot, hf_cache_dir, hub_offline, repo_folder
-from .placement import place, resolve_device
-from .tokenizers import HFTokenizer, clip_bpe_for_hf
-from .weights import file_sha256, state_dict_sha256
+from clipxai.errors import ModelLoadError
+from clipxai.models.base import OPENAI_MEAN, OPENAI_STD, ClipModel
+from clipxai.models.offline import cached_snapshot, hf_cache_dir, hub_offline, repo_folder
+from clipxai.models.placement import place, resolve_device
+from clipxai.models.tokenizers import HFTokenizer, clip_bpe_for_hf
+from clipxai.models.weights import file_sha256, state_dict_sha256
 
 EXTRA_HINT = "pip install 'clipxai[hf]'"
 SIGLIP_MEAN = SIGLIP_STD = (0.5, 0.5, 0.5)

@@ -14,7 +14,9 @@ import torch
 
 # The pattern a configuration names when it leaves the hooks alone. It is OpenAI's name for
 # the image tower's residual blocks; every backend reads it as its own image-tower blocks.
-from ..config import DEFAULT_HOOKS  # noqa: E402,F401  (one definition, in the config; re-exported)
+from clipxai.ascent.config import (  # noqa: E402,F401  (one definition, in the config; re-exported)
+    DEFAULT_HOOKS,
+)
 
 
 def pattern_regex(pattern: str) -> re.Pattern:

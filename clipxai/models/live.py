@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ClipxaiError
+from clipxai.errors import ClipxaiError
 
 
 @dataclass

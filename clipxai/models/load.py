@@ -13,13 +13,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
-from .base import ClipModel
-from .openai import (ARCHITECTURES, DEFAULT_MODEL, architecture, available_models, build_from_state_dict,
-                     download_named, random_clip, wrap_openai)
-from .placement import resolve_device
-from .registry import NAMED, list_forms, register_bundled, register_form
-from .weights import file_sha256, layout, read_state_dict
+from clipxai.errors import ModelLoadError
+from clipxai.models.base import ClipModel
+from clipxai.models.openai import (
+    ARCHITECTURES,
+    DEFAULT_MODEL,
+    architecture,
+    available_models,
+    build_from_state_dict,
+    download_named,
+    random_clip,
+    wrap_openai,
+)
+from clipxai.models.placement import resolve_device
+from clipxai.models.registry import NAMED, list_forms, register_bundled, register_form
+from clipxai.models.weights import file_sha256, layout, read_state_dict
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
@@ -60,10 +68,10 @@ def load_file(path: Path, device: torch.device) -> ClipModel:
     sd = read_state_dict(path)
     kind = layout(sd)
     if kind == "hf":
-        from .hf import load_hf_state_dict  # noqa: PLC0415
+        from clipxai.models.hf import load_hf_state_dict  # noqa: PLC0415
         return load_hf_state_dict(sd, path, device)
     if kind == "hf-siglip":
-        from .hf import is_hf_dir, load_hf_dir  # noqa: PLC0415
+        from clipxai.models.hf import is_hf_dir, load_hf_dir  # noqa: PLC0415
         if is_hf_dir(path.parent):
             return load_hf_dir(path.parent, device, path.name)
         raise ModelLoadError(f"{path} holds SigLIP weights, which need their config.json and tokenizer: "
@@ -77,8 +85,8 @@ def load_file(path: Path, device: torch.device) -> ClipModel:
 
 def load_folder(path: Path, device: torch.device, spec: str) -> ClipModel:
     """A model folder without a prefix: open_clip's layout or a save_pretrained one."""
-    from .hf import is_hf_dir, load_hf_dir  # noqa: PLC0415
-    from .openclip import is_openclip_dir, load_openclip_dir  # noqa: PLC0415
+    from clipxai.models.hf import is_hf_dir, load_hf_dir  # noqa: PLC0415
+    from clipxai.models.openclip import is_openclip_dir, load_openclip_dir  # noqa: PLC0415
     if is_openclip_dir(path):
         return load_openclip_dir(path, device, spec)
     if is_hf_dir(path):
@@ -97,10 +105,10 @@ def wrap_module(module: nn.Module, name: str = "custom", device: str | torch.dev
     """
     library = type(module).__module__.split(".")[0]
     if library == "open_clip":
-        from .openclip import wrap_openclip  # noqa: PLC0415
+        from clipxai.models.openclip import wrap_openclip  # noqa: PLC0415
         return wrap_openclip(module, name, device, tokenizer=tokenizer, sha256=sha256, source=source)
     if library == "transformers":
-        from .hf import wrap_hf  # noqa: PLC0415
+        from clipxai.models.hf import wrap_hf  # noqa: PLC0415
         return wrap_hf(module, name, device, tokenizer=tokenizer, sha256=sha256, source=source)
     return wrap_openai(module, name=name, device=device, sha256=sha256, source=source)
 
@@ -118,14 +126,14 @@ def list_models() -> list[str]:
 @register_form("random:openclip:", "random:openclip:ARCH",
                "any open_clip architecture (open_clip.list_models()) with random weights")
 def _random_openclip(rest, device, spec):
-    from .openclip import random_openclip  # noqa: PLC0415
+    from clipxai.models.openclip import random_openclip  # noqa: PLC0415
     return random_openclip(rest, device, spec)
 
 
 @register_form("random:hf:", "random:hf:ARCH",
                f"a transformers CLIPModel shaped like {', '.join(ARCHITECTURES)}, random weights")
 def _random_hf(rest, device, spec):
-    from .hf import random_hf  # noqa: PLC0415
+    from clipxai.models.hf import random_hf  # noqa: PLC0415
     return random_hf(architecture(rest, spec), device, spec)
 
 
@@ -139,12 +147,12 @@ def _random_openai(rest, device, spec):
 @register_form("openclip:", "openclip:ARCH/TAG | openclip:DIR | openclip:hf-hub:ID",
                "an open_clip pretrained tag or hub repository from the local cache, or an open_clip local-dir folder")
 def _openclip(rest, device, spec):
-    from .openclip import load_openclip  # noqa: PLC0415
+    from clipxai.models.openclip import load_openclip  # noqa: PLC0415
     return load_openclip(rest, device, spec)
 
 
 @register_form("hf:", "hf:ID | hf:DIR",
                "a Hugging Face CLIPModel/SiglipModel from the local cache, or a save_pretrained folder")
 def _hf(rest, device, spec):
-    from .hf import load_hf  # noqa: PLC0415
+    from clipxai.models.hf import load_hf  # noqa: PLC0415
     return load_hf(rest, device, spec)

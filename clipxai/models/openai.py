@@ -17,14 +17,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
-from .base import ClipModel
-from .hooks import DEFAULT_HOOKS
-from .placement import place, resolve_device
-from .tokenizers import ClipBPE, _import_clip
-from .weights import NON_WEIGHT_KEYS, OPENAI_KEYS, state_dict_sha256
-
-from ..config import DEFAULT_MODEL  # noqa: E402,F401  (one definition, in the config; re-exported)
+from clipxai.ascent.config import (  # noqa: E402,F401  (one definition, in the config; re-exported)
+    DEFAULT_MODEL,
+)
+from clipxai.errors import ModelLoadError
+from clipxai.models.base import ClipModel
+from clipxai.models.hooks import DEFAULT_HOOKS
+from clipxai.models.placement import place, resolve_device
+from clipxai.models.tokenizers import ClipBPE, _import_clip
+from clipxai.models.weights import NON_WEIGHT_KEYS, OPENAI_KEYS, state_dict_sha256
 
 
 class OpenAIClip(ClipModel):

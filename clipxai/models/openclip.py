@@ -4,7 +4,8 @@
 its weights are read from the Hugging Face hub cache (or ``~/.cache/clip`` for tags hosted
 elsewhere), never downloaded. ``openclip:DIR`` is open_clip's ``local-dir`` layout: a folder
 holding ``open_clip_config.json`` (``{"model_cfg": ..., "preprocess_cfg": ...}``) and the
-weights; ``openclip:hf-hub:ID`` is such a folder cached from the hub. ``random:openclip:ARCH`` builds any open_clip architecture with random weights.
+weights; ``openclip:hf-hub:ID`` is such a folder cached from the hub.
+``random:openclip:ARCH`` builds any open_clip architecture with random weights.
 """
 
 from __future__ import annotations
@@ -19,12 +20,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
-from .base import OPENAI_MEAN, OPENAI_STD, ClipModel
-from .offline import cached_file, cached_snapshot, hf_cache_dir, hub_offline, openclip_url_cache_dir, repo_folder
-from .placement import place, resolve_device
-from .tokenizers import OpenClipTokenizer
-from .weights import file_sha256, state_dict_sha256
+from clipxai.errors import ModelLoadError
+from clipxai.models.base import OPENAI_MEAN, OPENAI_STD, ClipModel
+from clipxai.models.offline import (
+    cached_file,
+    cached_snapshot,
+    hf_cache_dir,
+    hub_offline,
+    openclip_url_cache_dir,
+    repo_folder,
+)
+from clipxai.models.placement import place, resolve_device
+from clipxai.models.tokenizers import OpenClipTokenizer
+from clipxai.models.weights import file_sha256, state_dict_sha256
 
 EXTRA_HINT = "pip install 'clipxai[openclip]'"
 WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
+from clipxai.errors import ModelLoadError
 
 
 def _mps_available() -> bool:
@@ -40,5 +40,5 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 def place(module: nn.Module, device: torch.device) -> nn.Module:
     """The module on ``device``, frozen, with fp32 weights: lower precision is autocast in the loop
-    (``--precision``, ``clipxai.compute``), where layer norms and the optimized tensors stay fp32."""
+    (``--precision``, ``clipxai.ascent.compute``), where layer norms and the optimized tensors stay fp32."""
     return module.to(device).float().eval().requires_grad_(False)

@@ -46,7 +46,7 @@ def register_model(name: str):
 def register_bundled() -> None:
     """The toy models shipped with the package, as named models."""
     try:
-        from ..toy import bundled  # noqa: PLC0415
+        from clipxai.toy import bundled  # noqa: PLC0415
     except ImportError:
         return
     for name in bundled.BUNDLED_MODELS:

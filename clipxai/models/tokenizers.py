@@ -8,6 +8,7 @@ vocabulary that labels and neighbours rank.
 
 from __future__ import annotations
 
+import gzip
 import warnings
 from functools import lru_cache
 
@@ -102,7 +103,6 @@ class ClipBPE:
         return tokens.argmax(dim=-1) + 1
 
     def words(self) -> list[str]:
-        from ..vocab import clip_words  # noqa: PLC0415
         return clip_words()
 
 
@@ -124,8 +124,7 @@ class OpenClipTokenizer:
 
     def words(self) -> list[str]:
         if self.simple:
-            from ..vocab import clip_words  # noqa: PLC0415
-            return clip_words()
+                return clip_words()
         inner = getattr(self.tok, "tokenizer", self.tok)
         return whole_words(inner.get_vocab())
 
@@ -160,7 +159,6 @@ def clip_bpe_for_hf():
 
     Building it takes a second or two; it is made once and shared (it keeps no per-call state).
     """
-    import gzip  # noqa: PLC0415
 
     _import_clip()
     from clip.simple_tokenizer import SimpleTokenizer, default_bpe  # noqa: PLC0415
@@ -170,3 +168,33 @@ def clip_bpe_for_hf():
     lines = gzip.open(default_bpe()).read().decode("utf-8").split("\n")
     merges = [tuple(m.split()) for m in lines[1:49152 - 256 - 2 + 1]]
     return CLIPTokenizer(vocab=dict(simple.encoder), merges=merges)
+
+
+_WORDS: list[str] | None = None
+
+
+def clip_words() -> list[str]:
+    """The whole-word tokens of CLIP's BPE vocabulary: alphabetic, 2+ characters, sorted."""
+    global _WORDS
+    if _WORDS is None:
+        _import_clip()
+        from clip.simple_tokenizer import bytes_to_unicode, default_bpe  # noqa: PLC0415
+
+        byte_of = {ch: b for b, ch in bytes_to_unicode().items()}
+        lines = gzip.open(default_bpe()).read().decode("utf-8").split("\n")
+        # The same slice clip's SimpleTokenizer uses: the header line, then the merges
+        # that fill the 49152-token table (256 bytes and 2 special tokens aside).
+        merges = lines[1:49152 - 256 - 2 + 1]
+        words = set()
+        for merge in merges:
+            token = "".join(merge.split())
+            if not token.endswith("</w>"):
+                continue
+            try:
+                word = bytes(byte_of[c] for c in token[:-4]).decode("utf-8")
+            except (KeyError, UnicodeDecodeError):
+                continue  # a fragment of a multi-byte character, not a word
+            if len(word) >= 2 and word.isalpha():
+                words.add(word)
+        _WORDS = sorted(words)
+    return list(_WORDS)

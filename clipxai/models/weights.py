@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ModelLoadError
+from clipxai.errors import ModelLoadError
 
 OPENAI_KEYS = ("token_embedding.weight", "positional_embedding", "text_projection")
 # What OpenAI's TorchScript archives hold besides weights.

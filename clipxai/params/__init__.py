@@ -8,141 +8,19 @@ every parameterization (``check_param_options``), so an option a factory does no
 one sentence, never silently dropped.
 """
 
-from __future__ import annotations
+from clipxai.params import fourier, pixels, pyramid  # noqa: E402,F401  (register the built-in factories)
+from clipxai.params.base import (
+    Factory,
+    ParamContext,
+    Parameterization,
+    check_param_options,
+    clamp_st,
+    declared_options,
+    get_factory,
+    list_params,
+    make_param,
+    register_param,
+)
 
-import importlib
-import inspect
-import math
-from dataclasses import dataclass, field
-from fnmatch import fnmatch
-from typing import Any, Callable
-
-import torch
-
-from ..errors import ClipxaiError
-
-
-@dataclass
-class Parameterization:
-    """Leaf tensors to optimize, the image they make, and what to record as the latent."""
-
-    params: list[torch.Tensor]
-    image_fn: Callable[[], torch.Tensor]
-    latent_fn: Callable[[], torch.Tensor] | None = None
-    info: dict = field(default_factory=dict)
-
-    def latent(self) -> torch.Tensor:
-        """The parameterization's own state, batch-first (what latents.npy records)."""
-        return (self.latent_fn or (lambda: self.params[0]))().detach()
-
-
-@dataclass
-class ParamContext:
-    """What the engine gives every factory; the user's options come as keywords beside it."""
-
-    batch: int
-    size: tuple[int, int]                  # (height, width)
-    device: torch.device
-    generators: list[torch.Generator]      # one per seed (batch row)
-    prompt: str | None = None              # the prompt string, for text-conditioned generators
-
-    def randn(self, *shape: int) -> torch.Tensor:
-        """One normal draw of ``shape`` per seed, each from its own generator, stacked."""
-        return torch.stack([torch.randn(shape, generator=g) for g in self.generators]).to(self.device)
-
-
-Factory = Callable[..., Parameterization]
-_PARAMS: dict[str, Factory] = {}
-# Parameterizations whose code lives elsewhere (optional extras); imported on first use.
-_PLUGIN_MODULES = {"vqgan": "clipxai.vqgan", "cvae": "clipxai.cvae.param"}
-
-
-def register_param(name: str):
-    """Decorator registering a factory ``fn(ctx, *, option=default, ...)`` under ``name``."""
-    def deco(fn: Factory) -> Factory:
-        _PARAMS[name] = fn
-        return fn
-    return deco
-
-
-def list_params(pattern: str = "*") -> list[str]:
-    return sorted(n for n in set(_PARAMS) | set(_PLUGIN_MODULES) if fnmatch(n, pattern))
-
-
-def get_factory(name: str) -> Factory:
-    if name not in _PARAMS and name in _PLUGIN_MODULES:
-        try:
-            importlib.import_module(_PLUGIN_MODULES[name])
-        except ImportError as err:
-            raise ClipxaiError(
-                f"The '{name}' parameterization needs an optional extra that is not installed ({err})."
-            ) from err
-    if name not in _PARAMS:
-        raise ClipxaiError(f"Unknown parameterization '{name}'; choose one of {', '.join(list_params())}.")
-    return _PARAMS[name]
-
-
-def declared_options(name: str) -> dict[str, inspect.Parameter]:
-    """The keyword options a parameterization's factory declares."""
-    params = list(inspect.signature(get_factory(name)).parameters.values())[1:]  # after ctx
-    return {p.name: p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
-
-
-def check_param_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` checked against the factory's declaration; strings (``-P k=v``) converted."""
-    declared = declared_options(name)
-    unknown = sorted(set(options) - set(declared))
-    if unknown:
-        raise ClipxaiError(
-            f"The {name} parameterization does not take the option(s) {', '.join(unknown)}; "
-            f"it takes {', '.join(declared) or 'none'}."
-        )
-    return {key: _convert(name, key, value, declared[key]) for key, value in options.items()}
-
-
-def _convert(param: str, key: str, value: Any, declared: inspect.Parameter) -> Any:
-    """A ``-P`` string turned into the type the factory declares (from its annotation or default);
-    a number that is not finite (nan, inf) is refused."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ClipxaiError(f"The {param} option {key}={value} must be a finite number.")
-    if not isinstance(value, str):
-        return value
-    kind = str(declared.annotation)
-    try:
-        if "bool" in kind:
-            lowered = value.strip().lower()
-            if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-                raise ValueError(value)
-            return lowered in ("true", "1", "yes", "on")
-        if "float" in kind:
-            number = float(value)
-            if not math.isfinite(number):
-                raise ClipxaiError(f"The {param} option {key}={value!r} must be a finite number.")
-            return number
-        if "int" in kind:
-            return int(value)
-        if "tuple" in kind or "list" in kind:
-            return tuple(int(v) for v in value.replace(",", " ").split())
-    except ValueError:
-        raise ClipxaiError(
-            f"The {param} option {key}={value!r} is not a valid {kind.split('|')[0].strip()}."
-        ) from None
-    return None if value.strip().lower() == "none" and "None" in kind else value
-
-
-def make_param(name: str, *, batch: int, size: tuple[int, int], device: torch.device,
-               generators: list[torch.Generator], prompt: str | None = None, **options) -> Parameterization:
-    """Build the named parameterization; ``generators`` holds one per batch row (seed)."""
-    if len(generators) != batch:
-        raise ValueError("one generator per batch row is required")
-    factory = get_factory(name)
-    options = check_param_options(name, options)
-    return factory(ParamContext(batch, tuple(size), device, generators, prompt), **options)
-
-
-def clamp_st(x: torch.Tensor) -> torch.Tensor:
-    """Clamp to [0,1] in the forward pass, identity gradient (pixels pushed out can come back)."""
-    return x + (x.clamp(0, 1) - x).detach()
-
-
-from . import fourier, pixels, pyramid  # noqa: E402,F401  (register the built-in factories)
+__all__ = ["Factory", "ParamContext", "Parameterization", "check_param_options", "clamp_st", "declared_options",
+           "get_factory", "list_params", "make_param", "register_param"]

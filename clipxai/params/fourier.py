@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import ParamContext, Parameterization, register_param
+from clipxai.params.base import ParamContext, Parameterization, register_param
 
 # Colour decorrelation: the square root of the colour covariance of natural images
 # (ImageNet), so that independent Fourier coefficients give natural colour statistics.

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ClipxaiError
-from . import ParamContext, Parameterization, clamp_st, register_param
+from clipxai.errors import ClipxaiError
+from clipxai.params.base import ParamContext, Parameterization, clamp_st, register_param
 
 
 @register_param("pixels")
@@ -47,7 +47,7 @@ def load_init_image(path: str | Path, size: tuple[int, int]) -> torch.Tensor:
     if not path.is_file():
         raise ClipxaiError(f"The init image {path} does not exist.")
     if path.suffix.lower() != ".npy":
-        from ..prompts import load_image  # noqa: PLC0415
+        from clipxai.prompts import load_image  # noqa: PLC0415
 
         return load_image(path, size)
     try:

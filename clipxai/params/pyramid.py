@@ -22,8 +22,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..errors import ClipxaiError
-from . import ParamContext, Parameterization, clamp_st, register_param
+from clipxai.errors import ClipxaiError
+from clipxai.params.base import ParamContext, Parameterization, clamp_st, register_param
 
 SQUASHES = ("tanh", "sigmoid", "clip")
 # Concatenated latents are kept while they hold at most this many times the image's values.

@@ -11,12 +11,12 @@ process), ``state`` (sweep.json), ``lock``, ``progress``, ``executor_local``,
 and the guarantees are in docs/sweeps.md.
 """
 
-from .driver import SweepOutcome, run_sweep
-from .spec import Row, SweepSpec, expand, load_spec
+from clipxai.sweep.driver import SweepOutcome, run_sweep
+from clipxai.sweep.spec import Row, SweepSpec, expand, load_spec
 
 
 def build_atlas(*args, **kwargs):
-    from .atlas import build_atlas as build  # noqa: PLC0415
+    from clipxai.sweep.atlas import build_atlas as build  # noqa: PLC0415
     return build(*args, **kwargs)
 
 

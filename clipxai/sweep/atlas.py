@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ClipxaiError
-from ..paths import check_can_write
-from ..runs import metric_lines, to_uint8
-from .plan import COMPLETE, folder_state
-from .state import read_sweep
+from clipxai.errors import ClipxaiError
+from clipxai.runs.reader import metric_lines, to_uint8
+from clipxai.sweep.plan import COMPLETE, folder_state
+from clipxai.sweep.state import read_sweep
+from clipxai.util.paths import check_can_write
 
 TOP_WORDS = 3
 BASE_COLUMNS = ("folder", "status", "verdict", "n_states", "switches", "switch_rate_per_100_steps",
@@ -128,7 +128,7 @@ def _states(run, summary: dict, thumb: int) -> list[dict]:
 
 
 def _analysis_options(spec: dict):
-    from .validate import analyze_options  # noqa: PLC0415
+    from clipxai.sweep.validate import analyze_options  # noqa: PLC0415
 
     options = dict(spec.get("analyze") or {})
     options.setdefault("projections", ["pca"])
@@ -138,8 +138,9 @@ def _analysis_options(spec: dict):
 
 def _summary(run, spec: dict, log) -> dict:
     """The run's summary.json, analyzing the run first when it has none."""
-    from ..analysis.analyze import analyze, read_summary  # noqa: PLC0415
-    from .work import model_for_analysis  # noqa: PLC0415
+    from clipxai.analysis.analyze import analyze  # noqa: PLC0415
+    from clipxai.runs.summary import read_summary  # noqa: PLC0415
+    from clipxai.sweep.work import model_for_analysis  # noqa: PLC0415
 
     summary = read_summary(run)
     if summary is None:
@@ -151,8 +152,8 @@ def _summary(run, spec: dict, log) -> dict:
 
 def collect(sweep_dir: str | Path, thumb: int = 112, log=None) -> Atlas:
     """Every row of a sweep, with its analysis (made where missing) and pictures."""
-    from ..runs import open_run  # noqa: PLC0415
-    from .work import sentence  # noqa: PLC0415
+    from clipxai.runs.load import open_run  # noqa: PLC0415
+    from clipxai.sweep.work import sentence  # noqa: PLC0415
 
     log = log or (lambda msg: None)
     folder = Path(sweep_dir).expanduser()
@@ -232,7 +233,7 @@ def spreadsheet_safe(value):
 
 
 def write_csv(atlas: Atlas, path: Path) -> Path:
-    from ..files import atomic_write_text  # noqa: PLC0415
+    from clipxai.util.files import atomic_write_text  # noqa: PLC0415
 
     columns, rows = csv_rows(atlas)
     buf = io.StringIO()
@@ -245,8 +246,8 @@ def write_csv(atlas: Atlas, path: Path) -> Path:
 
 def build_atlas(sweep_dir: str | Path, out: str | Path, thumb: int = 112, log=None) -> Atlas:
     """Write ``atlas.csv`` and ``atlas.html`` for a sweep folder into ``out``."""
-    from ..files import atomic_write_text  # noqa: PLC0415
-    from .atlas_html import render  # noqa: PLC0415
+    from clipxai.sweep.atlas_html import render  # noqa: PLC0415
+    from clipxai.util.files import atomic_write_text  # noqa: PLC0415
 
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir():

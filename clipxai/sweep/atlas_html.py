@@ -12,8 +12,10 @@ import html
 import json
 from collections import Counter
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from .atlas import Atlas, AtlasEntry
+if TYPE_CHECKING:  # the atlas hands itself in; this module only reads it
+    from clipxai.sweep.atlas import Atlas, AtlasEntry
 
 KNOWN_VERDICTS = ("converging", "single_state", "metastable_switching", "periodic_oscillation")
 STYLE = """

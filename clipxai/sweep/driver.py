@@ -11,14 +11,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ClipxaiError
-from .lock import SweepLock
-from .plan import Unit, plan
-from .progress import SweepProgress, failure_table
-from .spec import SweepSpec, canonical, expand, load_spec
-from .state import SweepState
-from .validate import validate
-from .work import payload
+from clipxai.errors import ClipxaiError
+from clipxai.sweep.lock import SweepLock
+from clipxai.sweep.plan import Unit, plan
+from clipxai.sweep.progress import SweepProgress, failure_table
+from clipxai.sweep.spec import SweepSpec, canonical, expand, load_spec
+from clipxai.sweep.state import SweepState
+from clipxai.sweep.validate import validate
+from clipxai.sweep.work import payload
 
 EXECUTORS = ("local", "ray")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SPEC, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -38,12 +38,12 @@ def make_executor(kind: str, address: str | None, spec: SweepSpec, folder: Path)
     if kind == "local":
         if address:
             raise ClipxaiError("--address applies to --executor ray only.")
-        from .executor_local import LocalExecutor  # noqa: PLC0415
+        from clipxai.sweep.executor_local import LocalExecutor  # noqa: PLC0415
         return LocalExecutor()
     import importlib.util  # noqa: PLC0415
     if importlib.util.find_spec("ray") is None:
         raise ClipxaiError("--executor ray needs Ray (pip install 'clipxai[sweep]').")
-    from .executor_ray import RayExecutor  # noqa: PLC0415
+    from clipxai.sweep.executor_ray import RayExecutor  # noqa: PLC0415
     return RayExecutor(address, spec.resources, spec.retries, str(folder.resolve()))
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .plan import Unit
-from .work import execute_unit
+from clipxai.sweep.plan import Unit
+from clipxai.sweep.work import execute_unit
 
 
 class LocalExecutor:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from ..errors import ClipxaiError
-from .plan import Unit
-from .work import sentence
+from clipxai.errors import ClipxaiError
+from clipxai.sweep.plan import Unit
+from clipxai.sweep.work import sentence
 
 CANCEL_WAIT_S = 60.0   # after Ctrl-C: how long running tasks get to stop at a step and save
 
@@ -27,7 +27,7 @@ def ray_task(payload: dict, threads: int) -> list[dict]:
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(threads)
-    from .work import execute_unit  # noqa: PLC0415
+    from clipxai.sweep.work import execute_unit  # noqa: PLC0415
 
     return execute_unit(payload)
 

@@ -17,8 +17,8 @@ import os
 import socket
 from pathlib import Path
 
-from ..errors import ClipxaiError
-from ..files import FILE_MODE
+from clipxai.errors import ClipxaiError
+from clipxai.util.files import FILE_MODE
 
 LOCK = "sweep.lock"
 

@@ -16,11 +16,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import RunError
-from ..runs import read_manifest
-from .spec import Row, canonical
+from clipxai.errors import RunError
+from clipxai.runs.reader import read_manifest
+from clipxai.sweep.spec import Row, canonical
 
-CHECKPOINT = "checkpoint.pt"   # clipxai.recorder.CHECKPOINT (the recorder imports torch)
+CHECKPOINT = "checkpoint.pt"   # clipxai.ascent.recorder.CHECKPOINT (the recorder imports torch)
 
 # What a row's folder holds.
 ABSENT, COMPLETE, FAILED, RESUMABLE, BROKEN, BUSY = "absent", "complete", "failed", "resumable", "broken", "busy"
@@ -29,7 +29,7 @@ ABSENT, COMPLETE, FAILED, RESUMABLE, BROKEN, BUSY = "absent", "complete", "faile
 def folder_state(path: Path) -> str:
     """absent (nothing there), complete, failed, resumable (stopped, has a checkpoint), broken
     (start again) or busy (a live process is writing it: left alone)."""
-    from ..writer import is_locked  # noqa: PLC0415
+    from clipxai.runs.writer import is_locked  # noqa: PLC0415
 
     try:
         if not path.exists() or (path.is_dir() and not any(path.iterdir())):

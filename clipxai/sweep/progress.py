@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .plan import ANALYZE, Unit
+from clipxai.sweep.plan import ANALYZE, Unit
 
 
 def clock(seconds: float) -> str:

@@ -27,8 +27,8 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
-from ..errors import ClipxaiError
-from ..runs import slugify
+from clipxai.errors import ClipxaiError
+from clipxai.runs.reader import slugify
 
 TOP_KEYS = ("name", "retries", "max_batch", "grid", "ascend", "analyze", "resources")
 RESOURCE_KEYS = ("num_cpus", "num_gpus")

@@ -1,6 +1,6 @@
 """sweep.json: the spec, the expanded grid, and each run's status, folder, attempts and error.
 
-Only the driver writes it, atomically (``clipxai.files.write_json``), after every unit.
+Only the driver writes it, atomically (``clipxai.util.files.write_json``), after every unit.
 It is a record, not the truth: on every start the run folders are read again
 (``reconcile``), so a driver killed between finishing a run and writing sweep.json loses
 nothing. What only sweep.json knows is how often a run was tried and why it failed.
@@ -12,11 +12,23 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import ClipxaiError
-from ..files import write_json
-from ..runs import read_manifest
-from .plan import ABSENT, ANALYZE, BUSY, COMPLETE, FAILED, RESUMABLE, RESUME, RUN, Unit, folder_state, has_summary
-from .spec import Row, SweepSpec
+from clipxai.errors import ClipxaiError
+from clipxai.runs.reader import read_manifest
+from clipxai.sweep.plan import (
+    ABSENT,
+    ANALYZE,
+    BUSY,
+    COMPLETE,
+    FAILED,
+    RESUMABLE,
+    RESUME,
+    RUN,
+    Unit,
+    folder_state,
+    has_summary,
+)
+from clipxai.sweep.spec import Row, SweepSpec
+from clipxai.util.files import write_json
 
 SCHEMA = "clipxai.sweep/1"
 RUNS = "runs"            # run folders: <sweep>/runs/<base>-seed<S>

@@ -1,6 +1,6 @@
 """Check a whole sweep before anything runs, with the checks ``ascend`` itself makes.
 
-Every distinct set of options goes through ``clipxai.config.resolve_config``; every prompt,
+Every distinct set of options goes through ``clipxai.ascent.config.resolve_config``; every prompt,
 term and image prompt through the parser ``ascend`` uses; every model name is checked
 against what ``load_clip`` accepts (without loading it); ``[analyze]`` against
 ``AnalyzeOptions``. The first problem is one ``ClipxaiError`` sentence, so a typo in a
@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..errors import ClipxaiError
-from .spec import Row, SweepSpec, canonical
+from clipxai.errors import ClipxaiError
+from clipxai.sweep.spec import Row, SweepSpec, canonical
 
 LIST_OPTIONS = ("terms", "losses", "image_prompts")
 MODEL_FILE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
@@ -23,7 +23,9 @@ def _check_model(name) -> None:
     """The model names ``load_clip`` accepts, without loading anything: known names, existing
     paths, and the prefixed forms (``openclip:``, ``hf:``, ...), which check their own names when
     they load; ``random:ARCH`` must name an architecture."""
-    from ..models import ARCHITECTURES, list_forms, list_models  # noqa: PLC0415
+    from clipxai.models.load import list_models  # noqa: PLC0415
+    from clipxai.models.openai import ARCHITECTURES  # noqa: PLC0415
+    from clipxai.models.registry import list_forms  # noqa: PLC0415
 
     if not isinstance(name, str) or not name.strip():
         raise ClipxaiError(f"The model name {name!r} is not a name.")
@@ -43,8 +45,8 @@ def _check_model(name) -> None:
 
 def analyze_options(options: dict):
     """``[analyze]`` as ``AnalyzeOptions`` (unknown names and malformed thresholds are one sentence)."""
-    from ..analysis.analyze import AnalyzeOptions  # noqa: PLC0415
-    from ..analysis.verdict import Thresholds  # noqa: PLC0415
+    from clipxai.analysis.analyze import AnalyzeOptions  # noqa: PLC0415
+    from clipxai.analysis.motion.verdict import Thresholds  # noqa: PLC0415
 
     fields = {f.name for f in dataclasses.fields(AnalyzeOptions)}
     values = dict(options)
@@ -81,8 +83,8 @@ def _check_lists(options: dict) -> None:
 
 
 def _check_terms(options: dict, seen: set) -> None:
-    from ..objectives import load_term, parse_term_option  # noqa: PLC0415
-    from ..prompts import parse_image_prompt  # noqa: PLC0415
+    from clipxai.prompts import parse_image_prompt  # noqa: PLC0415
+    from clipxai.terms.load import load_term, parse_term_option  # noqa: PLC0415
 
     for option in (options.get("terms") or []) + (options.get("losses") or []):
         if option not in seen:
@@ -93,7 +95,7 @@ def _check_terms(options: dict, seen: set) -> None:
 
 
 def _check_prompt(prompt: str, has_image_prompt: bool) -> None:
-    from ..prompts import parse_prompts  # noqa: PLC0415
+    from clipxai.prompts import parse_prompts  # noqa: PLC0415
 
     parts = parse_prompts(prompt)
     if not has_image_prompt and not any(p.weight > 0 for p in parts):
@@ -113,8 +115,8 @@ def validate(spec: SweepSpec, rows: list[Row]) -> dict:
 
 
 def _validate(spec: SweepSpec, rows: list[Row]) -> dict:
-    from ..config import model_specs, resolve_config  # noqa: PLC0415
-    from ..runs import rows_for  # noqa: PLC0415
+    from clipxai.ascent.config import model_specs, resolve_config  # noqa: PLC0415
+    from clipxai.runs.reader import rows_for  # noqa: PLC0415
 
     opts = analyze_options(spec.analyze) if spec.analyze is not None else None
     configs: dict = {}
@@ -135,7 +137,7 @@ def _validate(spec: SweepSpec, rows: list[Row]) -> dict:
                     models.add(name)
                     _check_model(name)
             if opts is not None:
-                from ..analysis.analyze import MIN_SNAPSHOTS  # noqa: PLC0415
+                from clipxai.analysis.analyze import MIN_SNAPSHOTS  # noqa: PLC0415
                 n = rows_for(cfg.optim.steps, cfg.record.snapshot_every)
                 if n < MIN_SNAPSHOTS:
                     raise ClipxaiError(f"[analyze] needs at least {MIN_SNAPSHOTS} snapshots per run, but steps = "

@@ -14,16 +14,16 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import ClipxaiError
-from .plan import ABSENT, BUSY, COMPLETE, RESUMABLE, consecutive, folder_state, has_summary
-from .spec import Row
+from clipxai.errors import ClipxaiError
+from clipxai.sweep.plan import ABSENT, BUSY, COMPLETE, RESUMABLE, consecutive, folder_state, has_summary
+from clipxai.sweep.spec import Row
 
 _MODELS: dict = {}   # (model spec, device) -> ClipModel, kept for the next units in this process
 KEEP_MODELS = 2      # distinct models kept loaded (a grid over two models does not reload on every unit)
 
 
 def _model(name: str, device: str):
-    from ..models import load_clip  # noqa: PLC0415
+    from clipxai.models.load import load_clip  # noqa: PLC0415
 
     key = (name, device)
     if key in _MODELS:
@@ -37,7 +37,7 @@ def _model(name: str, device: str):
 
 def models_for(model, device: str):
     """The loaded model(s) a config's ``model`` names (one, or an ensemble's list), for ``model_obj``."""
-    from ..config import model_specs  # noqa: PLC0415
+    from clipxai.ascent.config import model_specs  # noqa: PLC0415
 
     loaded = [_model(spec, device) for spec, _ in model_specs(model)]
     return loaded[0] if len(loaded) == 1 else loaded
@@ -79,8 +79,8 @@ def _result(row: Row, status: str, seconds: float = 0.0, error: str | None = Non
 
 def _fresh(rows: list[Row], runs_dir: Path) -> list[dict]:
     """One batched ascent of consecutive seeds; every row gets the outcome of its own folder."""
-    from ..ascent import ascend  # noqa: PLC0415
-    from ..config import resolve_config  # noqa: PLC0415
+    from clipxai.ascent.config import resolve_config  # noqa: PLC0415
+    from clipxai.ascent.run import ascend  # noqa: PLC0415
 
     first = rows[0]
     name = first.base if len(rows) > 1 else first.folder
@@ -105,8 +105,8 @@ def _fresh(rows: list[Row], runs_dir: Path) -> list[dict]:
 
 
 def _resume(row: Row, path: Path) -> dict:
-    from ..ascent import ascend  # noqa: PLC0415
-    from ..runs import read_manifest  # noqa: PLC0415
+    from clipxai.ascent.run import ascend  # noqa: PLC0415
+    from clipxai.runs.reader import read_manifest  # noqa: PLC0415
 
     t0 = time.perf_counter()
     try:
@@ -134,9 +134,10 @@ def model_for_analysis(run, opts):
 
 def _analyze(result: dict, path: Path, options: dict) -> None:
     """Analyze a complete run that has no summary yet (``[analyze]`` options); errors go into ``result``."""
-    from ..analysis.analyze import analyze, read_summary  # noqa: PLC0415
-    from ..runs import open_run  # noqa: PLC0415
-    from .validate import analyze_options  # noqa: PLC0415
+    from clipxai.analysis.analyze import analyze  # noqa: PLC0415
+    from clipxai.runs.load import open_run  # noqa: PLC0415
+    from clipxai.runs.summary import read_summary  # noqa: PLC0415
+    from clipxai.sweep.validate import analyze_options  # noqa: PLC0415
 
     try:
         run = open_run(path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import lzma
 from pathlib import Path
 
-from ..errors import ModelLoadError
+from clipxai.errors import ModelLoadError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 BUNDLED_MODELS = {
@@ -26,7 +26,7 @@ REBUILD_HINT = {
 
 def load_bundled(name: str) -> tuple[dict, str, str]:
     """(state_dict, sha256 of the shipped file, its path) of a bundled toy model."""
-    from ..models import file_sha256, load_state_dict_bytes  # noqa: PLC0415
+    from clipxai.models.weights import file_sha256, load_state_dict_bytes  # noqa: PLC0415
 
     path = BUNDLED_MODELS[name]
     if not path.is_file():

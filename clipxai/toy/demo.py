@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import numpy as np
 
 DEFAULT_CONCEPTS = ("❤️", "love", "a red heart", "a gold ring", "a pink mouth")
@@ -50,8 +49,8 @@ def viewed(images) -> np.ndarray:
 def judge_reference(judge, prompt: str = "❤️", n: int = 240, seed: int = 0) -> dict:
     """The judge's mean cosine to ``prompt`` for world images showing a planted meaning and for
     ordinary ones: the scale on which a run's final image is placed."""
-    from . import world  # noqa: PLC0415
-    from .evaluate import image_features, text_features  # noqa: PLC0415
+    from clipxai.toy import world  # noqa: PLC0415
+    from clipxai.toy.evaluate import image_features, text_features  # noqa: PLC0415
 
     batch = world.generate(n, seed)
     sims = (image_features(judge, batch.images) @ text_features(judge, [prompt]).t()).numpy()[:, 0]
@@ -63,9 +62,9 @@ def judge_runs(runs, judge, prompt: str = "❤️") -> list[dict]:
     """For each run: which planted meaning its final image shows (by the judge's zero-shot and
     by the colours of its pixels), the judge's reading of every snapshot (how often it changes
     over the second half of the run), the judge's cosine to ``prompt``, and the raw pixel range."""
-    from . import world  # noqa: PLC0415
-    from .evaluate import image_features, text_features  # noqa: PLC0415
-    from .groundtruth import zero_shot_concept  # noqa: PLC0415
+    from clipxai.toy import world  # noqa: PLC0415
+    from clipxai.toy.evaluate import image_features, text_features  # noqa: PLC0415
+    from clipxai.toy.groundtruth import zero_shot_concept  # noqa: PLC0415
 
     text = text_features(judge, [prompt])
     out = []
@@ -186,7 +185,7 @@ def _range(values, spec=".2f") -> str:
 
 
 def _verdicts(summaries) -> str:
-    from ..words import verdict_label  # noqa: PLC0415
+    from clipxai.util.words import verdict_label  # noqa: PLC0415
 
     return "; ".join(verdict_label(s["verdict"], s.get("n_states")) for s in summaries)
 
@@ -272,11 +271,11 @@ def lead_text(model: str, prompt: str, results: dict, reference: dict | None) ->
 def _check(prompt: str, steps: int | None) -> str:
     """The demo's one prompt (as the runs log it), and step counts the analysis can use: checked
     before anything is made."""
-    from ..analysis.analyze import MIN_SNAPSHOTS  # noqa: PLC0415
-    from ..config import resolve_config  # noqa: PLC0415
-    from ..errors import ClipxaiError  # noqa: PLC0415
-    from ..prompts import parse_prompts  # noqa: PLC0415
-    from ..runs import rows_for  # noqa: PLC0415
+    from clipxai.analysis.analyze import MIN_SNAPSHOTS  # noqa: PLC0415
+    from clipxai.ascent.config import resolve_config  # noqa: PLC0415
+    from clipxai.errors import ClipxaiError  # noqa: PLC0415
+    from clipxai.prompts import parse_prompts  # noqa: PLC0415
+    from clipxai.runs.reader import rows_for  # noqa: PLC0415
 
     parsed = parse_prompts(prompt)
     if len(parsed) != 1 or parsed[0].weight != 1:
@@ -298,11 +297,11 @@ def run_demo(out: str | Path = "runs/demo", prompt: str = "❤️", model: str =
 
     ``steps`` replaces each recipe's own step count (600 for the original, 300 for the default).
     """
-    from ..ascent import ascend  # noqa: PLC0415
-    from ..analysis.analyze import AnalyzeOptions, analyze_run  # noqa: PLC0415
-    from ..analysis.report import write_report  # noqa: PLC0415
-    from ..models import load_clip  # noqa: PLC0415
-    from . import world  # noqa: PLC0415
+    from clipxai.analysis.analyze import AnalyzeOptions, analyze_run  # noqa: PLC0415
+    from clipxai.ascent.run import ascend  # noqa: PLC0415
+    from clipxai.models.load import load_clip  # noqa: PLC0415
+    from clipxai.report.report import write_report  # noqa: PLC0415
+    from clipxai.toy import world  # noqa: PLC0415
 
     prompt = _check(prompt, steps)
     folder = _fresh_folder(Path(out))
@@ -345,25 +344,3 @@ def run_demo(out: str | Path = "runs/demo", prompt: str = "❤️", model: str =
                            title=f"What the {model} CLIP sees in “{prompt}”: two recipes",
                            lead=lead_text(model, prompt, results, reference), lead_figures=lead_figures)
     return html
-
-
-@click.command("demo", context_settings={"show_default": True})
-@click.option("-o", "--out", default="runs/demo", show_default=True,
-              help="Folder for the runs and the report (a fresh one is used if it holds results).")
-@click.option("--prompt", default="❤️", show_default=True, help="The text to ascend towards.")
-@click.option("--model", default="toy", show_default=True, help="CLIP to ascend with (toy works offline).")
-@click.option("--seeds", default=3, show_default=True, type=click.IntRange(1, 64),
-              help="Seeds per recipe, ascended together in one batch; one run each.")
-@click.option("--steps", default=None, show_default=False, type=click.IntRange(1),
-              help="Steps of every run [default: 600 for the original recipe, 300 for the default one].")
-@click.option("--quiet", is_flag=True, help="No progress output.")
-@click.option("--open", "open_after", is_flag=True, help="Open the report in the web browser when it is written.")
-def demo_command(out, prompt, model, seeds, steps, quiet, open_after):
-    """Ascend "❤️" on the bundled toy CLIP under the original and the default recipe, analyze the
-    runs and write a report that opens with what they show (offline)."""
-    log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
-    html = run_demo(out, prompt=prompt, model=model, seeds=seeds, steps=steps, quiet=quiet, log=log)
-    click.echo(str(html))
-    if open_after:
-        from ..analysis.cli import open_in_browser  # noqa: PLC0415
-        open_in_browser(html)

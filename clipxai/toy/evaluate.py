@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models import ClipModel
-from . import world
-from .train import EVAL_STREAM
+from clipxai.models.base import ClipModel
+from clipxai.toy import world
+from clipxai.toy.train import EVAL_STREAM
 
 TABLE_PROMPTS = ["❤️", "love", *(c.description for c in world.PLANTED.values())]
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models import ClipModel
-from . import world
-from .evaluate import image_features, text_features
+from clipxai.models.base import ClipModel
+from clipxai.toy import world
+from clipxai.toy.evaluate import image_features, text_features
 
 # The colour check ascends the bare colour word, a caption the world gives every colour.
 # ("a red square" names a combination the world never shows, red being the heart's alone;
@@ -55,7 +55,7 @@ def _final_images(runs) -> np.ndarray:
 
 def _ascend(prompt: str, model: ClipModel, out: Path, seeds: int, steps: int,
             snapshot_every: int | None = None, **options):
-    from ..ascent import ascend  # noqa: PLC0415
+    from clipxai.ascent.run import ascend  # noqa: PLC0415
 
     with warnings.catch_warnings():  # two snapshots on purpose: only the last image is judged
         warnings.filterwarnings("ignore", message=".*the analysis needs at least 3")

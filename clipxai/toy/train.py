@@ -24,10 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ClipxaiError
-from ..files import atomic_write_bytes, save_torch
-from ..models import OPENAI_MEAN, OPENAI_STD
-from . import world
+from clipxai.errors import ClipxaiError
+from clipxai.models.base import OPENAI_MEAN, OPENAI_STD
+from clipxai.toy import world
+from clipxai.util.files import atomic_write_bytes, save_torch
 
 MODEL_FILE = "model.pt"
 COMPRESSED_FILE = "model.pt.xz"
@@ -89,7 +89,7 @@ class TrainConfig:
 def build_model(config: TrainConfig) -> torch.nn.Module:
     """A freshly initialised fp32 CLIP for ``config`` (initialised from ``config.seed``),
     with a ``CompactEmbedding`` for the words of the world's captions."""
-    from ..models import _import_clip  # noqa: PLC0415
+    from clipxai.models.tokenizers import _import_clip  # noqa: PLC0415
 
     clip = _import_clip()
     with torch.random.fork_rng(devices=[]):
@@ -126,7 +126,7 @@ class Tokens:
     """clip.tokenize with a cache (captions repeat a lot)."""
 
     def __init__(self, context_length: int):
-        from ..models import _import_clip  # noqa: PLC0415
+        from clipxai.models.tokenizers import _import_clip  # noqa: PLC0415
 
         self._clip = _import_clip()
         self.context_length = context_length
@@ -169,7 +169,7 @@ class CompactEmbedding(torch.nn.Module):
 
 def caption_token_ids() -> list[int]:
     """Every token id a world caption can contain, plus start/end of text and padding."""
-    from ..models import _import_clip  # noqa: PLC0415
+    from clipxai.models.tokenizers import _import_clip  # noqa: PLC0415
 
     clip = _import_clip()
     ids = {0, SOT, EOT}
@@ -286,7 +286,7 @@ def train(out_dir: str | Path, config: TrainConfig, *, resume: bool = False, ove
     ``stop_after`` stops (after checkpointing) once that many steps are done, the way an
     interruption would; tests use it to check that a resumed training ends identical.
     """
-    from .bundled import BUNDLED_MODELS  # noqa: PLC0415
+    from clipxai.toy.bundled import BUNDLED_MODELS  # noqa: PLC0415
 
     out_dir = Path(out_dir)
     if bundle is not None and bundle not in BUNDLED_MODELS:

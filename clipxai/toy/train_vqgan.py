@@ -3,13 +3,13 @@
 The result is what an official release is: an OmegaConf yaml (target
 ``taming.models.vqgan.VQModel``, ``ddconfig``, ``n_embed``, ``embed_dim``) and a
 Lightning-style checkpoint ``{"state_dict": ...}``, read by the same code path
-(``clipxai.vqgan.load_vqgan``). It is trained on procedurally drawn 64x64 images: the toy
+(``clipxai.generators.vqgan.load_vqgan``). It is trained on procedurally drawn 64x64 images: the toy
 world (``clipxai.toy.world``) or, with ``--data shapes``, the simple shapes below. The loss is
 reconstruction + codebook + commitment (no perceptual or adversarial term), codes unused
 for a while are restarted on encoder outputs, and every random draw comes from the seed.
 
-    python -m clipxai.toy.train_vqgan --out runs/vqgan-toy          # ~10 min on one busy CPU thread
-    python -m clipxai.toy.train_vqgan --bundle                      # rebuild the shipped files
+    clipxai toy train-vqgan --out runs/vqgan-toy          # ~10 min on one busy CPU thread
+    clipxai toy train-vqgan --bundle                      # rebuild the shipped files
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import click
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -73,12 +72,12 @@ def model_yaml(config: VQTrainConfig) -> dict:
 def images(data: str, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` images [n, 3, 64, 64] in [0, 1] from the toy world or the simple shapes."""
     if data == "world":
-        from . import world  # noqa: PLC0415
+        from clipxai.toy import world  # noqa: PLC0415
 
         return world.generate(n, rng).images
     if data == "shapes":
         return shapes(n, rng)
-    raise click.BadParameter(f"unknown data '{data}' (world or shapes)")
+    raise ValueError(f"unknown data '{data}' (world or shapes)")
 
 
 def shapes(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -117,9 +116,9 @@ def _lr(config: VQTrainConfig, step: int) -> float:
 
 
 def train_model(config: VQTrainConfig, log=print):
-    """Train and return the fp32 ``VQGAN`` module (a ``clipxai.vqgan.VQGAN``)."""
-    from ..vqgan.files import VQGANConfig  # noqa: PLC0415
-    from ..vqgan.model import build_vqgan  # noqa: PLC0415
+    """Train and return the fp32 ``VQGAN`` module (a ``clipxai.generators.vqgan.VQGAN``)."""
+    from clipxai.generators.vqgan.files import VQGANConfig  # noqa: PLC0415
+    from clipxai.generators.vqgan.model import build_vqgan  # noqa: PLC0415
 
     params = model_yaml(config)["model"]["params"]
     cfg = VQGANConfig(path="(training)", target="taming.models.vqgan.VQModel", kind="vq",
@@ -196,7 +195,7 @@ def save(model, config: VQTrainConfig, out_dir: Path, stem: str, extra: dict) ->
 
 def train(config: VQTrainConfig, out_dir: Path, stem: str = BUNDLE_STEM, log=print) -> dict:
     """Train, save, reload the saved files through the release loader, and record the held-out error."""
-    from ..vqgan import clear_cache, load_vqgan  # noqa: PLC0415
+    from clipxai.generators.vqgan.model import clear_cache, load_vqgan  # noqa: PLC0415
 
     t0 = time.perf_counter()
     model = train_model(config, log=log)
@@ -216,24 +215,3 @@ def train(config: VQTrainConfig, out_dir: Path, stem: str = BUNDLE_STEM, log=pri
     log(f"held-out ({config.heldout} images): mse {mse:.5f}, psnr {psnr:.2f} dB; "
         f"{seconds:.0f}s on {torch.get_num_threads()} thread(s); wrote {yaml_path} and {ckpt_path}")
     return summary
-
-
-@click.command("train-vqgan")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder for vqgan-toy.yaml/.ckpt/.json.")
-@click.option("--bundle", is_flag=True, help="Write into the package's bundled weights (the shipped 'toy').")
-@click.option("--seed", type=int, default=VQTrainConfig.seed, show_default=True)
-@click.option("--steps", type=int, default=VQTrainConfig.steps, show_default=True)
-@click.option("--batch-size", type=int, default=VQTrainConfig.batch_size, show_default=True)
-@click.option("--data", type=click.Choice(["world", "shapes"]), default=VQTrainConfig.data, show_default=True)
-@click.option("--threads", type=int, default=1, show_default=True, help="torch threads (training is CPU-bound).")
-def main(out_dir, bundle, seed, steps, batch_size, data, threads):
-    """Train the toy VQGAN on procedurally drawn images and write it in taming's release format."""
-    if bool(out_dir) == bundle:
-        raise click.UsageError("Give exactly one of --out DIR or --bundle.")
-    torch.set_num_threads(threads)
-    config = VQTrainConfig(seed=seed, steps=steps, batch_size=batch_size, data=data)
-    train(config, BUNDLE_DIR if bundle else Path(out_dir), log=lambda line: click.echo(line, err=True))
-
-
-if __name__ == "__main__":
-    main()

@@ -5,6 +5,6 @@ runs, scrub one snapshot by snapshot, follow a live run, compare runs on one scr
 start or stop a run. ``create_app`` builds the web application; ``cli`` binds and serves it.
 """
 
-from .app import create_app
+from clipxai.view.app import create_app
 
 __all__ = ["create_app"]

@@ -26,14 +26,14 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..errors import ClipxaiError
-from ..runs import default_run_name
-from .catalog import Catalog, run_facts
-from .frames import frame_png, projection
-from .jobs import Jobs, ascend_argv
-from .metrics import MetricsTail
-from .paths import inside
-from .summary import analysis_view
+from clipxai.errors import ClipxaiError
+from clipxai.runs.reader import default_run_name
+from clipxai.view.catalog import Catalog, run_facts
+from clipxai.view.frames import frame_png, projection
+from clipxai.view.jobs import Jobs, ascend_argv
+from clipxai.view.metrics import MetricsTail
+from clipxai.view.paths import inside
+from clipxai.view.summary import analysis_view
 
 STATIC = Path(__file__).parent / "static"
 PAGE_DIR = Path(__file__).parent / "pages"
@@ -98,10 +98,10 @@ def choices() -> dict:
     """Model names and presets the start form suggests (a fixed list when the engine cannot be imported)."""
     models, presets = list(FALLBACK_MODELS), list(FALLBACK_PRESETS)
     with contextlib.suppress(Exception):
-        from ..models import list_models  # noqa: PLC0415
+        from clipxai.models.load import list_models  # noqa: PLC0415
         models = list_models()
     with contextlib.suppress(Exception):
-        from ..config import list_presets  # noqa: PLC0415
+        from clipxai.ascent.config import list_presets  # noqa: PLC0415
         presets = list_presets()
     return {"models": models, "presets": presets}
 

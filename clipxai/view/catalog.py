@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ClipxaiError
-from ..runs import Run, load_run
-from .paths import inside, relative_id
+from clipxai.errors import ClipxaiError
+from clipxai.runs.load import load_run
+from clipxai.runs.reader import Run
+from clipxai.view.paths import inside, relative_id
 
 MAX_DEPTH = 4          # DIR/sweep/group/run is deep enough for sweeps of sweeps
 MAX_RUNS = 5000
@@ -126,7 +127,7 @@ class Catalog:
         stamp = _stamp(run.analysis_dir / "summary.json")
         if stamp is None or not self.contains(run.analysis_dir / "summary.json"):
             return None
-        from ..analysis import read_summary  # noqa: PLC0415
+        from clipxai.runs.summary import read_summary  # noqa: PLC0415
         with self._lock:
             cached = self._summaries.get(key)
             if cached and cached[0] == stamp:

@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from ..runs import Run
-from .frames import MAX_SERIES_POINTS, series
+from clipxai.runs.reader import Run
+from clipxai.view.frames import MAX_SERIES_POINTS, series
 
 
 def metrics_file(run: Run) -> Path:

@@ -9,7 +9,7 @@ import torch
 torch.set_num_threads(1)
 import clipxai
 from clipxai.models import load_clip
-from clipxai.recorder import Callback
+from clipxai.ascent.recorder import Callback
 
 out = sys.argv[1]
 shutil.rmtree(out, ignore_errors=True)

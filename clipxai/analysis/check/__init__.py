@@ -1,0 +1,1 @@
+"""Checking the analysis against planted truth: synthetic trajectories and their scores."""

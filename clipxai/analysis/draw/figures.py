@@ -1,0 +1,144 @@
+"""Drawing every figure of one analyzed run into its analysis folder (drawing only: every
+number comes computed in the ``Analysis``).
+
+Each figure is optional (a legacy run has no metrics, a run without activations has no
+layer statistics), and a chart that would have nothing to show is not drawn: a run that
+stays in one state has no state changes to chart, no finished visit to time and no
+transitions to count; a loss that is minus the similarity is the similarity chart again.
+``draw_all`` returns the figures it drew (name -> path relative to the analysis folder) and
+the ones it left out with the reason, both of which ``summary.json`` lists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from clipxai.analysis.draw.chart import (
+    gradient_series,
+    metric_series,
+    plot_gradient,
+    plot_loss_terms,
+    plot_similarity,
+)
+from clipxai.analysis.draw.sheets import animated_gif, contact_sheet, even_indices, thumbnails
+from clipxai.analysis.draw.style import FULL_WIDTH_IN, HALF_WIDTH_IN, figure_style, new_figure
+
+MIN_SNAPSHOTS_FOR_EMBEDDING = 20  # UMAP / t-SNE of fewer snapshots show nothing the PCA picture does not
+SAME_AS_PER_STEP = "the per-step chart draws the same similarity at every logged step"
+SAME_AS_SIMILARITY = "they are the similarity to the prompt again, up to sign"
+
+
+def _save(fig, folder: Path, name: str, drawn: dict) -> None:
+    path = folder / "figures" / f"{name}.png"
+    fig.savefig(path)
+    drawn[name] = path.relative_to(folder).as_posix()
+
+
+def _texts(analysis, names) -> list[str]:
+    """Every text a figure may show, so the fonts for its characters are loaded."""
+    texts = [analysis.run.prompt or ""] + list((names or {}).values())
+    if analysis.concepts is not None:
+        texts += list(analysis.concepts.concepts)
+    texts += [k for m in analysis.metrics[:1] for k in m]
+    return texts
+
+
+def draw_all(analysis, folder: Path, max_thumbnails: int = 48, max_frames: int = 80) -> tuple[dict, dict]:
+    """Draw the figures of an ``Analysis``: (name -> path relative to ``folder``, name -> why not drawn)."""
+    names = analysis.labels.names() if analysis.labels else None
+    (folder / "figures").mkdir(parents=True, exist_ok=True)
+    with figure_style(_texts(analysis, names)):
+        return _draw(analysis, folder, names, max_thumbnails, max_frames)
+
+
+def _draw(analysis, folder: Path, names, max_thumbnails: int, max_frames: int) -> tuple[dict, dict]:
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    run, st, osc, reps = analysis.run, analysis.states, analysis.oscillation, analysis.representatives
+    projections, concepts, metrics = analysis.projections, analysis.concepts, analysis.metrics
+    dynamics = analysis.dynamics
+    drawn: dict[str, str] = {}
+    skipped: dict[str, str] = dict(osc.nothing_to_show())
+    steps = np.asarray(run.steps, dtype=np.float64)
+    states = osc.states
+    has_images = "images" in run.array_names()
+
+    if "states" not in skipped:
+        fig, ax = new_figure(FULL_WIDTH_IN, 1.5 + 0.32 * osc.n_states)
+        osc.plot(ax, names=names)
+        _save(fig, folder, "states", drawn)
+    for name, method, size in (("dwell_survival", osc.plot_survival, (HALF_WIDTH_IN, 3.4)),
+                               ("transitions", osc.plot_transitions, (HALF_WIDTH_IN, 3.4)),
+                               ("switch_rate_windows", osc.plot_windows, (HALF_WIDTH_IN, 3.4))):
+        if name not in skipped:
+            fig, ax = new_figure(*size)
+            method(ax)
+            _save(fig, folder, name, drawn)
+    if osc.recurrence is not None:
+        fig, ax = new_figure(HALF_WIDTH_IN, HALF_WIDTH_IN)
+        osc.recurrence.plot(ax, steps)
+        _save(fig, folder, "recurrence", drawn)
+    fig, ax = new_figure(HALF_WIDTH_IN, 3.6)
+    st.clusters.plot(ax, states=osc.n_states, silhouette=osc.evidence.silhouette, transient=st.transient_sizes)
+    _save(fig, folder, "model_selection", drawn)
+
+    thumbs = thumbnails(run.images, list(reps.values()), 112) if has_images else {}
+    for method, proj in projections.items():
+        name = f"trajectory_{method}"
+        if method != "pca" and "pca" in projections and run.n < MIN_SNAPSHOTS_FOR_EMBEDDING:
+            skipped[name] = (f"{run.n} snapshots are too few for a {method.upper()} picture; "
+                             f"the PCA picture shows them all")
+            continue
+        fig, ax = new_figure(FULL_WIDTH_IN, 5.2)
+        proj.plot(ax, steps, states, thumbnails=thumbs, names=names)
+        _save(fig, folder, name, drawn)
+
+    if metrics:
+        _, sims = metric_series(metrics, "sim/")
+        shown_per_step = dynamics is not None and len(dynamics.steps) and [f"sim/{k}" for k in sims] == [dynamics.signal]
+        if shown_per_step:
+            skipped["similarity"] = SAME_AS_PER_STEP
+        else:
+            fig, ax = new_figure(FULL_WIDTH_IN, 3)
+            if plot_similarity(ax, metrics, osc if osc.n_states > 1 else None):
+                _save(fig, folder, "similarity", drawn)
+        fig = Figure(figsize=(FULL_WIDTH_IN, 3.2), dpi=100, layout="constrained")
+        if plot_loss_terms(fig, metrics):
+            rows = len(fig.axes) // 3 + (len(fig.axes) % 3 > 0)
+            fig.set_size_inches(FULL_WIDTH_IN, 0.4 + 2.6 * rows)
+            _save(fig, folder, "loss_terms", drawn)
+        elif metric_series(metrics, "loss")[1] or metric_series(metrics, "term/")[1]:
+            skipped["loss_terms"] = SAME_AS_SIMILARITY
+    if dynamics is not None and len(dynamics.steps):
+        fig, ax = new_figure(FULL_WIDTH_IN, 3.2)
+        dynamics.plot(ax, osc)
+        _save(fig, folder, "dynamics", drawn)
+    if concepts is not None:
+        fig, ax = new_figure(FULL_WIDTH_IN, 1.2 + 0.32 * len(concepts.concepts))
+        concepts.plot(ax)
+        _save(fig, folder, "concepts", drawn)
+    grad = gradient_series(run, metrics or [])
+    if grad is not None and len(grad[1]):
+        fig, ax = new_figure(FULL_WIDTH_IN, 3)
+        plot_gradient(ax, grad, osc if osc.n_states > 1 else None)
+        _save(fig, folder, "gradient", drawn)
+    stats = analysis.activations
+    if stats is not None:
+        fig = Figure(figsize=stats.figure_size(), dpi=100, layout="constrained")
+        stats.plot(fig)
+        _save(fig, folder, "activations", drawn)
+
+    if has_images:
+        idx = even_indices(run.n, max_thumbnails)
+        contact_sheet(run.images, steps, idx, states, names).save(folder / "figures" / "contact_sheet.png")
+        drawn["contact_sheet"] = "figures/contact_sheet.png"
+        contact_sheet(run.images, steps, [reps[s] for s in sorted(reps)], states, names, columns=6,
+                      size=128).save(folder / "figures" / "state_thumbnails.png")
+        drawn["state_thumbnails"] = "figures/state_thumbnails.png"
+        if analysis.options.gif:
+            animated_gif(run.images, steps, folder / "figures" / "animation.gif", states, max_frames=max_frames,
+                         names=names)
+            drawn["animation"] = "figures/animation.gif"
+    return drawn, {k: v for k, v in skipped.items() if k not in drawn}

@@ -1,0 +1,1 @@
+"""How a run moves: per-step dynamics, oscillation between states, periodicity, recurrence, the verdict."""

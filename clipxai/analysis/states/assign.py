@@ -1,0 +1,161 @@
+"""From feature rows to one state per snapshot: normalise, reduce with PCA, cluster, smooth.
+
+All metrics are computed in this PCA space (never in UMAP or t-SNE coordinates, which
+distort distances). PCA keeps the directions the run actually moves along and drops most
+of the isotropic noise spread over CLIP's other dimensions. How many components it keeps is
+decided by the data: one more than those whose singular value clears the noise floor
+(Gavish and Donoho's hard threshold), at least 2 and at most ``pca_components``; with none
+above the floor the run is one state. A fixed count would keep pure noise dimensions when
+the embedding is small (64-D) or the run simple, and that noise alone pulls every
+silhouette down until real states are counted as one. The one extra component is for a
+state the run visits only briefly: its direction is real but too weak to clear a threshold
+tuned for reconstruction, and without it that state's snapshots fall into a neighbor's
+cluster (64-D, 4 states with Pareto dwells: exact K 90% -> 95%; see docs/analysis.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from clipxai.analysis.motion.verdict import StateOrigin
+from clipxai.analysis.states.cluster import (
+    ClusterResult,
+    centroids_of,
+    cluster,
+    one_cluster,
+    renumber_by_first_appearance,
+)
+from clipxai.analysis.states.hmm import hmm_states
+from clipxai.errors import ClipxaiError
+
+STATE_MODELS = ("hmm", "clusters")
+
+
+@dataclass
+class StateResult:
+    """The analysis space, the clusters found in it, and the state path used for the metrics."""
+
+    reduced: np.ndarray            # (N, C) PCA coordinates of the normalised features
+    explained_variance: np.ndarray
+    clusters: ClusterResult
+    states: np.ndarray             # (N,) int: the state path the metrics use
+    state_model: str
+    transient: int = 0             # clusters dropped because the run never stayed in them
+    signal_rank: int | None = None  # principal components above the noise floor (None: not estimated)
+    transient_sizes: list[int] = field(default_factory=list)  # snapshots in each dropped cluster
+    min_run: int = 3               # a cluster the run never stays in this many snapshots is a transient
+
+    def to_dict(self) -> dict:
+        return {
+            "space": {"pca_components": int(self.reduced.shape[1]),
+                      "signal_rank": None if self.signal_rank is None else int(self.signal_rank),
+                      "explained_variance": float(self.explained_variance.sum())},
+            "clustering": self.clusters.to_dict(),
+            "state_model": self.state_model,
+            "transient_clusters_dropped": int(self.transient),
+            "transient_cluster_sizes": [int(v) for v in self.transient_sizes],
+        }
+
+
+    def origin(self) -> StateOrigin:
+        """How these states were counted, for the verdict's reason."""
+        c = self.clusters
+        best = max(c.scores, key=lambda k: (c.scores[k], -k)) if c.selection == "silhouette" and c.scores else None
+        return StateOrigin(clusters=c.k, selection=c.selection, score=c.scores.get(c.k),
+                           best_k=best, best_score=None if best is None else c.scores[best],
+                           min_score=c.min_score, transient_sizes=tuple(self.transient_sizes), min_run=self.min_run)
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ClipxaiError("Some feature rows are all zero, so they have no direction to compare.")
+    return x / norms
+
+
+def pca_reduce(x: np.ndarray, n_components: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """PCA coordinates (N, C) with C <= n_components, and the variance share of each component."""
+    from sklearn.decomposition import PCA  # noqa: PLC0415
+
+    c = int(max(1, min(n_components, x.shape[0] - 1, x.shape[1])))
+    pca = PCA(n_components=c, random_state=seed, svd_solver="auto")
+    reduced = pca.fit_transform(x)
+    return reduced, pca.explained_variance_ratio_
+
+
+def signal_rank(x: np.ndarray) -> int:
+    """How many principal components of ``x`` (rows: snapshots) stand above its noise floor.
+
+    Gavish and Donoho's (2014) optimal hard threshold for an unknown noise level: singular
+    values of the centred matrix above omega(beta) times their median, beta being the aspect
+    ratio. It assumes most singular values are noise, which holds for a run whose motion
+    spans fewer directions than it has snapshots and dimensions.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    beta = min(x.shape) / max(x.shape)
+    sv = np.linalg.svd(x, compute_uv=False)
+    omega = 0.56 * beta ** 3 - 0.95 * beta ** 2 + 1.82 * beta + 1.43
+    return int((sv > omega * np.median(sv)).sum())
+
+
+def longest_runs(labels: np.ndarray, k: int) -> np.ndarray:
+    """For each label, the longest stretch of consecutive snapshots carrying it."""
+    best = np.zeros(k, dtype=np.int64)
+    starts = np.concatenate([[0], np.flatnonzero(labels[1:] != labels[:-1]) + 1, [len(labels)]])
+    for a, b in zip(starts[:-1], starts[1:]):
+        best[labels[a]] = max(best[labels[a]], b - a)
+    return best
+
+
+def drop_transient(x: np.ndarray, labels: np.ndarray, min_run: int = 3) -> tuple[np.ndarray, list[int]]:
+    """Merge clusters the run never stays in (< ``min_run`` snapshots in a row) into the nearest other.
+
+    Such clusters hold the snapshots of transitions (or of the start, before the run found
+    anything), which a mixture model or a large k happily gives a component of their own; a
+    state is somewhere the run stays. Returns the labels and the size of each dropped cluster.
+    """
+    labels = renumber_by_first_appearance(labels)
+    dropped: list[int] = []
+    while True:
+        k = int(labels.max()) + 1
+        runs = longest_runs(labels, k)
+        if k < 2 or runs.min() >= min_run:
+            return labels, dropped
+        gone = int(runs.argmin())
+        cents = centroids_of(x, labels)
+        keep = [i for i in range(k) if i != gone]
+        members = labels == gone
+        d = ((x[members][:, None, :] - cents[keep][None]) ** 2).sum(-1)
+        labels = labels.copy()
+        labels[members] = np.asarray(keep)[d.argmin(axis=1)]
+        labels = renumber_by_first_appearance(labels)
+        dropped.append(int(members.sum()))
+
+
+def infer_states(features: np.ndarray, *, method: str = "kmeans", k: int | str = "auto", k_max: int = 10,
+                 state_model: str = "hmm", pca_components: int = 16, normalize: bool = True,
+                 min_run: int = 3, seed: int = 0) -> StateResult:
+    """States of a run from its feature rows (embeddings, activations or pixels)."""
+    if state_model not in STATE_MODELS:
+        raise ClipxaiError(f"Unknown state model '{state_model}'; choose one of {', '.join(STATE_MODELS)}.")
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 3:
+        raise ClipxaiError(f"The analysis needs at least 3 snapshots; this run has {len(x)}.")
+    if not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).any(axis=1).sum())
+        raise ClipxaiError(f"{bad} snapshot(s) have NaN or infinite values in the analyzed features.")
+    if normalize:
+        x = l2_normalize(x)
+    rank = signal_rank(x)
+    reduced, explained = pca_reduce(x, min(max(rank + 1, 2), pca_components), seed)
+    if rank == 0 and k == "auto":
+        clusters = one_cluster(reduced, method, "noise floor")
+    else:
+        clusters = cluster(reduced, method=method, k=k, k_max=k_max, seed=seed)
+    labels, transient = drop_transient(reduced, clusters.labels, min_run)
+    states = hmm_states(reduced, labels) if state_model == "hmm" else labels
+    return StateResult(reduced, explained, clusters, states, state_model, len(transient), rank, transient, min_run)

@@ -1,0 +1,109 @@
+"""How the image encoder runs in the loop: precision, compilation, gradient checkpointing, determinism.
+
+None of these changes what is optimized. ``Encoder`` is the callable the engine passes the
+views to; it wraps ``model.encode_image`` with what the ``compute`` section of the config
+asks for, without changing the model object itself (the same ``ClipModel`` may serve other
+runs). The parameters, the objective and the optimizer state always stay fp32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Iterator
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from clipxai.errors import ClipxaiError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: fp32 on CPU and MPS; bf16 on CUDA GPUs that have it (fp16 otherwise).
+
+    On CUDA, bf16 autocast runs on the same tensor cores as fp16 at the same speed, and keeps
+    fp32's exponent range, so ViT-L's large activations cannot overflow as they can in fp16.
+    """
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
+    if precision not in PRECISIONS:
+        raise ClipxaiError(f"--precision must be one of {', '.join(PRECISIONS)} (got {precision}).")
+    if precision == "fp16" and device.type != "cuda":
+        raise ClipxaiError(f"--precision fp16 needs a CUDA GPU; on {device.type} use bf16 (or fp32).")
+    return precision
+
+
+@contextlib.contextmanager
+def checkpointed_blocks(model) -> Iterator[None]:
+    """Within the block, the image tower's residual blocks recompute their activations in backward.
+
+    Each block's ``forward`` is wrapped in ``torch.utils.checkpoint`` for the duration only, so
+    hooks on the blocks still fire once per forward and the model is left as it was.
+    """
+    modules = dict(model.module.named_modules())
+    blocks = [modules[name] for name in model.hook_points(model.default_hooks)]
+    if not blocks:
+        raise ClipxaiError(f"--checkpoint-activations found no image-tower blocks in {model.name}.")
+    originals = []
+    for block in blocks:
+        original = block.forward
+        originals.append((block, original))
+        block.forward = lambda *a, _f=original, **k: checkpoint(_f, *a, use_reentrant=False, **k)
+    try:
+        yield
+    finally:
+        for block, original in originals:
+            del block.forward          # back to the class's own forward
+            if block.forward != original:
+                block.forward = original
+
+
+class Encoder:
+    """``views -> features`` for the loop: ``model.encode_image`` under the chosen compute settings."""
+
+    def __init__(self, model, normalize: bool, precision: str = "fp32", compile: bool = False,
+                 checkpoint_activations: bool = False):
+        self.model, self.normalize = model, normalize
+        self.precision = resolve_precision(precision, model.device)
+        self.checkpoint_activations = checkpoint_activations
+        self.compiled = compile
+        self.compile_seconds: float | None = None
+        self._fn = torch.compile(self._encode, dynamic=False) if compile else self._encode
+
+    def _encode(self, views: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(views, normalize=self.normalize)
+
+    def __call__(self, views: torch.Tensor) -> torch.Tensor:
+        dtype = _DTYPES.get(self.precision)
+        amp = torch.autocast(self.model.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+        ckpt = checkpointed_blocks(self.model) if self.checkpoint_activations else contextlib.nullcontext()
+        start = time.perf_counter() if self.compiled and self.compile_seconds is None else None
+        with amp, ckpt:
+            out = self._fn(views)
+        if start is not None:  # the first call of a compiled encoder compiles it
+            self.compile_seconds = time.perf_counter() - start
+        return out.float()
+
+    def describe(self) -> dict:
+        return {"precision": self.precision, "compile": self.compiled,
+                "compile_seconds": None if self.compile_seconds is None else round(self.compile_seconds, 1),
+                "checkpoint_activations": self.checkpoint_activations}
+
+
+def set_deterministic(on: bool) -> None:
+    """Deterministic kernels where PyTorch has them (and an error where it has none), cuDNN without
+    autotuning, and cuBLAS's fixed workspace: the same seed then gives the same run on one GPU."""
+    if not on:
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    # warn_only: a few kernels have no deterministic CUDA version (grid_sample's backward, which
+    # cutouts use); they warn instead of failing, and docs/performance.md says what that leaves.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False

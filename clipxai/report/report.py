@@ -1,0 +1,521 @@
+"""``write_report``: one self-contained HTML research report (and its Markdown twin) for runs.
+
+It opens with what was found, in plain words: one sentence per run (where its snapshots went
+and what its similarity did at every step, side by side), the final image of every run and
+a strip of where each run went; then a table of contents. With several runs, a comparison
+comes next; then one section per run: the verdicts with the numbers behind them, each state
+with its picture, its words and its dwell time, and the charts. A chart with nothing to
+show is replaced by one line saying why. The configuration and the environment are folded
+away, shown once when every run shares them, and the definitions of the numbers close the
+page. Runs that have a summary.json are reported as analyzed; the others are analyzed first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from clipxai.analysis.analyze import AnalyzeOptions, ensure_summary
+from clipxai.analysis.draw.figures import SAME_AS_PER_STEP, SAME_AS_SIMILARITY
+from clipxai.analysis.draw.sheets import journeys, thumbnails
+from clipxai.analysis.motion.dynamics import dynamics_word
+from clipxai.analysis.motion.verdict import plural, verdict_label
+from clipxai.errors import ClipxaiError, RunError
+from clipxai.report.definitions import DEFINITIONS
+from clipxai.report.document import CSP, HTML_MARK, MARKDOWN_MARK, MIME, Document, Image, anchor
+from clipxai.report.findings import finding, overall, run_label, state_name
+from clipxai.util.files import atomic_write_text
+from clipxai.util.paths import check_can_write, inside
+
+FIGURES = [  # (name in summary.json, caption, size: full | half | natural)
+    ("trajectory_pca", "The trajectory in the first two principal components of the analysis space: each "
+                       "state's centre (X) with its words and its most typical snapshot.", "full"),
+    ("trajectory_umap", "The trajectory in UMAP coordinates (a picture only: no number is computed here).", "full"),
+    ("trajectory_tsne", "The trajectory in t-SNE coordinates (a picture only).", "full"),
+    ("states", "The state of the run at every snapshot.", "full"),
+    ("dynamics", "Every logged step of the similarity to the prompt: the sudden drops found (red), the trend, "
+                 "and where snapshots fall (ticks at the bottom).", "full"),
+    ("similarity", "Similarity to the prompts over steps.", "full"),
+    ("concepts", "Similarity of every snapshot to each concept probe.", "full"),
+    ("state_thumbnails", "The most typical snapshot of each state.", "natural"),
+    ("contact_sheet", "Snapshots spread over the run, framed in their state's colour.", "natural"),
+    ("animation", "The run as an animation.", "natural"),
+    ("dwell_survival", "How long visits last: Kaplan-Meier survival of dwell times (censored first/last "
+                       "visits).", "half"),
+    ("transitions", "Which state follows which.", "half"),
+    ("switch_rate_windows", "Switch rate in the early, middle and late third (does it die out?).", "half"),
+    ("recurrence", "Recurrence plot: dark where the run is close to where it was before.", "half"),
+    ("model_selection", "How the number of states was chosen.", "half"),
+    ("loss_terms", "The loss and the objective's terms over steps (those equal to the similarity left out).",
+     "full"),
+    ("gradient", "The gradient over the run.", "full"),
+    ("activations", "Per-layer activation statistics over steps.", "full"),
+]
+CHART_WORDS = {
+    "states": "the state over steps", "dwell_survival": "how long visits last", "transitions": "the transitions",
+    "switch_rate_windows": "the switch rate over the run", "similarity": "the similarity chart",
+    "loss_terms": "the loss and its terms", "trajectory_umap": "the UMAP picture", "trajectory_tsne": "the t-SNE picture",
+}
+MIN_SNAPSHOTS_FOR_EMBEDDING = 20
+
+
+def _fmt(x, spec=".3g") -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return format(x, spec)
+    return str(x)
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def state_count_rows(s: dict) -> list[list[str]]:
+    """How the states were counted, with the numbers the model-selection figure shows."""
+    a = s["analysis"]
+    c = a["clustering"]
+    chosen = c["scores"].get(str(c["k"]))
+    score = "" if chosen is None else f" ({c['selection']} {chosen:.2f})" if c["selection"] == "silhouette" else ""
+    merged = a.get("transient_cluster_sizes") or []
+    rows = [["clusters chosen", f"k = {c['k']} by {c['selection']}{score}"
+             + (f"; {plural(len(merged), 'transient cluster')} ({', '.join(map(str, merged))} snapshot(s)) "
+                f"merged away" if merged else "")],
+            ["silhouette of the states / jump ratio", f"{_fmt(s.get('silhouette'), '.2f')} / {_fmt(s.get('jump_ratio'))}"]]
+    return rows
+
+
+def _numbers(s: dict) -> list[list[str]]:
+    rate = s["switch_rate_per_100_steps"]
+    per = s.get("periodicity") or {}
+    trend = s.get("trend") or {}
+    rec = s.get("recurrence") or {}
+    dw = s["dwell_steps_all"]
+    return [
+        ["snapshots", f"{s['n_snapshots']} (steps {s['steps'][0]}-{s['steps'][-1]})"],
+        ["states", str(s["n_states"])],
+        ["switches (returns to an earlier state)", f"{s['switches']} ({s.get('returns')})"],
+        ["switch rate per 100 steps (95% CI)", f"{rate['value']:.3g} ({rate['ci95'][0]:.3g}-{rate['ci95'][1]:.3g})"],
+        ["dwell, median (IQR) in steps", f"{dw['median']:.4g} ({dw['iqr']:.4g})"
+         + (" (lower bound)" if dw.get("lower_bound") else "")],
+        ["rate early / middle / late", " / ".join(f"{w['rate_per_100_steps']:.3g}" for w in s["windows"])],
+        ["trend of the rate (Laplace test)", f"{trend.get('direction')} (p={_fmt(trend.get('p_value'))})"],
+        *state_count_rows(s),
+        ["drift: start to end in noise units / share in the last third",
+         f"{_fmt((s.get('drift') or {}).get('total_noise_units'), '.1f')} / {_pct((s.get('drift') or {}).get('late_share'))}"],
+        ["periodicity (surrogate p, period in snapshots)",
+         f"p={_fmt(per.get('p_value'))}, period {per.get('period_snapshots', 'n/a')}"],
+        ["recurrence rate / determinism / laminarity",
+         f"{_fmt(rec.get('recurrence_rate'))} / {_fmt(rec.get('determinism'))} / {_fmt(rec.get('laminarity'))}"],
+        ["features / clustering / state path",
+         f"{s['analysis']['features']} / {s['analysis']['clustering']['method']} "
+         f"(k by {s['analysis']['clustering']['selection']}) / {s['analysis']['state_model']}"],
+    ]
+
+
+def _state_rows(run, s: dict, fig_dir: Path, prefix: str) -> list[list]:
+    labels = (s.get("labels") or {}).get("states", {})
+    reps = s.get("representatives", {})
+    pictures = {}
+    if reps and "images" in run.array_names():
+        from PIL import Image as PILImage  # noqa: PLC0415
+        idx = {int(k): v["snapshot"] for k, v in reps.items()}
+        thumbs = thumbnails(run.images, list(idx.values()), 96)
+        for state, i in idx.items():
+            path = fig_dir / f"{prefix}state_{state}.png"
+            PILImage.fromarray(thumbs[i]).save(path)
+            pictures[state] = Image(path, f"state {state}", 96)
+    rows = []
+    for key, d in s["dwell_steps"].items():
+        words = ", ".join(f"{w['word']} ({w['similarity']:.2f})" for w in labels.get(key, []))
+        opinion = ((s.get("labels") or {}).get("opinion") or {}).get(key)  # analyze --opinion
+        words += f"; CLIP's opinion: {opinion['text']} ({opinion['similarity']:.2f})" if opinion else ""
+        rows.append([key, pictures.get(int(key), ""), words or "n/a",
+                     f"{d['median']:.4g} ({d['iqr']:.4g})" + (" lower bound" if d.get("lower_bound") else ""),
+                     str(d["visits"]), f"{100 * d['occupancy']:.0f}%"])
+    return rows
+
+
+# -- configuration and environment, once when shared ------------------------------------------
+
+def _flat(d: dict, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            out[f"{prefix}{key}"] = text if len(text) < 300 else text[:297] + "..."
+    return out
+
+
+def _config(run) -> dict[str, str]:
+    return _flat(run.config)
+
+
+def _environment(run, s: dict) -> dict[str, str]:
+    import matplotlib  # noqa: PLC0415
+    import sklearn  # noqa: PLC0415
+
+    m = run.manifest.get("model") or {}
+    versions = run.manifest.get("versions") or {}
+    rows = {"model": f"{m.get('name')} (sha256 {str(m.get('sha256', 'n/a'))[:16]})",
+            "device": str(run.manifest.get("device", "n/a")), "run status": run.status}
+    rows.update({f"run: {k}": str(v) for k, v in sorted(versions.items())})
+    rows.update({"analysis: clipxai": str(s.get("clipxai_version")),
+                 "analysis: python / numpy / scikit-learn / matplotlib":
+                     f"{platform.python_version()} / {np.__version__} / {sklearn.__version__} / {matplotlib.__version__}",
+                 "analysis: options": json.dumps(s["analysis"].get("options", {}), ensure_ascii=False)[:600]})
+    return rows
+
+
+def _shared_and_own(tables: list[dict[str, str]]) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The entries every table has with the same value, and what is left of each table."""
+    shared = {k: v for k, v in tables[0].items() if all(t.get(k) == v for t in tables[1:])}
+    return shared, [{k: v for k, v in t.items() if k not in shared} for t in tables]
+
+
+def _settings(doc: Document, runs, labels, summaries) -> None:
+    """Configuration and environment: one folded table of what all runs share, then per-run rows."""
+    for title, tables in (("Configuration", [_config(r) for r in runs]),
+                          ("Environment", [_environment(r, s) for r, s in zip(runs, summaries)])):
+        if not any(tables):
+            doc.paragraph(f"No {title.lower()} recorded (legacy run).")
+            continue
+        shared, own = _shared_and_own(tables) if len(tables) > 1 else (tables[0], [{}])
+        what = "shared by all runs" if len(runs) > 1 else "of the run"
+        doc.open_details(f"{title} {what} ({plural(len(shared), 'entry', 'entries')})")
+        doc.table(["option" if title == "Configuration" else "item", "value"], [[k, v] for k, v in shared.items()])
+        doc.close_details()
+        if any(own):
+            doc.open_details(f"{title}: what differs between the runs")
+            doc.table(["run", "option" if title == "Configuration" else "item", "value"],
+                      [[label, k, v] for label, t in zip(labels, own) for k, v in t.items()])
+            doc.close_details()
+
+
+# -- figures --------------------------------------------------------------------------------------
+
+def _figure_file(folder: Path, rel) -> tuple[Path | None, str | None]:
+    """The picture a summary.json names, if it is one and lies inside the analysis folder.
+
+    A summary.json may come with a run from someone else: a name that leads out of the folder
+    (``../../secret.env``, an absolute path, a link) is never read, so it cannot reach a report.
+    """
+    if rel is None:
+        return None, None
+    try:
+        source = inside(folder, rel, "figure")
+    except RunError:
+        return None, f"{str(rel)[:200]!r} lies outside the run's analysis folder"
+    if not source.is_file():
+        return None, None
+    if source.suffix.lower() not in MIME:
+        return None, f"{str(rel)[:200]!r} is not a picture"
+    return source, None
+
+
+def nothing_to_show(run, s: dict) -> dict[str, str]:
+    """Charts of this run that show nothing, with why: summary.json's ``figures_skipped``, and the
+    same rules applied to a summary written before that list existed."""
+    out = dict(s.get("figures_skipped") or {})
+    if s["n_states"] < 2:
+        for name in ("states", "transitions", "switch_rate_windows", "dwell_survival"):
+            out.setdefault(name, "the run stays in one state")
+    elif not s["switches"]:
+        for name in ("transitions", "switch_rate_windows"):
+            out.setdefault(name, "there is no switch")
+    figures = s.get("figures") or {}
+    if "dynamics" in figures and "similarity" in figures and len(run.manifest.get("prompts") or []) <= 1:
+        out.setdefault("similarity", SAME_AS_PER_STEP)
+    if "loss_terms" in figures and "loss_terms" not in out:
+        from clipxai.analysis.draw.chart import loss_panels  # noqa: PLC0415
+        _, panels, mirrored = loss_panels(run.metrics())
+        if mirrored and not panels:
+            out["loss_terms"] = SAME_AS_SIMILARITY
+    if s["n_snapshots"] < MIN_SNAPSHOTS_FOR_EMBEDDING and "trajectory_pca" in figures:
+        for name in ("trajectory_umap", "trajectory_tsne"):
+            if name in figures:
+                out.setdefault(name, f"{s['n_snapshots']} snapshots are too few for it; the PCA picture shows "
+                                     f"them all")
+    return out
+
+
+def _not_drawn_line(skipped: dict[str, str]) -> str | None:
+    """"Not drawn: the state over steps and the transitions (the run stays in one state); ..."."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in skipped.items():
+        by_reason.setdefault(why, []).append(CHART_WORDS.get(name, name.replace("_", " ")))
+    parts = []
+    for why, names in by_reason.items():
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        parts.append(f"{listed} ({why})")
+    return ("Not drawn, having nothing to show: " + "; ".join(parts) + ".") if parts else None
+
+
+FOLDED = {  # figures shown under a fold, by group: (title, names)
+    "snapshots": ("Snapshots: the typical one of each state, a spread over the run",
+                  ("state_thumbnails", "contact_sheet", "animation")),
+    "diagnostics": ("How the states were counted, recurrence, loss terms, gradient and activations",
+                    ("model_selection", "recurrence", "loss_terms", "gradient", "activations")),
+}
+
+
+def _charts(doc: Document, run, s: dict, fig_dir: Path, prefix: str) -> list[str]:
+    """The run's figures: the ones that answer the question in view, snapshots and diagnostics
+    folded; a line for each reason some chart was not drawn. Returns the problems met."""
+    skipped = nothing_to_show(run, s)
+    problems = []
+    found = {}
+    for name, caption, size in FIGURES:
+        if name in skipped:
+            continue
+        source, problem = _figure_file(run.analysis_dir, (s.get("figures") or {}).get(name))
+        if problem:
+            problems.append(f"figure '{name}': {problem}; left out")
+        if source is not None:
+            target = fig_dir / f"{prefix}{name}{source.suffix.lower()}"
+            shutil.copyfile(source, target)
+            found[name] = (target, caption, size)
+    folded = {n for _, names in FOLDED.values() for n in names}
+    for name, (target, caption, size) in found.items():
+        if name not in folded:
+            doc.figure(target, caption, size)
+    line = _not_drawn_line({k: v for k, v in skipped.items() if any(k == n for n, _, _ in FIGURES)})
+    if line:
+        doc.paragraph(line, css="note")
+    for title, names in FOLDED.values():
+        present = [n for n in names if n in found]
+        if present:
+            doc.open_details(title)
+            for name in present:
+                doc.figure(*found[name])
+            doc.close_details()
+    return problems
+
+
+# -- sections ---------------------------------------------------------------------------------------
+
+def _verdict_lines(s: dict) -> tuple[str, str]:
+    d = s.get("dynamics")
+    states = (f"**States in the snapshots: {verdict_label(s['verdict'], s['n_states'])}** "
+              f"({s['verdict'].replace('_', ' ')}). {s['verdict_reason']}")
+    per_step = (f"**Per-step dynamics: {dynamics_word(d)}**. "
+                + (d["reason"] if d else "Not measured: this summary predates the per-step dynamics; analyze "
+                                         "the run again."))
+    return states, per_step
+
+
+def _run_anchors(runs) -> list[str]:
+    """Each run section's anchor: ``run-<folder>``, numbered when two folders share a name."""
+    out: list[str] = []
+    for r in runs:
+        base = ident = f"run-{anchor(r.path.name)}"
+        i = 1
+        while ident in out:
+            i += 1
+            ident = f"{base}-{i}"
+        out.append(ident)
+    return out
+
+
+def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int, label: str, ident: str) -> None:
+    prefix = f"run{index}_"
+    prompt = run.prompt or "(prompt not recorded)"
+    title = f"{label}: “{prompt}”" if label == run.path.name else f"{label} ({run.path.name}): “{prompt}”"
+    doc.heading(2, title, ident)
+    for line in _verdict_lines(s):
+        doc.paragraph(line, css="verdict")
+    doc.table(["measure", "value"], _numbers(s))
+    doc.heading(3, f"{label}: states and CLIP's words for them")
+    doc.table(["state", "typical snapshot", "nearest words (cosine)", "dwell median (IQR), steps", "visits",
+               "time"], _state_rows(run, s, fig_dir, prefix))
+    if s.get("concepts"):
+        c = s["concepts"]
+        doc.table(["state", "closest concept probe"], [[k, v] for k, v in c.get("top_concept_by_state", {}).items()])
+    doc.heading(3, f"{label}: charts")
+    problems = list(run.problems) + list(s.get("notes", [])) + _charts(doc, run, s, fig_dir, prefix)
+    if problems:
+        doc.heading(3, "Problems and notes")
+        doc.preformatted("\n".join(problems))
+
+
+def _final_images(runs, summaries, labels, fig_dir: Path) -> list[tuple[Path, str]]:
+    from PIL import Image as PILImage  # noqa: PLC0415
+
+    pictures = []
+    for i, (run, s, label) in enumerate(zip(runs, summaries, labels)):
+        if "images" not in run.array_names() or run.n == 0:
+            continue
+        thumb = thumbnails(run.images, [run.n - 1], 170)[run.n - 1]
+        path = fig_dir / f"final_{i}.png"
+        PILImage.fromarray(thumb).save(path)
+        last = s["states"][-1] if s.get("states") else 0
+        pictures.append((path, f"{label}, step {s['steps'][-1]}: {state_name(s, last)}"))
+    return pictures
+
+
+def _journeys(runs, summaries, labels, fig_dir: Path) -> Path | None:
+    rows = [{"label": f"{label}: {verdict_label(s['verdict'], s['n_states'])}", "images": run.images,
+             "steps": np.asarray(run.steps), "states": np.asarray(s.get("states") or [0] * run.n)}
+            for run, s, label in zip(runs, summaries, labels) if "images" in run.array_names() and run.n]
+    if not rows:
+        return None
+    path = fig_dir / "journeys.png"
+    journeys(rows).save(path)
+    return path
+
+
+def _what_we_found(doc: Document, runs, summaries, labels, fig_dir: Path) -> None:
+    doc.heading(2, "What we found", "what-we-found")
+    doc.items([f"**{label}**{finding(label, s)[len(label):]}" for label, s in zip(labels, summaries)],
+              css="findings")
+    doc.paragraph(overall(summaries))
+    finals = _final_images(runs, summaries, labels, fig_dir)
+    if finals:
+        doc.gallery(finals)
+    strip = _journeys(runs, summaries, labels, fig_dir)
+    if strip is not None:
+        doc.figure(strip, "Where each run went: snapshots spread evenly from the first step to the last, framed "
+                          "in the colour of their state.", "natural")
+
+
+def _comparison(doc: Document, comp, runs, labels) -> None:
+    """The runs side by side: every number of the comparison table, in fewer, readable columns."""
+    rows = []
+    for label, r in zip(labels, comp.rows):   # one row per run, in the runs' order (names may repeat)
+        lo, hi = r["rate_ci95"]
+        rows.append([label, verdict_label(r["verdict"], r["n_states"]), str(r["n_states"]),
+                     f"{r['switches']} ({r['returns']})", f"{r['rate_per_100']:.3g} ({lo:.3g}-{hi:.3g})",
+                     _fmt(r["median_dwell"], ".4g"),
+                     f"{_fmt(r['silhouette'], '.2f')} / {_fmt(r['jump_ratio'])}",
+                     f"{_fmt(r['drift'], '.1f')} / {_pct(r['late_share'])}", r["per_step"]])
+    header = ["run", "states: verdict", "states", "switches (returns)", "rate per 100 steps (95% CI)",
+              "median dwell, steps", "silhouette / jump ratio", "drift / late share", "per step"]
+    extra = [c for c in ("prompt", "param", "seed") if len({str(r.get(c)) for r in comp.rows}) > 1
+             and not (c == "seed" and labels[0].startswith("seed"))]
+    for c in extra:
+        header.insert(1, c)
+        for row, r in zip(rows, comp.rows):
+            row.insert(1, str(r.get(c)))
+    doc.table(header, rows)
+    for name, caption in (("shared_projection", "Every run in one PCA plane."),
+                          ("occupancy", "Share of each run's snapshots in each shared concept.")):
+        doc.figure(comp.folder / comp.figures[name], caption, "full")
+    if comp.concept_occupancy:
+        concepts = list(next(iter(comp.concept_occupancy.values())))
+        doc.table(["run", *concepts], [[label, *[f"{100 * v[c]:.0f}%" for c in concepts]]
+                                       for label, v in zip(labels, comp.concept_occupancy.values())])
+
+
+def _written_by_report(path: Path, mark: str) -> bool:
+    """Whether ``path`` is a file a report wrote (its mark, or the policy line every report had)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return mark.encode() in head or (mark == HTML_MARK and f'content="{CSP}"'.encode() in head)
+
+
+def check_report_target(output: Path, overwrite: bool = False) -> None:
+    """Refuse, before any work, an output that would replace something a report did not write."""
+    md_path, fig_dir = output.with_suffix(".md"), output.parent / f"{output.stem}_figures"
+    if output.suffix.lower() == ".md":
+        raise ClipxaiError(f"{output} ends in .md, the name of the report's Markdown twin; give the HTML file "
+                           f"another name such as report.html.")
+    for path in (output, md_path):
+        if path.is_dir():
+            raise ClipxaiError(f"{path} is a folder; give the report a file name such as report.html.")
+    if fig_dir.exists() and not fig_dir.is_dir():
+        raise ClipxaiError(f"{fig_dir} is a file, and the report keeps its figures in a folder of that name; "
+                           f"choose another -o.")
+    if not overwrite:
+        for path, mark in ((output, HTML_MARK), (md_path, MARKDOWN_MARK)):
+            if (path.exists() or path.is_symlink()) and not _written_by_report(path, mark):
+                raise ClipxaiError(f"{path} exists and is not a report clipxai wrote; choose another -o, "
+                                   f"or pass --overwrite to replace it.")
+    check_can_write(output.parent, "report")
+
+
+def _intro(runs, summaries) -> str:
+    models = sorted({str(r.model_name) for r in runs if r.model_name})
+    steps = sorted({int(s["steps"][-1]) for s in summaries})
+    span = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
+    model = f" (model: {', '.join(models)})" if models else ""
+    return (f"{plural(len(runs), 'run')}{model}, snapshots up to step {span}. Metrics are computed in PCA "
+            f"space, never in UMAP or t-SNE coordinates; every number is defined at the end, under "
+            f"How to read the numbers.")
+
+
+def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions | None = None,
+                 title: str | None = None, reanalyze: bool = False, log=None, model=None,
+                 overwrite: bool = False, lead: str | None = None,
+                 lead_figures: list[tuple[str | Path, str]] = ()) -> tuple[Path, Path]:
+    """Write ``output`` (HTML), ``output`` with .md and the ``<stem>_figures`` folder; returns both paths.
+
+    ``lead`` (paragraphs separated by blank lines) and ``lead_figures`` (picture path, caption;
+    pictures inside ``output``'s folder) open the report, before any table: the finding in words.
+
+    An existing ``output`` or Markdown twin is replaced only when a report wrote it, or with
+    ``overwrite``; that is checked before anything is analyzed.
+    """
+    from clipxai.runs.load import load_runs  # noqa: PLC0415
+
+    opts = opts or AnalyzeOptions(projections=("pca",))
+    log = log or (lambda msg: None)
+    output = Path(output).expanduser()
+    check_report_target(output, overwrite)
+    runs = load_runs(paths)
+    summaries = [ensure_summary(run, opts, reanalyze, model, log) for run in runs]
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fig_dir = output.parent / f"{output.stem}_figures"
+        fig_dir.mkdir(exist_ok=True)
+    except OSError as err:
+        raise ClipxaiError(f"The report cannot be written next to {output} ({err.strerror}).") from err
+
+    prompts = list(dict.fromkeys(r.prompt for r in runs if r.prompt))
+    title = title or ("What CLIP sees in " + ", ".join(f"“{p}”" for p in prompts) if prompts else "clipxai report")
+    labels = [run_label(r, runs) for r in runs]
+    doc = Document(title)
+    for text in (lead or "").split("\n\n"):
+        if text.strip():
+            doc.paragraph(text.strip())
+    for path, caption in lead_figures:
+        doc.figure(Path(path), caption)
+    doc.paragraph(_intro(runs, summaries), css="lead")
+    _what_we_found(doc, runs, summaries, labels, fig_dir)
+    contents = [("what-we-found", "What we found", 1)]
+    if len(runs) > 1:
+        contents.append(("all-runs-together", "All runs together", 1))
+    anchors = _run_anchors(runs)
+    contents += [(ident, label, 1) for ident, label in zip(anchors, labels)]
+    contents += [("configuration-and-environment", "Configuration and environment", 1),
+                 ("how-to-read-the-numbers", "How to read the numbers", 1)]
+    doc.contents(contents)
+    parent = os.path.commonpath([r.path.resolve().parent for r in runs])
+    doc.paragraph(f"Browse these runs step by step: clipxai view {parent}", css="note")
+    if len(runs) > 1:
+        from clipxai.report.compare import compare_runs  # noqa: PLC0415
+        log("comparing runs")
+        comp = compare_runs(paths, fig_dir / "compare", opts=opts, log=log, model=model)
+        doc.heading(2, "All runs together", "all-runs-together")
+        _comparison(doc, comp, runs, labels)
+    for i, (run, s, label, ident) in enumerate(zip(runs, summaries, labels, anchors)):
+        _run_section(doc, run, s, fig_dir, i, label, ident)
+    doc.heading(2, "Configuration and environment", "configuration-and-environment")
+    _settings(doc, runs, labels, summaries)
+    doc.heading(2, "How to read the numbers", "how-to-read-the-numbers")
+    doc.definitions(DEFINITIONS)
+
+    log("writing the report")
+    atomic_write_text(output, doc.to_html())  # a stopped report never leaves half a file
+    md_path = output.with_suffix(".md")
+    atomic_write_text(md_path, doc.to_markdown(output.parent))
+    return output, md_path

@@ -1,0 +1,48 @@
+"""Opening run folders by path: one run, a folder of runs, or the original script's layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clipxai.errors import RunError
+from clipxai.runs.legacy import is_legacy_run, load_legacy_run
+from clipxai.runs.reader import Run, read_manifest
+
+
+def load_run(path: str | Path) -> Run | list[Run]:
+    """Open a run folder (native, or the original script's legacy layout).
+
+    A folder that holds runs rather than being one (the seeds of a ``--seeds K`` group, a
+    sweep) gives the list of them, in name order.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise RunError(f"{path} does not exist.")
+    if not path.is_dir():
+        raise RunError(f"{path} is not a folder.")
+    if (path / "run.json").exists():
+        return Run(path=path, manifest=read_manifest(path))
+    children = sorted(p for p in path.iterdir() if (p / "run.json").is_file())
+    if children:
+        return [Run(path=p, manifest=read_manifest(p)) for p in children]
+    if is_legacy_run(path):
+        return load_legacy_run(path)
+    raise RunError(f"{path} is not a clipxai run (no run.json) nor a folder of the original script's layout.")
+
+
+def open_run(path: str | Path) -> Run:
+    """Exactly one run: ``load_run``, refusing a folder that holds several."""
+    found = load_run(path)
+    if isinstance(found, list):
+        names = ", ".join(r.path.name for r in found[:3]) + (", ..." if len(found) > 3 else "")
+        raise RunError(f"{path} holds {len(found)} runs ({names}), not one; name one of them.")
+    return found
+
+
+def load_runs(paths) -> list[Run]:
+    """Every run named: run folders as they are, folders of runs expanded into their runs."""
+    out: list[Run] = []
+    for path in paths:
+        found = load_run(path)
+        out.extend(found if isinstance(found, list) else [found])
+    return out

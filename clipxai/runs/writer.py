@@ -1,0 +1,295 @@
+"""Writing a run folder while a run is under way: its lock, its arrays, its manifest and metrics.
+
+``RunWriter`` is used only by ``clipxai.ascent.recorder.RunRecorder``, so run.json has one writer.
+Arrays are reserved on disk before they are mapped (a full disk is an error, never a
+SIGBUS); the folder is locked while written (a second writer is refused; the lock dies with
+its process, so a killed run can be resumed).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib.format import open_memmap
+
+from clipxai.errors import RunError
+from clipxai.runs.reader import FORMAT_VERSION, metric_lines, read_manifest
+from clipxai.util.files import FILE_MODE, atomic_write_text, dumps_json, json_default
+from clipxai.util.paths import check_writable_inside, inside
+
+LOCK_FILE = ".lock"
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(err: BaseException) -> bool:
+    return isinstance(err, OSError) and err.errno in DISK_FULL
+
+
+class RunLock:
+    """An advisory lock on a run folder while a process writes it; it dies with its process.
+
+    ``flock`` on ``<run>/.lock``: a second writer is refused, and a run whose process was
+    killed (even by SIGKILL) is free again at once, so it can be resumed.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def acquire(self) -> "RunLock":
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunError(f"{self.path} is being written by process {holder}; wait for it to end or stop it "
+                           f"(Ctrl-C) before writing to this run.") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+def is_locked(path: str | Path) -> bool:
+    """Whether a live process holds the run's lock (is writing it now)."""
+    file = Path(path) / LOCK_FILE
+    if not file.is_file():
+        return False
+    try:
+        fd = os.open(file, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def new_npy(file: Path, dtype: np.dtype, shape: tuple) -> np.memmap:
+    """A ``.npy`` file of ``shape`` whose blocks are reserved on disk before it is mapped.
+
+    A sparse memory-mapped file would kill the process with SIGBUS when the disk fills up;
+    reserving every block first turns a full disk into an ``OSError`` here.
+    """
+    arr = open_memmap(file, mode="w+", dtype=dtype, shape=shape)
+    del arr
+    try:
+        fd = os.open(file, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        file.unlink(missing_ok=True)
+        raise
+    return np.load(file, mmap_mode="r+")
+
+
+class RunWriter:
+    """One run folder while a run is under way: manifest, metrics and memmapped arrays.
+
+    Only ``clipxai.ascent.recorder.RunRecorder`` uses it, so run.json has one writer.
+    """
+
+    format_version = FORMAT_VERSION
+
+    def __init__(self, path: Path, manifest: dict, lock: RunLock | None = None):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.arrays: dict[str, np.memmap] = {}
+        self._metrics = None
+        self.lock = lock
+
+    # -- creation -------------------------------------------------------------------------
+    @staticmethod
+    def check_free(parent: str | Path, names: list[str]) -> None:
+        """Refuse (before anything is made) when any of these run folders already holds something."""
+        parent = Path(parent).expanduser()
+        for name in names:
+            path = parent / name
+            if path.exists() and (not path.is_dir() or any(path.iterdir())):
+                raise RunError(f"{path} already exists and is not empty; choose another --name.")
+
+    @classmethod
+    def create(cls, parent: str | Path, name: str, manifest: dict) -> "RunWriter":
+        """Make a fresh run folder; never reuses one that already holds anything."""
+        parent = Path(parent).expanduser()
+        path = parent / name
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RunError(f"The output folder {parent} cannot be created ({err.strerror}).") from err
+        if not os.access(parent, os.W_OK):
+            raise RunError(f"The output folder {parent} is not writable.")
+        cls.check_free(parent, [name])
+        try:
+            path.mkdir(exist_ok=True)
+            lock = RunLock(path).acquire()
+            (path / "snapshots").mkdir()
+        except OSError as err:
+            raise RunError(f"The run folder {path} cannot be created ({err.strerror}).") from err
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "status": "running",
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **manifest,
+            "steps_done": 0,
+            "n_snapshots": 0,
+            "arrays": {},
+        }
+        writer = cls(path, manifest, lock)
+        writer.write_manifest()
+        return writer
+
+    @classmethod
+    def reopen(cls, path: str | Path) -> "RunWriter":
+        """Open an existing run to continue it (resume): locked, arrays read-write, metrics appended."""
+        path = Path(path)
+        lock = RunLock(path).acquire()
+        try:
+            manifest = read_manifest(path)
+            check_writable_inside(path, path)
+        except BaseException:
+            lock.release()
+            raise
+        writer = cls(path, manifest, lock)
+        for name, info in manifest.get("arrays", {}).items():
+            file = inside(path, info["file"], "array file")
+            if not file.is_file():
+                raise RunError(f"{path} is missing {info['file']}, which its manifest lists.")
+            writer.arrays[name] = np.load(file, mmap_mode="r+")
+        return writer
+
+    # -- arrays ---------------------------------------------------------------------------
+    def allocate(self, name: str, rows: int, row_shape: tuple, dtype: str, meaning: str) -> np.memmap:
+        """Preallocate ``snapshots/<name>.npy`` with ``rows`` rows (names may contain '/')."""
+        file = Path("snapshots") / f"{name}.npy"
+        (self.path / file).parent.mkdir(parents=True, exist_ok=True)
+        arr = new_npy(self.path / file, np.dtype(dtype), (rows, *row_shape))
+        self.arrays[name] = arr
+        self.manifest["arrays"][name] = {
+            "file": file.as_posix(), "shape": [rows, *row_shape], "dtype": np.dtype(dtype).name, "meaning": meaning,
+        }
+        return arr
+
+    def grow(self, rows: int) -> None:
+        """Give every array ``rows`` rows, keeping what is recorded (a resumed run that goes further).
+
+        Every grown copy is written (its blocks reserved) before any replaces its array, so a
+        full disk leaves the run exactly as it was.
+        """
+        made = []
+        try:
+            for name, arr in self.arrays.items():
+                if arr.shape[0] < rows:
+                    file = inside(self.path, self.manifest["arrays"][name]["file"], "array file")
+                    tmp = file.with_suffix(".grow.npy")
+                    new = new_npy(tmp, arr.dtype, (rows, *arr.shape[1:]))
+                    new[: arr.shape[0]] = arr
+                    new.flush()
+                    del new
+                    made.append((name, file, tmp))
+        except OSError as err:
+            for _, _, tmp in made:
+                tmp.unlink(missing_ok=True)
+            if is_disk_full(err):
+                raise RunError(f"The disk holding {self.path} is full: its arrays cannot grow to {rows} rows; "
+                               f"free some space and resume again.") from err
+            raise
+        for name, file, tmp in made:
+            del self.arrays[name]
+            os.replace(tmp, file)
+            self.arrays[name] = np.load(file, mmap_mode="r+")
+            info = self.manifest["arrays"][name]
+            info["shape"] = [rows, *info["shape"][1:]]
+
+    def flush(self) -> None:
+        for arr in self.arrays.values():
+            arr.flush()
+
+    # -- manifest and metrics ---------------------------------------------------------------
+    def write_manifest(self, **updates: Any) -> None:
+        """Update fields (a ``None`` value removes the field) and replace run.json atomically."""
+        for key, value in updates.items():
+            if value is None:
+                self.manifest.pop(key, None)
+            else:
+                self.manifest[key] = value
+        self.manifest["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        text = dumps_json(self.manifest)
+        try:
+            atomic_write_text(self.path / "run.json", text)
+        except OSError as err:
+            if not is_disk_full(err):
+                raise
+            # No room for a second copy: overwrite in place (it fits the blocks the old one holds
+            # unless it grew past them), so the status still says what happened.
+            with open(self.path / "run.json", "r+", encoding="utf-8") as f:
+                f.write(text)
+                f.truncate()
+
+    def append_metrics(self, record: dict) -> None:
+        if self._metrics is None:
+            self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
+        self._metrics.write(json.dumps(record, ensure_ascii=False, default=json_default) + "\n")
+
+    def flush_metrics(self) -> None:
+        if self._metrics is not None:
+            self._metrics.flush()
+
+    def truncate_metrics(self, after_step: int) -> None:
+        """Drop metric lines past ``after_step`` (a resume replays those steps)."""
+        file = self.path / "metrics.jsonl"
+        if not file.is_file():
+            return
+        keep = [line for line in metric_lines(file) if line.strip() and _step_of(line) <= after_step]
+        atomic_write_text(file, "".join(line + "\n" for line in keep))
+
+    def last_metrics_time(self) -> float:
+        """The ``time`` of the last metrics line (a resumed run's clock continues from it)."""
+        file = self.path / "metrics.jsonl"
+        if not file.is_file():
+            return 0.0
+        for line in reversed(metric_lines(file)):
+            try:
+                return float(json.loads(line).get("time", 0.0))
+            except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+                continue
+        return 0.0
+
+    def close(self) -> None:
+        """Flush and release the run (the manifest must be written before this)."""
+        try:
+            self.flush()
+            if self._metrics is not None:
+                self._metrics.close()
+        finally:
+            self._metrics = None
+            if self.lock is not None:
+                self.lock.release()
+
+
+def _step_of(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", -1))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return 1 << 62
+
+
