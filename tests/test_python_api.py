@@ -83,13 +83,31 @@ def test_display_every_updates_one_output_in_place(tiny_clip, tmp_path, monkeypa
         return Handle()
     fake = types.ModuleType("IPython.display")
     fake.display, fake.Image, fake.HTML = display, (lambda data: ("image", data)), (lambda text: ("html", text))
-    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: types.SimpleNamespace(kernel=object())  # a notebook's kernel
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
     monkeypatch.setitem(sys.modules, "IPython.display", fake)
     clipxai.ascend("a red heart", model_obj=tiny_clip, out=tmp_path, display_every=3, **FAST)
     assert len(shown) == 2  # one picture and one caption, then updated in place
     assert [u[0] for u in updates] == ["image", "html"] * 2  # steps 6 and 9
     assert updates[-1][1].startswith("step 9/9") and "a red heart:" in updates[-1][1]
     assert updates[0][1][:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("ipython", ["missing", "terminal"])
+def test_display_every_outside_a_notebook_falls_back_to_the_progress_line(ipython, tiny_clip, tmp_path, monkeypatch,
+                                                                          capsys):
+    """The README's snippet, run as a script: no IPython, or IPython without a kernel."""
+    fake = types.ModuleType("IPython")
+    if ipython == "terminal":
+        fake.get_ipython = lambda: None
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    monkeypatch.setitem(sys.modules, "IPython.display", None)  # importing it would fail
+    runs = clipxai.ascend("a red heart", model_obj=tiny_clip, out=tmp_path, display_every=3, **{**FAST, "quiet": False})
+    assert runs[0].status == "complete"
+    assert "a red heart" in capsys.readouterr().err  # the text progress line
+    with pytest.raises(ClipxaiError, match="display_every must be a positive number of steps"):
+        clipxai.ascend("a red heart", model_obj=tiny_clip, out=tmp_path, display_every=0, **FAST)
 
 
 def test_a_prompt_longer_than_the_context_is_said_to_be_cut(tiny_clip, tmp_path):

@@ -9,10 +9,27 @@ from clipxai.errors import ClipxaiError
 from clipxai.terms.base import Step
 
 
+def in_notebook() -> bool:
+    """Whether this process runs under an IPython kernel (Jupyter, VS Code, Colab), which can show images."""
+    try:
+        from IPython import get_ipython  # noqa: PLC0415
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def notebook_display(every: int, size: int = 192) -> NotebookDisplay | None:
+    """The in-place display in a notebook; None elsewhere, where the text progress line shows the run."""
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        raise ClipxaiError(f"display_every must be a positive number of steps (got {every!r}).")
+    return NotebookDisplay(every, size) if in_notebook() else None
+
+
 class NotebookDisplay(Callback):
     """Every ``every`` steps, replace one output cell's picture (a row of the seeds' images) and caption.
 
-    ``clipxai.ascend(..., display_every=N)`` adds it; it needs IPython (a notebook).
+    ``clipxai.ascend(..., display_every=N)`` adds it in a notebook (``notebook_display``).
     """
 
     def __init__(self, every: int, size: int = 192):

@@ -209,7 +209,8 @@ def ascend(prompt: str | None = None, *, preset: str | None = None, model: str |
     ``param_options={...}``, ... — see ``clipxai.ascent.config.FLAT``), and a misspelt one is refused
     with a suggestion. ``resume=RUN`` continues an interrupted run (``steps=`` may extend it).
     ``model_obj`` passes already loaded ``ClipModel`` object(s) (notebooks, tests).
-    ``display_every=N`` shows the image and similarity in place every N steps in a notebook.
+    ``display_every=N`` shows the image and similarity in place every N steps in a notebook
+    (elsewhere the text progress line shows the run).
     ``expand={"n": 2, "model": ..., "base_url": ...}`` replaces the prompt by LLM expansions
     (weighted equally) before anything is created.
     """
@@ -220,8 +221,9 @@ def ascend(prompt: str | None = None, *, preset: str | None = None, model: str |
     if "out" in options:
         options["out"] = str(options["out"])
     if display_every is not None:
-        from clipxai.ascent.notebook import NotebookDisplay  # noqa: PLC0415
-        callbacks = [*callbacks, NotebookDisplay(display_every)]
+        from clipxai.ascent.notebook import notebook_display  # noqa: PLC0415
+        display = notebook_display(display_every)  # None outside a notebook: the progress line shows the run
+        callbacks = [*callbacks, display] if display is not None else callbacks
     if resume is not None:
         if prompt or expand:
             raise ClipxaiError("Give either a prompt (and expand=) or resume=RUN, not both: a resumed run keeps its "
