@@ -194,6 +194,31 @@ def test_progress_bar_on_a_terminal(tiny_clip, tmp_path):
     assert "ETA 0:00" in lines[1] and "best" in lines[1] and lines[-1].startswith("done: 3 steps")
 
 
+def test_progress_shows_the_true_best_and_every_term(tiny_clip, tmp_path):
+    """The best is the maximum over every step (lines print only now and then); the last line names each term."""
+    import io
+
+    import clipxai
+    from clipxai.ascent.progress import Progress
+
+    log = io.StringIO()
+    [run] = clipxai.ascend("a red heart", model_obj=tiny_clip, steps=12, cutouts=1, quiet=True, lr=0.3,
+                           out=str(tmp_path), callbacks=[Progress(stream=log, every=3600)])
+    sims = [m["sim/a red heart"] for m in run.metrics()]
+    assert max(sims) > max(sims[-1], sims[0])  # the best step printed no line of its own
+    assert f"(best {max(sims):.3f})" in log.getvalue().splitlines()[-1]
+    # A run of terms alone ends with their values, not with an empty '|'.
+    (tmp_path / "terms.py").write_text("def saturation(step):\n"
+                                       "    img = step.image\n"
+                                       "    return (img.max(1).values - img.min(1).values).mean()\n")
+    log = io.StringIO()
+    [run] = clipxai.ascend(terms=[f"{tmp_path / 'terms.py'}:saturation"], model_obj=tiny_clip, steps=3, cutouts=1,
+                           quiet=True, out=str(tmp_path), callbacks=[Progress(stream=log, every=3600)])
+    last = log.getvalue().splitlines()[-1]
+    assert last.startswith("done: 3 steps") and "| ;" not in last
+    assert f"saturation {run.metrics()[-1]['term/saturation']:.4g}" in last
+
+
 def test_a_killed_process_leaves_every_recorded_row_readable(tmp_path):
     import signal
     import subprocess

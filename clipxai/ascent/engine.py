@@ -73,6 +73,11 @@ class Parts:
         return self.members[0].model
 
     @property
+    def model_label(self) -> str:
+        """``toy``, or an ensemble as ``toy + toy-b:0.5`` (a weight shown where it is not 1)."""
+        return " + ".join(m.model.name + (f":{m.weight:g}" if m.weight != 1 else "") for m in self.members)
+
+    @property
     def prompts(self) -> list[EncodedPrompt]:
         return self.members[0].prompts
 

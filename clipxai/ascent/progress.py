@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 import time
 
+import torch
+
 from clipxai.ascent.engine import Callback, Engine
 from clipxai.terms.base import Step
 
@@ -34,17 +36,26 @@ class Progress(Callback):
         self.bar = None
         self._t0 = self._last = 0.0
         self._first = 0
-        self.best: list[list[float]] | None = None   # [seed][prompt]
+        self.best: list[list[float]] | None = None   # [seed][prompt], as last shown
         self.current: list[list[float]] | None = None
+        self.terms: dict[str, float] = {}            # each term's value (mean over seeds), as last shown
+        self._best: torch.Tensor | None = None       # (K, P) best so far, on the device: no sync per step
 
     # -- figures ---------------------------------------------------------------------------------
+    def _track_best(self, step: Step) -> None:
+        """The best similarity of every step, not only of the steps that print a line."""
+        sims = step.prompt_similarities
+        self._best = sims.clone() if self._best is None else torch.maximum(self._best, sims)
+
     def _observe(self, step: Step) -> None:
-        sims = step.prompt_similarities.tolist()
-        self.current = sims
-        if self.best is None:
-            self.best = [list(row) for row in sims]
-        else:
-            self.best = [[max(b, c) for b, c in zip(brow, crow)] for brow, crow in zip(self.best, sims)]
+        self.current = step.prompt_similarities.tolist()
+        self.best = self._best.tolist()
+        self.terms = {name: float(value.float().mean()) for name, value in step.values.items()}
+
+    def term_values(self) -> str:
+        """``tv 0.0123, saturation 0.5`` for the terms that are not a prompt's similarity."""
+        shown = [(n, v) for n, v in self.terms.items() if not n.startswith(("cosine(", "spherical(", "logexp_cosine("))]
+        return ", ".join(f"{n} {v:.4g}" for n, v in shown)
 
     def similarities(self, engine: Engine) -> str:
         """``❤️ 0.452 (best 0.460)`` per prompt; per seed (``0.45 0.47 ...``) when several seeds run."""
@@ -77,6 +88,7 @@ class Progress(Callback):
                        f"{f' of {seeds} seeds' if seeds > 1 else ''} to go")
 
     def on_step_end(self, engine: Engine, step: Step) -> None:
+        self._track_best(step)
         now = time.perf_counter()
         last = step.index == engine.steps - 1
         due = (now - self._last >= (0.25 if self.tty else self.every)) or last
@@ -101,11 +113,12 @@ class Progress(Callback):
             self.bar.close()
             self.bar = None
         elapsed = _clock(time.perf_counter() - self._t0)
+        figures = " | ".join(f for f in (self.similarities(engine), self.term_values()) if f)
         if status == "complete":
             tail = f"; next: {self.next_command}" if self.next_command else ""
-            self._line(f"done: {engine.steps_done} steps in {elapsed} | {self.similarities(engine)}{tail}")
+            self._line(f"done: {engine.steps_done} steps in {elapsed}" + (f" | {figures}" if figures else "") + tail)
         else:
-            self._line(f"{status} at step {engine.steps_done} after {elapsed} | {self.similarities(engine)}")
+            self._line(f"{status} at step {engine.steps_done} after {elapsed}" + (f" | {figures}" if figures else ""))
 
     def _line(self, text: str) -> None:
         self.stream.write(text.rstrip(" |") + "\n")

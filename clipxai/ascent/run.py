@@ -150,7 +150,7 @@ def prepare(cfg: AscendConfig, model: ClipModel | None = None, callbacks: Iterab
     recorder = RunRecorder(cfg, parts.model, extra_manifest=extra_manifest)
     guard = FiniteGuard(cfg.record.log_every, cfg.record.snapshot_every)
     title = cfg.prompt or " ".join(cfg.objective.terms)  # a run of terms alone is named by them
-    shown = [] if quiet else [Progress(label=f"{_short(title)} on {parts.model.name}",
+    shown = [] if quiet else [Progress(label=f"{_short(title)} on {parts.model_label}",
                                        next_command=_NextCommand(recorder))]
     chain = [guard, recorder, *shown, *callbacks, Checkpointer(recorder)]
     return Engine(parts, chain), recorder
