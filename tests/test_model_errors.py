@@ -87,3 +87,31 @@ def test_a_corrupt_weight_index_is_one_sentence(tmp_path, index):
 
 def test_a_folder_of_no_known_layout(tmp_path):
     one_sentence(str(tmp_path), "neither open_clip_config.json nor config.json")
+
+
+def test_an_unreachable_default_model_says_how_to_go_offline_before_torch_loads(tmp_path):
+    """The README's first command on a machine without the weights or the network: one sentence naming
+    the toy CLIP and `clipxai models`, within 2 s, and torch never imported."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import socket, sys, time\n"
+        "def refuse(*a, **k):\n"
+        "    raise OSError('no network')\n"
+        "socket.create_connection = refuse\n"
+        "from clipxai.cli import main\n"
+        "t = time.perf_counter()\n"
+        "code = main(['ascend', '❤️', '--steps', '2', '--out', sys.argv[1]])\n"
+        "print(code, 'torch' in sys.modules, round(time.perf_counter() - t, 3))\n"
+    )
+    env = {**os.environ, "CLIPXAI_CLIP_CACHE": str(tmp_path / "empty-cache")}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "runs")], capture_output=True, text=True,
+                          env=env, timeout=60)
+    code, torch_loaded, seconds = done.stdout.split()
+    assert code == "2" and torch_loaded == "False" and float(seconds) < 2.0
+    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "'ViT-B/32'" in error[0]
+    assert "--model toy" in error[0] and "clipxai models" in error[0]
+    assert not (tmp_path / "runs").exists()

@@ -15,6 +15,7 @@ import click
 
 from clipxai.ascent.config import (
     ACTIVATIONS,
+    DEFAULT_MODEL,
     OPTIMIZERS,
     PARAM_ALIASES,
     PRESETS,
@@ -22,6 +23,7 @@ from clipxai.ascent.config import (
     SIMILARITIES,
     TEXT_CONTEXTS,
     list_presets,
+    model_specs,
 )
 from clipxai.errors import ClipxaiError, NonFiniteLossError, TermError
 
@@ -158,6 +160,8 @@ def parse_param_options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--resume", type=click.Path(), default=None, help="Continue an interrupted run folder.")
 def ascend_command(prompt, resume, quiet, param_option, expand_n, llm_model, llm_base_url, models, **options):
     """Optimize an image from noise toward PROMPT ("text:w|text:-w"), or the --term objectives alone, and record the run."""
+    if not resume:
+        _refuse_an_unreachable_model(models, options.get("preset"))
     from clipxai.ascent.run import ascend  # noqa: PLC0415  (torch and clip load only when a command runs)
 
     if models:
@@ -182,6 +186,18 @@ def ascend_command(prompt, resume, quiet, param_option, expand_n, llm_model, llm
         click.echo(f"stopped early ({runs[0].manifest.get('stop_reason', 'interrupted')}); continue with: "
                    + " ; ".join(f"clipxai ascend --resume {run.path}" for run in runs), err=True)
         raise SystemExit(EXIT_INTERRUPTED)
+
+
+def _refuse_an_unreachable_model(models, preset) -> None:
+    """A named OpenAI model that is neither cached nor reachable is said at once, before torch loads."""
+    from clipxai.models.offline import unreachable_named_model  # noqa: PLC0415
+
+    chosen = PRESETS.get(preset or "default")
+    specs = list(models) or [chosen.values.get("model", DEFAULT_MODEL) if chosen else DEFAULT_MODEL]
+    for name, _ in model_specs(specs):
+        why = unreachable_named_model(name)
+        if why:
+            raise ClipxaiError(why)
 
 
 def _ascend(ascend, prompt, resume, quiet, expand_n, llm_model, llm_base_url, options):

@@ -12,22 +12,49 @@ One module per backend: ``openai`` (clip-anytorch), ``openclip``, ``hf`` (transf
 ``weights`` reads files, ``convert`` turns OpenAI-format weights into the other layouts.
 """
 
-from clipxai.models.base import OPENAI_MEAN, OPENAI_STD, ClipModel
-from clipxai.models.hooks import DEFAULT_HOOKS, pool_activation
-from clipxai.models.load import list_models, load_clip, load_file, wrap_module
-from clipxai.models.openai import (
-    ARCHITECTURES,
-    DEFAULT_MODEL,
-    build_from_state_dict,
-    clip_cache_dir,
-    random_clip,
-)
-from clipxai.models.placement import resolve_device
-from clipxai.models.registry import list_forms, register_form, register_model
-from clipxai.models.tokenizers import _import_clip
-from clipxai.models.weights import file_sha256, load_state_dict_bytes, read_state_dict, state_dict_sha256
+from importlib import import_module
 
-__all__ = ["ClipModel", "load_clip", "wrap_module", "random_clip", "list_models", "list_forms", "register_form",
-           "register_model", "DEFAULT_HOOKS", "DEFAULT_MODEL", "ARCHITECTURES", "OPENAI_MEAN", "OPENAI_STD",
-           "resolve_device", "file_sha256", "state_dict_sha256", "read_state_dict", "load_state_dict_bytes",
-           "build_from_state_dict", "clip_cache_dir", "pool_activation", "load_file", "_import_clip"]
+# public name -> the module that defines it; imported on first use, so that the torch-free parts
+# (offline, catalog) load without torch
+_LAZY = {
+    "OPENAI_MEAN": "clipxai.models.base",
+    "OPENAI_STD": "clipxai.models.base",
+    "ClipModel": "clipxai.models.base",
+    "DEFAULT_HOOKS": "clipxai.models.hooks",
+    "pool_activation": "clipxai.models.hooks",
+    "list_models": "clipxai.models.load",
+    "load_clip": "clipxai.models.load",
+    "load_file": "clipxai.models.load",
+    "wrap_module": "clipxai.models.load",
+    "ARCHITECTURES": "clipxai.models.openai",
+    "DEFAULT_MODEL": "clipxai.models.openai",
+    "build_from_state_dict": "clipxai.models.openai",
+    "clip_cache_dir": "clipxai.models.openai",
+    "random_clip": "clipxai.models.openai",
+    "resolve_device": "clipxai.models.placement",
+    "list_forms": "clipxai.models.registry",
+    "register_form": "clipxai.models.registry",
+    "register_model": "clipxai.models.registry",
+    "_import_clip": "clipxai.models.tokenizers",
+    "file_sha256": "clipxai.models.weights",
+    "load_state_dict_bytes": "clipxai.models.weights",
+    "read_state_dict": "clipxai.models.weights",
+    "state_dict_sha256": "clipxai.models.weights",
+}
+
+__all__ = ['ClipModel', 'load_clip', 'wrap_module', 'random_clip', 'list_models', 'list_forms', 'register_form',
+           'register_model', 'DEFAULT_HOOKS', 'DEFAULT_MODEL', 'ARCHITECTURES', 'OPENAI_MEAN', 'OPENAI_STD',
+           'resolve_device', 'file_sha256', 'state_dict_sha256', 'read_state_dict', 'load_state_dict_bytes',
+           'build_from_state_dict', 'clip_cache_dir', 'pool_activation', 'load_file', '_import_clip']
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'clipxai.models' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -9,9 +9,13 @@ file is found by looking, so the error comes at once.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import re
+import socket
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlparse
 
 
 def hf_cache_dir() -> Path:
@@ -78,3 +82,42 @@ def hub_offline() -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def openai_model_urls() -> dict[str, str]:
+    """OpenAI's named models and their download addresses, read from clip's source without importing
+    it (importing clip imports torch, which takes seconds)."""
+    spec = importlib.util.find_spec("clip")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    try:
+        text = (Path(spec.submodule_search_locations[0]) / "clip.py").read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    return dict(re.findall(r'"([^"]+)":\s*"(https://[^"]+\.pt)"', text))
+
+
+def offline_hint() -> str:
+    """What to do when a named OpenAI model cannot be had: the offline toy CLIP and the listing."""
+    return ("to try clipxai offline, use the bundled toy CLIP (`clipxai ascend \"❤️\" --model toy`); "
+            "`clipxai models` lists what loads on this machine")
+
+
+def clip_cache_dir() -> Path:
+    """The folder clip downloads named models into (and reads them from)."""
+    return Path(os.environ.get("CLIPXAI_CLIP_CACHE", Path.home() / ".cache" / "clip"))
+
+
+def unreachable_named_model(name: str, timeout: float = 2.0) -> str | None:
+    """Why the named OpenAI model cannot load here (not cached, and its server cannot be reached within
+    ``timeout`` seconds), or None when it is cached, not an OpenAI name, or reachable."""
+    url, cache = openai_model_urls().get(name), clip_cache_dir()
+    if url is None or (cache / os.path.basename(url)).is_file():
+        return None
+    host = urlparse(url).hostname
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return (f"The CLIP model '{name}' is not in {cache} and this machine cannot reach its download; "
+                f"{offline_hint()}; or place {os.path.basename(url)} in {cache}, or pass --model with a local file.")
+    return None

@@ -23,6 +23,7 @@ from clipxai.ascent.config import (  # noqa: E402,F401  (one definition, in the 
 from clipxai.errors import ModelLoadError
 from clipxai.models.base import ClipModel
 from clipxai.models.hooks import DEFAULT_HOOKS
+from clipxai.models.offline import clip_cache_dir, offline_hint
 from clipxai.models.placement import place, resolve_device
 from clipxai.models.tokenizers import ClipBPE, _import_clip
 from clipxai.models.weights import NON_WEIGHT_KEYS, OPENAI_KEYS, state_dict_sha256
@@ -72,11 +73,6 @@ class OpenAIClip(ClipModel):
         x = m.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)  # its blocks cut the causal mask to n
         x = m.ln_final(x)
         return (x[torch.arange(x.shape[0], device=x.device), eot_positions] @ m.text_projection).float()
-
-
-def clip_cache_dir() -> Path:
-    """The folder clip downloads named models into (and reads them from)."""
-    return Path(os.environ.get("CLIPXAI_CLIP_CACHE", Path.home() / ".cache" / "clip"))
 
 
 def wrap_openai(module: nn.Module, name: str, device, sha256: str | None = None,
@@ -181,7 +177,7 @@ def download_named(name: str) -> Path:
                 target.unlink()
         raise ModelLoadError(
             f"The CLIP model '{name}' is not in {root} and could not be downloaded "
-            f"({type(err).__name__}); place {os.path.basename(url)} from {url} in {root}, "
+            f"({type(err).__name__}); {offline_hint()}; or place {os.path.basename(url)} from {url} in {root}, "
             f"or pass --model with a local file."
         ) from err
     finally:
