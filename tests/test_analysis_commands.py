@@ -189,3 +189,23 @@ def test_new_commands_are_listed(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "runs" in out and "video" in out and "analyse" not in out
+
+
+def test_report_keeps_a_file_it_did_not_write_unless_forced(tmp_path, capsys):
+    run = write_run(tmp_path, "kept", n=12)
+    notes = tmp_path / "notes.html"
+    notes.write_text("<p>my notes</p>")
+    assert main(["report", str(run), "-o", str(notes), *FAST]) == 2
+    assert notes.read_text() == "<p>my notes</p>" and "--overwrite" in capsys.readouterr().err
+    assert main(["report", str(run), "-o", str(notes), "--force", *FAST]) == 0
+    assert "my notes" not in notes.read_text()
+    assert main(["report", str(run), "-o", str(notes), *FAST]) == 0  # a report it wrote is replaced
+
+
+def test_default_outputs_in_the_working_folder_are_git_ignored():
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    paths = ["report.html", "report.md", "report_figures/fig.png", "compare-run/table.csv", "atlas/atlas.html", "run.mp4"]
+    done = subprocess.run(["git", "check-ignore", *paths], cwd=root, capture_output=True, text=True)
+    assert done.stdout.split() == paths

@@ -233,7 +233,7 @@ def analyze_command(run_path, projection, no_gif, as_json, quiet, opinion, **kw)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
               show_default=True, help="The HTML file; a Markdown twin and its figures folder go beside it.")
 @click.option("--title", default=None, help="Title of the report (default: from the prompts).")
-@click.option("--overwrite", is_flag=True,
+@click.option("--force", "--overwrite", "overwrite", is_flag=True,
               help="Replace an existing file at -o (or its .md twin) even if no report wrote it.")
 @click.option("--reanalyze", is_flag=True, help="Analyze again even where summary.json exists.")
 @click.option("--open", "open_after", **OPEN_OPTION)
