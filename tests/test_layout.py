@@ -12,6 +12,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "clipxai"
 MAX_TOP_LEVEL_MODULES = 6
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
+# Parts still over the limits, at their size when the limits came in: they may shrink, never grow,
+# and each leaves this list when it is split (tracked in the package-by-concept issue).
+NOT_YET_SPLIT = {
+    "clipxai.report.report": 521,
+    "clipxai.view.app.create_app": 151,
+    "clipxai.toy.train.train": 112,
+    "clipxai.generators.cvae.train.train": 104,
+    "clipxai.analysis.draw.figures._draw": 89,
+}
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:
@@ -135,15 +144,25 @@ def _click_importers() -> set[str]:
     return found
 
 
-def test_modules_and_functions_stay_small():
-    too_long = []
+def sizes_over_the_limits() -> dict[str, int]:
+    """Modules over MAX_MODULE_LINES and functions over MAX_FUNCTION_LINES, with their lengths."""
+    over = {}
     for module, (path, _) in _modules().items():
         text = path.read_text(encoding="utf-8")
         if text.count("\n") > MAX_MODULE_LINES:
-            too_long.append(f"{module}: {text.count(chr(10))} lines")
+            over[module] = text.count("\n")
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
                 if length > MAX_FUNCTION_LINES:
-                    too_long.append(f"{module}.{node.name}: {length} lines")
-    assert too_long == []
+                    over[f"{module}.{node.name}"] = length
+    return over
+
+
+def test_modules_and_functions_stay_small():
+    over = sizes_over_the_limits()
+    new = {name: size for name, size in over.items() if name not in NOT_YET_SPLIT}
+    grown = {name: size for name, size in over.items() if size > NOT_YET_SPLIT.get(name, size)}
+    assert new == {} and grown == {}
+    split = sorted(set(NOT_YET_SPLIT) - set(over))
+    assert split == [], f"{split} are within the limits now: take them off NOT_YET_SPLIT"
