@@ -1,10 +1,10 @@
-"""The run directory: writing it during a run, reading it afterwards.
+"""Reading a run folder: ``Run``, its manifest, arrays and metrics (the writer is ``runs/writer.py``).
 
 Format 2 nests the config in sections (param, augment, optim, objective, record); format 1
-(every run before) has it flat and is read as if it were format 2. Arrays are preallocated
-with ``open_memmap`` so a killed run leaves valid ``.npy`` files; ``run.json`` says how many
-rows are real (``n_snapshots``). ``load_run`` returns a ``Run`` whose arrays are
-memory-mapped and cut to the recorded rows, for native runs and (through
+(every run before) has it flat and is read as if it were format 2. Arrays were preallocated
+with ``open_memmap``, so a killed run leaves valid ``.npy`` files; ``run.json`` says how many
+rows are real (``n_snapshots``). A ``Run``'s arrays are memory-mapped and cut to the recorded
+rows. ``clipxai.runs.load`` opens folders by path: native runs here, and (through
 ``clipxai.runs.legacy``) the folders of the original CLIP-text-to-image script.
 """
 
