@@ -9,10 +9,10 @@ Everything is imported on first use (torch and CLIP take seconds), so ``import c
 ``clipxai --help`` stay fast.
 """
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 from clipxai.errors import ClipxaiError
+from clipxai.util.lazy import lazy_attributes
 
 try:
     __version__ = version("clipxai")
@@ -37,13 +37,4 @@ _LAZY = {
 __all__ = ["ClipxaiError", "__version__", *_LAZY]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'clipxai' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

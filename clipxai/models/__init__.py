@@ -12,7 +12,8 @@ One module per backend: ``openai`` (clip-anytorch), ``openclip``, ``hf`` (transf
 ``weights`` reads files, ``convert`` turns OpenAI-format weights into the other layouts.
 """
 
-from importlib import import_module
+
+from clipxai.util.lazy import lazy_attributes
 
 # public name -> the module that defines it; imported on first use, so that the torch-free parts
 # (offline, catalog) load without torch
@@ -48,13 +49,4 @@ __all__ = ['ClipModel', 'load_clip', 'wrap_module', 'random_clip', 'list_models'
            'build_from_state_dict', 'clip_cache_dir', 'pool_activation', 'load_file', '_import_clip']
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'clipxai.models' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
