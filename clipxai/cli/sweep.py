@@ -6,6 +6,8 @@ import signal
 
 import click
 
+from clipxai.util.extras import require_extra
+
 
 @click.command("sweep")
 @click.argument("spec", type=click.Path(dir_okay=False))
@@ -17,6 +19,8 @@ import click
               help="How often a failed run is started again [default: the spec's, 1].")
 def sweep_command(spec, executor, address, out, retries):
     """Run every run of the grid in SPEC.toml (or continue it); exit 0 when all completed, 1 when some failed."""
+    if executor == "ray":
+        require_extra("sweep", "--executor ray")
     from clipxai.sweep.driver import run_sweep  # noqa: PLC0415
 
     def stop(signum, _frame):  # between runs; during a run, ascend stops it cleanly after the current step

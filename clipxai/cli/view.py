@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from clipxai.errors import ClipxaiError
-from clipxai.view.app import LOOPBACK_HOSTS, create_app
+from clipxai.util.extras import require_extra
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -87,7 +87,10 @@ def view_command(directory, port, host, read_only):
         raise ClipxaiError(f"{root} is not a folder; give the folder that holds your runs (clipxai view DIR).")
     if not str(port).isdigit():
         raise ClipxaiError(f"The port must be a number from 0 to 65535 (got '{port}').")
+    require_extra("view", "clipxai view")
     import uvicorn  # noqa: PLC0415
+
+    from clipxai.view.app import LOOPBACK_HOSTS, create_app  # noqa: PLC0415
 
     sock = bind(host, int(port))
     loopback = host in LOOPBACK_HOSTS
