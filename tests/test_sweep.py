@@ -85,6 +85,24 @@ def test_local_sweep_completes_and_a_rerun_redoes_nothing(tmp_path, capsys):
     assert not (folder / "sweep.lock").exists()
 
 
+def test_a_finished_sweep_rerun_returns_from_the_files_alone(tmp_path, capsys, monkeypatch):
+    """No checks that load models when this spec has finished; a changed spec is checked again."""
+    import clipxai.sweep.driver as driver
+
+    spec = write_spec(tmp_path, 'name = "done"\n[grid]\nprompt = ["❤️"]\nseed = [0]\n' + FIXED)
+    assert sweep(spec, tmp_path / "out") == 0
+    capsys.readouterr()
+
+    def no_checks(*a, **k):
+        raise AssertionError("validated a finished sweep")
+    monkeypatch.setattr(driver, "validate", no_checks)
+    assert sweep(spec, tmp_path / "out") == 0
+    assert "1 complete, 0 units to do" in capsys.readouterr().err
+    spec.write_text(spec.read_text().replace('seed = [0]', 'seed = [0, 1]'))
+    assert sweep(spec, tmp_path / "out") == 1  # checked again: the stand-in check refuses
+    assert "validated a finished sweep" in capsys.readouterr().err
+
+
 def test_failing_run_does_not_stop_the_others_and_is_reported(tmp_path, capsys):
     (tmp_path / "nan_term.py").write_text(NAN_TERM)
     spec = write_spec(tmp_path, 'name = "mixed"\n[grid]\nprompt = ["a <b>\\"heart\\"</b> & co", "poison"]\n'

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from clipxai.errors import ClipxaiError
 from clipxai.sweep.lock import SweepLock
-from clipxai.sweep.plan import Unit, plan
+from clipxai.sweep.plan import COMPLETE, Unit, folder_state, has_summary, plan
 from clipxai.sweep.progress import SweepProgress, failure_table
 from clipxai.sweep.spec import SweepSpec, canonical, expand, load_spec
-from clipxai.sweep.state import SweepState
+from clipxai.sweep.state import RUNS, SweepState, read_sweep
 from clipxai.sweep.validate import validate
 from clipxai.sweep.work import payload
 
@@ -47,6 +47,23 @@ def make_executor(kind: str, address: str | None, spec: SweepSpec, folder: Path)
     return RayExecutor(address, spec.resources, spec.retries, str(folder.resolve()))
 
 
+def _finished(spec: SweepSpec, rows, folder: Path) -> bool:
+    """Whether this very spec has already finished in ``folder``: sweep.json holds it, and every run's
+    folder is complete (and analysed where the spec asks). Read from the files alone, so a rerun of a
+    finished sweep returns at once, without the checks that load torch."""
+    try:
+        recorded = read_sweep(folder)
+    except ClipxaiError:
+        return False
+    if recorded.get("spec") != spec.to_dict():
+        return False
+    for row in rows:
+        path = folder / RUNS / row.folder
+        if folder_state(path) != COMPLETE or (spec.analyze is not None and not has_summary(path)):
+            return False
+    return True
+
+
 def run_sweep(spec_path: str | Path, out: str | Path = "runs", executor: str = "local", address: str | None = None,
               retries: int | None = None, stream=None) -> SweepOutcome:
     """Run (or continue) the sweep a spec describes, in ``<out>/<name>``; see docs/sweeps.md."""
@@ -57,9 +74,13 @@ def run_sweep(spec_path: str | Path, out: str | Path = "runs", executor: str = "
             raise ClipxaiError(f"--retries must be 0 or more (got {retries}).")
         spec.retries = retries
     rows = expand(spec)
-    configs = validate(spec, rows)
     folder = Path(out).expanduser() / spec.name
     runner = make_executor(executor, address, spec, folder)
+    if _finished(spec, rows, folder):
+        print(f"sweep {spec.name}: {len(rows)} runs, {len(rows)} complete, 0 units to do; sweep.json in {folder}",
+              file=stream, flush=True)
+        return SweepOutcome(folder, EXIT_OK, {"complete": len(rows)}, 0)
+    configs = validate(spec, rows)
     steps = {row.folder: configs[canonical(row.options)].optim.steps for row in rows}
     with SweepLock(folder):
         state = SweepState(folder, spec, rows)
