@@ -283,3 +283,18 @@ def test_debug_is_taken_after_the_command_and_a_missing_command_says_why_whateve
     assert main(["video", "runs/x", "-o", "run.mp4"]) == 2
     err = capsys.readouterr().err
     assert "'video' command is not available in this install" in err and "No such option" not in err
+
+
+def test_ascend_help_lists_the_presets_then_every_option_in_its_section(capsys):
+    from clipxai.ascent.config import list_presets
+    from clipxai.cli.ascend import SECTIONS
+
+    assert main(["ascend", "--help"]) == 0
+    text = capsys.readouterr().out
+    titles = ["Presets", *(title for title, _ in SECTIONS)]
+    positions = [text.index(f"\n{title}:\n") for title in titles]
+    assert positions == sorted(positions) and "Other options" not in text
+    presets = text[positions[0]:positions[1]]
+    assert all(f"  {name} " in presets for name in list_presets())
+    optimisation = text[positions[titles.index("Optimisation")]:positions[titles.index("Terms")]]
+    assert "--lr " in optimisation and "--cutouts" not in optimisation

@@ -93,6 +93,44 @@ PARAM_FLAGS: list[tuple[str, object, str]] = [
 ]
 
 
+# `ascend --help` in sections, each option under the part of the method it sets.
+SECTIONS: list[tuple[str, tuple[str, ...]]] = [
+    ("Prompt", ("expand_n", "llm_model", "llm_base_url", "image_prompts", "similarity", "temperature", "text_context")),
+    ("Model", ("models", "device", "normalize")),
+    ("Parameterization", ("param", "param_option", "size", *(
+        f.split("/")[0].lstrip("-").replace("-", "_") for f, _, _ in PARAM_FLAGS))),
+    ("Augmentation", ("cutouts", "cut_min", "cut_max", "jitter", "aug_noise", "augment_fixed")),
+    ("Optimisation", ("steps", "lr", "optimizer", "weight_decay", "lr_schedule", "seed", "seeds")),
+    ("Terms", ("terms", "tv", "tv_reduction", "memory", "range")),
+    ("Recording", ("snapshot_every", "log_every", "hooks", "activations", "record_gradients", "frames", "out", "name")),
+    ("Performance", ("cutout_batch", "precision", "compile", "checkpoint_activations", "deterministic")),
+    ("Run", ("preset", "resume", "quiet", "help")),
+]
+
+
+class SectionedCommand(click.Command):
+    """A command whose help lists the presets in one line each, then its options by section."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Presets"):
+            formatter.write_dl([(name, PRESETS[name].description.split(": ")[0].split(". ")[0] + ".")
+                                for name in list_presets()])
+        help_option = self.get_help_option(ctx)
+        records = {("help" if p is help_option else p.name): p.get_help_record(ctx)
+                   for p in self.get_params(ctx) if isinstance(p, click.Option)}
+        placed = set()
+        for title, names in SECTIONS:
+            rows = [records[n] for n in names if records.get(n)]
+            placed.update(names)
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+        rest = [r for n, r in records.items() if r and n not in placed]
+        if rest:
+            with formatter.section("Other options"):
+                formatter.write_dl(rest)
+
+
 def _preset_values(name: str) -> str:
     """'[default: X; zer0int: Y]' from the presets, for one flat option."""
     shown = []
@@ -135,7 +173,7 @@ def parse_param_options(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-@click.command("ascend")
+@click.command("ascend", cls=SectionedCommand)
 @click.argument("prompt", required=False)  # optional when a --term is given
 @click.option("--preset", type=click.Choice(list_presets()), default=None,
               help="Named defaults; any option given overrides them. [default: default]")
