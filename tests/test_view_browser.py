@@ -17,6 +17,7 @@ import pytest
 pytest.importorskip("starlette.testclient", reason="the viewer needs starlette (pip install -e '.[view]')")
 sync_api = pytest.importorskip("playwright.sync_api", reason="the page tests need playwright (pip install playwright)")
 
+from helpers_runs import write_run  # noqa: E402
 from helpers_view import CHROMIUM_ARGS, NO_CHROMIUM, chromium, make_run  # noqa: E402
 
 from clipxai.cli.view import serving  # noqa: E402
@@ -151,6 +152,17 @@ def test_run_page_shows_frame_k_after_the_slider_moves(page, site, root):
     page.wait_for_selector(f'#frame[data-index="{n // 2}"]')
     page.mouse.move(0, 0)
     shot(page, "run")
+
+
+@needs_chromium
+def test_a_run_before_its_first_snapshot_shows_a_placeholder_and_asks_for_no_frame(page, site, root):
+    write_run(root, "waiting", n=6, recorded=0, status="running")
+    failed = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+    page.goto(site + "/run?id=waiting")
+    wait_js(page, "!document.querySelector('#frame-wait').hidden")
+    assert "Waiting for the first snapshot" in page.inner_text("#frame-wait")
+    assert page.is_hidden("#frame") and failed == []
 
 
 def hover_finds_a_point(page) -> bool:

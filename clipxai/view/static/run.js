@@ -150,6 +150,9 @@
       return;
     }
     if (data.pending) data.steps = data.steps || [];
+    const waiting = !n();   // no snapshot yet: a placeholder, and no request for a frame that is not there
+    $("#frame-wait").hidden = !waiting;
+    $("#frame").hidden = waiting;
     renderHead();
     if (!data.pending) {
       $("#slider").max = String(Math.max(0, n() - 1));
@@ -236,9 +239,6 @@
       }
     });
     window.addEventListener("resize", () => { if (data) drawCursor(); });
-    const newest = new Image();   // the newest image at once, while the run's data is on its way
-    newest.onload = () => { if (!$("#frame").dataset.index) $("#frame").src = newest.src; };
-    newest.src = cx.frameURL(id, -1);
     load();
   });
 })();
