@@ -165,6 +165,18 @@ def test_a_run_before_its_first_snapshot_shows_a_placeholder_and_asks_for_no_fra
     assert page.is_hidden("#frame") and failed == []
 
 
+@needs_chromium
+def test_the_per_step_block_is_a_sentence_and_a_table_of_only_what_has_a_value(page, site):
+    page.goto(site + "/run?id=heart")
+    wait_js(page, "document.querySelector('#dynamics h3') !== null")
+    block = page.inner_text("#dynamics")
+    keys = page.eval_on_selector_all("#dynamics th", "ths => ths.map(t => t.textContent)")
+    values = page.eval_on_selector_all("#dynamics td", "tds => tds.map(t => t.textContent)")
+    assert page.eval_on_selector("#dynamics p", "p => p.textContent").strip()
+    assert keys and all("_" not in k for k in keys)
+    assert "null" not in values and "undefined" not in values and "[object Object]" not in block
+
+
 def hover_finds_a_point(page) -> bool:
     box = page.locator("#projection").bounding_box()
     for y in range(4, int(box["height"]), 6):

@@ -119,11 +119,16 @@
     $("#verdict").textContent = a.verdict ? `verdict: ${a.verdict}.` : "";
     $("#verdict-reason").textContent = a.verdict_reason || "";
     const dyn = a.dynamics;
-    const rows = dyn ? Object.entries(dyn).filter(([k]) => k !== "reason") : [];
+    // the sentence first, then only the fields that have a value, named in words
+    const shown = (v) => v !== null && v !== undefined && v !== "" && typeof v !== "object";
+    const say = (v) => (typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(3)
+      : typeof v === "boolean" ? (v ? "yes" : "no") : String(v));
+    const rows = dyn ? Object.entries(dyn).filter(([k, v]) => k !== "reason" && shown(v)) : [];
     $("#dynamics").replaceChildren(...(dyn ? [
       cx.el("h3", {text: "dynamics (per step)"}),
       dyn.reason ? cx.el("p", {text: dyn.reason}) : null,
-      cx.el("table", {class: "kv"}, ...rows.map(([k, v]) => cx.el("tr", {}, cx.el("th", {text: k}), cx.el("td", {text: String(v)})))),
+      rows.length ? cx.el("table", {class: "kv"}, ...rows.map(([k, v]) =>
+        cx.el("tr", {}, cx.el("th", {text: k.replace(/_/g, " ")}), cx.el("td", {text: say(v)})))) : null,
     ] : []));
     $("#figures").replaceChildren(...Object.entries(a.figures).map(([name, url]) =>
       cx.el("a", {href: url, target: "_blank", rel: "noopener"},
