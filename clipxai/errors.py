@@ -31,6 +31,11 @@ class RunError(ClipxaiError):
     """A run directory is missing, corrupt, not writable or already holds results."""
 
 
+class TrainError(ClipxaiError):
+    """A training (toy CLIP, toy VQGAN, CVAE, attribute classifier) cannot start or continue:
+    results already in its folder, a resume that does not match, hyperparameters out of range."""
+
+
 class NonFiniteLossError(ClipxaiError):
     """The objective became NaN or infinite; the run stopped before that step's update."""
 

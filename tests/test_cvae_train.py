@@ -128,3 +128,13 @@ def test_an_interrupted_training_keeps_its_last_epoch_and_resumes_exactly(datase
     resumed = train(dataset, tmp_path / "cut", resume=True, cache_dir=tmp_path / "cache")
     ws, wr = weights(straight.checkpoint), weights(resumed.checkpoint)
     assert all(torch.equal(ws[k], wr[k]) for k in ws)
+
+
+def test_a_config_given_on_resume_may_change_only_the_epochs(dataset, tmp_path):
+    run(dataset, tmp_path / "out", tmp_path / "cache", epochs=1)
+    with pytest.raises(TrainError, match=r"different configuration \(lr\); resume with the same options"):
+        train(dataset, tmp_path / "out", TrainConfig(**{**TINY, "lr": 0.5, "epochs": 2}), resume=True,
+              cache_dir=tmp_path / "cache")
+    resumed = train(dataset, tmp_path / "out", TrainConfig(**{**TINY, "epochs": 2}), resume=True,
+                    cache_dir=tmp_path / "cache")
+    assert [h["epoch"] for h in resumed.history] == [1, 2]

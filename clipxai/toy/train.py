@@ -24,9 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from clipxai.errors import ClipxaiError
+from clipxai.errors import TrainError
 from clipxai.models.base import OPENAI_MEAN, OPENAI_STD
 from clipxai.toy import world
+from clipxai.util import training
 from clipxai.util.files import atomic_write_bytes, save_torch
 
 MODEL_FILE = "model.pt"
@@ -39,10 +40,6 @@ SOT, EOT = 49406, 49407  # clip's start/end-of-text token ids
 # Streams of the world's random generator: training and held-out evaluation never share one.
 TRAIN_STREAM = 0x7121
 EVAL_STREAM = 0xE7A1
-
-
-class TrainError(ClipxaiError):
-    """A toy training cannot start or continue (existing results, mismatched resume)."""
 
 
 @dataclass(frozen=True)
@@ -259,23 +256,9 @@ class TrainResult:
 
 def prepare_folder(out_dir: Path, overwrite: bool, resume: bool) -> None:
     """Refuse to mix a new training with results already in ``out_dir``."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise TrainError(f"{out_dir} exists and is not a folder.")
-    has_model = (out_dir / MODEL_FILE).exists()
-    has_checkpoint = (out_dir / CHECKPOINT_FILE).exists()
-    if resume and overwrite:
-        raise TrainError("Choose either --resume or --overwrite, not both.")
-    if resume:
-        if not has_checkpoint:
-            raise TrainError(f"{out_dir} has no {CHECKPOINT_FILE} to resume from.")
-        return
-    if (has_model or has_checkpoint) and not overwrite:
-        what = "a trained model" if has_model else "an unfinished training"
-        raise TrainError(f"{out_dir} already holds {what}; pass --resume to continue it or --overwrite to replace it.")
-    if overwrite:
-        for name in (MODEL_FILE, COMPRESSED_FILE, CHECKPOINT_FILE, LOG_FILE, SUMMARY_FILE):
-            (out_dir / name).unlink(missing_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    training.prepare_folder(out_dir, resume=resume, overwrite=overwrite, checkpoint=CHECKPOINT_FILE,
+                            holds={MODEL_FILE: "a trained model", CHECKPOINT_FILE: "an unfinished training"},
+                            replace=(MODEL_FILE, COMPRESSED_FILE, CHECKPOINT_FILE, LOG_FILE, SUMMARY_FILE))
 
 
 def train(out_dir: str | Path, config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
@@ -292,104 +275,132 @@ def train(out_dir: str | Path, config: TrainConfig, *, resume: bool = False, ove
     if bundle is not None and bundle not in BUNDLED_MODELS:
         raise TrainError(f"--bundle must name a bundled model ({', '.join(BUNDLED_MODELS)}), not '{bundle}'.")
     prepare_folder(out_dir, overwrite=overwrite, resume=resume)
-    model = build_model(config)
-    optimizer = make_optimizer(model, config)
-    start, used_tokens, used_positions, elapsed = 0, {SOT, EOT}, 2, 0.0
+    loop = ToyTraining(out_dir, config, progress)
     if resume:
-        ckpt = _load_checkpoint(out_dir / CHECKPOINT_FILE)
-        saved = ckpt.get("config", {})
-        if saved != asdict(config):
-            diff = sorted(k for k in set(saved) | set(asdict(config)) if saved.get(k) != asdict(config).get(k))
-            raise TrainError(f"The checkpoint in {out_dir} was made with a different configuration "
-                             f"({', '.join(diff)}); resume with the same options.")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        start, used_tokens = int(ckpt["step"]), set(ckpt["used_tokens"])
-        used_positions, elapsed = int(ckpt["used_positions"]), float(ckpt.get("seconds", 0.0))
+        loop.restore(_load_checkpoint(out_dir / CHECKPOINT_FILE))
     (out_dir / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n", encoding="utf-8")
+    if not loop.run(resumed=resume, log_every=log_every, stop_after=stop_after):
+        return None
+    return _finish(loop, BUNDLED_MODELS[bundle] if bundle is not None else None)
 
-    log = open(out_dir / LOG_FILE, "a", encoding="utf-8")
-    say = progress or (lambda line: None)
 
-    def note(line: str) -> None:
-        log.write(line + "\n")
-        log.flush()
-        say(line)
+class ToyTraining:
+    """One toy training as it runs: the model and its optimizer, the step reached, the seconds spent,
+    and the tokens and positions the captions used (the saved model keeps only those)."""
 
-    def checkpoint(step: int) -> None:
-        save_torch({"step": step, "config": asdict(config), "model": model.state_dict(),
-                      "optimizer": optimizer.state_dict(), "used_tokens": sorted(used_tokens),
-                      "used_positions": used_positions, "seconds": elapsed}, out_dir / CHECKPOINT_FILE)
+    def __init__(self, out_dir: Path, config: TrainConfig, progress: Callable[[str], None] | None = None):
+        self.out_dir, self.config = out_dir, config
+        self.say = progress or (lambda line: None)
+        self.model = build_model(config)
+        self.optimizer = make_optimizer(self.model, config)
+        self.step, self.used_tokens, self.used_positions, self.elapsed = 0, {SOT, EOT}, 2, 0.0
+        self.loss_value = float("nan")
 
-    note(f"{'resuming at' if resume else 'starting'} step {start}/{config.steps}; config {json.dumps(asdict(config))}")
-    tokens = Tokens(config.context_length)
-    model.train()
-    step, loss_value, acc_sum, n_sum = start, float("nan"), 0.0, 0
-    t0 = time.perf_counter()
-    try:
-        while step < config.steps:
-            batch = world_batch(config, step)
-            toks = tokens(batch.captions)
-            used_tokens.update(torch.unique(toks[toks > 0]).tolist())
-            used_positions = max(used_positions, int(toks.argmax(dim=-1).max()) + 1)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, step)
-            images = normalize(torch.from_numpy(augment(batch.images, config, step)))
-            loss, acc = contrastive_loss(model.encode_image(images), model.encode_text(toks),
-                                         model.logit_scale, batch.captions)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))
-            step += 1
-            loss_value = loss.item()
-            acc_sum, n_sum = acc_sum + acc, n_sum + 1
-            if step % log_every == 0 or step == config.steps:
-                now = time.perf_counter()
-                rate = (step - start) / max(now - t0, 1e-9)
-                eta = (config.steps - step) / max(rate, 1e-9)
-                note(f"step {step}/{config.steps}  loss {loss_value:.4f}  acc {acc_sum / n_sum:.3f}  "
-                     f"temp {model.logit_scale.exp().item():.1f}  lr {learning_rate(config, step - 1):.2e}  "
-                     f"{rate:.2f} steps/s  eta {eta / 60:.1f} min")
-                acc_sum, n_sum = 0.0, 0
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                elapsed_now = elapsed + time.perf_counter() - t0
-                elapsed, t0, start = elapsed_now, time.perf_counter(), step
-                checkpoint(step)
-            if stop_after is not None and step >= stop_after and step < config.steps:
-                elapsed += time.perf_counter() - t0
-                checkpoint(step)
-                note(f"stopped at step {step}; continue with --resume")
-                return None
-    except KeyboardInterrupt:
-        elapsed += time.perf_counter() - t0
-        checkpoint(step)
-        note(f"interrupted at step {step}; the checkpoint is saved, continue with --resume")
-        raise
-    finally:
-        log.close()
+    def restore(self, ckpt: dict) -> None:
+        """Continue from a checkpoint made with this very config (anything else is refused)."""
+        training.check_resumed_config(ckpt.get("config", {}), asdict(self.config), self.out_dir)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.step, self.used_tokens = int(ckpt["step"]), set(ckpt["used_tokens"])
+        self.used_positions, self.elapsed = int(ckpt["used_positions"]), float(ckpt.get("seconds", 0.0))
 
-    model.eval()
-    sd = compact_state_dict(model, used_tokens, used_positions)
+    def note(self, line: str) -> None:
+        """One line into train.log and to the progress callback."""
+        training.append_line(self.out_dir / LOG_FILE, line)
+        self.say(line)
+
+    def checkpoint(self) -> None:
+        training.save_checkpoint(self.out_dir / CHECKPOINT_FILE, {
+            "step": self.step, "config": asdict(self.config), "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "used_tokens": sorted(self.used_tokens),
+            "used_positions": self.used_positions, "seconds": self.elapsed})
+
+    def advance(self, tokens: Tokens) -> float:
+        """One optimizer step on the batch of the current step; returns the batch's accuracy."""
+        config, model, optimizer, step = self.config, self.model, self.optimizer, self.step
+        batch = world_batch(config, step)
+        toks = tokens(batch.captions)
+        self.used_tokens.update(torch.unique(toks[toks > 0]).tolist())
+        self.used_positions = max(self.used_positions, int(toks.argmax(dim=-1).max()) + 1)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, step)
+        images = normalize(torch.from_numpy(augment(batch.images, config, step)))
+        loss, acc = contrastive_loss(model.encode_image(images), model.encode_text(toks),
+                                     model.logit_scale, batch.captions)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        self.step += 1
+        self.loss_value = loss.item()
+        return acc
+
+    def run(self, *, resumed: bool, log_every: int, stop_after: int | None) -> bool:
+        """Train up to ``config.steps`` (True), or stop with a checkpoint once ``stop_after`` steps are
+        done (False); Ctrl-C saves a checkpoint too before it goes on up."""
+        config = self.config
+        self.note(f"{'resuming at' if resumed else 'starting'} step {self.step}/{config.steps}; "
+                  f"config {json.dumps(asdict(config))}")
+        tokens = Tokens(config.context_length)
+        self.model.train()
+        start, acc_sum, n_sum = self.step, 0.0, 0
+        t0 = time.perf_counter()
+        try:
+            while self.step < config.steps:
+                acc_sum, n_sum = acc_sum + self.advance(tokens), n_sum + 1
+                step = self.step
+                if step % log_every == 0 or step == config.steps:
+                    self._note_progress(start, t0, acc_sum / n_sum)
+                    acc_sum, n_sum = 0.0, 0
+                if step % config.checkpoint_every == 0 or step == config.steps:
+                    self.elapsed += time.perf_counter() - t0
+                    t0, start = time.perf_counter(), step
+                    self.checkpoint()
+                if stop_after is not None and step >= stop_after and step < config.steps:
+                    self.elapsed += time.perf_counter() - t0
+                    self.checkpoint()
+                    self.note(f"stopped at step {step}; continue with --resume")
+                    return False
+        except KeyboardInterrupt:
+            self.elapsed += time.perf_counter() - t0
+            self.checkpoint()
+            self.note(f"interrupted at step {self.step}; the checkpoint is saved, continue with --resume")
+            raise
+        return True
+
+    def _note_progress(self, start: int, t0: float, accuracy: float) -> None:
+        """The log line of a logged step: loss, accuracy, temperature, rate and time left."""
+        config, step = self.config, self.step
+        rate = (step - start) / max(time.perf_counter() - t0, 1e-9)
+        eta = (config.steps - step) / max(rate, 1e-9)
+        self.note(f"step {step}/{config.steps}  loss {self.loss_value:.4f}  acc {accuracy:.3f}  "
+                  f"temp {self.model.logit_scale.exp().item():.1f}  lr {learning_rate(config, step - 1):.2e}  "
+                  f"{rate:.2f} steps/s  eta {eta / 60:.1f} min")
+
+
+def _finish(loop: ToyTraining, bundled_path: Path | None) -> TrainResult:
+    """Write the compact model (and, for a bundle, its xz copy into the package) and train.json."""
+    out_dir, config, step, elapsed = loop.out_dir, loop.config, loop.step, loop.elapsed
+    loop.model.eval()
+    sd = compact_state_dict(loop.model, loop.used_tokens, loop.used_positions)
     model_path = out_dir / MODEL_FILE
     save_torch(sd, model_path)
-    compressed, bundled_path = None, None
-    if bundle is not None:  # xz at its strongest takes a few seconds; only bundles need it
+    compressed = None
+    if bundled_path is not None:  # xz at its strongest takes a few seconds; only bundles need it
         compressed = out_dir / COMPRESSED_FILE
         compress_file(model_path, compressed)
-        bundled_path = BUNDLED_MODELS[bundle]
         bundled_path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(bundled_path, compressed.read_bytes())
     summary = {"config": asdict(config), "steps": step, "seconds": round(elapsed, 1),
-               "final_loss": loss_value, "used_tokens": len(used_tokens), "used_positions": used_positions,
-               "model_bytes": model_path.stat().st_size, "compressed_bytes": compressed.stat().st_size if compressed else None,
+               "final_loss": loop.loss_value, "used_tokens": len(loop.used_tokens),
+               "used_positions": loop.used_positions, "model_bytes": model_path.stat().st_size,
+               "compressed_bytes": compressed.stat().st_size if compressed else None,
                "torch": torch.__version__, "threads": torch.get_num_threads(),
                "bundled": str(bundled_path) if bundled_path else None}
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    with open(out_dir / LOG_FILE, "a", encoding="utf-8") as f:
-        f.write(f"done: {step} steps in {elapsed / 60:.1f} min; wrote {model_path}\n")
-    return TrainResult(out_dir, model_path, compressed, step, elapsed, loss_value, bundled_path)
+    training.append_line(out_dir / LOG_FILE, f"done: {step} steps in {elapsed / 60:.1f} min; wrote {model_path}")
+    return TrainResult(out_dir, model_path, compressed, step, elapsed, loop.loss_value, bundled_path)
 
 
 def _load_checkpoint(path: Path) -> dict:

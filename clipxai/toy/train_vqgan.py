@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from clipxai.util import training
+
 SIZE = 64
 # f4 (64x64 images <-> 16x16 latents, like f16 at 256 px); 32 channels is the least taming's
 # GroupNorm(32) allows, and no extra residual blocks keep one-thread training under ~10 minutes.
@@ -188,15 +190,19 @@ def save(model, config: VQTrainConfig, out_dir: Path, stem: str, extra: dict) ->
     yaml_path, ckpt_path = out_dir / f"{stem}.yaml", out_dir / f"{stem}.ckpt"
     yaml_path.write_text(yaml.safe_dump(model_yaml(config), sort_keys=False))
     state = {k: v.detach().half() if v.is_floating_point() else v.detach() for k, v in model.state_dict().items()}
-    torch.save({"epoch": 0, "global_step": config.steps, "state_dict": state,
-                "clipxai": {"train_config": asdict(config), **extra}}, ckpt_path)
+    training.save_named_checkpoint(ckpt_path, {"epoch": 0, "global_step": config.steps, "state_dict": state,
+                                               "clipxai": {"train_config": asdict(config), **extra}})
     return yaml_path, ckpt_path
 
 
 def train(config: VQTrainConfig, out_dir: Path, stem: str = BUNDLE_STEM, log=print) -> dict:
-    """Train, save, reload the saved files through the release loader, and record the held-out error."""
+    """Train, save, reload the saved files through the release loader, and record the held-out error.
+
+    The files in ``out_dir`` are replaced (``--bundle`` rebuilds the shipped ones); there is nothing to resume.
+    """
     from clipxai.generators.vqgan.model import clear_cache, load_vqgan  # noqa: PLC0415
 
+    training.prepare_folder(out_dir, checkpoint=None)  # a file in the way fails now, not after the training
     t0 = time.perf_counter()
     model = train_model(config, log=log)
     seconds = time.perf_counter() - t0

@@ -109,89 +109,120 @@ def choices() -> dict:
 def create_app(root: str | Path, *, read_only: bool = False, token: str | None = None,
                hosts: tuple[str, ...] | None = LOOPBACK_HOSTS) -> Starlette:
     """The viewer of the runs under ``root``; ``hosts`` are the Host names accepted (None: any)."""
-    root = Path(root).resolve()
-    token = token or secrets.token_urlsafe(32)
-    catalog = Catalog(root)
-    jobs = Jobs()
-    metrics = MetricsTail(catalog.contains)
-    cached_choices: dict = {}
-    maps: dict[str, tuple] = {}      # run id -> (the Run it was computed for, its 2-D map)
+    viewer = Viewer(Path(root).resolve(), read_only=read_only, token=token or secrets.token_urlsafe(32))
+    app = Starlette(routes=viewer.routes(), lifespan=viewer.lifespan)
+    app.state.token, app.state.jobs, app.state.root = viewer.token, viewer.jobs, viewer.root
+    app.add_middleware(SecurityHeaders, hosts=hosts)
+    return app
 
-    def page(request: Request) -> Response:
+
+class Viewer:
+    """What the routes of one viewer share: the root and its catalog, the runs it started, its token,
+    and what it computed once (the start form's choices, each run's 2-D map)."""
+
+    def __init__(self, root: Path, *, read_only: bool, token: str):
+        self.root, self.read_only, self.token = root, read_only, token
+        self.catalog = Catalog(root)
+        self.jobs = Jobs()
+        self.metrics = MetricsTail(self.catalog.contains)
+        self.cached_choices: dict = {}
+        self.maps: dict[str, tuple] = {}      # run id -> (the Run it was computed for, its 2-D map)
+
+    def routes(self) -> list:
+        return [Route(p, self.page) for p in PAGES] + [
+            Route("/api/runs", self.api_runs), Route("/api/run", self.api_run), Route("/api/frame", self.api_frame),
+            Route("/api/projection", self.api_projection), Route("/api/options", self.api_options),
+            Route("/api/start", self.api_start, methods=["POST"]),
+            Route("/api/cancel", self.api_cancel, methods=["POST"]),
+            Route("/files/{path:path}", self.files),
+            Route("/favicon.ico", lambda request: Response(status_code=204)),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app):
+        """On shutdown, stop the runs this viewer started (each stays resumable) and say how to resume one."""
+        yield
+        stopped = self.jobs.shutdown()
+        if stopped:
+            print(f"Stopped {len(stopped)} run(s) started here; each is resumable: "
+                  f"clipxai ascend --resume {self.root / stopped[0]}")
+
+    def page(self, request: Request) -> Response:
         html = (PAGE_DIR / PAGES[request.url.path]).read_text(encoding="utf-8")
-        html = html.replace("{{TOKEN}}", token).replace("{{READ_ONLY}}", "1" if read_only else "0")
+        html = html.replace("{{TOKEN}}", self.token).replace("{{READ_ONLY}}", "1" if self.read_only else "0")
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
-    def api_runs(request: Request) -> Response:
-        return JSONResponse({"root": str(root), "read_only": read_only, "runs": catalog.rows()},
+    def api_runs(self, request: Request) -> Response:
+        return JSONResponse({"root": str(self.root), "read_only": self.read_only, "runs": self.catalog.rows()},
                             headers={"Cache-Control": "no-store"})
 
-    def api_run(request: Request) -> Response:
+    def api_run(self, request: Request) -> Response:
         run_id = request.query_params.get("id", "")
-        run = catalog.run(run_id)
-        job = jobs.get(run_id)
+        run = self.catalog.run(run_id)
+        job = self.jobs.get(run_id)
         if run is None:
             if job is not None:
                 return JSONResponse({"id": run_id, "pending": True, "job": job.to_dict()})
             return _not_found("No such run.")
         try:
-            steps = [int(s) for s in catalog.array(run, "steps")] if run.n else []
+            steps = [int(s) for s in self.catalog.array(run, "steps")] if run.n else []
         except (ClipxaiError, TypeError):
             steps = []
-        summary = catalog.summary(run)
+        summary = self.catalog.summary(run)
         analysis = analysis_view(summary, steps)
         if analysis:
-            analysis["figures"] = _figure_urls(run_id, analysis["figures"])
+            analysis["figures"] = self._figure_urls(run_id, analysis["figures"])
         return JSONResponse({
             "id": run_id, "name": run.path.name, "path": str(run.path), **run_facts(run), "steps": steps,
-            "metrics": metrics.series(run), "analysis": analysis,
-            "job": job.to_dict() if job else None, "read_only": read_only,
+            "metrics": self.metrics.series(run), "analysis": analysis,
+            "job": job.to_dict() if job else None, "read_only": self.read_only,
         }, headers={"Cache-Control": "no-store"})
 
-    def _figure_urls(run_id: str, figures: dict) -> dict:
+    def _figure_urls(self, run_id: str, figures: dict) -> dict:
         prefix = "" if run_id == "." else run_id + "/"
         out = {}
         for name, rel in figures.items():
             path = f"{prefix}analysis/{rel}"
-            if inside(root, path) is not None:
+            if inside(self.root, path) is not None:
                 out[name] = "/files/" + quote(path)
         return out
 
-    def api_frame(request: Request) -> Response:
+    def api_frame(self, request: Request) -> Response:
         try:
             index = _int(request.query_params.get("i"), -1)
             size = _int(request.query_params.get("size"))
         except ValueError:
             return _not_found("Bad frame index or size.")
-        run = catalog.run(request.query_params.get("id", ""))
-        data = frame_png(catalog.array(run, "images"), index, size) if run is not None else None
+        run = self.catalog.run(request.query_params.get("id", ""))
+        data = frame_png(self.catalog.array(run, "images"), index, size) if run is not None else None
         if data is None:
             return _not_found("No such frame.")
         cache = "private, max-age=300" if run.status == "complete" and index >= 0 else "no-cache"
         return Response(data, media_type="image/png", headers={"Cache-Control": cache})
 
-    def api_projection(request: Request) -> Response:
+    def api_projection(self, request: Request) -> Response:
         run_id = request.query_params.get("id", "")
-        run = catalog.run(run_id)
+        run = self.catalog.run(run_id)
         if run is None:
             return _not_found("No such run.")
-        cached = maps.get(run_id)
+        cached = self.maps.get(run_id)
         if cached is None or cached[0] is not run:       # the catalog hands out a new Run when run.json changes
-            cached = (run, {**projection(catalog.array(run, "embeddings")), "n": run.n})
-            maps[run_id] = cached
+            cached = (run, {**projection(self.catalog.array(run, "embeddings")), "n": run.n})
+            self.maps[run_id] = cached
         return JSONResponse(cached[1], headers={"Cache-Control": "no-store"})
 
-    def api_options(request: Request) -> Response:
-        if not cached_choices:
-            cached_choices.update(choices())
-        return JSONResponse({**cached_choices, "read_only": read_only})
+    def api_options(self, request: Request) -> Response:
+        if not self.cached_choices:
+            self.cached_choices.update(choices())
+        return JSONResponse({**self.cached_choices, "read_only": self.read_only})
 
-    async def _checked(request: Request) -> dict | Response:
+    async def _checked(self, request: Request) -> dict | Response:
         """The JSON body of a state-changing request, or the response refusing it."""
         given = request.headers.get("x-clipxai-token", "")
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
             return JSONResponse({"error": "This request needs the page's token (reload the page)."}, status_code=403)
-        if read_only:
+        if self.read_only:
             return JSONResponse({"error": "This viewer is read-only (started with --read-only)."}, status_code=403)
         try:
             body = json.loads(await request.body())
@@ -201,62 +232,40 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
             return JSONResponse({"error": "The request body must be a JSON object."}, status_code=400)
         return body
 
-    async def api_start(request: Request) -> Response:
-        body = await _checked(request)
+    async def api_start(self, request: Request) -> Response:
+        body = await self._checked(request)
         if isinstance(body, Response):
             return body
-        if not cached_choices:   # imports the engine (seconds, once): not on the event loop
-            cached_choices.update(await run_in_threadpool(choices))
+        if not self.cached_choices:   # imports the engine (seconds, once): not on the event loop
+            self.cached_choices.update(await run_in_threadpool(choices))
         try:
-            prompt, model, preset, steps = _start_fields(body, cached_choices["presets"])
+            prompt, model, preset, steps = _start_fields(body, self.cached_choices["presets"])
         except ValueError as err:
             return JSONResponse({"error": str(err)}, status_code=400)
         name = default_run_name(prompt)
-        while (root / name).exists() or jobs.get(name) is not None:
+        while (self.root / name).exists() or self.jobs.get(name) is not None:
             name = default_run_name(prompt) + "-" + secrets.token_hex(2)
         try:
-            job = jobs.start(name, ascend_argv(prompt, model, preset, steps, root, name))
+            job = self.jobs.start(name, ascend_argv(prompt, model, preset, steps, self.root, name))
         except OSError as err:
             return JSONResponse({"error": f"The run could not be started ({err.strerror or err})."}, status_code=500)
         return JSONResponse({"id": name, "url": "/run?id=" + quote(name), "job": job.to_dict()})
 
-    async def api_cancel(request: Request) -> Response:
-        body = await _checked(request)
+    async def api_cancel(self, request: Request) -> Response:
+        body = await self._checked(request)
         if isinstance(body, Response):
             return body
-        if not jobs.cancel(str(body.get("id", ""))):
+        if not self.jobs.cancel(str(body.get("id", ""))):
             return JSONResponse({"error": "No run started by this viewer is running under that name."},
                                 status_code=404)
         return JSONResponse({"ok": True})
 
-    def files(request: Request) -> Response:
-        path = inside(root, request.path_params["path"])
+    def files(self, request: Request) -> Response:
+        path = inside(self.root, request.path_params["path"])
         if path is None or not path.is_file() or path.suffix.lower() not in SERVED_TYPES:
             return _not_found()
         media = TEXT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
-
-    routes = [Route(p, page) for p in PAGES] + [
-        Route("/api/runs", api_runs), Route("/api/run", api_run), Route("/api/frame", api_frame),
-        Route("/api/projection", api_projection), Route("/api/options", api_options),
-        Route("/api/start", api_start, methods=["POST"]), Route("/api/cancel", api_cancel, methods=["POST"]),
-        Route("/files/{path:path}", files),
-        Route("/favicon.ico", lambda request: Response(status_code=204)),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        yield
-        stopped = jobs.shutdown()
-        if stopped:
-            print(f"Stopped {len(stopped)} run(s) started here; each is resumable: "
-                  f"clipxai ascend --resume {root / stopped[0]}")
-
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.token, app.state.jobs, app.state.root = token, jobs, root
-    app.add_middleware(SecurityHeaders, hosts=hosts)
-    return app
 
 
 def _start_fields(body: dict, presets: list[str]) -> tuple[str, str, str, int]:

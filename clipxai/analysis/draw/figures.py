@@ -54,17 +54,22 @@ def draw_all(analysis, folder: Path, max_thumbnails: int = 48, max_frames: int =
 
 
 def _draw(analysis, folder: Path, names, max_thumbnails: int, max_frames: int) -> tuple[dict, dict]:
-    from matplotlib.figure import Figure  # noqa: PLC0415
-
-    run, st, osc, reps = analysis.run, analysis.states, analysis.oscillation, analysis.representatives
-    projections, concepts, metrics = analysis.projections, analysis.concepts, analysis.metrics
-    dynamics = analysis.dynamics
+    """Every figure in the order summary.json lists them: the states, the path, the series, the image sheets."""
     drawn: dict[str, str] = {}
-    skipped: dict[str, str] = dict(osc.nothing_to_show())
-    steps = np.asarray(run.steps, dtype=np.float64)
-    states = osc.states
-    has_images = "images" in run.array_names()
+    skipped: dict[str, str] = dict(analysis.oscillation.nothing_to_show())
+    steps = np.asarray(analysis.run.steps, dtype=np.float64)
+    _draw_states(analysis, folder, names, steps, drawn, skipped)
+    _draw_trajectories(analysis, folder, names, steps, drawn, skipped)
+    _draw_series(analysis, folder, drawn, skipped)
+    if "images" in analysis.run.array_names():
+        _draw_sheets(analysis, folder, names, steps, max_thumbnails, max_frames, drawn)
+    return drawn, {k: v for k, v in skipped.items() if k not in drawn}
 
+
+def _draw_states(analysis, folder: Path, names, steps: np.ndarray, drawn: dict, skipped: dict) -> None:
+    """The states over time, how long visits last, the transitions, the switch rate, recurrence and
+    the choice of the number of states."""
+    st, osc = analysis.states, analysis.oscillation
     if "states" not in skipped:
         fig, ax = new_figure(FULL_WIDTH_IN, 1.5 + 0.32 * osc.n_states)
         osc.plot(ax, names=names)
@@ -84,7 +89,11 @@ def _draw(analysis, folder: Path, names, max_thumbnails: int, max_frames: int) -
     st.clusters.plot(ax, states=osc.n_states, silhouette=osc.evidence.silhouette, transient=st.transient_sizes)
     _save(fig, folder, "model_selection", drawn)
 
-    thumbs = thumbnails(run.images, list(reps.values()), 112) if has_images else {}
+
+def _draw_trajectories(analysis, folder: Path, names, steps: np.ndarray, drawn: dict, skipped: dict) -> None:
+    """The path through embedding space in each projection, with thumbnails of the states' representatives."""
+    run, projections, reps = analysis.run, analysis.projections, analysis.representatives
+    thumbs = thumbnails(run.images, list(reps.values()), 112) if "images" in run.array_names() else {}
     for method, proj in projections.items():
         name = f"trajectory_{method}"
         if method != "pca" and "pca" in projections and run.n < MIN_SNAPSHOTS_FOR_EMBEDDING:
@@ -92,9 +101,16 @@ def _draw(analysis, folder: Path, names, max_thumbnails: int, max_frames: int) -
                              f"the PCA picture shows them all")
             continue
         fig, ax = new_figure(FULL_WIDTH_IN, 5.2)
-        proj.plot(ax, steps, states, thumbnails=thumbs, names=names)
+        proj.plot(ax, steps, analysis.oscillation.states, thumbnails=thumbs, names=names)
         _save(fig, folder, name, drawn)
 
+
+def _draw_series(analysis, folder: Path, drawn: dict, skipped: dict) -> None:
+    """The charts over steps: similarity, loss terms, dynamics, concepts, gradient, layer statistics."""
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    osc, metrics, dynamics = analysis.oscillation, analysis.metrics, analysis.dynamics
+    shown_osc = osc if osc.n_states > 1 else None
     if metrics:
         _, sims = metric_series(metrics, "sim/")
         shown_per_step = dynamics is not None and len(dynamics.steps) and [f"sim/{k}" for k in sims] == [dynamics.signal]
@@ -102,7 +118,7 @@ def _draw(analysis, folder: Path, names, max_thumbnails: int, max_frames: int) -
             skipped["similarity"] = SAME_AS_PER_STEP
         else:
             fig, ax = new_figure(FULL_WIDTH_IN, 3)
-            if plot_similarity(ax, metrics, osc if osc.n_states > 1 else None):
+            if plot_similarity(ax, metrics, shown_osc):
                 _save(fig, folder, "similarity", drawn)
         fig = Figure(figsize=(FULL_WIDTH_IN, 3.2), dpi=100, layout="constrained")
         if plot_loss_terms(fig, metrics):
@@ -115,14 +131,14 @@ def _draw(analysis, folder: Path, names, max_thumbnails: int, max_frames: int) -
         fig, ax = new_figure(FULL_WIDTH_IN, 3.2)
         dynamics.plot(ax, osc)
         _save(fig, folder, "dynamics", drawn)
-    if concepts is not None:
-        fig, ax = new_figure(FULL_WIDTH_IN, 1.2 + 0.32 * len(concepts.concepts))
-        concepts.plot(ax)
+    if analysis.concepts is not None:
+        fig, ax = new_figure(FULL_WIDTH_IN, 1.2 + 0.32 * len(analysis.concepts.concepts))
+        analysis.concepts.plot(ax)
         _save(fig, folder, "concepts", drawn)
-    grad = gradient_series(run, metrics or [])
+    grad = gradient_series(analysis.run, metrics or [])
     if grad is not None and len(grad[1]):
         fig, ax = new_figure(FULL_WIDTH_IN, 3)
-        plot_gradient(ax, grad, osc if osc.n_states > 1 else None)
+        plot_gradient(ax, grad, shown_osc)
         _save(fig, folder, "gradient", drawn)
     stats = analysis.activations
     if stats is not None:
@@ -130,15 +146,18 @@ def _draw(analysis, folder: Path, names, max_thumbnails: int, max_frames: int) -
         stats.plot(fig)
         _save(fig, folder, "activations", drawn)
 
-    if has_images:
-        idx = even_indices(run.n, max_thumbnails)
-        contact_sheet(run.images, steps, idx, states, names).save(folder / "figures" / "contact_sheet.png")
-        drawn["contact_sheet"] = "figures/contact_sheet.png"
-        contact_sheet(run.images, steps, [reps[s] for s in sorted(reps)], states, names, columns=6,
-                      size=128).save(folder / "figures" / "state_thumbnails.png")
-        drawn["state_thumbnails"] = "figures/state_thumbnails.png"
-        if analysis.options.gif:
-            animated_gif(run.images, steps, folder / "figures" / "animation.gif", states, max_frames=max_frames,
-                         names=names)
-            drawn["animation"] = "figures/animation.gif"
-    return drawn, {k: v for k, v in skipped.items() if k not in drawn}
+
+def _draw_sheets(analysis, folder: Path, names, steps: np.ndarray, max_thumbnails: int, max_frames: int,
+                 drawn: dict) -> None:
+    """The contact sheet, the states' thumbnails and (when asked) the animation."""
+    run, states, reps = analysis.run, analysis.oscillation.states, analysis.representatives
+    idx = even_indices(run.n, max_thumbnails)
+    contact_sheet(run.images, steps, idx, states, names).save(folder / "figures" / "contact_sheet.png")
+    drawn["contact_sheet"] = "figures/contact_sheet.png"
+    contact_sheet(run.images, steps, [reps[s] for s in sorted(reps)], states, names, columns=6,
+                  size=128).save(folder / "figures" / "state_thumbnails.png")
+    drawn["state_thumbnails"] = "figures/state_thumbnails.png"
+    if analysis.options.gif:
+        animated_gif(run.images, steps, folder / "figures" / "animation.gif", states, max_frames=max_frames,
+                     names=names)
+        drawn["animation"] = "figures/animation.gif"

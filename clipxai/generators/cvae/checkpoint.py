@@ -21,19 +21,13 @@ from clipxai.errors import ModelLoadError
 from clipxai.generators.cvae.conditioning import Conditioner
 from clipxai.generators.cvae.model import CVAE, CVAEConfig
 from clipxai.generators.cvae.phrases import SentenceBuilder
-from clipxai.util.files import save_torch
+from clipxai.util.training import save_checkpoint as save_checkpoint  # written atomically; its name here stays
 
 FORMAT = "clipxai-cvae"
 VERSION = 1
 CHECKPOINT = "checkpoint.pt"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 BUNDLED = {"toy": WEIGHTS_DIR / "toy.pt.xz"}
-
-
-def save_checkpoint(path: Path, payload: dict) -> None:
-    """Write through a temporary file and rename: a killed process leaves the previous one intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_torch(payload, path)
 
 
 def resolve(spec: str | Path) -> Path:

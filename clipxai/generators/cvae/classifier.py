@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clipxai.errors import ClipxaiError, ModelLoadError
-from clipxai.generators.cvae.checkpoint import save_checkpoint
+from clipxai.errors import ModelLoadError, TrainError
 from clipxai.generators.cvae.data import DataError, decode_images, default_cache_dir, read_table, split_rows
+from clipxai.util import training
 from clipxai.util.seeding import derive_seed
 
 FORMAT = "clipxai-cvae-classifier"
@@ -44,7 +44,7 @@ class ClassifierConfig:
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 2 or not self.lr > 0 or self.width < 1:
-            raise ClipxaiError("The classifier needs --epochs >= 1, --batch-size >= 2, a positive --lr and --width.")
+            raise TrainError("The classifier needs --epochs >= 1, --batch-size >= 2, a positive --lr and --width.")
 
 
 class AttributeCNN(nn.Module):
@@ -92,8 +92,8 @@ def train_classifier(data: str | Path, out: str | Path, config: ClassifierConfig
     say = progress or (lambda _line: None)
     out = Path(out)
     path = out / FILE
-    if path.exists() and not overwrite:
-        raise ClipxaiError(f"{out} already holds a classifier; pass --overwrite to replace it.")
+    # one training, no checkpoints on the way: nothing to resume, the folder is made when the file is written
+    training.prepare_folder(out, overwrite=overwrite, checkpoint=None, holds={FILE: "a classifier"}, create=False)
     table = read_table(data, images).head(config.limit)
     decoded = decode_images(table, config.size, config.crop,
                             cache_dir=Path(cache_dir) if cache_dir is not None else default_cache_dir())
@@ -127,7 +127,7 @@ def train_classifier(data: str | Path, out: str | Path, config: ClassifierConfig
             f"({steps * config.batch_size / (time.perf_counter() - t0):.0f} img/s)")
     payload = {"format": FORMAT, "version": 1, "config": asdict(config), "attributes": list(table.attributes),
                "state_dict": model.state_dict(), "history": history}
-    save_checkpoint(path, payload)
+    training.save_checkpoint(path, payload)
     (out / "classifier.json").write_text(json.dumps({**asdict(config), "attributes": table.attributes,
                                                      "history": history}, indent=2) + "\n")
     return path

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from clipxai.errors import ClipxaiError
+from clipxai.errors import TrainError
 from clipxai.generators.cvae import checkpoint as ckpt
 from clipxai.generators.cvae.conditioning import MODES, Conditioner, text_embeddings
 from clipxai.generators.cvae.data import (
@@ -35,15 +35,12 @@ from clipxai.generators.cvae.grid import save_grid
 from clipxai.generators.cvae.model import CVAE, RECON_LOSSES, CVAEConfig, kl_per_image, recon_per_image
 from clipxai.generators.cvae.phrases import SentenceBuilder
 from clipxai.models.openai import DEFAULT_MODEL
+from clipxai.util import training
 from clipxai.util.seeding import derive_seed
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.jsonl"
 GRID_DIR = "grids"
-
-
-class TrainError(ClipxaiError):
-    """A CVAE training cannot start or continue (existing results, mismatched resume)."""
 
 
 @dataclass(frozen=True)
@@ -181,103 +178,138 @@ def train(data: str | Path, out: str | Path, config: TrainConfig | None = None, 
     """Train (or, with ``resume``, continue) a CVAE on ``data``; results go to the folder ``out``.
 
     ``epochs`` extends a resumed training. A folder already holding a checkpoint is refused
-    unless ``resume`` or ``overwrite`` says what to do with it.
+    unless ``resume`` or ``overwrite`` says what to do with it (``resume`` wins when both do).
     """
     out = Path(out)
     say = progress or (lambda _line: None)
     path = out / ckpt.CHECKPOINT
-    if out.exists() and not out.is_dir():
-        raise TrainError(f"{out} exists and is not a folder.")
-    previous = None
-    if resume:
-        if not path.is_file():
-            raise TrainError(f"{out} holds no {ckpt.CHECKPOINT} to resume from.")
-        previous, _, _ = ckpt.read_checkpoint(path)
-        config = TrainConfig.from_dict({**previous["train_config"], **({"epochs": epochs} if epochs else {})})
-    else:
-        if path.is_file() and not overwrite:
-            raise TrainError(f"{out} already holds a CVAE checkpoint; pass --resume to continue it or "
-                             f"--overwrite to replace it.")
-        config = config or TrainConfig()
-        if epochs:
-            config = dataclasses.replace(config, epochs=epochs)
+    training.prepare_folder(out, resume=resume, overwrite=overwrite and not resume, checkpoint=ckpt.CHECKPOINT,
+                            holds={ckpt.CHECKPOINT: "a CVAE checkpoint"}, create=False)
+    previous = ckpt.read_checkpoint(path)[0] if resume else None
+    config = _training_config(config, epochs, previous, out)
     prep = prepare(data, config, images=images, cache_dir=cache_dir, clip=clip, progress=say)
     if previous is not None:
         _check_same_data(previous, prep, data)
     if len(prep.split["train"]) < 2:
         raise DataError(f"The dataset {data} has fewer than two training images.")
-
-    mcfg = config.model_config(prep.conditioner.dim)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(config.seed, "init"))
-        model = CVAE(mcfg)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    start_epoch, step, history = 0, 0, []
+    loop = CVAETraining(out, config, prep, say)
     if previous is not None:
-        model.load_state_dict(previous["state_dict"])
-        optimizer.load_state_dict(previous["optimizer"])
-        start_epoch, step, history = int(previous["epoch"]), int(previous["step"]), list(previous["history"])
-        if start_epoch >= config.epochs:
-            raise TrainError(f"The training in {out} has already done {start_epoch} epochs; pass a larger --epochs to continue it.")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / CONFIG_FILE).write_text(json.dumps({**asdict(config), "model": mcfg.to_dict(),
-                                               "conditioning": _conditioning(prep)}, indent=2) + "\n")
-    if previous is None:
-        (out / HISTORY_FILE).write_text("")
-        for stale in (out / GRID_DIR).glob("*-e[0-9][0-9][0-9].png"):  # a replaced training's previews
-            stale.unlink()
+        loop.restore(previous)
+    loop.write_config(fresh=previous is None)
+    loop.run()
+    return TrainResult(path, loop.history, config.epochs)
 
-    train_idx = prep.split["train"]
-    steps_per_epoch = max(1, len(train_idx) // config.batch_size)
-    warmup_steps = config.kl_warmup * steps_per_epoch
-    cond_mean = torch.stack([prep.conditions(train_idx[s:s + 4096]).sum(0)
-                             for s in range(0, len(train_idx), 4096)]).sum(0) / len(train_idx)
-    say(f"training on {len(train_idx)} images ({len(prep.split['val'])} validation), "
-        f"{steps_per_epoch} steps per epoch, condition {config.condition} ({prep.conditioner.dim} values)")
-    for epoch in range(start_epoch, config.epochs):
+
+def _training_config(config: TrainConfig | None, epochs: int | None, previous: dict | None, out: Path) -> TrainConfig:
+    """The config to train with: the given one (or the defaults), or on a resume the checkpoint's,
+    where only the number of epochs may change."""
+    extend = {"epochs": epochs} if epochs else {}
+    if previous is None:
+        return dataclasses.replace(config or TrainConfig(), **extend)
+    saved = previous["train_config"]
+    if config is not None:
+        training.check_resumed_config(saved, asdict(config), out, allowed=("epochs",))
+        extend = {"epochs": config.epochs, **extend}
+    return TrainConfig.from_dict({**saved, **extend})
+
+
+class CVAETraining:
+    """One CVAE training as it runs: the model and its optimizer, the epochs and steps done, the history."""
+
+    def __init__(self, out: Path, config: TrainConfig, prep: Prepared, say: Callable[[str], None]):
+        self.out, self.config, self.prep, self.say = out, config, prep, say
+        self.mcfg = config.model_config(prep.conditioner.dim)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(config.seed, "init"))
+            self.model = CVAE(self.mcfg)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.epoch, self.step, self.history = 0, 0, []
+        self.steps_per_epoch = max(1, len(prep.split["train"]) // config.batch_size)
+
+    def restore(self, previous: dict) -> None:
+        """Continue from a checkpoint's weights, optimizer and history (refused when it has no epochs left)."""
+        self.model.load_state_dict(previous["state_dict"])
+        self.optimizer.load_state_dict(previous["optimizer"])
+        self.epoch, self.step, self.history = int(previous["epoch"]), int(previous["step"]), list(previous["history"])
+        if self.epoch >= self.config.epochs:
+            raise TrainError(f"The training in {self.out} has already done {self.epoch} epochs; "
+                             f"pass a larger --epochs to continue it.")
+
+    def write_config(self, fresh: bool) -> None:
+        """config.json; a fresh training also starts an empty history and drops a replaced training's previews."""
+        out = self.out
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG_FILE).write_text(json.dumps({**asdict(self.config), "model": self.mcfg.to_dict(),
+                                                   "conditioning": _conditioning(self.prep)}, indent=2) + "\n")
+        if fresh:
+            (out / HISTORY_FILE).write_text("")
+            for stale in (out / GRID_DIR).glob("*-e[0-9][0-9][0-9].png"):
+                stale.unlink()
+
+    def run(self) -> None:
+        """Train the remaining epochs, each ending in validation, grids, a checkpoint and a history line."""
+        config, prep = self.config, self.prep
+        train_idx = prep.split["train"]
+        cond_mean = torch.stack([prep.conditions(train_idx[s:s + 4096]).sum(0)
+                                 for s in range(0, len(train_idx), 4096)]).sum(0) / len(train_idx)
+        self.say(f"training on {len(train_idx)} images ({len(prep.split['val'])} validation), "
+                 f"{self.steps_per_epoch} steps per epoch, condition {config.condition} ({prep.conditioner.dim} values)")
+        for epoch in range(self.epoch, config.epochs):
+            sums, seen, beta, seconds = self._train_epoch(epoch)
+            self._end_epoch(epoch, sums, seen, beta, seconds, cond_mean)
+
+    def _train_epoch(self, epoch: int) -> tuple[dict, int, float, float]:
+        """One pass over the training images in the epoch's seeded order:
+        (summed losses, images seen, the last KL weight, seconds)."""
+        config, prep, model, optimizer, steps = self.config, self.prep, self.model, self.optimizer, self.steps_per_epoch
+        train_idx = prep.split["train"]
+        warmup_steps = config.kl_warmup * steps
         g = torch.Generator().manual_seed(derive_seed(config.seed, "epoch", epoch))
         order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
         model.train()
         sums = {"loss": 0.0, "rec": 0.0, "kl": 0.0}
         t0, seen = time.perf_counter(), 0
-        for b in range(steps_per_epoch):
+        for b in range(steps):
             idx = order[b * config.batch_size:(b + 1) * config.batch_size]
             x = torch.from_numpy(np.asarray(prep.images[idx], np.float32) / 255.0)
             c = prep.conditions(idx)
             logits, mu, logvar = model(x, c, generator=g)
             rec = recon_per_image(logits, x, config.recon).mean()
             kl = kl_per_image(mu, logvar).mean()
-            beta = config.beta * (min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0)
+            beta = config.beta * (min(1.0, (self.step + 1) / warmup_steps) if warmup_steps > 0 else 1.0)
             loss = rec + beta * kl
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            step += 1
+            self.step += 1
             seen += len(idx)
             for k, v in (("loss", loss), ("rec", rec), ("kl", kl)):
                 sums[k] += float(v.detach())
-            if (b + 1) % max(1, steps_per_epoch // 4) == 0 and b + 1 < steps_per_epoch:
+            if (b + 1) % max(1, steps // 4) == 0 and b + 1 < steps:
                 n = b + 1
-                say(f"epoch {epoch + 1}/{config.epochs} step {n}/{steps_per_epoch} loss {sums['loss'] / n:.2f} "
-                    f"rec {sums['rec'] / n:.2f} kl {sums['kl'] / n:.2f} beta {beta:.3f} "
-                    f"{seen / (time.perf_counter() - t0):.0f} img/s")
-        elapsed = time.perf_counter() - t0
-        val = validate(model, prep, config)
-        record = {"epoch": epoch + 1, "step": step, "beta": beta,
-                  **{k: v / steps_per_epoch for k, v in sums.items()},
+                self.say(f"epoch {epoch + 1}/{config.epochs} step {n}/{steps} loss {sums['loss'] / n:.2f} "
+                         f"rec {sums['rec'] / n:.2f} kl {sums['kl'] / n:.2f} beta {beta:.3f} "
+                         f"{seen / (time.perf_counter() - t0):.0f} img/s")
+        return sums, seen, beta, time.perf_counter() - t0
+
+    def _end_epoch(self, epoch: int, sums: dict, seen: int, beta: float, elapsed: float,
+                   cond_mean: torch.Tensor) -> None:
+        """Validate, say so, draw the grids, save the checkpoint and add the epoch's history line."""
+        config, prep, out = self.config, self.prep, self.out
+        val = validate(self.model, prep, config)
+        record = {"epoch": epoch + 1, "step": self.step, "beta": beta,
+                  **{k: v / self.steps_per_epoch for k, v in sums.items()},
                   **{f"val_{k}": v for k, v in val.items()},
                   "images_per_s": seen / elapsed, "seconds": elapsed}
-        history.append(record)
-        say(f"epoch {epoch + 1}/{config.epochs} loss {record['loss']:.2f} rec {record['rec']:.2f} "
-            f"kl {record['kl']:.2f} beta {beta:.3f} | val rec {val['rec']:.2f} kl {val['kl']:.2f} "
-            f"mse/px {val['mse_pixel']:.4f} | {record['images_per_s']:.0f} img/s")
-        write_grids(model, prep, config, out / GRID_DIR, epoch + 1)
-        payload = _payload(config, mcfg, model, prep, cond_mean, epoch + 1, step, history)
-        payload["optimizer"] = optimizer.state_dict()
-        ckpt.save_checkpoint(path, payload)
-        with open(out / HISTORY_FILE, "a") as f:
-            f.write(json.dumps(record) + "\n")
-    return TrainResult(path, history, config.epochs)
+        self.history.append(record)
+        self.say(f"epoch {epoch + 1}/{config.epochs} loss {record['loss']:.2f} rec {record['rec']:.2f} "
+                 f"kl {record['kl']:.2f} beta {beta:.3f} | val rec {val['rec']:.2f} kl {val['kl']:.2f} "
+                 f"mse/px {val['mse_pixel']:.4f} | {record['images_per_s']:.0f} img/s")
+        write_grids(self.model, prep, config, out / GRID_DIR, epoch + 1)
+        payload = _payload(config, self.mcfg, self.model, prep, cond_mean, epoch + 1, self.step, self.history)
+        payload["optimizer"] = self.optimizer.state_dict()
+        ckpt.save_checkpoint(out / ckpt.CHECKPOINT, payload)
+        training.append_line(out / HISTORY_FILE, json.dumps(record))
 
 
 def _conditioning(prep: Prepared) -> dict:
