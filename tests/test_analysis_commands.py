@@ -38,8 +38,9 @@ def test_runs_lists_every_run_with_its_verdict_in_words(folder, capsys):
     out, err = capsys.readouterr()
     lines = out.strip().splitlines()
     assert lines[0].split() == ["name", "status", "prompt", "model", "steps", "snapshots", "verdict", "age"]
-    rows = {line.split()[0]: line for line in lines[1:]}
+    rows = {Path(line.split()[0]).name: line for line in lines[1:]}   # the name column is each run's path
     assert set(rows) == {"heart-seed0", "heart-seed1", "killed"}
+    assert rows["heart-seed0"].split()[0] == str(folder / "batch" / "heart-seed0")
     summary = json.loads((folder / "batch" / "heart-seed0" / "analysis" / "summary.json").read_text())
     from clipxai.util.words import verdict_label
     assert verdict_label(summary["verdict"], summary["n_states"]) in rows["heart-seed0"]

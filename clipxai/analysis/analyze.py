@@ -23,12 +23,11 @@ from clipxai.analysis.motion.verdict import Thresholds
 from clipxai.analysis.states.assign import infer_states
 from clipxai.analysis.states.features import check_lengths, check_steps, model_embeddings, run_features
 from clipxai.errors import ClipxaiError, ModelLoadError, RunError
-from clipxai.runs.summary import SCHEMA, read_summary
+from clipxai.runs.format import MIN_SNAPSHOTS  # the fewest snapshots an analysis takes (the runs listing reads it too)
+from clipxai.runs.summary import SCHEMA, SUMMARY_FILE, read_summary
 from clipxai.util.files import write_json
 from clipxai.util.interrupt import raise_if_interrupted
 from clipxai.util.paths import check_writable_inside
-
-MIN_SNAPSHOTS = 3
 
 
 @dataclass
@@ -202,9 +201,9 @@ class Analysis:
                                               self.oscillation.states.tolist())):
                 f.write(f"{i},{s},{c},{q}\n")
         summary = {**self.to_dict(), "figures": drawn, "figures_skipped": skipped,
-                   "files": {"summary": "summary.json", "states": "states.csv"}}
+                   "files": {"summary": SUMMARY_FILE, "states": "states.csv"}}
         raise_if_interrupted()
-        write_json(folder / "summary.json", summary)
+        write_json(folder / SUMMARY_FILE, summary)
         return summary
 
 

@@ -21,13 +21,14 @@ from clipxai import __version__
 from clipxai.ascent.config import AscendConfig
 from clipxai.ascent.engine import Callback, Engine
 from clipxai.errors import ClipxaiError, NonFiniteLossError, RunError
-from clipxai.runs.reader import default_run_name, row_of, rows_for, to_uint8
+from clipxai.runs import format as fmt
+from clipxai.runs.format import CHECKPOINT_FILE, SNAPSHOT_SEMANTICS, row_of, rows_for
+from clipxai.runs.reader import default_run_name, to_uint8
 from clipxai.runs.writer import RunWriter, is_disk_full
 from clipxai.terms.base import Step
 from clipxai.util.files import save_torch
 
-CHECKPOINT = "checkpoint.pt"
-SNAPSHOT_SEMANTICS = "row i is step steps[i]: the image CLIP saw, before that step's update"
+CHECKPOINT = CHECKPOINT_FILE   # the old name, which scripts import
 
 
 def save_png(image: np.ndarray | torch.Tensor, path: Path) -> None:
@@ -111,7 +112,7 @@ class RunRecorder(Callback):
             "config": cfg.to_dict(),
             "model": engine.model.describe(),
             **({"models": [{**m.model.describe(), "weight": m.weight, "label": m.name,
-                            **({"array": f"embeddings/{_slug(m.name)}"} if i else {"array": "embeddings"})}
+                            **({"array": f"{fmt.MEMBER_EMBEDDINGS_PREFIX}{_slug(m.name)}"} if i else {"array": "embeddings"})}
                            for i, m in enumerate(engine.parts.members)]}
                if len(engine.parts.members) > 1 else {}),
             "param": engine.param.info,
@@ -161,7 +162,7 @@ class RunRecorder(Callback):
         row = row_of(step.index, self.every)
         feats, acts = self.snapshot_inputs(engine, step.image)
         with torch.no_grad():  # every other model of an ensemble: its embedding of the image
-            others = {f"embeddings/{_slug(m.name)}": m.model.embed_images(step.image.detach(),
+            others = {f"{fmt.MEMBER_EMBEDDINGS_PREFIX}{_slug(m.name)}": m.model.embed_images(step.image.detach(),
                                                                           normalize=engine.parts.normalize).cpu().numpy()
                       for m in engine.parts.members[1:]}
         image = step.image.detach().float().cpu().numpy()
@@ -182,31 +183,31 @@ class RunRecorder(Callback):
             if grad is not None:
                 a["gradients"][row] = grad[k]
             for name, value in acts.items():
-                a[f"activations/{name}"][row] = value[k]
+                a[f"{fmt.ACTIVATIONS_PREFIX}{name}"][row] = value[k]
             for name, value in others.items():
                 a[name][row] = value[k]
             if self.config.record.frames:
-                (w.path / "frames").mkdir(exist_ok=True)
-                save_png(image[k], w.path / "frames" / f"step_{step.index}.png")
+                (w.path / fmt.FRAMES_DIR).mkdir(exist_ok=True)
+                save_png(image[k], w.path / fmt.frame_file(step.index))
 
     def _allocate(self, w: RunWriter, engine: Engine, image, feats, latent, grad, acts, others) -> None:
         """Arrays sized for the whole run, shaped by the first snapshot's values."""
         rows = rows_for(engine.steps, self.every)
         _, c, h, wd = image.shape
-        w.allocate("steps", rows, (), "int64", "optimization step of each snapshot")
-        w.allocate("images", rows, (c, h, wd), "float16", "image as given to CLIP, before normalization, raw values")
+        w.allocate("steps", rows, (), "int64", fmt.ARRAYS["steps"])
+        w.allocate("images", rows, (c, h, wd), "float16", fmt.ARRAYS["images"])
         w.allocate("embeddings", rows, feats.shape[1:], "float32",
-                   "CLIP image features of the un-augmented image (not unit length)")
-        w.allocate("latents", rows, latent.shape[1:], "float32", f"state of the {self.config.param.name} parameterization")
+                   fmt.ARRAYS["embeddings"])
+        w.allocate("latents", rows, latent.shape[1:], "float32", fmt.latents_meaning(self.config.param.name))
         if self.config.record.gradients:
-            w.allocate("gradients", rows, (c, h, wd), "float16", "d objective / d image")
+            w.allocate("gradients", rows, (c, h, wd), "float16", fmt.ARRAYS["gradients"])
         for member, (name, value) in zip(engine.parts.members[1:], others.items()):
             w.allocate(name, rows, value.shape[1:], "float32",
-                       f"CLIP image features of the un-augmented image under {member.name} (not unit length)")
+                       fmt.member_embeddings_meaning(member.name))
         for name, value in acts.items():
             full = value.ndim == 3
-            w.allocate(f"activations/{name}", rows, value.shape[1:], "float16" if full else "float32",
-                       f"output of {name} on the un-augmented image, {'all tokens' if full else 'mean over tokens'}")
+            w.allocate(f"{fmt.ACTIVATIONS_PREFIX}{name}", rows, value.shape[1:], "float16" if full else "float32",
+                       fmt.activations_meaning(name, full))
         w.write_manifest()
 
     # -- metrics --------------------------------------------------------------------------------
@@ -257,7 +258,7 @@ class RunRecorder(Callback):
         for k, w in enumerate(self.writers):
             try:
                 if final is not None:
-                    save_png(final[k], w.path / "final.png")
+                    save_png(final[k], w.path / fmt.FINAL_IMAGE)
                 w.write_manifest(status=status, compute=_compute(engine), **fields)
             finally:
                 w.close()

@@ -142,9 +142,10 @@ def _log(quiet: bool):
 
 def _runs_in(path: Path) -> list[Path] | None:
     """The runs in ``path`` when it is a folder of runs rather than a run itself, else None."""
-    from clipxai.cli.runlist import find_runs  # noqa: PLC0415
+    from clipxai.runs.find import find_runs  # noqa: PLC0415
+    from clipxai.runs.format import RUN_FILE  # noqa: PLC0415
 
-    if not path.is_dir() or (path / "run.json").exists():
+    if not path.is_dir() or (path / RUN_FILE).exists():
         return None
     found = find_runs(path)
     return found or None

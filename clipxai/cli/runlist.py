@@ -2,13 +2,18 @@
 
 Fast on purpose: nothing but each run's run.json (and, when it was analyzed, its
 analysis/summary.json for the verdict) is read, and neither torch nor the analysis is
-imported, so listing a folder of hundreds of runs takes a fraction of a second.
+imported, so listing a folder of hundreds of runs takes a fraction of a second. The runs are those ``load_run``
+opens for the same folder (``clipxai.runs.find``). Each name is a path that pastes into
+``clipxai analyze``; a run whose run.json is damaged is listed as corrupt, with why, among
+the others; the line under the table says what to do next with the newest run, and only
+what works for it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 from datetime import datetime
 from pathlib import Path
@@ -16,41 +21,58 @@ from pathlib import Path
 import click
 
 from clipxai.errors import ClipxaiError
+from clipxai.runs.find import MAX_DEPTH, find_runs  # noqa: F401  (find_runs lived here once)
+from clipxai.runs.format import CHECKPOINT_FILE, MIN_SNAPSHOTS, RUN_FILE, manifest_problem
+from clipxai.runs.summary import Summary, read_summary
 from clipxai.util.words import verdict_label
 
-MAX_DEPTH = 3            # runs/<group>/<run>: deep enough for seeds grouped in a folder
 COLUMNS = ("name", "status", "prompt", "model", "steps", "snapshots", "verdict", "age")
+CORRUPT = "corrupt"
 
 
-def find_runs(folder: str | Path, max_depth: int = MAX_DEPTH) -> list[Path]:
-    """Run folders (holding a run.json) at or under ``folder``, in name order; a run's own
-    subfolders are not searched."""
-    root = Path(folder)
-    if (root / "run.json").is_file():
-        return [root]
-    found: list[Path] = []
-
-    def walk(path: Path, depth: int) -> None:
-        try:
-            children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-        except OSError:
-            return
-        for child in children:
-            if (child / "run.json").is_file():
-                found.append(child)
-            elif depth < max_depth:
-                walk(child, depth + 1)
-
-    walk(root, 1)
-    return found
-
-
-def _read_json(path: Path) -> dict | None:
+def read_run_json(path: Path) -> tuple[dict | None, str | None]:
+    """A run folder's manifest and None, or None and why it cannot be read (never an exception)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+        text = (path / RUN_FILE).read_text(encoding="utf-8")
+    except OSError as err:
+        return None, f"{RUN_FILE} cannot be read ({err.strerror or type(err).__name__})"
+    except UnicodeDecodeError:
+        return None, f"{RUN_FILE} is not UTF-8 text"
+    try:
+        manifest = json.loads(text)
+    except RecursionError:
+        return None, f"{RUN_FILE} is nested too deeply to be a manifest"
+    except ValueError as err:
+        return None, f"{RUN_FILE} is not JSON ({err})"
+    problem = manifest_problem(manifest)
+    return (None, f"{RUN_FILE}: {problem}") if problem else (manifest, None)
+
+
+def pasteable(path: Path, cwd: Path | None = None) -> str:
+    """``path`` as it can be typed after ``clipxai analyze``: relative to the current folder when it
+    lies under it, else absolute."""
+    full = Path(os.path.abspath(path))
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    try:
+        return str(full.relative_to(cwd)) or "."
+    except ValueError:
+        return str(full)
+
+
+def model_words(manifest: dict) -> str:
+    """The model column: ``toy``, or an ensemble as ``toy + toy-b:0.5`` (each model's weight when not 1)."""
+    members = manifest.get("models")
+    if isinstance(members, list) and len(members) > 1:
+        parts = []
+        for m in members:
+            name = str(m.get("label") or m.get("name") or "?")
+            weight = m.get("weight", 1)
+            shown = isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight != 1
+            parts.append(f"{name}:{weight:g}" if shown else name)
+        return " + ".join(parts)
+    model = manifest.get("model")
+    model = (model.get("name") if isinstance(model, dict) else model) or (manifest.get("config") or {}).get("model")
+    return str(model or "")
 
 
 def _age(seconds: float) -> str:
@@ -85,44 +107,71 @@ def _status(manifest: dict, path: Path) -> str:
 
 
 def _verdict(path: Path) -> str:
-    summary = _read_json(path / "analysis" / "summary.json")
-    if not summary or "verdict" not in summary:
+    summary = Summary.of(read_summary(path))
+    if summary.verdict is None:
         return ""
-    words = verdict_label(summary["verdict"], summary.get("n_states"))
-    dynamics = summary.get("dynamics") or {}
+    words = verdict_label(summary.verdict, summary.n_states)
+    dynamics = summary.dynamics or {}
     if dynamics.get("cycling"):
-        words += f"; cycling every ~{dynamics.get('mean_spacing_steps') or 0:.0f} steps"
+        spacing = dynamics.get("mean_spacing_steps")
+        words += f"; cycling every ~{spacing if isinstance(spacing, (int, float)) else 0:.0f} steps"
     return words
+
+
+def next_step(row: dict, path: Path) -> tuple[str | None, str]:
+    """The command worth running next on a listed run, and the sentence that offers it.
+
+    ``report`` only for a run with enough snapshots to analyze; an interrupted or killed run
+    with a checkpoint is offered ``ascend --resume``; a run that can do neither is said to be so.
+    """
+    shown = shlex.quote(row["path"])
+    if row["status"] == CORRUPT:
+        return None, f"{row['path']} is corrupt ({row['problem']}); clipxai can neither analyze nor resume it"
+    n, needed = row["n"], MIN_SNAPSHOTS
+    resumable = row["status"] in ("interrupted", "killed") and (path / CHECKPOINT_FILE).is_file()
+    resume = f"clipxai ascend --resume {shown}"
+    if n >= needed:
+        command = f"clipxai report {shown} --open"
+        return command, f"look at one with: {command}" + (f" (or continue it: {resume})" if resumable else "")
+    too_few = f"{row['path']} has {n} snapshot(s), too few to analyze (the analysis needs at least {needed})"
+    if resumable:
+        return resume, f"{too_few}; continue it with: {resume}"
+    if row["status"] == "running":
+        return None, f"{too_few} yet; it is still running"
+    return None, too_few
 
 
 def describe_run(path: Path, now: float | None = None) -> dict:
     """One row of the table, from the run's run.json (and summary.json when analyzed)."""
     now = time.time() if now is None else now
-    manifest = _read_json(path / "run.json")
+    manifest, problem = read_run_json(path)
+    shown = pasteable(path)
     if manifest is None:
-        return {"name": path.name, "path": str(path), "status": "unreadable run.json", "prompt": "", "model": "",
-                "steps": "", "snapshots": "", "verdict": "", "age": "", "time": 0.0}
-    model = manifest.get("model")
-    model = (model.get("name") if isinstance(model, dict) else model) or (manifest.get("config") or {}).get("model")
+        when = _when({}, path)
+        return {"name": path.name, "path": shown, "status": CORRUPT, "problem": problem, "prompt": "", "model": "",
+                "steps": "", "snapshots": "", "verdict": "", "age": _age(now - when) if when else "", "time": when,
+                "n": 0}
     done, total = manifest.get("steps_done"), manifest.get("steps_total")
     when = _when(manifest, path)
+    n = manifest.get("n_snapshots", 0)
     return {
-        "name": path.name, "path": str(path), "status": _status(manifest, path),
-        "prompt": str(manifest.get("prompt") or ""), "model": str(model or ""),
+        "name": path.name, "path": shown, "status": _status(manifest, path),
+        "prompt": str(manifest.get("prompt") or ""), "model": model_words(manifest),
         "steps": f"{done}/{total}" if total is not None else str(done if done is not None else ""),
         "snapshots": str(manifest.get("n_snapshots", "")), "verdict": _verdict(path),
-        "age": _age(now - when) if when else "", "time": when,
+        "age": _age(now - when) if when else "", "time": when, "n": n,
     }
 
 
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _cut(text: str, width: int | None) -> str:
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
 def table(rows: list[dict]) -> str:
-    """The rows as aligned text columns (long prompts and verdicts shortened)."""
-    limits = {"name": 40, "prompt": 30, "model": 24, "verdict": 40}
-    cells = [list(COLUMNS)] + [[_cut(r[c], limits.get(c, 30)) for c in COLUMNS] for r in rows]
+    """The rows as aligned text columns (long prompts and verdicts shortened; names never, so they paste)."""
+    limits = {"name": None, "prompt": 30, "model": 40, "verdict": 40}
+    shown = [{**r, "name": shlex.quote(r["path"])} for r in rows]
+    cells = [list(COLUMNS)] + [[_cut(r[c], limits.get(c, 30)) for c in COLUMNS] for r in shown]
     widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
 
@@ -131,23 +180,28 @@ def table(rows: list[dict]) -> str:
 @click.argument("folder", default="runs", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON instead of a table.")
 def runs_command(folder, as_json):
-    """List the runs in FOLDER (default: ./runs) and its subfolders: name, status, prompt, model, steps,
-    snapshots, verdict if analyzed, age; oldest first, so the newest is nearest the prompt."""
+    """List the runs in FOLDER (default: ./runs) and its subfolders: name (a path to paste into other
+    commands), status, prompt, model, steps, snapshots, verdict if analyzed, age; oldest first, so the
+    newest is nearest the prompt. A run whose run.json is damaged is listed as corrupt, with why."""
     if not folder.exists():
         raise ClipxaiError(f"{folder} does not exist; give the folder your runs are in (clipxai ascend writes "
                            f"them to ./runs).")
     if not folder.is_dir():
         raise ClipxaiError(f"{folder} is not a folder; give the folder your runs are in.")
     now = time.time()
-    rows = sorted((describe_run(p, now) for p in find_runs(folder)), key=lambda r: (r["time"], r["name"]))
+    listed = sorted(((describe_run(p, now), p) for p in find_runs(folder)), key=lambda rp: (rp[0]["time"], rp[0]["name"]))
+    rows = [r for r, _ in listed]
     if as_json:
-        click.echo(json.dumps([{k: v for k, v in r.items() if k != "time"} for r in rows], indent=2,
-                              ensure_ascii=False))
+        out = [{**{k: v for k, v in r.items() if k not in ("time", "n")}, "next": next_step(r, p)[0]} for r, p in listed]
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return
     if not rows:
-        click.echo(f"No runs in {folder} (a run is a folder holding run.json).")
+        click.echo(f"No runs in {folder} (a run is a folder holding {RUN_FILE}).")
         return
     click.echo(table(rows))
+    for r in rows:
+        if r["status"] == CORRUPT:
+            click.echo(f"corrupt: {r['path']}: {r['problem']}", err=True)
     n = len(rows)
-    click.echo(f"{n} run{'s' if n != 1 else ''} in {folder}{os.sep}; look at one with: clipxai report "
-               f"{rows[-1]['path']} --open", err=True)
+    _, advice = next_step(*listed[-1])
+    click.echo(f"{n} run{'s' if n != 1 else ''} in {folder}{os.sep}; {advice}", err=True)

@@ -23,6 +23,7 @@ from clipxai.analysis.draw.style import new_figure, state_colors
 from clipxai.analysis.motion.dynamics import dynamics_word
 from clipxai.analysis.states.features import model_embeddings, run_features
 from clipxai.errors import ClipxaiError
+from clipxai.runs.summary import Summary
 from clipxai.util.files import atomic_path, atomic_write_text, write_json
 from clipxai.util.paths import check_can_write
 
@@ -67,18 +68,19 @@ class Comparison:
         return list(COLUMNS), [self._cells(r) for r in self.rows]
 
 
-def _row(summary: dict, run) -> dict:
-    rate = summary["switch_rate_per_100_steps"]
-    drift = summary.get("drift") or {}
+def _row(summary: Summary | dict, run) -> dict:
+    """One run's line of the comparison table, from its summary and its manifest."""
+    s = Summary.of(summary)
+    rate, drift = s.switch_rate, s.drift
     return {
         "run": run.path.name, "path": str(run.path), "prompt": run.prompt, "seed": run.manifest.get("seed"),
-        "param": run.config.get("param"), "model": run.model_name, "verdict": summary["verdict"],
-        "n_states": summary["n_states"], "switches": summary["switches"], "returns": summary.get("returns"),
-        "rate_per_100": rate["value"], "rate_ci95": rate["ci95"],
-        "median_dwell": summary["dwell_steps_all"]["median"], "silhouette": summary.get("silhouette"),
-        "jump_ratio": summary.get("jump_ratio"), "verdict_reason": summary["verdict_reason"],
+        "param": run.config.get("param"), "model": run.model_name, "verdict": s.verdict,
+        "n_states": s.n_states, "switches": s.switches, "returns": s.returns,
+        "rate_per_100": rate.get("value"), "rate_ci95": rate.get("ci95"),
+        "median_dwell": s.dwell.get("median"), "silhouette": s.silhouette,
+        "jump_ratio": s.jump_ratio, "verdict_reason": s.verdict_reason,
         "drift": drift.get("total_noise_units"), "late_share": drift.get("late_share"),
-        "per_step": dynamics_word(summary.get("dynamics")),
+        "per_step": dynamics_word(s.dynamics),
     }
 
 

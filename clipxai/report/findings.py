@@ -8,6 +8,7 @@ Every number in it is one summary.json holds; only the words are new.
 from __future__ import annotations
 
 from clipxai.analysis.motion.verdict import Thresholds, plural, verdict_label
+from clipxai.runs.summary import Summary
 
 __all__ = ["finding", "overall", "run_label", "state_name", "verdict_label"]
 
@@ -26,12 +27,13 @@ def _param(run) -> str:
     return str(p.get("name") if isinstance(p, dict) else p)
 
 
-def state_name(s: dict, state: int | str, quoted: bool = True) -> str:
+def state_name(s: Summary | dict, state: int | str, quoted: bool = True) -> str:
     """A state's name: its closest concept probe when there are probes, else its top words."""
+    s = Summary.of(s)
     key = str(state)
-    concept = ((s.get("concepts") or {}).get("top_concept_by_state") or {}).get(key)
-    words = [w["word"] for w in ((s.get("labels") or {}).get("states") or {}).get(key, [])[:3]]
-    others = ((s.get("concepts") or {}).get("top_concept_by_state") or {})
+    others = s.top_concepts
+    concept = others.get(key)
+    words = s.words(key, 3)
     shared = sum(1 for v in others.values() if v == concept) > 1
     if concept and not shared:
         name = concept
@@ -42,36 +44,35 @@ def state_name(s: dict, state: int | str, quoted: bool = True) -> str:
     return f"“{name}”" if quoted else name
 
 
-def _names(s: dict, limit: int = 4) -> str:
-    n = s["n_states"]
+def _names(s: Summary, limit: int = 4) -> str:
+    n = s.n_states or 0
     names = [state_name(s, i) for i in range(min(n, limit))]
     more = f" and {plural(n - limit, 'other')}" if n > limit else ""
     return ", ".join(names) + more
 
 
-def _last_switch_step(s: dict) -> int | None:
-    states, steps = s.get("states") or [], s.get("steps") or []
+def _last_switch_step(s: Summary) -> int | None:
+    states, steps = s.states, s.steps
     for i in range(len(states) - 1, 0, -1):
         if states[i] != states[i - 1]:
             return int(steps[i])
     return None
 
 
-def _states_clause(s: dict) -> str:
+def _states_clause(s: Summary) -> str:
     """Where the snapshots went, from the verdict and the numbers behind it."""
-    v, n = s["verdict"], s["n_states"]
-    drift = s.get("drift") or {}
-    total, late = drift.get("total_noise_units"), drift.get("late_share")
-    t = Thresholds(**{k: v for k, v in ((s.get("analysis") or {}).get("thresholds") or {}).items()
-                      if k in Thresholds.__dataclass_fields__})
+    v, n = s.verdict, s.n_states or 0
+    total, late = s.drift.get("total_noise_units"), s.drift.get("late_share")
+    t = Thresholds(**{k: v for k, v in s.thresholds.items() if k in Thresholds.__dataclass_fields__})
+    last_state = s.states[-1] if s.states else 0
     if v == "converging":
-        if n == 1 or not s["switches"]:
-            where = f"one state, {state_name(s, 0)}" if n == 1 else f"{state_name(s, s['states'][-1])}"
+        if n == 1 or not s.switches:
+            where = f"one state, {state_name(s, 0)}" if n == 1 else f"{state_name(s, last_state)}"
             return f"settled on {where}" + (f" ({_pct(late)} of its movement came in its last third)"
                                             if late is not None else "")
         last = _last_switch_step(s)
         return (f"moved through {plural(n, 'state')} ({_names(s)}) and settled on "
-                f"{state_name(s, s['states'][-1])}" + (f" after step {last}" if last is not None else ""))
+                f"{state_name(s, last_state)}" + (f" after step {last}" if last is not None else ""))
     if v == "single_state":
         if total is not None and total < t.min_drift:
             motion = f"barely moved ({total:.1f} noise units from start to end)"
@@ -81,18 +82,17 @@ def _states_clause(s: dict) -> str:
             motion = "had too few snapshots to tell whether it settled"
         if n == 1:
             return f"stayed in one state, {state_name(s, 0)}, and {motion}"
-        if s.get("returns"):
+        if s.returns:
             return (f"moved back and forth among {plural(n, 'state')} ({_names(s)}), "
-                    f"{plural(s['returns'], 'return')} to a state it had left, but not in jumps distinct enough to "
+                    f"{plural(s.returns, 'return')} to a state it had left, but not in jumps distinct enough to "
                     f"call switching, and {motion}")
         return f"drifted through {plural(n, 'state')} ({_names(s)}) without coming back to any, and {motion}"
     if v == "periodic_oscillation":
-        per = s.get("periodicity") or {}
         return (f"oscillated periodically between {plural(n, 'state')} ({_names(s)}): "
-                f"{plural(s['switches'], 'switch')}, about {per.get('cycles', 0):.0f} cycles")
+                f"{plural(s.switches or 0, 'switch')}, about {s.periodicity.get('cycles', 0):.0f} cycles")
     if v == "metastable_switching":
-        return (f"kept switching between {plural(n, 'state')} ({_names(s)}): {plural(s['switches'], 'switch')}, "
-                f"{plural(s.get('returns') or 0, 'return')} to a state it had left")
+        return (f"kept switching between {plural(n, 'state')} ({_names(s)}): {plural(s.switches or 0, 'switch')}, "
+                f"{plural(s.returns or 0, 'return')} to a state it had left")
     return verdict_label(v, n)
 
 
@@ -139,22 +139,24 @@ def _dynamics_clause(d: dict | None) -> str:
     return shape + f", with {plural(n, 'isolated sudden drop')}"
 
 
-def finding(label: str, s: dict) -> str:
+def finding(label: str, s: Summary | dict) -> str:
     """One sentence: "seed 0 settled on one state, “a red heart”; its similarity rises ..."."""
-    return f"{label} {_states_clause(s)}; {_dynamics_clause(s.get('dynamics'))}."
+    s = Summary.of(s)
+    return f"{label} {_states_clause(s)}; {_dynamics_clause(s.dynamics)}."
 
 
-def overall(summaries: list[dict]) -> str:
+def overall(summaries: list[Summary | dict]) -> str:
     """One sentence over every run: how many settled, switched, drifted; how many cycle per step."""
+    summaries = [Summary.of(s) for s in summaries]
     n = len(summaries)
     counts: dict[str, int] = {}
     for s in summaries:
         key = {"converging": "settled", "metastable_switching": "kept switching",
-               "periodic_oscillation": "oscillated periodically"}.get(s["verdict"], "did not settle")
+               "periodic_oscillation": "oscillated periodically"}.get(s.verdict, "did not settle")
         counts[key] = counts.get(key, 0) + 1
     order = ["settled", "did not settle", "kept switching", "oscillated periodically"]
     parts = [f"{counts[k]} {k}" for k in order if k in counts]
-    cycling = sum(1 for s in summaries if (s.get("dynamics") or {}).get("cycling"))
+    cycling = sum(1 for s in summaries if (s.dynamics or {}).get("cycling"))
     switching = counts.get("kept switching", 0) + counts.get("oscillated periodically", 0)
     runs = plural(n, "run")
     states = (f"Of {runs}, " + ", ".join(parts) + "." if n > 1 else "")
@@ -162,6 +164,6 @@ def overall(summaries: list[dict]) -> str:
         states += " None switched back and forth between states."
     dyn = ("No run's similarity cycles from step to step." if not cycling else
            f"In {plural(cycling, 'run')} the similarity cycles from step to step (sudden drops and recoveries)"
-           + (", faster than the snapshots." if any((s.get("dynamics") or {}).get("snapshot_aliasing")
+           + (", faster than the snapshots." if any((s.dynamics or {}).get("snapshot_aliasing")
                                                    for s in summaries) else "."))
     return (states + " " + dyn).strip()

@@ -4,10 +4,11 @@ It opens with what was found, in plain words: one sentence per run (where its sn
 and what its similarity did at every step, side by side), the final image of every run and
 a strip of where each run went; then a table of contents. With several runs, a comparison
 comes next; then one section per run: the verdicts with the numbers behind them, each state
-with its picture, its words and its dwell time, and the charts. A chart with nothing to
-show is replaced by one line saying why. The configuration and the environment are folded
-away, shown once when every run shares them, and the definitions of the numbers close the
-page. Runs that have a summary.json are reported as analyzed; the others are analyzed first.
+with its picture, its words and its dwell time, and the charts (``clipxai.report.sections``).
+A chart with nothing to show is replaced by one line saying why. The configuration and the
+environment are folded away, shown once when every run shares them, and the definitions of
+the numbers close the page. Runs that have a summary.json are reported as analyzed; the
+others are analyzed first. Summaries are read as ``clipxai.runs.summary.Summary``.
 """
 
 from __future__ import annotations
@@ -15,131 +16,28 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from clipxai.analysis.analyze import AnalyzeOptions, ensure_summary
-from clipxai.analysis.draw.figures import SAME_AS_PER_STEP, SAME_AS_SIMILARITY
 from clipxai.analysis.draw.sheets import journeys, thumbnails
-from clipxai.analysis.motion.dynamics import dynamics_word
 from clipxai.analysis.motion.verdict import plural, verdict_label
-from clipxai.errors import ClipxaiError, RunError
+from clipxai.errors import ClipxaiError
 from clipxai.report.definitions import DEFINITIONS
-from clipxai.report.document import CSP, HTML_MARK, MARKDOWN_MARK, MIME, Document, Image, anchor
+from clipxai.report.document import CSP, HTML_MARK, MARKDOWN_MARK, Document, anchor
 from clipxai.report.findings import finding, overall, run_label, state_name
+from clipxai.report.sections import (  # noqa: F401  (FIGURES, _numbers, nothing_to_show: imported from here by scripts)
+    FIGURES,
+    _fmt,
+    _numbers,
+    _pct,
+    nothing_to_show,
+    run_section,
+)
+from clipxai.runs.summary import Summary
 from clipxai.util.files import atomic_write_text
-from clipxai.util.paths import check_can_write, inside
-
-FIGURES = [  # (name in summary.json, caption, size: full | half | natural)
-    ("trajectory_pca", "The trajectory in the first two principal components of the analysis space: each "
-                       "state's centre (X) with its words and its most typical snapshot.", "full"),
-    ("trajectory_umap", "The trajectory in UMAP coordinates (a picture only: no number is computed here).", "full"),
-    ("trajectory_tsne", "The trajectory in t-SNE coordinates (a picture only).", "full"),
-    ("states", "The state of the run at every snapshot.", "full"),
-    ("dynamics", "Every logged step of the similarity to the prompt: the sudden drops found (red), the trend, "
-                 "and where snapshots fall (ticks at the bottom).", "full"),
-    ("similarity", "Similarity to the prompts over steps.", "full"),
-    ("concepts", "Similarity of every snapshot to each concept probe.", "full"),
-    ("state_thumbnails", "The most typical snapshot of each state.", "natural"),
-    ("contact_sheet", "Snapshots spread over the run, framed in their state's colour.", "natural"),
-    ("animation", "The run as an animation.", "natural"),
-    ("dwell_survival", "How long visits last: Kaplan-Meier survival of dwell times (censored first/last "
-                       "visits).", "half"),
-    ("transitions", "Which state follows which.", "half"),
-    ("switch_rate_windows", "Switch rate in the early, middle and late third (does it die out?).", "half"),
-    ("recurrence", "Recurrence plot: dark where the run is close to where it was before.", "half"),
-    ("model_selection", "How the number of states was chosen.", "half"),
-    ("loss_terms", "The loss and the objective's terms over steps (those equal to the similarity left out).",
-     "full"),
-    ("gradient", "The gradient over the run.", "full"),
-    ("activations", "Per-layer activation statistics over steps.", "full"),
-]
-CHART_WORDS = {
-    "states": "the state over steps", "dwell_survival": "how long visits last", "transitions": "the transitions",
-    "switch_rate_windows": "the switch rate over the run", "similarity": "the similarity chart",
-    "loss_terms": "the loss and its terms", "trajectory_umap": "the UMAP picture", "trajectory_tsne": "the t-SNE picture",
-}
-MIN_SNAPSHOTS_FOR_EMBEDDING = 20
-
-
-def _fmt(x, spec=".3g") -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, float):
-        return format(x, spec)
-    return str(x)
-
-
-def _pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def state_count_rows(s: dict) -> list[list[str]]:
-    """How the states were counted, with the numbers the model-selection figure shows."""
-    a = s["analysis"]
-    c = a["clustering"]
-    chosen = c["scores"].get(str(c["k"]))
-    score = "" if chosen is None else f" ({c['selection']} {chosen:.2f})" if c["selection"] == "silhouette" else ""
-    merged = a.get("transient_cluster_sizes") or []
-    rows = [["clusters chosen", f"k = {c['k']} by {c['selection']}{score}"
-             + (f"; {plural(len(merged), 'transient cluster')} ({', '.join(map(str, merged))} snapshot(s)) "
-                f"merged away" if merged else "")],
-            ["silhouette of the states / jump ratio", f"{_fmt(s.get('silhouette'), '.2f')} / {_fmt(s.get('jump_ratio'))}"]]
-    return rows
-
-
-def _numbers(s: dict) -> list[list[str]]:
-    rate = s["switch_rate_per_100_steps"]
-    per = s.get("periodicity") or {}
-    trend = s.get("trend") or {}
-    rec = s.get("recurrence") or {}
-    dw = s["dwell_steps_all"]
-    return [
-        ["snapshots", f"{s['n_snapshots']} (steps {s['steps'][0]}-{s['steps'][-1]})"],
-        ["states", str(s["n_states"])],
-        ["switches (returns to an earlier state)", f"{s['switches']} ({s.get('returns')})"],
-        ["switch rate per 100 steps (95% CI)", f"{rate['value']:.3g} ({rate['ci95'][0]:.3g}-{rate['ci95'][1]:.3g})"],
-        ["dwell, median (IQR) in steps", f"{dw['median']:.4g} ({dw['iqr']:.4g})"
-         + (" (lower bound)" if dw.get("lower_bound") else "")],
-        ["rate early / middle / late", " / ".join(f"{w['rate_per_100_steps']:.3g}" for w in s["windows"])],
-        ["trend of the rate (Laplace test)", f"{trend.get('direction')} (p={_fmt(trend.get('p_value'))})"],
-        *state_count_rows(s),
-        ["drift: start to end in noise units / share in the last third",
-         f"{_fmt((s.get('drift') or {}).get('total_noise_units'), '.1f')} / {_pct((s.get('drift') or {}).get('late_share'))}"],
-        ["periodicity (surrogate p, period in snapshots)",
-         f"p={_fmt(per.get('p_value'))}, period {per.get('period_snapshots', 'n/a')}"],
-        ["recurrence rate / determinism / laminarity",
-         f"{_fmt(rec.get('recurrence_rate'))} / {_fmt(rec.get('determinism'))} / {_fmt(rec.get('laminarity'))}"],
-        ["features / clustering / state path",
-         f"{s['analysis']['features']} / {s['analysis']['clustering']['method']} "
-         f"(k by {s['analysis']['clustering']['selection']}) / {s['analysis']['state_model']}"],
-    ]
-
-
-def _state_rows(run, s: dict, fig_dir: Path, prefix: str) -> list[list]:
-    labels = (s.get("labels") or {}).get("states", {})
-    reps = s.get("representatives", {})
-    pictures = {}
-    if reps and "images" in run.array_names():
-        from PIL import Image as PILImage  # noqa: PLC0415
-        idx = {int(k): v["snapshot"] for k, v in reps.items()}
-        thumbs = thumbnails(run.images, list(idx.values()), 96)
-        for state, i in idx.items():
-            path = fig_dir / f"{prefix}state_{state}.png"
-            PILImage.fromarray(thumbs[i]).save(path)
-            pictures[state] = Image(path, f"state {state}", 96)
-    rows = []
-    for key, d in s["dwell_steps"].items():
-        words = ", ".join(f"{w['word']} ({w['similarity']:.2f})" for w in labels.get(key, []))
-        opinion = ((s.get("labels") or {}).get("opinion") or {}).get(key)  # analyze --opinion
-        words += f"; CLIP's opinion: {opinion['text']} ({opinion['similarity']:.2f})" if opinion else ""
-        rows.append([key, pictures.get(int(key), ""), words or "n/a",
-                     f"{d['median']:.4g} ({d['iqr']:.4g})" + (" lower bound" if d.get("lower_bound") else ""),
-                     str(d["visits"]), f"{100 * d['occupancy']:.0f}%"])
-    return rows
-
+from clipxai.util.paths import check_can_write
 
 # -- configuration and environment, once when shared ------------------------------------------
 
@@ -158,7 +56,7 @@ def _config(run) -> dict[str, str]:
     return _flat(run.config)
 
 
-def _environment(run, s: dict) -> dict[str, str]:
+def _environment(run, s: Summary) -> dict[str, str]:
     import matplotlib  # noqa: PLC0415
     import sklearn  # noqa: PLC0415
 
@@ -167,10 +65,10 @@ def _environment(run, s: dict) -> dict[str, str]:
     rows = {"model": f"{m.get('name')} (sha256 {str(m.get('sha256', 'n/a'))[:16]})",
             "device": str(run.manifest.get("device", "n/a")), "run status": run.status}
     rows.update({f"run: {k}": str(v) for k, v in sorted(versions.items())})
-    rows.update({"analysis: clipxai": str(s.get("clipxai_version")),
+    rows.update({"analysis: clipxai": str(s.clipxai_version),
                  "analysis: python / numpy / scikit-learn / matplotlib":
                      f"{platform.python_version()} / {np.__version__} / {sklearn.__version__} / {matplotlib.__version__}",
-                 "analysis: options": json.dumps(s["analysis"].get("options", {}), ensure_ascii=False)[:600]})
+                 "analysis: options": json.dumps(s.options, ensure_ascii=False)[:600]})
     return rows
 
 
@@ -199,118 +97,6 @@ def _settings(doc: Document, runs, labels, summaries) -> None:
             doc.close_details()
 
 
-# -- figures --------------------------------------------------------------------------------------
-
-def _figure_file(folder: Path, rel) -> tuple[Path | None, str | None]:
-    """The picture a summary.json names, if it is one and lies inside the analysis folder.
-
-    A summary.json may come with a run from someone else: a name that leads out of the folder
-    (``../../secret.env``, an absolute path, a link) is never read, so it cannot reach a report.
-    """
-    if rel is None:
-        return None, None
-    try:
-        source = inside(folder, rel, "figure")
-    except RunError:
-        return None, f"{str(rel)[:200]!r} lies outside the run's analysis folder"
-    if not source.is_file():
-        return None, None
-    if source.suffix.lower() not in MIME:
-        return None, f"{str(rel)[:200]!r} is not a picture"
-    return source, None
-
-
-def nothing_to_show(run, s: dict) -> dict[str, str]:
-    """Charts of this run that show nothing, with why: summary.json's ``figures_skipped``, and the
-    same rules applied to a summary written before that list existed."""
-    out = dict(s.get("figures_skipped") or {})
-    if s["n_states"] < 2:
-        for name in ("states", "transitions", "switch_rate_windows", "dwell_survival"):
-            out.setdefault(name, "the run stays in one state")
-    elif not s["switches"]:
-        for name in ("transitions", "switch_rate_windows"):
-            out.setdefault(name, "there is no switch")
-    figures = s.get("figures") or {}
-    if "dynamics" in figures and "similarity" in figures and len(run.manifest.get("prompts") or []) <= 1:
-        out.setdefault("similarity", SAME_AS_PER_STEP)
-    if "loss_terms" in figures and "loss_terms" not in out:
-        from clipxai.analysis.draw.chart import loss_panels  # noqa: PLC0415
-        _, panels, mirrored = loss_panels(run.metrics())
-        if mirrored and not panels:
-            out["loss_terms"] = SAME_AS_SIMILARITY
-    if s["n_snapshots"] < MIN_SNAPSHOTS_FOR_EMBEDDING and "trajectory_pca" in figures:
-        for name in ("trajectory_umap", "trajectory_tsne"):
-            if name in figures:
-                out.setdefault(name, f"{s['n_snapshots']} snapshots are too few for it; the PCA picture shows "
-                                     f"them all")
-    return out
-
-
-def _not_drawn_line(skipped: dict[str, str]) -> str | None:
-    """"Not drawn: the state over steps and the transitions (the run stays in one state); ..."."""
-    by_reason: dict[str, list[str]] = {}
-    for name, why in skipped.items():
-        by_reason.setdefault(why, []).append(CHART_WORDS.get(name, name.replace("_", " ")))
-    parts = []
-    for why, names in by_reason.items():
-        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        parts.append(f"{listed} ({why})")
-    return ("Not drawn, having nothing to show: " + "; ".join(parts) + ".") if parts else None
-
-
-FOLDED = {  # figures shown under a fold, by group: (title, names)
-    "snapshots": ("Snapshots: the typical one of each state, a spread over the run",
-                  ("state_thumbnails", "contact_sheet", "animation")),
-    "diagnostics": ("How the states were counted, recurrence, loss terms, gradient and activations",
-                    ("model_selection", "recurrence", "loss_terms", "gradient", "activations")),
-}
-
-
-def _charts(doc: Document, run, s: dict, fig_dir: Path, prefix: str) -> list[str]:
-    """The run's figures: the ones that answer the question in view, snapshots and diagnostics
-    folded; a line for each reason some chart was not drawn. Returns the problems met."""
-    skipped = nothing_to_show(run, s)
-    problems = []
-    found = {}
-    for name, caption, size in FIGURES:
-        if name in skipped:
-            continue
-        source, problem = _figure_file(run.analysis_dir, (s.get("figures") or {}).get(name))
-        if problem:
-            problems.append(f"figure '{name}': {problem}; left out")
-        if source is not None:
-            target = fig_dir / f"{prefix}{name}{source.suffix.lower()}"
-            shutil.copyfile(source, target)
-            found[name] = (target, caption, size)
-    folded = {n for _, names in FOLDED.values() for n in names}
-    for name, (target, caption, size) in found.items():
-        if name not in folded:
-            doc.figure(target, caption, size)
-    line = _not_drawn_line({k: v for k, v in skipped.items() if any(k == n for n, _, _ in FIGURES)})
-    if line:
-        doc.paragraph(line, css="note")
-    for title, names in FOLDED.values():
-        present = [n for n in names if n in found]
-        if present:
-            doc.open_details(title)
-            for name in present:
-                doc.figure(*found[name])
-            doc.close_details()
-    return problems
-
-
-# -- sections ---------------------------------------------------------------------------------------
-
-def _verdict_lines(s: dict) -> tuple[str, str]:
-    d = s.get("dynamics")
-    states = (f"**States in the snapshots: {verdict_label(s['verdict'], s['n_states'])}** "
-              f"({s['verdict'].replace('_', ' ')}). {s['verdict_reason']}")
-    per_step = (f"**Per-step dynamics: {dynamics_word(d)}**. "
-                + (d["reason"] if d else "Not measured: this summary predates the per-step dynamics; analyze "
-                                         "the run again."))
-    return states, per_step
-
-
 def _run_anchors(runs) -> list[str]:
     """Each run section's anchor: ``run-<folder>``, numbered when two folders share a name."""
     out: list[str] = []
@@ -324,27 +110,6 @@ def _run_anchors(runs) -> list[str]:
     return out
 
 
-def _run_section(doc: Document, run, s: dict, fig_dir: Path, index: int, label: str, ident: str) -> None:
-    prefix = f"run{index}_"
-    prompt = run.prompt or "(prompt not recorded)"
-    title = f"{label}: “{prompt}”" if label == run.path.name else f"{label} ({run.path.name}): “{prompt}”"
-    doc.heading(2, title, ident)
-    for line in _verdict_lines(s):
-        doc.paragraph(line, css="verdict")
-    doc.table(["measure", "value"], _numbers(s))
-    doc.heading(3, f"{label}: states and CLIP's words for them")
-    doc.table(["state", "typical snapshot", "nearest words (cosine)", "dwell median (IQR), steps", "visits",
-               "time"], _state_rows(run, s, fig_dir, prefix))
-    if s.get("concepts"):
-        c = s["concepts"]
-        doc.table(["state", "closest concept probe"], [[k, v] for k, v in c.get("top_concept_by_state", {}).items()])
-    doc.heading(3, f"{label}: charts")
-    problems = list(run.problems) + list(s.get("notes", [])) + _charts(doc, run, s, fig_dir, prefix)
-    if problems:
-        doc.heading(3, "Problems and notes")
-        doc.preformatted("\n".join(problems))
-
-
 def _final_images(runs, summaries, labels, fig_dir: Path) -> list[tuple[Path, str]]:
     from PIL import Image as PILImage  # noqa: PLC0415
 
@@ -355,14 +120,15 @@ def _final_images(runs, summaries, labels, fig_dir: Path) -> list[tuple[Path, st
         thumb = thumbnails(run.images, [run.n - 1], 170)[run.n - 1]
         path = fig_dir / f"final_{i}.png"
         PILImage.fromarray(thumb).save(path)
-        last = s["states"][-1] if s.get("states") else 0
-        pictures.append((path, f"{label}, step {s['steps'][-1]}: {state_name(s, last)}"))
+        last = s.states[-1] if s.states else 0
+        step = s.steps[-1] if s.steps else "n/a"
+        pictures.append((path, f"{label}, step {step}: {state_name(s, last)}"))
     return pictures
 
 
 def _journeys(runs, summaries, labels, fig_dir: Path) -> Path | None:
-    rows = [{"label": f"{label}: {verdict_label(s['verdict'], s['n_states'])}", "images": run.images,
-             "steps": np.asarray(run.steps), "states": np.asarray(s.get("states") or [0] * run.n)}
+    rows = [{"label": f"{label}: {verdict_label(s.verdict, s.n_states)}", "images": run.images,
+             "steps": np.asarray(run.steps), "states": np.asarray(s.states or [0] * run.n)}
             for run, s, label in zip(runs, summaries, labels) if "images" in run.array_names() and run.n]
     if not rows:
         return None
@@ -445,7 +211,7 @@ def check_report_target(output: Path, overwrite: bool = False) -> None:
 
 def _intro(runs, summaries) -> str:
     models = sorted({str(r.model_name) for r in runs if r.model_name})
-    steps = sorted({int(s["steps"][-1]) for s in summaries})
+    steps = sorted({s.steps[-1] for s in summaries if s.steps}) or ["n/a"]
     span = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
     model = f" (model: {', '.join(models)})" if models else ""
     return (f"{plural(len(runs), 'run')}{model}, snapshots up to step {span}. Metrics are computed in PCA "
@@ -472,7 +238,7 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
     output = Path(output).expanduser()
     check_report_target(output, overwrite)
     runs = load_runs(paths)
-    summaries = [ensure_summary(run, opts, reanalyze, model, log) for run in runs]
+    summaries = [Summary(ensure_summary(run, opts, reanalyze, model, log)) for run in runs]
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         fig_dir = output.parent / f"{output.stem}_figures"
@@ -508,7 +274,7 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
         doc.heading(2, "All runs together", "all-runs-together")
         _comparison(doc, comp, runs, labels)
     for i, (run, s, label, ident) in enumerate(zip(runs, summaries, labels, anchors)):
-        _run_section(doc, run, s, fig_dir, i, label, ident)
+        run_section(doc, run, s, fig_dir, i, label, ident)
     doc.heading(2, "Configuration and environment", "configuration-and-environment")
     _settings(doc, runs, labels, summaries)
     doc.heading(2, "How to read the numbers", "how-to-read-the-numbers")

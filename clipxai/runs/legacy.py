@@ -27,7 +27,8 @@ from typing import Callable
 import numpy as np
 
 from clipxai.errors import RunError
-from clipxai.runs.reader import FORMAT_VERSION, Run
+from clipxai.runs.format import FORMAT_VERSION
+from clipxai.runs.reader import Run
 from clipxai.util.paths import is_inside
 
 PATTERNS = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from clipxai.errors import RunError
+from clipxai.runs.find import find_runs
+from clipxai.runs.format import RUN_FILE
 from clipxai.runs.legacy import is_legacy_run, load_legacy_run
 from clipxai.runs.reader import Run, read_manifest
 
@@ -13,21 +15,22 @@ def load_run(path: str | Path) -> Run | list[Run]:
     """Open a run folder (native, or the original script's legacy layout).
 
     A folder that holds runs rather than being one (the seeds of a ``--seeds K`` group, a
-    sweep) gives the list of them, in name order.
+    sweep, folders of those) gives the list of them, in path order: the runs ``clipxai runs``
+    lists for that folder (``clipxai.runs.find``).
     """
     path = Path(path).expanduser()
     if not path.exists():
         raise RunError(f"{path} does not exist.")
     if not path.is_dir():
         raise RunError(f"{path} is not a folder.")
-    if (path / "run.json").exists():
+    if (path / RUN_FILE).exists():
         return Run(path=path, manifest=read_manifest(path))
-    children = sorted(p for p in path.iterdir() if (p / "run.json").is_file())
+    children = find_runs(path)
     if children:
         return [Run(path=p, manifest=read_manifest(p)) for p in children]
     if is_legacy_run(path):
         return load_legacy_run(path)
-    raise RunError(f"{path} is not a clipxai run (no run.json) nor a folder of the original script's layout.")
+    raise RunError(f"{path} is not a clipxai run (no {RUN_FILE}) nor a folder of the original script's layout.")
 
 
 def open_run(path: str | Path) -> Run:

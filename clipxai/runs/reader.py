@@ -20,20 +20,18 @@ from typing import Any
 import numpy as np
 
 from clipxai.errors import RunError
+from clipxai.runs.format import (  # noqa: F401  (FORMAT_VERSION, READABLE_FORMATS, rows_for, row_of: their old home)
+    ACTIVATIONS_PREFIX,
+    ANALYSIS_DIR,
+    FORMAT_VERSION,
+    METRICS_FILE,
+    READABLE_FORMATS,
+    RUN_FILE,
+    manifest_problem,
+    row_of,
+    rows_for,
+)
 from clipxai.util.paths import inside
-
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)
-
-
-def rows_for(steps: int, every: int) -> int:
-    """How many snapshot rows ``steps`` steps make (a snapshot at step 0, every, 2*every, ...)."""
-    return (steps + every - 1) // every
-
-
-def row_of(step: int, every: int) -> int:
-    """The snapshot row of a snapshot step."""
-    return step // every
 
 
 def slugify(text: str, limit: int = 40) -> str:
@@ -61,23 +59,35 @@ def default_run_name(prompt: str) -> str:
 def read_manifest(path: Path) -> dict:
     """The manifest of a run folder, or ``RunError`` saying what is wrong with it."""
     path = Path(path)
-    manifest_path = path / "run.json"
+    manifest_path = path / RUN_FILE
     if not path.is_dir():
         raise RunError(f"{path} is not a folder.")
     if not manifest_path.is_file():
-        raise RunError(f"{path} is not a clipxai run (it has no run.json).")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RunError(f"The manifest {manifest_path} is corrupt ({err.__class__.__name__}: {err}).") from err
+        raise RunError(f"{path} is not a clipxai run (it has no {RUN_FILE}).")
+    manifest = parse_manifest(manifest_path)
     if not isinstance(manifest, dict) or "format_version" not in manifest:
         raise RunError(f"The manifest {manifest_path} is not a clipxai manifest (no format_version).")
     if manifest["format_version"] not in READABLE_FORMATS:
         raise RunError(
-            f"{path} uses run format {manifest['format_version']}; this clipxai reads formats "
+            f"{path} uses run format {str(manifest['format_version'])[:40]}; this clipxai reads formats "
             f"{', '.join(map(str, READABLE_FORMATS))} (a newer clipxai wrote it)."
         )
+    problem = manifest_problem(manifest)
+    if problem:
+        raise RunError(f"The manifest {manifest_path} is corrupt: {problem}.")
     return manifest
+
+
+def parse_manifest(manifest_path: Path):
+    """The JSON in a run.json, or ``RunError`` saying why it is not JSON (unreadable, cut, nested too deeply)."""
+    try:
+        return json.loads(Path(manifest_path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise RunError(f"The manifest {manifest_path} cannot be read ({err.strerror or err}).") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunError(f"The manifest {manifest_path} is corrupt ({err.__class__.__name__}: {err}).") from err
+    except RecursionError as err:
+        raise RunError(f"The manifest {manifest_path} is corrupt (nested too deeply to be a manifest).") from err
 
 
 # ---------------------------------------------------------------------------------------
@@ -231,12 +241,12 @@ class Run:
     @property
     def activations(self) -> dict[str, np.ndarray]:
         """Hook-point name -> (N, width) or (N, tokens, width) array."""
-        prefix = "activations/"
+        prefix = ACTIVATIONS_PREFIX
         return {name[len(prefix):]: self.array(name) for name in self.array_names() if name.startswith(prefix)}
 
     def metrics(self) -> list[dict]:
         """Every logged step's metrics (skips a torn last line of a killed run)."""
-        file = self.path / "metrics.jsonl"
+        file = self.path / METRICS_FILE
         if not file.is_file():
             return []
         out = []
@@ -249,7 +259,7 @@ class Run:
 
     @property
     def analysis_dir(self) -> Path:
-        return self.path / "analysis"
+        return self.path / ANALYSIS_DIR
 
     # -- looking at it ----------------------------------------------------------------------------
     def image(self, i: int = -1) -> np.ndarray:

@@ -20,11 +20,11 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 from clipxai.errors import RunError
-from clipxai.runs.reader import FORMAT_VERSION, metric_lines, read_manifest
+from clipxai.runs.format import FORMAT_VERSION, LOCK_FILE, METRICS_FILE, RUN_FILE, SNAPSHOTS_DIR, array_file
+from clipxai.runs.reader import metric_lines, read_manifest
 from clipxai.util.files import FILE_MODE, atomic_write_text, dumps_json, json_default
 from clipxai.util.paths import check_writable_inside, inside
 
-LOCK_FILE = ".lock"
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -142,7 +142,7 @@ class RunWriter:
         try:
             path.mkdir(exist_ok=True)
             lock = RunLock(path).acquire()
-            (path / "snapshots").mkdir()
+            (path / SNAPSHOTS_DIR).mkdir()
         except OSError as err:
             raise RunError(f"The run folder {path} cannot be created ({err.strerror}).") from err
         manifest = {
@@ -180,7 +180,7 @@ class RunWriter:
     # -- arrays ---------------------------------------------------------------------------
     def allocate(self, name: str, rows: int, row_shape: tuple, dtype: str, meaning: str) -> np.memmap:
         """Preallocate ``snapshots/<name>.npy`` with ``rows`` rows (names may contain '/')."""
-        file = Path("snapshots") / f"{name}.npy"
+        file = Path(array_file(name))
         (self.path / file).parent.mkdir(parents=True, exist_ok=True)
         arr = new_npy(self.path / file, np.dtype(dtype), (rows, *row_shape))
         self.arrays[name] = arr
@@ -235,19 +235,19 @@ class RunWriter:
         self.manifest["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         text = dumps_json(self.manifest)
         try:
-            atomic_write_text(self.path / "run.json", text)
+            atomic_write_text(self.path / RUN_FILE, text)
         except OSError as err:
             if not is_disk_full(err):
                 raise
             # No room for a second copy: overwrite in place (it fits the blocks the old one holds
             # unless it grew past them), so the status still says what happened.
-            with open(self.path / "run.json", "r+", encoding="utf-8") as f:
+            with open(self.path / RUN_FILE, "r+", encoding="utf-8") as f:
                 f.write(text)
                 f.truncate()
 
     def append_metrics(self, record: dict) -> None:
         if self._metrics is None:
-            self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
+            self._metrics = open(self.path / METRICS_FILE, "a", encoding="utf-8")
         self._metrics.write(json.dumps(record, ensure_ascii=False, default=json_default) + "\n")
 
     def flush_metrics(self) -> None:
@@ -256,7 +256,7 @@ class RunWriter:
 
     def truncate_metrics(self, after_step: int) -> None:
         """Drop metric lines past ``after_step`` (a resume replays those steps)."""
-        file = self.path / "metrics.jsonl"
+        file = self.path / METRICS_FILE
         if not file.is_file():
             return
         keep = [line for line in metric_lines(file) if line.strip() and _step_of(line) <= after_step]
@@ -264,7 +264,7 @@ class RunWriter:
 
     def last_metrics_time(self) -> float:
         """The ``time`` of the last metrics line (a resumed run's clock continues from it)."""
-        file = self.path / "metrics.jsonl"
+        file = self.path / METRICS_FILE
         if not file.is_file():
             return 0.0
         for line in reversed(metric_lines(file)):

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from clipxai.errors import ClipxaiError
+from clipxai.runs.format import FINAL_IMAGE, METRICS_FILE
 from clipxai.runs.reader import metric_lines, to_uint8
+from clipxai.runs.summary import Summary
 from clipxai.sweep.plan import COMPLETE, folder_state
 from clipxai.sweep.state import read_sweep
 from clipxai.util.paths import check_can_write
@@ -41,14 +43,14 @@ class AtlasEntry:
     folder: str
     status: str
     error: str | None = None
-    summary: dict | None = None
+    summary: Summary | None = None
     final_similarity: float | None = None
     image: str | None = None                              # data URI of the final image
     states: list[dict] = field(default_factory=list)      # {state, share, words, image}
 
     @property
     def verdict(self) -> str | None:
-        return self.summary.get("verdict") if self.summary else None
+        return self.summary.verdict if self.summary else None
 
 
 @dataclass
@@ -78,7 +80,7 @@ def data_uri(image: np.ndarray, thumb: int) -> str:
 def _final_image(run, thumb: int) -> str | None:
     from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
 
-    path = run.path / "final.png"
+    path = run.path / FINAL_IMAGE
     try:
         with Image.open(path) as im:
             arr = np.asarray(im.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0
@@ -94,7 +96,7 @@ def _final_image(run, thumb: int) -> str | None:
 def _final_similarity(run) -> float | None:
     """The similarity to the run's first positive prompt at its last logged step."""
     text = run.main_prompt
-    path = run.path / "metrics.jsonl"
+    path = run.path / METRICS_FILE
     if text is None or not path.is_file():
         return None
     for line in reversed(metric_lines(path)):
@@ -107,22 +109,20 @@ def _final_similarity(run) -> float | None:
     return None
 
 
-def _states(run, summary: dict, thumb: int) -> list[dict]:
-    states = summary.get("states") or []
+def _states(run, summary: Summary, thumb: int) -> list[dict]:
+    states = summary.states
     n = max(len(states), 1)
-    words = ((summary.get("labels") or {}).get("states")) or {}
-    reps = summary.get("representatives") or {}
+    reps = summary.representatives
     out = []
     for s in sorted(set(states)):
         image = None
         rep = reps.get(str(s))
         if rep is not None:
             try:
-                image = data_uri(run.images[int(rep["snapshot"])], thumb)
-            except (ClipxaiError, IndexError, KeyError, ValueError, TypeError):
+                image = data_uri(run.images[rep], thumb)
+            except (ClipxaiError, IndexError, ValueError, TypeError):
                 image = None
-        out.append({"state": int(s), "share": states.count(s) / n,
-                    "words": [w.get("word") for w in words.get(str(s), [])[:TOP_WORDS] if isinstance(w, dict)],
+        out.append({"state": int(s), "share": states.count(s) / n, "words": summary.words(s, TOP_WORDS),
                     "image": image})
     return out
 
@@ -136,7 +136,7 @@ def _analysis_options(spec: dict):
     return analyze_options(options)
 
 
-def _summary(run, spec: dict, log) -> dict:
+def _summary(run, spec: dict, log) -> Summary:
     """The run's summary.json, analyzing the run first when it has none."""
     from clipxai.analysis.analyze import analyze  # noqa: PLC0415
     from clipxai.runs.summary import read_summary  # noqa: PLC0415
@@ -147,7 +147,7 @@ def _summary(run, spec: dict, log) -> dict:
         log(f"analyzing {run.path}")
         opts = _analysis_options(spec)
         summary = analyze(run, opts, model=model_for_analysis(run, opts)).write()
-    return summary
+    return Summary(summary)
 
 
 def collect(sweep_dir: str | Path, thumb: int = 112, log=None) -> Atlas:
@@ -185,10 +185,10 @@ def collect(sweep_dir: str | Path, thumb: int = 112, log=None) -> Atlas:
                  entries=entries, thumb=thumb)
 
 
-def _dynamics(summary: dict | None) -> dict:
+def _dynamics(summary: Summary | None) -> dict:
     """The scalar fields of the summary's ``dynamics`` object (lists become their length)."""
-    dyn = (summary or {}).get("dynamics")
-    if not isinstance(dyn, dict):
+    dyn = summary.dynamics if summary else None
+    if dyn is None:
         return {}
     out = {}
     for key, value in dyn.items():
@@ -204,15 +204,14 @@ def csv_rows(atlas: Atlas) -> tuple[list[str], list[dict]]:
     rows = []
     dyn_keys: dict[str, None] = {}
     for e in atlas.entries:
-        s = e.summary or {}
-        rate = s.get("switch_rate_per_100_steps")
+        s = Summary.of(e.summary)
         row = {**{k: e.values.get(k, e.prompt if k == "prompt" else e.seed if k == "seed" else "") for k in keys},
-               "folder": e.folder, "status": e.status, "verdict": s.get("verdict", ""),
-               "n_states": s.get("n_states", ""), "switches": s.get("switches", ""),
-               "switch_rate_per_100_steps": rate.get("value", "") if isinstance(rate, dict) else "",
+               "folder": e.folder, "status": e.status, "verdict": _blank(s.verdict),
+               "n_states": _blank(s.n_states), "switches": _blank(s.switches),
+               "switch_rate_per_100_steps": _blank(s.switch_rate.get("value")),
                "final_similarity": "" if e.final_similarity is None else round(e.final_similarity, 5),
                "state_words": " | ".join(f"{st['state']}: {', '.join(w for w in st['words'] if w)}" for st in e.states),
-               "verdict_reason": s.get("verdict_reason", ""), "error": e.error or ""}
+               "verdict_reason": _blank(s.verdict_reason), "error": e.error or ""}
         for k in keys:
             value = row[k]
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
@@ -222,6 +221,11 @@ def csv_rows(atlas: Atlas) -> tuple[list[str], list[dict]]:
         row.update(dyn)
         rows.append(row)
     return [*keys, *BASE_COLUMNS, *dyn_keys], rows
+
+
+def _blank(value):
+    """A cell: the value, or empty where the summary has none."""
+    return "" if value is None else value
 
 
 def spreadsheet_safe(value):

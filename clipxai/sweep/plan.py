@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clipxai.errors import RunError
+from clipxai.runs.format import ANALYSIS_DIR, CHECKPOINT_FILE, SUMMARY_FILE
 from clipxai.runs.reader import read_manifest
 from clipxai.sweep.spec import Row, canonical
 
-CHECKPOINT = "checkpoint.pt"   # clipxai.ascent.recorder.CHECKPOINT (the recorder imports torch)
+CHECKPOINT = CHECKPOINT_FILE   # the name of a run's resumable state (clipxai.runs.format)
 
 # What a row's folder holds.
 ABSENT, COMPLETE, FAILED, RESUMABLE, BROKEN, BUSY = "absent", "complete", "failed", "resumable", "broken", "busy"
@@ -48,7 +49,7 @@ def folder_state(path: Path) -> str:
 
 
 def has_summary(path: Path) -> bool:
-    return (path / "analysis" / "summary.json").is_file()
+    return (path / ANALYSIS_DIR / SUMMARY_FILE).is_file()
 
 
 # Kinds of unit: run (start fresh, batched), resume (one interrupted folder), analyze (complete, not analyzed).

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from clipxai.runs.summary import Summary
+
 DEFAULT_CONCEPTS = ("❤️", "love", "a red heart", "a gold ring", "a pink mouth")
 DEMO_TINT = 0.2
 # The two recipes the demo compares: name -> (ascend keywords, what it is in a few words).
@@ -187,18 +189,19 @@ def _range(values, spec=".2f") -> str:
 def _verdicts(summaries) -> str:
     from clipxai.util.words import verdict_label  # noqa: PLC0415
 
-    return "; ".join(verdict_label(s["verdict"], s.get("n_states")) for s in summaries)
+    return "; ".join(verdict_label(s.verdict, s.n_states) for s in map(Summary.of, summaries))
 
 
 def _fmt(x, spec: str) -> str:
     return "n/a" if x is None else format(x, spec)
 
 
-def describe(name: str, what: str, summaries: list[dict], levels: list[dict], judged: list[dict] | None,
+def describe(name: str, what: str, summaries: list[Summary | dict], levels: list[dict], judged: list[dict] | None,
              prompt: str, reference: dict | None = None) -> str:
     """One paragraph on one recipe, every number from its runs' summaries, series and judgements."""
+    summaries = [Summary.of(s) for s in summaries]
     n = len(summaries)
-    dyn = [s.get("dynamics") or {} for s in summaries]
+    dyn = [s.dynamics or {} for s in summaries]
     cycling = [d for d in dyn if d.get("cycling")]
     drops = [d.get("n_events") or 0 for d in dyn]
     spacing = [d.get("mean_spacing_steps") for d in dyn]
@@ -217,7 +220,7 @@ def describe(name: str, what: str, summaries: list[dict], levels: list[dict], ju
                  f"{_verdicts(summaries)}.")
     else:
         text += (f" The states in the snapshots say {_verdicts(summaries)} "
-                 f"({_list(s['switches'] for s in summaries)} switches).")
+                 f"({_list(s.switches for s in summaries)} switches).")
     if judged:
         low = min(j["pixel_range"][0] for j in judged)
         high = max(j["pixel_range"][1] for j in judged)
@@ -239,14 +242,14 @@ def describe(name: str, what: str, summaries: list[dict], levels: list[dict], ju
 def lead_text(model: str, prompt: str, results: dict, reference: dict | None) -> str:
     """The report's opening: the finding in plain words, from the measured numbers."""
     parts = []
-    cyc = {name: sum(bool((s.get("dynamics") or {}).get("cycling")) for s in r["summaries"])
+    cyc = {name: sum(bool((Summary.of(s).dynamics or {}).get("cycling")) for s in r["summaries"])
            for name, r in results.items()}
     ends = {name: sorted({j["judge"] for j in r["judged"] if j["agree"]}) if r["judged"] else None
             for name, r in results.items()}
     sentences = []
     for name, r in results.items():
         n = len(r["summaries"])
-        drops = [(s.get("dynamics") or {}).get("n_events") or 0 for s in r["summaries"]]
+        drops = [(Summary.of(s).dynamics or {}).get("n_events") or 0 for s in r["summaries"]]
         moves = (f"the similarity to “{prompt}” drops suddenly {_range(drops, 'd')} times per run (the drop "
                  f"test calls that a cycle in {cyc[name] or 'none'} of {n} seeds)")
         if ends[name] is not None:
@@ -275,7 +278,7 @@ def _check(prompt: str, steps: int | None) -> str:
     from clipxai.ascent.config import resolve_config  # noqa: PLC0415
     from clipxai.errors import ClipxaiError  # noqa: PLC0415
     from clipxai.prompts import parse_prompts  # noqa: PLC0415
-    from clipxai.runs.reader import rows_for  # noqa: PLC0415
+    from clipxai.runs.format import rows_for  # noqa: PLC0415
 
     parsed = parse_prompts(prompt)
     if len(parsed) != 1 or parsed[0].weight != 1:
@@ -322,11 +325,11 @@ def run_demo(out: str | Path = "runs/demo", prompt: str = "❤️", model: str =
         runs = ascend(prompt, model_obj=clip_model, seeds=seeds, out=str(folder), name=name, quiet=quiet,
                       **options)
         log(f"analyzing the {name} runs")
-        summaries = [analyze_run(run, opts, model=clip_model) for run in runs]
+        summaries = [Summary(analyze_run(run, opts, model=clip_model)) for run in runs]
         judged = judge_runs(runs, judge, prompt) if judge is not None else None
         results[name] = {"summaries": summaries, "judged": judged,
                          "levels": [similarity_level(run, prompt) for run in runs]}
-        groups[name] = [(run, s.get("dynamics") or {}) for run, s in zip(runs, summaries)]
+        groups[name] = [(run, s.dynamics or {}) for run, s in zip(runs, summaries)]
         paths += [run.path for run in runs]
     reference = judge_reference(judge, prompt) if judge is not None else None
     figures = folder / "finding"

@@ -1,27 +1,26 @@
 """The runs under the served folder: finding them, opening them, and what the pages show of them.
 
-Runs are opened with ``clipxai.load_run`` and reopened whenever their run.json changes (a
-live run grows; its arrays are memory-mapped again, which costs microseconds). Everything
-the viewer reads from a manifest is in ``run_facts``, so a change of the run format touches
-one function here.
+Runs are found by the walk ``load_run`` and ``clipxai runs`` use (``clipxai.runs.find``), opened
+with ``clipxai.load_run`` and reopened whenever their run.json changes (a live run grows; its
+arrays are memory-mapped again, which costs microseconds). Everything the viewer reads from a
+manifest is in ``run_facts``, and of an analysis in the ``Summary`` it hands out, so a change
+of the run format touches one function here.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from clipxai.errors import ClipxaiError
+from clipxai.runs.find import find_runs
+from clipxai.runs.format import ANALYSIS_DIR, RUN_FILE, SUMMARY_FILE
 from clipxai.runs.load import load_run
 from clipxai.runs.reader import Run
+from clipxai.runs.summary import Summary, load_summary
 from clipxai.view.paths import inside, relative_id
-
-MAX_DEPTH = 4          # DIR/sweep/group/run is deep enough for sweeps of sweeps
-MAX_RUNS = 5000
-SKIP_DIRS = {"snapshots", "analysis", "frames", "__pycache__", "node_modules"}
 
 
 def run_facts(run: Run) -> dict:
@@ -43,33 +42,6 @@ def _stamp(path: Path) -> tuple | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def find_runs(root: Path) -> list[Path]:
-    """Run folders (holding run.json) under ``root``, ``root`` itself and sweeps included; links are not followed."""
-    found: list[Path] = []
-
-    def walk(folder: Path, depth: int) -> None:
-        if (folder / "run.json").is_file():
-            found.append(folder)
-            return
-        if depth >= MAX_DEPTH or len(found) >= MAX_RUNS:
-            return
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return
-        for entry in entries:
-            if entry.name.startswith(".") or entry.name in SKIP_DIRS:
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=False):   # a link leads outside or to a run listed already
-                    walk(Path(entry.path), depth + 1)
-            except OSError:
-                continue
-
-    walk(root, 0)
-    return found
-
-
 class Catalog:
     """Open runs and their analysis summaries, cached until their files change."""
 
@@ -77,7 +49,7 @@ class Catalog:
         self.root = root
         self._lock = threading.Lock()
         self._runs: dict[str, tuple[tuple, Run]] = {}
-        self._summaries: dict[str, tuple[tuple, dict | None]] = {}
+        self._summaries: dict[str, tuple[tuple, Summary | None]] = {}
 
     def contains(self, path: Path) -> bool:
         """Whether ``path``, links resolved, is inside the served folder."""
@@ -99,16 +71,16 @@ class Catalog:
     def folder(self, run_id: str) -> Path | None:
         """The run folder a URL names, or None (outside the root, or not a run)."""
         folder = self.root if run_id == "." else inside(self.root, run_id)
-        if folder is None or not folder.is_dir() or not (folder / "run.json").is_file():
+        if folder is None or not folder.is_dir() or not (folder / RUN_FILE).is_file():
             return None
-        return folder if self.contains(folder / "run.json") else None
+        return folder if self.contains(folder / RUN_FILE) else None
 
     def run(self, run_id: str) -> Run | None:
         """The run named ``run_id`` as it is on disk now, or None when there is no such run."""
         folder = self.folder(run_id)
         if folder is None:
             return None
-        stamp = _stamp(folder / "run.json")
+        stamp = _stamp(folder / RUN_FILE)
         with self._lock:
             cached = self._runs.get(run_id)
             if cached and cached[0] == stamp:
@@ -121,18 +93,18 @@ class Catalog:
             self._runs[run_id] = (stamp, run)
         return run
 
-    def summary(self, run: Run) -> dict | None:
+    def summary(self, run: Run) -> Summary | None:
         """The run's analysis summary (summary.json), or None when it has not been analysed."""
         key = str(run.path)
-        stamp = _stamp(run.analysis_dir / "summary.json")
-        if stamp is None or not self.contains(run.analysis_dir / "summary.json"):
+        file = run.path / ANALYSIS_DIR / SUMMARY_FILE
+        stamp = _stamp(file)
+        if stamp is None or not self.contains(file):
             return None
-        from clipxai.runs.summary import read_summary  # noqa: PLC0415
         with self._lock:
             cached = self._summaries.get(key)
             if cached and cached[0] == stamp:
                 return cached[1]
-        summary = read_summary(run)
+        summary = load_summary(run)
         with self._lock:
             self._summaries[key] = (stamp, summary)
         return summary
@@ -150,6 +122,6 @@ class Catalog:
             else:
                 row.update(run_facts(run))
                 summary = self.summary(run)
-                row["verdict"] = summary.get("verdict") if summary else None
+                row["verdict"] = summary.verdict if summary else None
             out.append(row)
         return out

@@ -13,13 +13,14 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from clipxai.runs.format import METRICS_FILE
 from clipxai.runs.reader import Run
 from clipxai.view.frames import MAX_SERIES_POINTS, series
 
 
 def metrics_file(run: Run) -> Path:
     """Where a run keeps its per-step metrics (docs/run-format.md)."""
-    return run.path / "metrics.jsonl"
+    return run.path / METRICS_FILE
 
 
 def _parse(line: bytes) -> dict | None:

@@ -8,49 +8,38 @@ written by another version loses a panel, never the page.
 
 from __future__ import annotations
 
+from clipxai.runs.summary import Summary
+
 SCALARS = (int, float, str, bool)
 
 
-def _words(summary: dict) -> dict[str, list[str]]:
-    labels = summary.get("labels")
-    states = labels.get("states") if isinstance(labels, dict) else None
-    if not isinstance(states, dict):
-        return {}
-    out = {}
-    for state, ranked in states.items():
-        if isinstance(ranked, list):
-            out[str(state)] = [str(w.get("word")) for w in ranked if isinstance(w, dict) and "word" in w]
-    return out
+def _words(summary: Summary) -> dict[str, list[str]]:
+    return {state: summary.words(state) for state in summary.worded_states}
 
 
-def _dynamics(summary: dict) -> dict | None:
-    dyn = summary.get("dynamics")
-    if not isinstance(dyn, dict):
+def _dynamics(summary: Summary) -> dict | None:
+    dyn = summary.dynamics
+    if dyn is None:
         return None
     return {k: v for k, v in dyn.items() if isinstance(v, SCALARS) or v is None}
 
 
-def analysis_view(summary: dict | None, steps: list[int]) -> dict | None:
+def analysis_view(summary: Summary | dict | None, steps: list[int]) -> dict | None:
     """The parts of a summary the run page draws, with one state per snapshot of ``steps`` (None where unknown)."""
-    if not isinstance(summary, dict):
+    if not isinstance(summary, (Summary, dict)):
         return None
-    by_step = {}
-    s_steps, s_states = summary.get("steps"), summary.get("states")
-    if isinstance(s_steps, list) and isinstance(s_states, list):
-        by_step = {a: b for a, b in zip(s_steps, s_states) if isinstance(a, int) and isinstance(b, int)}
-    reps = summary.get("representatives")
-    figures = summary.get("figures")
+    s = Summary.of(summary)
+    by_step = s.state_by_step
     return {
-        "verdict": summary.get("verdict") if isinstance(summary.get("verdict"), str) else None,
-        "verdict_reason": summary.get("verdict_reason") if isinstance(summary.get("verdict_reason"), str) else None,
-        "n_states": summary.get("n_states") if isinstance(summary.get("n_states"), int) else None,
-        "switches": summary.get("switches") if isinstance(summary.get("switches"), int) else None,
-        "n_analysed": summary.get("n_snapshots") if isinstance(summary.get("n_snapshots"), int) else None,
-        "states": [by_step.get(int(s)) for s in steps],
-        "words": _words(summary),
-        "representatives": {str(k): v.get("snapshot") for k, v in reps.items() if isinstance(v, dict)}
-        if isinstance(reps, dict) else {},
-        "dynamics": _dynamics(summary),
-        "figures": {str(k): v for k, v in figures.items() if isinstance(v, str)} if isinstance(figures, dict) else {},
-        "created": summary.get("created") if isinstance(summary.get("created"), str) else None,
+        "verdict": s.verdict,
+        "verdict_reason": s.verdict_reason,
+        "n_states": s.n_states,
+        "switches": s.switches,
+        "n_analysed": s.n_snapshots,
+        "states": [by_step.get(int(step)) for step in steps],
+        "words": _words(s),
+        "representatives": s.representatives,
+        "dynamics": _dynamics(s),
+        "figures": s.figures,
+        "created": s.created,
     }

@@ -1,0 +1,91 @@
+"""Finding the runs at or under a folder: the one walk that ``load_run``, ``clipxai runs`` and the
+viewer share, so the three always list the same runs.
+
+A run is a folder holding run.json. The walk goes at most ``max_depth`` folders down (the
+seeds of a group, a sweep's rows, a sweep of sweeps), never into a run's own subfolders,
+never into hidden folders, and follows a link only while it leads to a folder inside the
+root; a run reached both by a link and directly is listed once, by its direct path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from clipxai.runs.format import RUN_FILE
+
+MAX_DEPTH = 4            # DIR/sweep/group/run, and one more: deep enough for sweeps of sweeps
+MAX_RUNS = 5000          # a walk stops once it has found this many
+SKIP_DIRS = {"__pycache__", "node_modules"}   # folders of code, never of runs
+
+
+def is_run(path: Path) -> bool:
+    """Whether ``path`` is a run folder (it holds a run.json file)."""
+    try:
+        return (Path(path) / RUN_FILE).is_file()
+    except OSError:
+        return False
+
+
+def find_runs(root: str | Path, max_depth: int = MAX_DEPTH, limit: int = MAX_RUNS) -> list[Path]:
+    """The run folders at or under ``root``, in path order: ``[root]`` when it is a run itself.
+
+    Paths are ``root`` joined with the names walked (links are not resolved in them), so they
+    read as the folder the user gave.
+    """
+    root = Path(root)
+    if is_run(root):
+        return [root]
+    try:
+        top = root.resolve()
+    except (OSError, RuntimeError):
+        return []
+    found: list[tuple[Path, Path, bool]] = []   # (path, real path, reached through a link)
+
+    def walk(folder: Path, real: Path, depth: int, linked: bool, above: frozenset) -> None:
+        if len(found) >= limit:
+            return
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in SKIP_DIRS:
+                continue
+            child = _child(entry, real, top)
+            if child is None or child in above:   # a link back to a folder being walked: a loop
+                continue
+            path, link = Path(entry.path), linked or entry.is_symlink()
+            if is_run(path):
+                found.append((path, child, link))
+                if len(found) >= limit:
+                    return
+            elif depth < max_depth:
+                walk(path, child, depth + 1, link, above | {child})
+
+    walk(root, top, 1, False, frozenset({top}))
+    return _once(found)
+
+
+def _child(entry: os.DirEntry, parent_real: Path, top: Path) -> Path | None:
+    """The real path of a folder entry worth walking into, or None (a file, a link that leaves the root)."""
+    try:
+        if not entry.is_symlink():
+            return parent_real / entry.name if entry.is_dir(follow_symlinks=False) else None
+        real = Path(entry.path).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if not real.is_dir() or not (real == top or real.is_relative_to(top)):
+        return None
+    return real
+
+
+def _once(found: list[tuple[Path, Path, bool]]) -> list[Path]:
+    """Each run once, in walk order: by its direct path when it has one, else by the first link to it."""
+    chosen: dict[Path, tuple[Path, bool]] = {}
+    for path, real, linked in found:
+        if real not in chosen or (chosen[real][1] and not linked):
+            chosen[real] = (path, linked)
+    keep = {path for path, _ in chosen.values()}
+    return [path for path, _, _ in found if path in keep]
