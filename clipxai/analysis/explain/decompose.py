@@ -1,0 +1,208 @@
+"""The image embedding of a ViT CLIP split exactly into the parts that wrote it.
+
+The class token's final residual is a sum: the embedding term (class token and position after
+the pre-norm), each attention head of each layer and each MLP. The final layer norm is linear
+once its scale is fixed, so with each image's own scale (the standard deviation of its whole
+final residual) every part is centred, scaled, multiplied by the norm's weight and projected;
+the norm's bias goes to the embedding term. The parts then add up to exactly what the model
+returns (Gandelsman, Efros & Steinhardt, ICLR 2024). A head's part further splits over the
+image tokens it attends to, weighted by its attention.
+
+One forward pass per batch records the embedding term, each attention's input, each MLP's
+output and the final residual; the heads are then computed from each block's own weights,
+the attention's output projection split by head.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from clipxai.models.components import AttentionParams, VisionTower, attention_params, head_names, vision_tower
+
+
+@dataclass
+class Decomposition:
+    """Parts of image embeddings, in the model's embedding space before L2 normalisation.
+
+    ``parts[b, c]`` is component ``names[c]``'s part of image ``b``'s ``embedding``; the parts
+    of an image add up to its embedding. ``patches[b, j, t]`` (with ``per_patch``) is head
+    ``head_names[j]``'s part read from token ``t`` (0 is the class token); they add up over
+    ``t`` to the head's part. ``scale`` is each image's final-norm standard deviation,
+    ``bias`` the norm's bias through the projection (held in the ``embed`` part).
+    """
+
+    names: list[str]
+    parts: torch.Tensor
+    embedding: torch.Tensor
+    scale: torch.Tensor
+    bias: torch.Tensor
+    head_names: list[str] = field(default_factory=list)
+    patches: torch.Tensor | None = None
+
+    @property
+    def sum_error(self) -> float:
+        """max over images of |sum of parts - embedding| / |embedding|."""
+        err = (self.parts.double().sum(1) - self.embedding.double()).norm(dim=-1)
+        return float((err / self.embedding.double().norm(dim=-1).clamp_min(1e-30)).max()) if len(err) else 0.0
+
+    def part(self, name: str) -> torch.Tensor:
+        """(images, embed_dim): one component's part of every image."""
+        return self.parts[:, self.names.index(name)]
+
+    def to_dict(self) -> dict:
+        return {"names": list(self.names), "images": int(self.parts.shape[0]),
+                "embed_dim": int(self.parts.shape[-1]), "sum_error": self.sum_error,
+                "per_patch": self.patches is not None}
+
+
+def attend(params: AttentionParams, x: torch.Tensor, queries: slice | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(attention weights (batch, heads, queries, tokens), values (batch, tokens, heads, head_dim)).
+
+    ``x`` is the attention's input, batch-first; ``queries`` picks the query tokens (all of them
+    by default). The same arithmetic as the module, so ``weights @ values`` is each head's output.
+    """
+    b, t, _ = x.shape
+    h, d = params.heads, params.head_dim
+    xq = x if queries is None else x[:, queries]
+    q = (xq @ params.wq.t() + params.bq).view(b, xq.shape[1], h, d)
+    k = (x @ params.wk.t() + params.bk).view(b, t, h, d)
+    v = (x @ params.wv.t() + params.bv).view(b, t, h, d)
+    weights = (torch.einsum("bqhd,bkhd->bhqk", q, k) * params.scale).softmax(dim=-1)
+    return weights, v
+
+
+def head_outputs(params: AttentionParams, x: torch.Tensor) -> torch.Tensor:
+    """Each head's output at every token before the output projection, (batch, tokens, heads, head_dim)."""
+    weights, v = attend(params, x)
+    return torch.einsum("bhqk,bkhd->bqhd", weights, v)
+
+
+def attention_input(attn: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor:
+    """The query input an attention module was called with, batch-first."""
+    x = args[0] if args else kwargs.get("hidden_states", kwargs.get("query"))
+    if isinstance(attn, nn.MultiheadAttention) and not attn.batch_first:
+        x = x.transpose(0, 1)
+    return x
+
+
+def class_row(out, sequence_first: bool) -> torch.Tensor:
+    """The class token's row (batch, width) of a block-level output in either layout."""
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    return out[0] if sequence_first else out[:, 0]
+
+
+@contextlib.contextmanager
+def _recording(model, tower: VisionTower) -> Iterator[dict]:
+    """Within the block, a forward pass fills the dict with what the decomposition reads (fp32, detached)."""
+    store: dict = {}
+    handles = []
+    mod = model.module.get_submodule
+
+    def keep(key, value):
+        store[key] = value.detach().float()
+
+    handles.append(mod(tower.ln_pre).register_forward_hook(lambda _m, _i, out: keep("embed", out[:, 0])))
+    for i in range(tower.layers):
+        def attn_in(m, args, kwargs, _i=i):
+            keep(("attn", _i), attention_input(m, args, kwargs))
+
+        def mlp_out(_m, _in, out, _i=i, _s=tower.layer_scale(model, i, 2)):
+            keep(("mlp", _i), _scaled(_s, class_row(out, tower.sequence_first)))
+        handles.append(mod(tower.attn_name(i)).register_forward_pre_hook(attn_in, with_kwargs=True))
+        handles.append(mod(tower.mlp_name(i)).register_forward_hook(mlp_out))
+
+    def final(_m, args):
+        x = args[0]
+        keep("final", x[:, 0] if x.dim() == 3 else x)
+    handles.append(mod(tower.ln_post).register_forward_pre_hook(final))
+    try:
+        yield store
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _scaled(scale: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
+    return x if scale is None else scale(x)
+
+
+def _norm_and_projection(model, tower: VisionTower, final: torch.Tensor):
+    """(the linear map of a part into the embedding space, each image's scale, the norm's bias projected)."""
+    ln = model.module.get_submodule(tower.ln_post)
+    width = final.shape[-1]
+    gamma = ln.weight.float() if ln.weight is not None else final.new_ones(width)
+    beta = ln.bias.float() if ln.bias is not None else final.new_zeros(width)
+    proj = tower.projection(model)
+    proj = torch.eye(width, device=final.device) if proj is None else proj.float()
+    scale = (final.var(dim=-1, unbiased=False) + ln.eps).sqrt()
+
+    def linear(part: torch.Tensor) -> torch.Tensor:  # part: (batch, ..., width)
+        s = scale.view(-1, *([1] * (part.dim() - 1)))
+        return ((part - part.mean(dim=-1, keepdim=True)) * (gamma / s)) @ proj
+    return linear, scale, beta @ proj
+
+
+def _layer_heads(params: AttentionParams, x: torch.Tensor, per_patch: bool):
+    """(each head's write at the class token (batch, heads, width), its per-token writes or None).
+
+    The per-token writes are (batch, heads, tokens, width).
+
+    The output projection's bias is shared equally by the heads; a head's share of it is spread
+    over the tokens by its attention, so the per-token writes add up to the head's.
+    """
+    weights, v = attend(params, x, slice(0, 1))
+    weights = weights[:, :, 0]                                    # (batch, heads, tokens)
+    out = params.out_by_head()                                    # (heads, head_dim, width)
+    bias = params.bo / params.heads
+    if not per_patch:
+        z = torch.einsum("bht,bthd->bhd", weights, v)
+        return torch.einsum("bhd,hdw->bhw", z, out) + bias, None
+    written = torch.einsum("bthd,hdw->bhtw", v, out) + bias       # what each token would write
+    patches = weights.unsqueeze(-1) * written
+    return patches.sum(dim=2), patches
+
+
+def _decompose_batch(model, tower: VisionTower, images: torch.Tensor, per_patch: bool):
+    with _recording(model, tower) as store:
+        embedding = model.embed_images(images).float()
+    linear, scale, bias = _norm_and_projection(model, tower, store["final"])
+    parts, patches = [linear(store["embed"]) + bias], []
+    for i in range(tower.layers):
+        params = attention_params(model.module.get_submodule(tower.attn_name(i)))
+        heads, per_token = _layer_heads(params, store[("attn", i)], per_patch)
+        layer_scale = tower.layer_scale(model, i, 1)
+        parts += list(linear(_scaled(layer_scale, heads)).unbind(1)) + [linear(store[("mlp", i)])]
+        if per_token is not None:
+            patches.append(linear(_scaled(layer_scale, per_token)))
+    return (torch.stack(parts, dim=1), embedding, scale, bias, torch.cat(patches, dim=1) if patches else None)
+
+
+@torch.no_grad()
+def decompose(model, images, *, per_patch: bool = False, batch_size: int = 32) -> Decomposition:
+    """Split ``model``'s embedding of each image ([B,3,H,W] in [0,1], any size) into its components' parts.
+
+    The names are ``embed``, then each layer's heads and its MLP; ``per_patch`` also splits each
+    head over the tokens it reads (memory grows with layers x heads x tokens per image).
+    """
+    tower = vision_tower(model)
+    images = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
+    names = ["embed"] + [n for i in range(tower.layers) for n in head_names(tower, i) + [f"blocks.{i}.mlp"]]
+    heads = [n for i in range(tower.layers) for n in head_names(tower, i)]
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size].to(model.device, torch.float32)
+        chunks.append([None if t is None else t.cpu()
+                       for t in _decompose_batch(model, tower, batch, per_patch)])
+    if not chunks:
+        empty = torch.zeros(0, len(names), model.embed_dim)
+        return Decomposition(names, empty, empty[:, 0], torch.zeros(0), torch.zeros(model.embed_dim), heads)
+    parts, embedding, scale = (torch.cat([c[j] for c in chunks]) for j in range(3))
+    patches = torch.cat([c[4] for c in chunks]) if per_patch else None
+    return Decomposition(names, parts, embedding, scale, chunks[0][3].cpu(), heads, patches)
