@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clipxai.errors import ClipxaiError
+from clipxai.util.registry import Registry
 
 DEFAULT_MODEL = "ViT-B/32"
 DEFAULT_HOOKS = "visual.transformer.resblocks.*"
@@ -236,7 +237,7 @@ class Preset:
     description: str = ""
 
 
-PRESETS: dict[str, Preset] = {
+PRESETS: Registry = Registry("preset", {
     "default": Preset(
         dict(normalize=True, cutouts=8, cut_min=0.5, cut_max=1.0, jitter=0.05, aug_noise=0.02,
              optimizer="adam", lr=0.05, similarity="cosine", steps=300, snapshot_every=10),
@@ -262,7 +263,7 @@ PRESETS: dict[str, Preset] = {
         "squashed by tanh, from flat grey; 32 views per step, each a crop of 2/3 of the side at a random place, "
         "with noise; Adam lr 0.01, 100 steps (docs/methods.md).",
     ),
-}
+})
 
 
 def register_preset(name: str, preset: Preset) -> None:
@@ -270,7 +271,7 @@ def register_preset(name: str, preset: Preset) -> None:
 
 
 def list_presets() -> list[str]:
-    return sorted(PRESETS)
+    return PRESETS.names()
 
 
 def resolve_config(prompt: str, options: dict[str, Any]) -> AscendConfig:
@@ -279,9 +280,7 @@ def resolve_config(prompt: str, options: dict[str, Any]) -> AscendConfig:
 
     options = {k: v for k, v in options.items() if v is not None}
     preset_name = options.pop("preset", "default")
-    if preset_name not in PRESETS:
-        raise ClipxaiError(f"Unknown preset '{preset_name}'; choose one of {', '.join(list_presets())}.")
-    preset = PRESETS[preset_name]
+    preset = PRESETS.lookup(preset_name)
     unknown = sorted(set(options) - set(FLAT) - set(PARAM_ALIASES))
     if unknown:
         from difflib import get_close_matches  # noqa: PLC0415

@@ -17,9 +17,10 @@ import warnings
 import click
 
 from clipxai.errors import ClipxaiError
+from clipxai.util.registry import Registry
 
 # name -> "module:attribute" of a click command
-COMMANDS = {
+COMMANDS = Registry("command", {
     "ascend": "clipxai.cli.ascend:ascend_command",
     "terms": "clipxai.cli.ascend:terms_command",
     "losses": "clipxai.cli.ascend:terms_command",   # the first name of `terms`
@@ -38,7 +39,7 @@ COMMANDS = {
     "sweep": "clipxai.cli.sweep:sweep_command",
     "atlas": "clipxai.cli.sweep:atlas_command",
     "opinion": "clipxai.cli.opinion:opinion_command",
-}
+})
 
 
 # name -> one line for `clipxai --help`, so listing the commands imports none of them

@@ -1,4 +1,4 @@
-"""The ``--model`` forms: a dict of prefixes, a decorator to add one, and a list function.
+"""The ``--model`` forms: a registry of prefixes, a decorator to add one, and a list function.
 
 A form's loader gets what follows its prefix, the device and the whole spec (for messages
 and the model's name) and returns a ``ClipModel``. Named models (the bundled toys) have a
@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-FORMS: dict[str, "Form"] = {}
-NAMED: dict[str, Callable[[str], tuple[dict, str, str]]] = {}
+from clipxai.util.registry import Registry
+
+FORMS: Registry = Registry("model form")        # prefix -> Form
+NAMED: Registry = Registry("named model")       # name -> fn(name) -> (state_dict, sha256, source)
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,7 @@ def list_forms() -> list[Form]:
 
 def register_model(name: str):
     """Register a loader ``fn(name) -> (state_dict, sha256, source)`` under a model name."""
-    def deco(fn):
-        NAMED[name] = fn
-        return fn
-    return deco
+    return NAMED.register(name)
 
 
 def register_bundled() -> None:

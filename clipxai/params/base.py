@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 from typing import Any, Callable
 
 import torch
 
 from clipxai.errors import ClipxaiError
+from clipxai.util.registry import Registry
 
 
 @dataclass
@@ -44,34 +43,23 @@ class ParamContext:
 
 
 Factory = Callable[..., Parameterization]
-_PARAMS: dict[str, Factory] = {}
-# Parameterizations whose code lives elsewhere (optional extras); imported on first use.
-_PLUGIN_MODULES = {"vqgan": "clipxai.generators.vqgan", "cvae": "clipxai.generators.cvae.param"}
+# Parameterizations whose code lives elsewhere (optional extras) are plugins, imported on first use.
+PARAMS: Registry = Registry("parameterization", plugins={"vqgan": "clipxai.generators.vqgan",
+                                                         "cvae": "clipxai.generators.cvae.param"})
+_PARAMS = PARAMS   # its first name
 
 
 def register_param(name: str):
     """Decorator registering a factory ``fn(ctx, *, option=default, ...)`` under ``name``."""
-    def deco(fn: Factory) -> Factory:
-        _PARAMS[name] = fn
-        return fn
-    return deco
+    return PARAMS.register(name)
 
 
 def list_params(pattern: str = "*") -> list[str]:
-    return sorted(n for n in set(_PARAMS) | set(_PLUGIN_MODULES) if fnmatch(n, pattern))
+    return PARAMS.names(pattern)
 
 
 def get_factory(name: str) -> Factory:
-    if name not in _PARAMS and name in _PLUGIN_MODULES:
-        try:
-            importlib.import_module(_PLUGIN_MODULES[name])
-        except ImportError as err:
-            raise ClipxaiError(
-                f"The '{name}' parameterization needs an optional extra that is not installed ({err})."
-            ) from err
-    if name not in _PARAMS:
-        raise ClipxaiError(f"Unknown parameterization '{name}'; choose one of {', '.join(list_params())}.")
-    return _PARAMS[name]
+    return PARAMS.lookup(name)
 
 
 def declared_options(name: str) -> dict[str, inspect.Parameter]:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import torch
 
 from clipxai.errors import TermError
+from clipxai.util.registry import Registry
 
 
 @dataclass
@@ -201,15 +202,12 @@ def _per_seed(value, k: int, name: str) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------
 # Registry
 
-_TERMS: dict[str, Callable[..., Objective]] = {}
+TERMS: Registry = Registry("term", error=TermError)   # built-ins; user terms come from clipxai.terms.load
 
 
 def register_term(name: str):
     """Register a factory ``(**kwargs) -> Objective`` (or a plain term) under ``name``."""
-    def deco(fn):
-        _TERMS[name] = fn
-        return fn
-    return deco
+    return TERMS.register(name)
 
 
 def _entry_point_terms() -> dict[str, Any]:
@@ -225,11 +223,11 @@ def _entry_point_terms() -> dict[str, Any]:
 def list_terms(pattern: str = "*") -> list[tuple[str, str]]:
     """(name, one-line description) of every built-in and plugged-in term."""
     out = []
-    for name, fn in sorted(_TERMS.items()):
+    for name, fn in sorted(TERMS.items()):
         if fnmatch(name, pattern):
             out.append((name, _first_line(fn.__doc__)))
     for name, ep in sorted(_entry_point_terms().items()):
-        if fnmatch(name, pattern) and name not in _TERMS:
+        if fnmatch(name, pattern) and name not in TERMS:
             try:
                 out.append((name, _first_line(ep.load().__doc__) + f" [{ep.value}]"))
             except Exception as err:  # noqa: BLE001  (a broken plugin must not break the listing)

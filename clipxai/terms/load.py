@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from clipxai.errors import TermError
-from clipxai.terms.base import _TERMS, Objective, _entry_point_terms
+from clipxai.terms.base import TERMS, Objective, _entry_point_terms
 from clipxai.terms.features import parse_spec
+from clipxai.util.registry import did_you_mean
 
 
 def load_term(spec: str) -> Objective:
@@ -21,8 +22,8 @@ def load_term(spec: str) -> Objective:
     feature = parse_spec(spec)  # neuron:LAYER:UNIT, channel:..., direction:..., head:...
     if feature is not None:
         return feature
-    if spec in _TERMS:
-        return _as_objective(_TERMS[spec](), spec)
+    if spec in TERMS:
+        return _as_objective(TERMS[spec](), spec)
     eps = _entry_point_terms()
     if spec in eps:
         try:
@@ -32,7 +33,7 @@ def load_term(spec: str) -> Objective:
         return _as_objective(fn, spec)
     if ":" not in spec:
         raise TermError(
-            f"'{spec}' is not a known term; use a built-in name ({', '.join(sorted(_TERMS))}), "
+            f"'{spec}' is not a known term{did_you_mean(spec, [*TERMS, *eps])}; use a built-in name ({', '.join(sorted(TERMS))}), "
             f"file.py:function or package.module:function."
         )
     where, fn_name = spec.rsplit(":", 1)
