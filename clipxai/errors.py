@@ -3,13 +3,21 @@
 Anything raised as a ``ClipxaiError`` is a problem with the user's input or environment
 (a missing file, a bad prompt, a model that cannot be downloaded); the CLI prints its
 message and exits non-zero. Anything else is a bug and keeps its traceback under --debug.
+
+Every exit code of every command is named here, once.
 """
+
+EXIT_OK = 0
+EXIT_FAILED = 1         # a bug, or a sweep in which some run failed
+EXIT_BAD_INPUT = 2      # a ClipxaiError: bad input or environment, one sentence
+EXIT_NON_FINITE = 3     # the objective became NaN or infinite
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; the run can be resumed
 
 
 class ClipxaiError(Exception):
     """A user-facing error; ``str(err)`` is one complete sentence."""
 
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
 
 class ModelLoadError(ClipxaiError):
@@ -39,7 +47,7 @@ class TrainError(ClipxaiError):
 class NonFiniteLossError(ClipxaiError):
     """The objective became NaN or infinite; the run stopped before that step's update."""
 
-    exit_code = 3
+    exit_code = EXIT_NON_FINITE
 
     def __init__(self, step: int, value: float, term: str | None = None, kept: int | None = None):
         self.step, self.value, self.term, self.kept = step, value, term, kept

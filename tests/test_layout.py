@@ -124,6 +124,18 @@ def test_click_is_imported_only_by_the_command_line():
     assert outside == []
 
 
+def test_exit_codes_are_named_once_in_errors():
+    """``EXIT_* = <number>`` is written only in clipxai/errors.py; everything else imports the names."""
+    literal = []
+    for module, (path, _) in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.Tuple)):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                names += [e.id for t in node.targets if isinstance(t, ast.Tuple) for e in t.elts if isinstance(e, ast.Name)]
+                literal += [f"{module}.{n}" for n in names if n.startswith("EXIT_")]
+    assert literal and all(name.startswith("clipxai.errors.") for name in literal), literal
+
+
 def _click_importers() -> set[str]:
     found = set()
     for module, (path, _) in _modules().items():

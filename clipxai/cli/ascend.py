@@ -25,9 +25,7 @@ from clipxai.ascent.config import (
     list_presets,
     model_specs,
 )
-from clipxai.errors import ClipxaiError, NonFiniteLossError, TermError
-
-EXIT_INTERRUPTED = 130
+from clipxai.errors import EXIT_INTERRUPTED, ClipxaiError, NonFiniteLossError, TermError
 
 # (flags, flat option name, click type, help). The default shown is the preset's.
 OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [

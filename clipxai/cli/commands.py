@@ -16,7 +16,7 @@ import warnings
 
 import click
 
-from clipxai.errors import ClipxaiError
+from clipxai.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ClipxaiError
 from clipxai.util.registry import Registry
 
 # name -> "module:attribute" of a click command
@@ -118,14 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["--debug", *[a for a in argv[:end] if a != "--debug"], *argv[end:]]
     try:
         cli.main(args=argv, prog_name="clipxai", standalone_mode=False)
-        return 0
+        return EXIT_OK
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except click.exceptions.Exit as e:
         return e.exit_code
     except SystemExit as e:
-        return e.code if isinstance(e.code, int) else 1
+        return e.code if isinstance(e.code, int) else EXIT_FAILED
     except click.ClickException as e:
         e.show()
         return e.exit_code
@@ -136,12 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001  (a bug: one line unless --debug)
         if debug:
             traceback.print_exc()
         click.echo(f"error: unexpected {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
-        return 1
+        return EXIT_FAILED
 
 
 def entry() -> None:

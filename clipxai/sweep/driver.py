@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clipxai.errors import ClipxaiError
+from clipxai.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ClipxaiError
 from clipxai.sweep.lock import SweepLock
 from clipxai.sweep.plan import COMPLETE, Unit, folder_state, has_summary, plan
 from clipxai.sweep.progress import SweepProgress, failure_table
@@ -21,7 +21,7 @@ from clipxai.sweep.validate import validate
 from clipxai.sweep.work import payload
 
 EXECUTORS = ("local", "ray")
-EXIT_OK, EXIT_FAILED, EXIT_BAD_SPEC, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BAD_SPEC = EXIT_BAD_INPUT
 
 
 @dataclass
