@@ -18,7 +18,7 @@ MANY = {"seeds": 1, "cutouts": 64}
 
 
 def need(models, **options) -> int:
-    return check_step_memory(models, size=(32, 32), cutout_batch=0, **MANY, **options)
+    return check_step_memory(models, shape=(32, 32), cutout_batch=0, **MANY, **options)
 
 
 def ascend(model, out, **options):

@@ -84,9 +84,9 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path, capsys):
 
 
 def test_the_parameterization_optimises_z_from_the_seed_generators(trained):
-    p = make_param("cvae", batch=2, size=(32, 32), device=torch.device("cpu"), generators=gens(0, 1),
+    p = make_param("cvae", batch=2, shape=(32, 32), device=torch.device("cpu"), generators=gens(0, 1),
                    cvae=str(trained), cvae_text="a big red heart in the center")
-    q = make_param("cvae", batch=1, size=(32, 32), device=torch.device("cpu"), generators=gens(1),
+    q = make_param("cvae", batch=1, shape=(32, 32), device=torch.device("cpu"), generators=gens(1),
                    cvae=str(trained))
     assert len(p.params) == 1 and p.params[0].shape == (2, 6)
     assert torch.equal(p.latent()[1], torch.randn(6, generator=gens(1)[0]))  # seed 1's own draw
@@ -108,7 +108,7 @@ def test_the_parameterization_optimises_z_from_the_seed_generators(trained):
 
 def test_optimising_the_condition_starts_from_the_sentence(trained):
     cvae = load_cvae(trained)
-    p = make_param("cvae", batch=2, size=(16, 16), device=torch.device("cpu"), generators=gens(0, 1),
+    p = make_param("cvae", batch=2, shape=(16, 16), device=torch.device("cpu"), generators=gens(0, 1),
                    cvae=str(trained), cvae_text="a red heart", cvae_optimize_condition=True)
     z, c = p.params
     assert c.shape == (2, 64) and c.requires_grad
@@ -124,7 +124,7 @@ def test_optimising_the_condition_starts_from_the_sentence(trained):
 def test_init_image_starts_from_the_posterior(trained, tmp_path):
     img = (np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)
     Image.fromarray(img).save(tmp_path / "init.png")
-    p = make_param("cvae", batch=1, size=(16, 16), device=torch.device("cpu"), generators=gens(0),
+    p = make_param("cvae", batch=1, shape=(16, 16), device=torch.device("cpu"), generators=gens(0),
                    cvae=str(trained), init_image=str(tmp_path / "init.png"), cvae_z_scale=0.0)
     cvae = load_cvae(trained)
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
@@ -134,9 +134,9 @@ def test_init_image_starts_from_the_posterior(trained, tmp_path):
 
 def test_cvae_options_are_checked(trained):
     with pytest.raises(ClipxaiError, match="needs a trained CVAE: pass --cvae"):
-        make_param("cvae", batch=1, size=(16, 16), device=torch.device("cpu"), generators=gens(0))
+        make_param("cvae", batch=1, shape=(16, 16), device=torch.device("cpu"), generators=gens(0))
     with pytest.raises(ClipxaiError, match="does not take the option"):
-        make_param("cvae", batch=1, size=(16, 16), device=torch.device("cpu"), generators=gens(0),
+        make_param("cvae", batch=1, shape=(16, 16), device=torch.device("cpu"), generators=gens(0),
                    cvae=str(trained), vqgan="toy")
 
 

@@ -89,14 +89,14 @@ def test_pixels_start_from_an_init_image_png_or_raw_npy(tmp_path):
     rgb[:, :8] = (255, 0, 0)
     Image.fromarray(rgb).save(tmp_path / "start.png")
     gens = [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)]
-    p = make_param("pixels", batch=2, size=(16, 16), device=torch.device("cpu"), generators=gens,
+    p = make_param("pixels", batch=2, shape=(16, 16), device=torch.device("cpu"), generators=gens,
                    init_image=str(tmp_path / "start.png"))
     image = p.image_fn().detach()
     assert torch.equal(image[0], image[1])  # every seed starts from the image
     assert image[0, 0, :, :8].min() == 1.0 and image[0, 1:, :, :8].max() == 0.0
     raw = np.random.default_rng(0).normal(0, 0.01, (1, 3, 16, 16)).astype(np.float32)
     np.save(tmp_path / "start.npy", raw)
-    q = make_param("pixels", batch=1, size=(16, 16), device=torch.device("cpu"), generators=gens[:1],
+    q = make_param("pixels", batch=1, shape=(16, 16), device=torch.device("cpu"), generators=gens[:1],
                    init_image=str(tmp_path / "start.npy"))
     assert torch.equal(q.image_fn().detach(), torch.from_numpy(raw))  # used exactly as it is
 
@@ -119,3 +119,20 @@ def test_bad_npy_init_images_are_one_sentence(tmp_path, capsys, array, words):
 def test_a_number_that_is_not_finite_from_python_is_refused_naming_the_option(value):
     with pytest.raises(ClipxaiError, match="pixels option sigma=.* must be a finite number"):
         check_param_options("pixels", {"sigma": value})
+
+
+def test_sizes_are_width_height_and_shapes_height_width():
+    """--size W H reaches a factory as ctx.shape (height, width); ctx.size still answers, with a warning."""
+    import warnings
+
+    from clipxai.params.base import ParamContext
+
+    ctx = ParamContext(1, (24, 40), torch.device("cpu"), [torch.Generator().manual_seed(0)])
+    assert (ctx.height, ctx.width) == (24, 40)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert ctx.size == (24, 40)
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+    p = make_param("pixels", batch=1, shape=(24, 40), device=torch.device("cpu"),
+                   generators=[torch.Generator().manual_seed(0)])
+    assert tuple(p.image_fn().shape) == (1, 3, 24, 40)

@@ -19,7 +19,7 @@ from clipxai.params.pyramid import ladder, parse_resolutions, upsampling_matrix
 
 
 def _make(size=(32, 32), batch=2, **options):
-    return make_param("pyramid", batch=batch, size=size, device=torch.device("cpu"),
+    return make_param("pyramid", batch=batch, shape=size, device=torch.device("cpu"),
                       generators=[torch.Generator().manual_seed(s) for s in range(batch)], **options)
 
 

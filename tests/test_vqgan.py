@@ -105,7 +105,7 @@ def _param(release, batch=1, size=(32, 32), seed=0, **options):
     from clipxai.params import make_param
 
     gens = [torch.Generator().manual_seed(seed + i) for i in range(batch)]
-    return make_param("vqgan", batch=batch, size=size, device=torch.device("cpu"), generators=gens,
+    return make_param("vqgan", batch=batch, shape=size, device=torch.device("cpu"), generators=gens,
                       vqgan_config=str(release[0]), vqgan_checkpoint=str(release[1]), **options)
 
 
@@ -226,7 +226,7 @@ def test_missing_extra_says_how_to_install(monkeypatch, release):
     for name in [m for m in sys.modules if m == "taming" or m.startswith("taming.")] + ["taming"]:
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ClipxaiError) as info:
-        make_param("vqgan", batch=1, size=(32, 32), device=torch.device("cpu"),
+        make_param("vqgan", batch=1, shape=(32, 32), device=torch.device("cpu"),
                    generators=[torch.Generator()], vqgan_config=str(release[0]), vqgan_checkpoint=str(release[1]))
     _one_sentence(info.value, 'pip install -e ".[vqgan]"')
 
@@ -374,7 +374,7 @@ def test_toy_loading_prints_nothing_and_needs_no_lightning():
     code = (
         "import sys, torch\n"
         "from clipxai.params import make_param\n"
-        "p = make_param('vqgan', batch=1, size=(64, 64), device=torch.device('cpu'),\n"
+        "p = make_param('vqgan', batch=1, shape=(64, 64), device=torch.device('cpu'),\n"
         "               generators=[torch.Generator()], vqgan='toy', noise_factor=0.1)\n"
         "p.image_fn().sum().backward()\n"
         "roots = ('pytorch_lightning', 'lightning', 'taming.models', 'taming.main')\n"

@@ -97,7 +97,7 @@ def _gb(n: float) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
-def check_step_memory(models, *, seeds: int, size: tuple[int, int], cutouts: int, cutout_batch: int,
+def check_step_memory(models, *, seeds: int, shape: tuple[int, int], cutouts: int, cutout_batch: int,
                       normalize: bool = True, precision: str = "fp32", checkpoint_activations: bool = False) -> int:
     """Refuse (``ClipxaiError``) a step that needs more memory than the device has; returns the estimate.
 
@@ -107,7 +107,7 @@ def check_step_memory(models, *, seeds: int, size: tuple[int, int], cutouts: int
     """
     models = list(models) if isinstance(models, (list, tuple)) else [models]
     device = models[0].device
-    height, width = size
+    height, width = shape
     views = seeds * max(cutouts, 1)
     per_pass = min(cutout_batch or views, views)
     image = seeds * 3 * height * width * 4

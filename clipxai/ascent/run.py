@@ -96,7 +96,7 @@ def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     r = model.input_resolution
     width, height = cfg.size or (r, r)
-    check_step_memory([m for m, _, _ in chosen], seeds=len(seeds), size=(height, width),
+    check_step_memory([m for m, _, _ in chosen], seeds=len(seeds), shape=(height, width),
                       cutouts=cfg.augment.cutouts, cutout_batch=c.cutout_batch, normalize=cfg.normalize,
                       precision=c.precision, checkpoint_activations=c.checkpoint_activations)
     members = []
@@ -107,7 +107,7 @@ def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -
         augment = Augment(cfg.augment, m.input_resolution, [generator(s, purpose) for s in seeds])
         encoder = Encoder(m, cfg.normalize, c.precision, c.compile, c.checkpoint_activations)
         members.append(Member(m, prompts, augment, encoder, weight, name))
-    param = make_param(cfg.param.name, batch=len(seeds), size=(height, width), device=model.device,
+    param = make_param(cfg.param.name, batch=len(seeds), shape=(height, width), device=model.device,
                        generators=[generator(s, "init") for s in seeds], prompt=cfg.prompt, **cfg.param.options)
     o = cfg.optim
     kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(o.optimizer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -32,10 +33,27 @@ class ParamContext:
     """What the engine gives every factory; the user's options come as keywords beside it."""
 
     batch: int
-    size: tuple[int, int]                  # (height, width)
+    shape: tuple[int, int]                 # (height, width), the order of an image tensor's last two axes
     device: torch.device
     generators: list[torch.Generator]      # one per seed (batch row)
     prompt: str | None = None              # the prompt string, for text-conditioned generators
+
+    # Sizes are (width, height) everywhere a user writes one (--size W H, run.json); shapes are
+    # (height, width), as torch orders them. A factory reads ``ctx.shape`` or ``ctx.height``/``ctx.width``.
+    @property
+    def height(self) -> int:
+        return self.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.shape[1]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width): the first name of ``shape``, kept for factories written against it."""
+        warnings.warn("ParamContext.size is (height, width); read ctx.shape (or ctx.height, ctx.width) instead.",
+                      DeprecationWarning, stacklevel=2)
+        return self.shape
 
     def randn(self, *shape: int) -> torch.Tensor:
         """One normal draw of ``shape`` per seed, each from its own generator, stacked."""
@@ -110,14 +128,15 @@ def _convert(param: str, key: str, value: Any, declared: inspect.Parameter) -> A
     return None if value.strip().lower() == "none" and "None" in kind else value
 
 
-def make_param(name: str, *, batch: int, size: tuple[int, int], device: torch.device,
+def make_param(name: str, *, batch: int, shape: tuple[int, int], device: torch.device,
                generators: list[torch.Generator], prompt: str | None = None, **options) -> Parameterization:
-    """Build the named parameterization; ``generators`` holds one per batch row (seed)."""
+    """Build the named parameterization of images of ``shape`` (height, width); ``generators`` holds
+    one per batch row (seed)."""
     if len(generators) != batch:
         raise ValueError("one generator per batch row is required")
     factory = get_factory(name)
     options = check_param_options(name, options)
-    return factory(ParamContext(batch, tuple(size), device, generators, prompt), **options)
+    return factory(ParamContext(batch, tuple(shape), device, generators, prompt), **options)
 
 
 def clamp_st(x: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ _MAX_NORM = float(_COLOR_CORRELATION.norm(dim=0).max())
 @register_param("fourier")
 def fourier(ctx: ParamContext, *, sigma: float = 0.01, decay: float = 1.0) -> Parameterization:
     """Decorrelated-colour Fourier coefficients with 1/f scaling, squashed by a sigmoid."""
-    h, w = ctx.size
+    h, w = ctx.shape
     fy = torch.fft.fftfreq(h)[:, None]
     fx = torch.fft.rfftfreq(w)[None, :]
     freqs = torch.sqrt(fx * fx + fy * fy)

@@ -26,7 +26,7 @@ def pixels(ctx: ParamContext, *, sigma: float = 0.01, mean: float = 0.0, clamp: 
         raise ClipxaiError(f"--sigma must not be negative (got {sigma}).")
     if tint < 0:
         raise ClipxaiError(f"--init-tint must not be negative (got {tint}).")
-    h, w = ctx.size
+    h, w = ctx.shape
     if init_image:
         start = load_init_image(init_image, (h, w)).to(ctx.device)
         x = start.expand(ctx.batch, -1, -1, -1).clone()

@@ -95,7 +95,7 @@ def pyramid(ctx: ParamContext, *, resolutions: str = "auto", squash: str = "tanh
         raise ClipxaiError(f"The pyramid option sigma must not be negative (got {sigma}).")
     if not 0 < mean < 1 and squash != "clip":
         raise ClipxaiError(f"The pyramid option mean must lie strictly between 0 and 1 for squash={squash} (got {mean}).")
-    h, w = ctx.size
+    h, w = ctx.shape
     sides = parse_resolutions(resolutions, max(h, w))
     shapes = [(max(1, round(s * h / max(h, w))), max(1, round(s * w / max(h, w)))) for s in sides]
     per_level = sigma / math.sqrt(len(sides))

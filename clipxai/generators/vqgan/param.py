@@ -27,7 +27,7 @@ def vqgan(ctx: ParamContext, *, vqgan: str | None = None, vqgan_config: str | No
           vqgan_checkpoint: str | None = None, init: str | None = None, init_image: str | None = None,
           noise_factor: float = 0.0, quantize: bool = True, z_clamp: bool = True) -> Parameterization:
     """VQGAN latents (taming-transformers), snapped to the codebook and decoded, as in CLIP+VQGAN."""
-    batch, size, device, generators = ctx.batch, ctx.size, ctx.device, ctx.generators
+    batch, device, generators = ctx.batch, ctx.device, ctx.generators
     init = init or ("image" if init_image else "codes")
     if init not in INITS:
         raise ClipxaiError(f"The vqgan init '{init}' is not one of {', '.join(INITS)}.")
@@ -41,7 +41,7 @@ def vqgan(ctx: ParamContext, *, vqgan: str | None = None, vqgan_config: str | No
 
     loaded = load_vqgan(vqgan, vqgan_config, vqgan_checkpoint, device=device)
     model = loaded.module
-    h, w = size
+    h, w = ctx.shape
     f = model.factor
     if h % f or w % f:
         raise ClipxaiError(
