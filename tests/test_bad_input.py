@@ -93,6 +93,9 @@ ROWS = [
     # ascend: requests that cannot work are refused before any folder exists
     ("ascend dog --size 100000 100000 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["needs about", "GB"]),
     ("ascend dog --cutouts 200000 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--cutout-batch"]),
+    ("ascend dog --cut-min 0.8 --cut-max 0.5 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--cut-min <= --cut-max"]),
+    ("ascend dog --cut-min 0 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["0 < --cut-min"]),
+    ("ascend dog --cut-max 1.5 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--cut-max <= 1"]),
     ("ascend dog --name " + "n" * 300 + " --model random:tiny --out {tmp}/new-runs --quiet", 2, ["255 bytes"]),
     ("ascend dog --name 'two\nlines' --model random:tiny --out {tmp}/new-runs --quiet", 2, ["control characters"]),
     ("ascend dog --similarity logexp --temperature 0 --model random:tiny --out {tmp}/new-runs --quiet",

@@ -151,6 +151,25 @@ def test_resume_ends_bit_identical_to_an_uninterrupted_run(tiny_clip, tmp_path, 
     assert [m["step"] for m in resumed.metrics()] == list(range(12))
 
 
+def test_the_memory_terms_state_is_resumed(tiny_clip, tmp_path, monkeypatch):
+    """A run whose similarity dips, so the memory of the best image is what the resumed steps use."""
+    options = dict(preset="zer0int", steps=12, snapshot_every=4, cutouts=1, lr=0.3)
+    full = run(tiny_clip, tmp_path, name="full", **options)
+    memory = [m["term/memory"] for m in full.metrics()]
+    assert memory[0] == 0 and min(memory[1:5]) > 0   # steps 1-4 are worse than step 0: its image is remembered
+    part = run(tiny_clip, tmp_path, name="part", callbacks=[StopAt(2)], **options)
+    [resumed] = clipxai.ascend(resume=part.path, model_obj=tiny_clip, quiet=True)
+    np.testing.assert_array_equal(resumed.images, full.images)
+    assert [m["term/memory"] for m in resumed.metrics()] == memory
+    # The same resume with the memory forgotten is another run: the check above can see it.
+    from clipxai.ascent.engine import Engine
+    load = Engine.load_state_dict
+    monkeypatch.setattr(Engine, "load_state_dict", lambda self, state: load(self, {**state, "objective_state": {}}))
+    forgetful = run(tiny_clip, tmp_path, name="forgetful", callbacks=[StopAt(2)], **options)
+    [forgot] = clipxai.ascend(resume=forgetful.path, model_obj=tiny_clip, quiet=True)
+    assert [m["term/memory"] for m in forgot.metrics()][3] == 0 < memory[3]
+
+
 def test_sigint_stops_cleanly_and_keeps_snapshots(tiny_clip, tmp_path):
     before = signal.getsignal(signal.SIGINT)   # Python's default, or ignored in a background job
     r = run(tiny_clip, tmp_path, callbacks=[StopAt(6, use_signal=True)])
