@@ -23,7 +23,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from clipxai.models.components import AttentionParams, VisionTower, attention_params, head_names, vision_tower
+from clipxai.models.components import (  # noqa: F401  (attend, attention_input and head_outputs: importable here too)
+    AttentionParams,
+    VisionTower,
+    attend,
+    attention_input,
+    attention_params,
+    head_names,
+    head_outputs,
+    vision_tower,
+)
 
 
 @dataclass
@@ -59,37 +68,6 @@ class Decomposition:
         return {"names": list(self.names), "images": int(self.parts.shape[0]),
                 "embed_dim": int(self.parts.shape[-1]), "sum_error": self.sum_error,
                 "per_patch": self.patches is not None}
-
-
-def attend(params: AttentionParams, x: torch.Tensor, queries: slice | None = None
-           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(attention weights (batch, heads, queries, tokens), values (batch, tokens, heads, head_dim)).
-
-    ``x`` is the attention's input, batch-first; ``queries`` picks the query tokens (all of them
-    by default). The same arithmetic as the module, so ``weights @ values`` is each head's output.
-    """
-    b, t, _ = x.shape
-    h, d = params.heads, params.head_dim
-    xq = x if queries is None else x[:, queries]
-    q = (xq @ params.wq.t() + params.bq).view(b, xq.shape[1], h, d)
-    k = (x @ params.wk.t() + params.bk).view(b, t, h, d)
-    v = (x @ params.wv.t() + params.bv).view(b, t, h, d)
-    weights = (torch.einsum("bqhd,bkhd->bhqk", q, k) * params.scale).softmax(dim=-1)
-    return weights, v
-
-
-def head_outputs(params: AttentionParams, x: torch.Tensor) -> torch.Tensor:
-    """Each head's output at every token before the output projection, (batch, tokens, heads, head_dim)."""
-    weights, v = attend(params, x)
-    return torch.einsum("bhqk,bkhd->bqhd", weights, v)
-
-
-def attention_input(attn: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor:
-    """The query input an attention module was called with, batch-first."""
-    x = args[0] if args else kwargs.get("hidden_states", kwargs.get("query"))
-    if isinstance(attn, nn.MultiheadAttention) and not attn.batch_first:
-        x = x.transpose(0, 1)
-    return x
 
 
 def class_row(out, sequence_first: bool) -> torch.Tensor:

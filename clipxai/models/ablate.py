@@ -1,0 +1,178 @@
+"""Component ablation as a context: within ``with ablated(model, names, means):`` each named
+component's write to the residual stream is replaced by its mean over a reference set (or by
+zero); after it the model is as it was.
+
+Forward hooks on the backend's own modules do the replacing, so the ablation holds for every
+forward pass inside the block, gradient ascent included: gradients flow through the parts
+left alone. A head is replaced before the output projection (its slice of the attention's
+output, recomputed from the attention's input and swapped for the mean through the head's
+own columns of the projection); ``embed``, an attention, an MLP and a whole block are
+replaced at their module's output. The means are plain tensors keyed by canonical name, one
+row per token, so a run can keep them beside its results.
+
+It lives with the models (``clipxai.analysis.explain.ablate`` re-exports it) so that the ascent
+can run with components ablated (``clipxai ascend --ablate``) as the analysis re-encodes with them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from clipxai.models.components import (
+    Component,
+    ComponentError,
+    VisionTower,
+    attention_input,
+    attention_params,
+    component,
+    head_outputs,
+    vision_tower,
+)
+
+MODES = ("mean", "zero")
+
+
+def _tokens_first(x: torch.Tensor, sequence_first: bool) -> torch.Tensor:
+    """A (tokens, batch, width) or (batch, tokens, width) tensor as batch-first."""
+    return x.transpose(0, 1) if sequence_first else x
+
+
+def _layout(kind: str, tower: VisionTower, module: nn.Module) -> bool:
+    """Whether the module computing a component of ``kind`` outputs sequence-first."""
+    if kind == "embed":
+        return False
+    if kind in ("attn", "head") and isinstance(module, nn.MultiheadAttention):
+        return not module.batch_first
+    return tower.sequence_first if kind in ("block", "mlp") else False
+
+
+def _first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _with_first(out, value: torch.Tensor):
+    return (value, *out[1:]) if isinstance(out, tuple) else value
+
+
+def _block_input(args: tuple, kwargs: dict) -> torch.Tensor:
+    return args[0] if args else kwargs.get("hidden_states", kwargs.get("q_x"))
+
+
+def _hook(comp: list[Component], tower: VisionTower, module: nn.Module,
+          act: Callable[[str, torch.Tensor], torch.Tensor | None]):
+    """A forward hook (with kwargs) handing ``act`` each component's value, batch-first; a tensor ``act``
+    returns replaces that value (heads: all named heads of one attention module share the hook)."""
+    kind = comp[0].kind
+    seq = _layout(kind, tower, module)
+    params = attention_params(module) if kind == "head" else None
+
+    def hook(_m, args, kwargs, out):
+        if kind == "head":
+            # each head's output before the projection, (batch, tokens, heads, head_dim)
+            z = head_outputs(params, attention_input(module, args, kwargs).float())  # the weights are fp32
+            delta = 0
+            for c in comp:
+                new = act(c.name, z[:, :, c.head])
+                if new is not None:
+                    delta = delta + (new - z[:, :, c.head]) @ params.out_by_head()[c.head]
+            if isinstance(delta, int):
+                return None
+            first = _first(out)
+            return _with_first(out, first + _tokens_first(delta, seq).to(first.dtype))
+        value = _tokens_first(_first(out), seq)
+        if kind == "block":
+            start = _tokens_first(_block_input(args, kwargs), seq)
+            new = act(comp[0].name, value - start)
+            return None if new is None else _with_first(out, _tokens_first(start + new, seq))
+        new = act(comp[0].name, value)
+        return None if new is None else _with_first(out, _tokens_first(new, seq))
+    return hook
+
+
+def _grouped(model, components) -> tuple[VisionTower, dict[str, list[Component]]]:
+    """The components by the module whose hook handles them (all heads of one attention together)."""
+    tower = vision_tower(model)
+    groups: dict[str, list[Component]] = {}
+    for name in dict.fromkeys(components):
+        c = component(model, name)
+        groups.setdefault(c.module + ("#heads" if c.kind == "head" else ""), []).append(c)
+    return tower, groups
+
+
+@contextlib.contextmanager
+def _hooks(model, components, act) -> Iterator[None]:
+    tower, groups = _grouped(model, components)
+    handles = []
+    try:
+        for key, comps in groups.items():
+            module = model.module.get_submodule(key.split("#")[0])
+            handles.append(module.register_forward_hook(_hook(comps, tower, module, act), with_kwargs=True))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@torch.no_grad()
+def component_means(model, reference_images, components, *, batch_size: int = 32,
+                    normalize: bool = True) -> dict[str, torch.Tensor]:
+    """Each component's mean write over ``reference_images`` ([B,3,H,W] in [0,1]), one row per token.
+
+    Keys are canonical names; a head's mean is (tokens, head_dim) before the output projection,
+    every other component's (tokens, width) in the residual stream. ``normalize`` as the images
+    are given to CLIP (an ascent without CLIP's input normalization takes its means so too).
+    """
+    names = [component(model, n).name for n in components]
+    sums: dict[str, torch.Tensor] = {}
+
+    def record(name, value):
+        sums[name] = sums.get(name, 0) + value.float().sum(dim=0)
+
+    images = torch.as_tensor(np.asarray(reference_images) if not torch.is_tensor(reference_images)
+                             else reference_images)
+    if len(images) == 0:
+        raise ComponentError("Component means need at least one reference image.")
+    with _hooks(model, names, record):
+        for start in range(0, len(images), batch_size):
+            model.embed_images(images[start:start + batch_size].to(model.device, torch.float32), normalize=normalize)
+    return {n: (sums[n] / len(images)).cpu() for n in names}
+
+
+@contextlib.contextmanager
+def ablated(model, components, means: dict[str, torch.Tensor] | None = None,
+            mode: str = "mean") -> Iterator[None]:
+    """Within the block, each component writes its mean (``mode="mean"``, from ``component_means``) or zero.
+
+    ``components`` are canonical or backend names; outside the block the model is untouched.
+    """
+    if mode not in MODES:
+        raise ComponentError(f"Ablation mode '{mode}' is not one of {', '.join(MODES)}.")
+    comps = [component(model, n) for n in components]
+    whole = {c.layer for c in comps if c.kind == "attn"}
+    # heads of an attention that is replaced whole go with it
+    names = [c.name for c in comps if not (c.kind == "head" and c.layer in whole)]
+    means = dict(means or {})
+    if any(n not in means for n in names):  # keyed by backend names: read them as canonical
+        means = {component(model, k).name: v for k, v in means.items()}
+    missing = [n for n in names if n not in means]
+    if mode == "mean" and missing:
+        raise ComponentError(f"Mean ablation needs the mean of {missing[0]}; compute it with "
+                             f"component_means(model, reference_images, components).")
+
+    def replace(name, value):
+        if mode == "zero":
+            return torch.zeros_like(value)
+        mean = means[name].to(value.device, value.dtype)
+        if mean.shape != value.shape[1:]:
+            raise ComponentError(f"The mean of {name} has shape {tuple(mean.shape)} but the model's {name} "
+                                 f"writes {tuple(value.shape[1:])} per image (a different model or input "
+                                 f"size).")
+        return mean.expand_as(value)
+
+    with _hooks(model, names, replace):
+        yield
