@@ -26,6 +26,7 @@ SCHEDULES = ("constant", "cosine", "plateau")
 SIMILARITIES = ("cosine", "spherical", "logexp")
 ACTIVATIONS = ("pooled", "full", "none")
 TEXT_CONTEXTS = ("trimmed", "full")
+ABLATE_MODES = ("mean", "zero")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,15 @@ class ComputeConfig:
 
 
 @dataclass
+class AblationConfig:
+    """Components of the image tower ablated for the whole run (``clipxai.ascent.ablation``), as asked for."""
+
+    components: list[str] = field(default_factory=list)   # "head:7:3", "mlp:7", "blocks.7.mlp", ... [@MODEL]
+    mode: str = "mean"                       # mean (over the reference) | zero
+    reference: str | None = None             # a folder of images; None: fixed noise at the run's size
+
+
+@dataclass
 class AscendConfig:
     """Every choice of an ascent; ``to_dict()`` is what run.json records as ``config``."""
 
@@ -116,6 +126,7 @@ class AscendConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -140,7 +151,8 @@ class AscendConfig:
 
 
 _SECTIONS = {"param": ParamConfig, "augment": AugmentConfig, "optim": OptimConfig,
-             "objective": ObjectiveConfig, "record": RecordConfig, "compute": ComputeConfig}
+             "objective": ObjectiveConfig, "record": RecordConfig, "compute": ComputeConfig,
+             "ablation": AblationConfig}
 _TOP = {f.name for f in dataclasses.fields(AscendConfig)}
 
 
@@ -166,6 +178,7 @@ FLAT: dict[str, str] = {
     "frames": "record.frames",
     "cutout_batch": "compute.cutout_batch", "precision": "compute.precision", "compile": "compute.compile",
     "checkpoint_activations": "compute.checkpoint_activations", "deterministic": "compute.deterministic",
+    "ablate": "ablation.components", "ablate_mode": "ablation.mode", "ablate_reference": "ablation.reference",
 }
 FLAT.update({name: name for name in _TOP - set(_SECTIONS)})
 
@@ -310,6 +323,9 @@ def resolve_config(prompt: str, options: dict[str, Any]) -> AscendConfig:
     objective = data.setdefault("objective", {})
     for key in ("terms", "image_prompts"):
         objective[key] = list(objective.get(key) or [])
+    if "ablation" in data:
+        given = data["ablation"].get("components") or []
+        data["ablation"]["components"] = [given] if isinstance(given, str) else list(given)
     cfg = AscendConfig.from_dict(data)
     validate(cfg)
     return cfg
@@ -350,6 +366,7 @@ def validate(cfg: AscendConfig) -> None:
     need(obj.tv_reduction in ("mean", "sum"), "--tv-reduction must be mean or sum.")
     need(math.isfinite(o.weight_decay) and o.weight_decay >= 0,
          f"--weight-decay must be a number that is not negative (got {o.weight_decay}).")
+    _validate_ablation(cfg.ablation)
     for flag, weight in (("--tv", obj.tv), ("--memory", obj.memory), ("--range", obj.range)):
         need(math.isfinite(weight), f"{flag} must be a finite number (got {weight}).")
     for flag, amount in (("--jitter", a.jitter), ("--aug-noise", a.noise)):
@@ -361,3 +378,15 @@ def validate(cfg: AscendConfig) -> None:
          f"--name must be a plain folder name without control characters (got {cfg.name!r}).")
     need(cfg.name is None or len(cfg.name.encode()) + len(f"-seed{cfg.seed + cfg.seeds}") <= 255,
          f"--name is {len(cfg.name or '')} characters; a folder name must stay under 255 bytes with its seed suffix.")
+
+
+def _validate_ablation(a: AblationConfig) -> None:
+    """The ablation options, one sentence for the first wrong one (the components are checked on the model)."""
+    if a.mode not in ABLATE_MODES:
+        raise ClipxaiError(f"--ablate-mode must be one of {', '.join(ABLATE_MODES)} (got {a.mode}).")
+    if (a.reference is not None or a.mode != "mean") and not a.components:
+        raise ClipxaiError("--ablate-mode and --ablate-reference apply to the components given with --ablate, "
+                           "and none is given.")
+    if a.reference is not None and a.mode != "mean":
+        raise ClipxaiError("--ablate-reference gives the images whose mean an ablated component writes; with "
+                           "--ablate-mode zero it writes zero, so leave the reference out.")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -67,6 +67,7 @@ class Parts:
     steps: int
     normalize: bool = True
     cutout_batch: int = 0           # views per encoder pass (0: all at once)
+    ablation: Any = None            # an ``Ablation`` (clipxai.ascent.ablation) held for the whole run, or None
 
     @property
     def model(self) -> ClipModel:
@@ -231,8 +232,14 @@ class Engine:
         """Step until done or asked to stop; returns the status (complete or interrupted).
 
         Any exception is reported to callbacks as ``failed`` (``interrupted`` for Ctrl-C)
-        before it propagates, so run folders always end with a status.
+        before it propagates, so run folders always end with a status. Components the parts
+        ablate stay ablated from the first event to the last (snapshots record the ablated CLIP).
         """
+        ablation = self.parts.ablation
+        with ablation.applied() if ablation is not None else contextlib.nullcontext():
+            return self._run()
+
+    def _run(self) -> str:
         self.steps_done = self.start_step
         self.emit("on_start")
         try:

@@ -17,6 +17,7 @@ from typing import Iterable
 
 import torch
 
+from clipxai.ascent.ablation import build_ablation
 from clipxai.ascent.augment import Augment
 from clipxai.ascent.budget import check_step_memory
 from clipxai.ascent.compute import Encoder, set_deterministic
@@ -107,6 +108,7 @@ def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -
         augment = Augment(cfg.augment, m.input_resolution, [generator(s, purpose) for s in seeds])
         encoder = Encoder(m, cfg.normalize, c.precision, c.compile, c.checkpoint_activations)
         members.append(Member(m, prompts, augment, encoder, weight, name))
+    ablation = build_ablation(cfg, [(m.model, m.name) for m in members], (height, width))
     param = make_param(cfg.param.name, batch=len(seeds), shape=(height, width), device=model.device,
                        generators=[generator(s, "init") for s in seeds], prompt=cfg.prompt, **cfg.param.options)
     o = cfg.optim
@@ -118,7 +120,8 @@ def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -
     if len(members) > 1 and any(objective.hook_points()):
         warnings.warn(f"Feature terms (neuron, channel, direction, head) read only the first model of the ensemble "
                       f"({members[0].name}), not the others.", stacklevel=2)
-    parts = Parts(members, objective, param, optimizer, schedule, seeds, o.steps, cfg.normalize, c.cutout_batch)
+    parts = Parts(members, objective, param, optimizer, schedule, seeds, o.steps, cfg.normalize, c.cutout_batch,
+                  ablation)
     _check_objective(parts)
     return parts
 
@@ -131,8 +134,9 @@ def _check_objective(parts: Parts) -> None:
     engine = Engine(parts)
     generators = [g for m in parts.members for g in m.augment.generators]
     states = [g.get_state() for g in generators]
+    ablation = parts.ablation.applied() if parts.ablation is not None else contextlib.nullcontext()
     try:
-        with torch.no_grad():  # a few views per image are enough to try every term
+        with torch.no_grad(), ablation:  # a few views per image are enough to try every term
             parts.objective(engine.forward(0, state={"normalize": parts.normalize}, max_views=4))
     finally:
         for g, s in zip(generators, states):
@@ -147,6 +151,8 @@ def prepare(cfg: AscendConfig, model: ClipModel | None = None, callbacks: Iterab
     caller's, and the checkpointer last (it sees a stop any earlier callback asked for).
     """
     parts = build(cfg, model)
+    if parts.ablation is not None:  # the components as resolved on each model, and the reference's means
+        extra_manifest = {**(extra_manifest or {}), "ablation": parts.ablation.describe()}
     recorder = RunRecorder(cfg, parts.model, extra_manifest=extra_manifest)
     guard = FiniteGuard(cfg.record.log_every, cfg.record.snapshot_every)
     title = cfg.prompt or " ".join(cfg.objective.terms)  # a run of terms alone is named by them
@@ -287,6 +293,7 @@ def resume_run(path: Path, *, callbacks: Iterable[Callback] = (), model_obj: Cli
     if not (path / CHECKPOINT).is_file():
         raise RunError(f"{path} has no {CHECKPOINT} to resume from.")
     engine, recorder = prepare(cfg, model_obj, callbacks, quiet)
+    _check_same_reference(path, manifest, engine.parts.ablation)
     recorder.resume_from(path)
     state = Checkpointer.load(path / CHECKPOINT)
     shapes = [tuple(p.shape) for p in engine.param.params]
@@ -299,6 +306,15 @@ def resume_run(path: Path, *, callbacks: Iterable[Callback] = (), model_obj: Cli
         raise RunError(f"The checkpoint {path / CHECKPOINT} does not fit this run ({type(err).__name__}); "
                        f"it was not written by this run.") from err
     return _run(engine, recorder)
+
+
+def _check_same_reference(path: Path, manifest: dict, ablation) -> None:
+    """A resumed run ablates with the means it started with: its reference folder holds the same images."""
+    before = ((manifest.get("ablation") or {}).get("reference") or {}).get("sha256")
+    now = ablation.reference.get("sha256") if ablation is not None else None
+    if before != now:
+        raise RunError(f"The images of the ablation reference of {path} changed since the run started, so its "
+                       f"means would too; restore them to resume the run.")
 
 
 @contextlib.contextmanager

@@ -68,6 +68,11 @@ OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [
     (("--activations",), "activations", click.Choice(ACTIVATIONS), "pooled (mean over tokens), full (all tokens) or none."),
     (("--gradients/--no-gradients",), "record_gradients", None, "Record d objective / d image."),
     (("--frames",), "frames", "flag", "Also write a PNG per snapshot."),
+    (("--ablate-mode",), "ablate_mode", click.Choice(["mean", "zero"]),
+     "What an --ablate component writes instead: its mean over the reference, or zero. [default: mean]"),
+    (("--ablate-reference",), "ablate_reference", click.Path(),
+     "A folder of images whose mean each --ablate component writes "
+     "[default: 32 uniform-noise images at the run's size, seed 0]."),
     (("--out",), "out", str, "Parent folder of the run folders."),
     (("--name",), "name", str, "Run folder name (default: UTC time and prompt slug)."),
 ]
@@ -100,6 +105,7 @@ SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("Augmentation", ("cutouts", "cut_min", "cut_max", "jitter", "aug_noise", "augment_fixed")),
     ("Optimisation", ("steps", "lr", "optimizer", "weight_decay", "lr_schedule", "seed", "seeds")),
     ("Terms", ("terms", "tv", "tv_reduction", "memory", "range")),
+    ("Ablation", ("ablate", "ablate_mode", "ablate_reference")),
     ("Recording", ("snapshot_every", "log_every", "hooks", "activations", "record_gradients", "frames", "out", "name")),
     ("Performance", ("cutout_batch", "precision", "compile", "checkpoint_activations", "deterministic")),
     ("Run", ("preset", "resume", "quiet", "help")),
@@ -186,6 +192,10 @@ def parse_param_options(values: tuple[str, ...]) -> dict[str, str]:
               help="An option of the parameterization (repeatable), e.g. -P sigma=0.2 -P decay=1.5.")
 @click.option("--term", "--loss", "terms", multiple=True, metavar="SPEC[=W]",
               help="Extra term to maximize, times W: a name (`clipxai terms`), file.py:fn or module:fn.")
+@click.option("--ablate", "ablate", multiple=True, metavar="COMPONENT[@MODEL]",
+              help="Run the ascent without this component of the image tower (repeatable): head:LAYER:HEAD, "
+                   "mlp:LAYER (from 0), blocks.7.attn.head3, blocks.7.mlp or the model's module name; @MODEL picks "
+                   "one model of an ensemble (default: every model that has it).")
 @click.option("--image-prompt", "image_prompts", multiple=True, metavar="FILE[:W]",
               help="An image whose CLIP embedding is a prompt.")
 @click.option("--expand", "expand_n", type=int, default=None, is_flag=False, flag_value=1, metavar="[N]",
@@ -203,7 +213,7 @@ def ascend_command(prompt, resume, quiet, param_option, expand_n, llm_model, llm
     if models:
         options["model"] = models[0] if len(models) == 1 else list(models)
 
-    options = {k: (list(v) if isinstance(v, tuple) and k in ("terms", "image_prompts") else v)
+    options = {k: (list(v) if isinstance(v, tuple) and k in ("terms", "image_prompts", "ablate") else v)
                for k, v in options.items() if v not in (None, ())}
     if param_option:
         options["param_options"] = parse_param_options(param_option)
