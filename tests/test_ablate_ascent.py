@@ -198,3 +198,68 @@ def test_an_ensemble_ablation_reaches_the_named_model_or_every_model(ablate, rea
                                                                              if r]
     after = _embeddings(parts, images)   # outside the block the models are as they were
     assert all(torch.equal(a, p) for a, p in zip(after, plain))
+
+
+def _ensemble_step(*terms, **options):
+    from clipxai.ascent.engine import Engine
+
+    cfg = resolve_config("a red heart", {"model": ["toy", "toy-b"], "terms": list(terms), "cutouts": 3, "seeds": 2,
+                                         **options})
+    parts = build(cfg, [_toy(), _toy("toy-b")])
+    step = Engine(parts).forward(0)
+    return step, parts.objective(step)[1]
+
+
+def _neuron_by_hand(seen, block: str, unit: int) -> torch.Tensor:
+    with torch.no_grad(), seen.model.hooked([block]) as live:
+        seen.model.encode_image(seen.views)
+    return live.outputs[block][:, 0, unit].view(2, -1).mean(dim=1)
+
+
+BLOCK = "visual.transformer.resblocks.1"
+
+
+@pytest.mark.parametrize("spec, reached", [("neuron:blocks.1:3", ["toy", "toy-b"]), ("neuron:blocks.1:3@toy-b", ["toy-b"]),
+                                           (f"neuron:{BLOCK}:3@toy", ["toy"])])
+def test_an_ensemble_feature_term_reads_the_named_model_or_every_model(spec, reached):
+    step, values = _ensemble_step(spec)
+    label = spec.split(":")[1]
+    got = {k.split("@")[1]: v for k, v in values.items() if k.startswith("neuron")}
+    assert sorted(got) == reached
+    for i, name in enumerate(("toy", "toy-b")):
+        if name in got:   # each term reads its own model's views, not the first model's
+            assert f"neuron({label}:3)@{name}" in values
+            torch.testing.assert_close(got[name], _neuron_by_hand(step.member(i), BLOCK, 3))
+
+
+def test_canonical_and_backend_layer_names_read_the_same_values_and_chunks_agree():
+    _, canonical = _ensemble_step("head:blocks.1.attn.head0", "channel:blocks.1.mlp:2@toy-b")
+    _, backend = _ensemble_step(f"head:{BLOCK}:0", f"channel:{BLOCK}.mlp:2@toy-b")
+    assert [k.split("(")[0] + k.split(")")[1] for k in canonical] == [
+        "cosine@toy", "cosine@toy-b", "head@toy", "head@toy-b", "channel@toy-b"]
+    assert len(canonical) == len(backend)
+    for a, b in zip(canonical.values(), backend.values()):
+        assert torch.equal(a, b)
+    from clipxai.ascent.engine import Engine
+
+    grads = []
+    for chunk in (0, 2):   # the second model's term gradient flows back through its chunked passes too
+        cfg = resolve_config("", {"model": ["toy", "toy-b"], "terms": ["channel:blocks.1.mlp:2@toy-b"], "cutouts": 4,
+                                  "cutout_batch": chunk})
+        engine = Engine(build(cfg, [_toy(), _toy("toy-b")]))
+        engine.step(0)
+        grads.append(engine.param.params[0].grad.clone())
+    assert grads[0].abs().max() > 0
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("term, words", [("neuron:blocks.9:0", "toy has 4 layers (0-3)"),
+                                         ("neuron:blocks.1.attn.head0:0", "is one attention head"),
+                                         ("neuron:blocks.1:0@toy-z", "names the model 'toy-z'")])
+def test_bad_feature_term_names_are_one_sentence(tmp_path, monkeypatch, capsys, term, words):
+    monkeypatch.chdir(tmp_path)
+    code = main(["ascend", "a red heart", "--model", "toy", "--model", "toy-b", "--steps", "3", "--snapshot-every",
+                 "1", "--out", "runs", "--quiet", "--term", term])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and err.count("\n") == 1, err
+    assert not (tmp_path / "runs").exists()

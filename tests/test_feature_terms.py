@@ -239,15 +239,20 @@ def test_a_direction_term_follows_a_vector_given_in_python(tiny_clip):
     assert isinstance(direction(OPENAI_BLOCK, v), Objective)
 
 
-def test_feature_terms_in_an_ensemble_warn_that_they_read_the_first_model_only(tiny_clip, tmp_path):
+def test_feature_terms_in_an_ensemble_read_every_model_or_the_one_named(tiny_clip, tmp_path):
+    # (they once read the first model only, with a warning; tests/test_ablate_ascent.py checks the values)
     common = {"model_obj": [tiny_clip, tiny_clip], "steps": 3, "snapshot_every": 1, "cutouts": 2, "quiet": True}
-    with pytest.warns(UserWarning, match="read only the first model of the ensemble"):
-        clipxai.ascend("a red heart", terms=[f"neuron:{OPENAI_BLOCK}:3"], out=str(tmp_path / "a"), **common)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*first model of the ensemble")
-        clipxai.ascend("a red heart", out=str(tmp_path / "b"), **common)
-        clipxai.ascend("a red heart", model_obj=tiny_clip, terms=[f"neuron:{OPENAI_BLOCK}:3"], steps=3,
-                       snapshot_every=1, cutouts=2, quiet=True, out=str(tmp_path / "c"))
+        [every] = clipxai.ascend("a red heart", terms=[f"neuron:{OPENAI_BLOCK}:3"], out=str(tmp_path / "a"), **common)
+        [one] = clipxai.ascend("a red heart", terms=[f"neuron:{OPENAI_BLOCK}:3@tiny#2"], out=str(tmp_path / "b"),
+                               **common)
+        [alone] = clipxai.ascend("a red heart", model_obj=tiny_clip, terms=[f"neuron:{OPENAI_BLOCK}:3"], steps=3,
+                                 snapshot_every=1, cutouts=2, quiet=True, out=str(tmp_path / "c"))
+    term = f"neuron({OPENAI_BLOCK}:3)"
+    assert [t for t in every.manifest["terms"] if t.startswith("neuron")] == [f"{term}@tiny#1", f"{term}@tiny#2"]
+    assert [t for t in one.manifest["terms"] if t.startswith("neuron")] == [f"{term}@tiny#2"]
+    assert term in alone.manifest["terms"]
 
 
 def _neuron_values(model, out, **options):

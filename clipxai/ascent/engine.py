@@ -145,8 +145,8 @@ class Engine:
         if max_views and views.shape[0] > max_views * image.shape[0]:
             views = views.view(image.shape[0], -1, *views.shape[1:])[:, :max_views].reshape(-1, *views.shape[1:])
         chunks = self.chunks(views.shape[0])
-        # Terms on hook points (neuron, channel, ...) read the first model's live activations.
-        wanted = self.objective.hook_points() if member == 0 else ((), ())
+        # Terms on hook points (neuron, channel, ...) read the live activations of the model they name.
+        wanted = self.objective.hook_points(member, m.model)
         live = None
         if len(chunks) == 1:
             with self._hooked(m, wanted) as live:
@@ -203,15 +203,19 @@ class Engine:
         if not chunked:
             loss.backward()
             return
-        live = step.activations if 0 in chunked else None     # the first model's, as leaves
-        acts = live.tensors() if live is not None else {}
-        leaves = [seen[i].features for i in chunked] + list(acts.values())
+        # each chunked model's features and the activations its terms read, as leaves
+        acts = [(i, key, t) for i in chunked if seen[i].activations is not None
+                for key, t in seen[i].activations.tensors().items()]
+        leaves = [seen[i].features for i in chunked] + [t for _, _, t in acts]
         grads = torch.autograd.grad(loss, leaves, retain_graph=True, allow_unused=True)
-        d_acts = {key: d for key, d in zip(acts, grads[len(chunked):]) if d is not None}
-        wanted = self.objective.hook_points()
+        d_acts: dict[int, dict] = {i: {} for i in chunked}
+        for (i, key, _), d in zip(acts, grads[len(chunked):]):
+            if d is not None:
+                d_acts[i][key] = d
         roots, root_grads = [loss], [None]
         for i, d_feats in zip(chunked, grads):
-            pulled = d_acts if i == 0 else {}
+            pulled = d_acts[i]
+            wanted = self.objective.hook_points(i, self.parts.members[i].model)
             if d_feats is None and not pulled:  # no term looks at this model's views
                 continue
             if d_feats is None:

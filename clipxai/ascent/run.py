@@ -35,6 +35,7 @@ from clipxai.runs.load import load_run
 from clipxai.runs.reader import Run, read_manifest
 from clipxai.runs.writer import is_disk_full, is_locked
 from clipxai.terms.base import Objective
+from clipxai.terms.features import feature_terms
 from clipxai.terms.image import range_penalty, tv
 from clipxai.terms.load import load_term, parse_term_option
 from clipxai.terms.prompt import cosine, logexp_cosine, memory, spherical
@@ -42,11 +43,13 @@ from clipxai.util.seeding import generator
 
 
 def build_objective(cfg: AscendConfig, prompts: list[EncodedPrompt],
-                    members: list[tuple[str, float]] | None = None) -> Objective:
+                    members: list[tuple[str, float]] | None = None, models: list[ClipModel] | None = None) -> Objective:
     """The maximized objective of a config: weighted prompt similarities, penalties, extra terms.
 
     ``members`` (name, weight) of an ensemble: each model scores every prompt, times its weight,
-    and its terms are named ``<term>@<model>``.
+    and its terms are named ``<term>@<model>``. With the ``models`` themselves, a feature term
+    (neuron, channel, direction, head) reads every model that has its layer, or the one named
+    with ``@MODEL``.
     """
     o = cfg.objective
     sim = {"cosine": cosine, "spherical": spherical,
@@ -65,7 +68,8 @@ def build_objective(cfg: AscendConfig, prompts: list[EncodedPrompt],
         obj = obj - o.range * range_penalty()
     for option in o.terms:
         spec, weight = parse_term_option(option)
-        obj = obj + weight * load_term(spec)
+        feature = feature_terms(spec, list(zip(models, [n for n, _ in members]))) if models else None
+        obj = obj + weight * (feature if feature is not None else load_term(spec))
     return obj
 
 
@@ -116,10 +120,8 @@ def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -
     optimizer = (kind(param.params, lr=o.lr, weight_decay=o.weight_decay) if kind else
                  torch.optim.SGD(param.params, lr=o.lr, momentum=0.9, weight_decay=o.weight_decay))
     schedule = LRSchedule(o.schedule, o.lr, o.steps, o.lr_final, o.plateau_patience, o.plateau_factor)
-    objective = build_objective(cfg, members[0].prompts, [(m.name, m.weight) for m in members])
-    if len(members) > 1 and any(objective.hook_points()):
-        warnings.warn(f"Feature terms (neuron, channel, direction, head) read only the first model of the ensemble "
-                      f"({members[0].name}), not the others.", stacklevel=2)
+    objective = build_objective(cfg, members[0].prompts, [(m.name, m.weight) for m in members],
+                                [m.model for m in members])
     parts = Parts(members, objective, param, optimizer, schedule, seeds, o.steps, cfg.normalize, c.cutout_batch,
                   ablation)
     _check_objective(parts)

@@ -148,10 +148,20 @@ class Objective:
     def term_names(self) -> list[str]:
         return _unique_names([n for _, n, _ in self.parts])
 
-    def hook_points(self) -> tuple[list[str], list[str]]:
-        """(module outputs, attention heads) the terms read from the views (``ClipModel.hooked``)."""
-        outputs = [n for _, _, t in self.parts for n in getattr(t, "hook_outputs", ())]
-        heads = [n for _, _, t in self.parts for n in getattr(t, "hook_heads", ())]
+    def hook_points(self, member: int | None = None, model=None) -> tuple[list[str], list[str]]:
+        """(module outputs, attention heads) the terms read from the views (``ClipModel.hooked``).
+
+        With ``member``, those of the terms reading that model of an ensemble (a term that does
+        not say, ``hook_member``, reads the first); with ``model``, in that model's module names.
+        """
+        outputs, heads = [], []
+        for _, _, t in self.parts:
+            if member is not None and getattr(t, "hook_member", 0) != member:
+                continue
+            names = t.hook_names(model) if model is not None and hasattr(t, "hook_names") else (
+                getattr(t, "hook_outputs", ()), getattr(t, "hook_heads", ()))
+            outputs += names[0]
+            heads += names[1]
         return list(dict.fromkeys(outputs)), list(dict.fromkeys(heads))
 
     # -- evaluation ---------------------------------------------------------------------

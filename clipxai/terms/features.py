@@ -19,19 +19,25 @@ step, with their gradient:
 
 Every value is averaged over a seed's views, one value per seed. On the command line:
 ``--term neuron:LAYER:UNIT[:TOKEN]``, ``channel:LAYER:UNIT``, ``direction:LAYER:FILE.npy``,
-``head:LAYER:HEAD``, each with ``=W`` for a weight. The engine captures the activations in its
-own forward pass (``ClipModel.hooked``); a step it did not capture (views encoded in chunks,
-a step built by hand) is encoded once more here.
+``head:LAYER:HEAD`` (or ``head:blocks.7.attn.head3``), each with ``=W`` for a weight. LAYER is a
+module name of the model or a component name that is the same for every backend
+(``blocks.7``, ``blocks.7.attn``, ``blocks.7.mlp``, ``embed``; ``clipxai.models.components``). In an
+ensemble a term reads every model that has the layer, one term each (``neuron(...)@toy-b``), or
+the one model named with ``@MODEL`` at the end of the spec. The engine captures the activations
+in its own forward pass (``ClipModel.hooked``); a step it did not capture (views encoded in
+chunks, a step built by hand) is encoded once more here.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from clipxai.errors import ClipxaiError, TermError
+from clipxai.models.components import ComponentError, component
 from clipxai.terms.base import Objective, Step, register_term
 
 SPECS = {"neuron": "neuron:LAYER:UNIT[:TOKEN]", "channel": "channel:LAYER:UNIT",
@@ -75,71 +81,113 @@ def _count(n: int, what: str) -> str:
     return f"1 {what} (0)" if n == 1 else f"{n} {what}s (0 to {n - 1})"
 
 
-def _term(fn, name: str, outputs=(), heads=()) -> Objective:
-    fn.hook_outputs, fn.hook_heads = tuple(outputs), tuple(heads)
-    return Objective(fn, name)
+def module_for(model, layer: str, head: bool = False) -> str:
+    """The model's own module name for ``layer``: itself when the model has a module of that name,
+    else a component name (``blocks.7``, ``blocks.7.mlp``, ``embed``) mapped to the model's module."""
+    if layer in dict(model.module.named_modules()) or not (layer == "embed" or layer.startswith("blocks.")):
+        return layer  # a module name, or one the hooks refuse with their did-you-mean
+    try:
+        found = component(model, layer)
+    except ComponentError as err:
+        raise TermError(str(err)) from err
+    if found.kind == "head" and not head:
+        raise TermError(f"{layer} is one attention head, which has no output of its own in the residual stream; "
+                        f"head:{layer} reads its output norm.")
+    return found.module
+
+
+def _resolver(layer: str, head: bool = False):
+    """``module_for`` of one layer, remembered per model (a term reads one or a few models)."""
+    seen: dict[int, str] = {}
+
+    def resolve(model) -> str:
+        if id(model) not in seen:
+            seen[id(model)] = module_for(model, layer, head)
+        return seen[id(model)]
+    return resolve
+
+
+def _named(name: str, at: str | None) -> str:
+    return f"{name}@{at}" if at else name
+
+
+def _term(fn, name: str, outputs=(), heads=(), member: int = 0, at: str | None = None) -> Objective:
+    """A term reading the views of model ``member`` of the ensemble, named ``name@at`` when ``at`` is given."""
+    fn.hook_outputs, fn.hook_heads, fn.hook_member = tuple(outputs), tuple(heads), member
+    fn.hook_names = lambda model: ([module_for(model, n) for n in outputs], [module_for(model, n, True) for n in heads])
+    return Objective(fn, _named(name, at))
 
 
 @register_term("neuron")
-def neuron(layer: str, unit: int, token: int = 0) -> Objective:
+def neuron(layer: str, unit: int, token: int = 0, member: int = 0, at: str | None = None) -> Objective:
     """neuron:LAYER:UNIT[:TOKEN]: one unit of a layer at one token (the class token by default), over views."""
     unit, token = int(unit), int(token)
+    resolve = _resolver(layer)
 
     def term(step: Step) -> torch.Tensor:
-        x = live_activations(step, [layer]).outputs[layer]
+        step = step.member(member)
+        x = live_activations(step, [resolve(step.model)]).outputs[resolve(step.model)]
         if x.dim() == 3:
             if not -x.shape[1] <= token < x.shape[1]:
                 raise TermError(f"Token {token} is out of range: {layer} has {_count(x.shape[1], 'token')}.")
             x = x[:, token]
         return _per_view(_unit(x, unit, layer), step).mean(dim=1)
-    return _term(term, f"neuron({layer}:{unit}{'' if token == 0 else f':{token}'})", outputs=[layer])
+    return _term(term, f"neuron({layer}:{unit}{'' if token == 0 else f':{token}'})", outputs=[layer],
+                 member=member, at=at)
 
 
 @register_term("channel")
-def channel(layer: str, unit: int) -> Objective:
+def channel(layer: str, unit: int, member: int = 0, at: str | None = None) -> Objective:
     """channel:LAYER:UNIT: one unit of a layer averaged over all its tokens (or positions), and over views."""
     unit = int(unit)
+    resolve = _resolver(layer)
 
     def term(step: Step) -> torch.Tensor:
-        x = live_activations(step, [layer]).outputs[layer]
+        step = step.member(member)
+        x = live_activations(step, [resolve(step.model)]).outputs[resolve(step.model)]
         x = _unit(x, unit, layer)
         if x.dim() == 2:
             x = x.mean(dim=1)
         return _per_view(x, step).mean(dim=1)
-    return _term(term, f"channel({layer}:{unit})", outputs=[layer])
+    return _term(term, f"channel({layer}:{unit})", outputs=[layer], member=member, at=at)
 
 
 @register_term("direction")
-def direction(layer: str, vector) -> Objective:
+def direction(layer: str, vector, member: int = 0, at: str | None = None) -> Objective:
     """direction:LAYER:FILE.npy: cosine of a vector and the layer's activation averaged over tokens, over views.
 
     ``vector`` is a 1-d array, tensor, or the path of a ``.npy`` file holding one.
     """
     label = Path(vector).name if isinstance(vector, (str, Path)) else "vector"
     v = load_direction(vector)
+    resolve = _resolver(layer)
 
     def term(step: Step) -> torch.Tensor:
-        x = live_activations(step, [layer]).outputs[layer]
+        step = step.member(member)
+        x = live_activations(step, [resolve(step.model)]).outputs[resolve(step.model)]
         pooled = x.mean(dim=1) if x.dim() == 3 else x
         if pooled.shape[-1] != v.shape[0]:
             raise TermError(f"The direction {label} has {v.shape[0]} values but {layer} has {pooled.shape[-1]} units.")
         target = v.to(pooled.device, pooled.dtype)
         cos = torch.nn.functional.cosine_similarity(pooled, target.unsqueeze(0), dim=-1)
         return _per_view(cos, step).mean(dim=1)
-    return _term(term, f"direction({layer}:{label})", outputs=[layer])
+    return _term(term, f"direction({layer}:{label})", outputs=[layer], member=member, at=at)
 
 
 @register_term("head")
-def head(layer: str, index: int) -> Objective:
+def head(layer: str, index: int, member: int = 0, at: str | None = None) -> Objective:
     """head:LAYER:HEAD: the output norm of one attention head in a block, averaged over tokens and views."""
     index = int(index)
+    resolve = _resolver(layer, head=True)
 
     def term(step: Step) -> torch.Tensor:
-        x = live_activations(step, heads=[layer]).heads[layer]      # (views, heads, tokens, head_dim)
+        step = step.member(member)
+        name = resolve(step.model)
+        x = live_activations(step, heads=[name]).heads[name]      # (views, heads, tokens, head_dim)
         if not 0 <= index < x.shape[1]:
             raise TermError(f"Head {index} is out of range: {layer} has {_count(x.shape[1], 'head')}.")
         return _per_view(x[:, index].norm(dim=-1).mean(dim=-1), step).mean(dim=1)
-    return _term(term, f"head({layer}:{index})", heads=[layer])
+    return _term(term, f"head({layer}:{index})", heads=[layer], member=member, at=at)
 
 
 def load_direction(vector) -> torch.Tensor:
@@ -166,23 +214,64 @@ def load_direction(vector) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
 
 
-def parse_spec(spec: str) -> Objective | None:
+def split_member(spec: str) -> tuple[str, str | None]:
+    """``neuron:blocks.1:3@toy-b`` -> (``neuron:blocks.1:3``, ``toy-b``); no ``@MODEL``: (spec, None)."""
+    base, at, member = spec.rpartition("@")
+    if not at or not base or any(c in member for c in "/\\:="):
+        return spec, None
+    return base.strip(), member.strip()
+
+
+def parse_spec(spec: str, member: int = 0, at: str | None = None) -> Objective | None:
     """``neuron:LAYER:UNIT[:TOKEN]``, ``channel:LAYER:UNIT``, ``direction:LAYER:FILE``, ``head:LAYER:HEAD``
-    as a term; None when ``spec`` is not one of them."""
+    (or ``head:...headH``) as a term reading model ``member``; None when ``spec`` is not one of them.
+    A trailing ``@MODEL`` is left to ``feature_terms``, which knows the models."""
+    spec = split_member(spec)[0]
     kind = spec.split(":", 1)[0]
     if kind not in SPECS:
         return None
     parts = spec.split(":", 2) if kind == "direction" else spec.split(":")
+    one_head = kind == "head" and len(parts) == 2 and re.search(r"\.head(\d+)\Z", parts[1].strip())
+    if one_head:  # head:blocks.7.attn.head3: the head named in full
+        layer = parts[1].strip()[:one_head.start()]
+        return head(layer, int(one_head.group(1)), member=member, at=at)
     expected = (3, 4) if kind == "neuron" else (3,)
     if len(parts) not in expected or not all(p.strip() for p in parts):
         raise TermError(f"The term '{spec}' needs the form {SPECS[kind]}.")
     layer = parts[1].strip()
     if kind == "direction":
-        return direction(layer, parts[2].strip())
+        return direction(layer, parts[2].strip(), member=member, at=at)
     try:
         numbers = [int(p) for p in parts[2:]]
     except ValueError:
         raise TermError(f"The term '{spec}' needs whole numbers after the layer ({SPECS[kind]}).") from None
     if numbers[0] < 0:
         raise TermError(f"The term '{spec}' names a negative {'head' if kind == 'head' else 'unit'}.")
-    return {"neuron": neuron, "channel": channel, "head": head}[kind](layer, *numbers)
+    return {"neuron": neuron, "channel": channel, "head": head}[kind](layer, *numbers, member=member, at=at)
+
+
+def feature_terms(spec: str, models: list[tuple[object, str]]) -> Objective | None:
+    """A feature term for an ascent over ``models`` ((model, name) of each, the first first): one term per
+    model that has the layer (all of them when none has it, so the hooks say why), or the one named
+    with ``@MODEL``; None when ``spec`` is no feature term."""
+    base, at = split_member(spec)
+    if base.split(":", 1)[0] not in SPECS:
+        return None
+    names = [n for _, n in models]
+    if at is not None and at not in names:
+        raise TermError(f"The term '{spec}' names the model '{at}', which is not in this ascent "
+                        f"(its models are {', '.join(names)}).")
+    reached = [i for i, n in enumerate(names) if at is None or n == at]
+    if at is None and len(models) > 1:
+        layer = base.split(":")[1].strip() if base.count(":") else ""
+        having = [i for i in reached if _has(models[i][0], re.sub(r"\.head\d+\Z", "", layer))]
+        reached = having or reached
+    terms = [parse_spec(base, i, names[i] if len(models) > 1 else None) for i in reached]
+    return sum(terms[1:], terms[0])
+
+
+def _has(model, layer: str) -> bool:
+    try:
+        return module_for(model, layer, head=True) in dict(model.module.named_modules())
+    except TermError:
+        return False
