@@ -263,3 +263,9 @@ def test_bad_feature_term_names_are_one_sentence(tmp_path, monkeypatch, capsys, 
     err = capsys.readouterr().err
     assert code == 2 and words in err and err.count("\n") == 1, err
     assert not (tmp_path / "runs").exists()
+
+
+def test_recorded_activations_name_their_components_for_every_backend(tmp_path):
+    [run] = clipxai.ascend("a red heart", out=str(tmp_path), model_obj=_toy(), **QUICK)
+    named = json.loads((run.path / "run.json").read_text())["hook_components"]
+    assert named == {f"visual.transformer.resblocks.{i}": f"blocks.{i}" for i in range(4)}

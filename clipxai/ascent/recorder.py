@@ -21,6 +21,7 @@ from clipxai import __version__
 from clipxai.ascent.config import AscendConfig
 from clipxai.ascent.engine import Callback, Engine
 from clipxai.errors import ClipxaiError, NonFiniteLossError, RunError
+from clipxai.models.components import canonical_name
 from clipxai.runs import format as fmt
 from clipxai.runs.format import CHECKPOINT_FILE, SNAPSHOT_SEMANTICS, row_of, rows_for
 from clipxai.runs.reader import default_run_name, to_uint8
@@ -120,6 +121,8 @@ class RunRecorder(Callback):
             "compute": _compute(engine),
             "versions": versions(),
             "hooks": self.hooks,
+            # the recorded hook points' names that are the same for every backend (blocks.3, ...)
+            "hook_components": {h: c for h in self.hooks if (c := canonical_name(engine.model, h))},
             "steps_total": cfg.optim.steps,
             "snapshot_semantics": SNAPSHOT_SEMANTICS,
             **self.extra,

@@ -240,6 +240,15 @@ def _canonical(tower: VisionTower, name: str) -> str | None:
     return name
 
 
+def canonical_name(model, name: str) -> str | None:
+    """The canonical name of a module that is a component (``visual.transformer.resblocks.3`` is
+    ``blocks.3``); None for any other module, or a tower that cannot be taken apart."""
+    try:
+        return component(model, name).name
+    except ComponentError:
+        return None
+
+
 def module_name(model, name: str) -> str:
     """The backend's dotted module name for a component (a head's is its attention module's)."""
     return component(model, name).module
