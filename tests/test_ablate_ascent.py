@@ -269,3 +269,14 @@ def test_recorded_activations_name_their_components_for_every_backend(tmp_path):
     [run] = clipxai.ascend("a red heart", out=str(tmp_path), model_obj=_toy(), **QUICK)
     named = json.loads((run.path / "run.json").read_text())["hook_components"]
     assert named == {f"visual.transformer.resblocks.{i}": f"blocks.{i}" for i in range(4)}
+
+
+def test_a_hugging_face_tower_is_ablated_by_either_name(tmp_path):
+    def images(name, ablate):
+        [run] = clipxai.ascend("a red heart", model="random:hf:tiny", out=str(tmp_path / name), ablate=ablate, **QUICK)
+        return np.asarray(run.images, dtype=np.float32)
+    plain = images("plain", [])
+    canonical = images("canonical", ["head:1:0", "mlp:0"])
+    backend = images("backend", ["vision_model.encoder.layers.1.self_attn.head0", "vision_model.encoder.layers.0.mlp"])
+    assert np.abs(canonical - plain).max() > 1e-3
+    np.testing.assert_array_equal(canonical, backend)
