@@ -106,7 +106,7 @@ def test_report_opens_with_what_was_found_then_contents(report):
     assert gallery.count("<img") == 2 and html.index("gallery") < html.index("<table")
     for run in (a, b):
         last = json.loads((run / "analysis" / "summary.json").read_text(encoding="utf-8"))["steps"][-1]
-        assert f"step {last}:" in gallery
+        assert f"last snapshot (step {last}; no final image)" in gallery   # these runs wrote no final.png
     assert html.index('alt="Where each run went') < html.index("<table")
     # every entry of the contents leads to a heading of the page
     toc = _between(html, '<nav class="toc">', "</nav>")
@@ -269,3 +269,37 @@ def test_runs_whose_folders_share_a_name_keep_their_own_numbers_and_links(tmp_pa
         row = re.search(rf"<tr><td>{label}</td>(.*?)</tr>", table, re.S).group(1)
         cells = re.findall(r"<td>(.*?)</td>", row)
         assert cells[1] == str(states)
+
+
+def test_every_table_and_figure_says_what_it_shows(report):
+    out, scan, _ = report
+    html = out.read_text(encoding="utf-8")
+    tables = re.findall(r"<table>(.*?)</table>", html, flags=re.S)
+    assert tables and all(re.search(r"<caption>[^<]{20,}", t) for t in tables)
+    figures = re.findall(r"<figure[^>]*>(.*?)</figure>", html, flags=re.S)
+    assert figures and all("<figcaption>" in f for f in figures)
+
+
+def test_the_gallery_shows_the_runs_final_image_not_its_last_snapshot(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    run = write_run(tmp_path, "done", traj=synthetic.planted_states(rng, n=60, k=2, dim=32, mean_dwell=10, noise=0.4))
+    Image.new("RGB", (16, 16), (250, 10, 10)).save(run / "final.png")
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "-o", str(out), "--no-labels", "-q"]) == 0
+    gallery = _between(out.read_text(encoding="utf-8"), '<div class="gallery">', "</div>")
+    assert "final image (after step" in gallery and "no final image" not in gallery
+    import base64
+    import io
+
+    data = re.search(r'src="data:image/png;base64,([^"]+)"', gallery).group(1)
+    assert Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB").getpixel((5, 5)) == (250, 10, 10)
+
+
+def test_parameter_cells_read_as_text():
+    from clipxai.report.report import readable
+
+    assert readable({"name": "pixels", "options": {"sigma": 0.1, "init_tint": [0.2, 0.5]}}) == \
+        "pixels (sigma 0.1, init_tint 0.2, 0.5)"
+    assert readable({"name": "fourier", "options": {}}) == "fourier" and readable(None) == "n/a"

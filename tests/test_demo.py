@@ -76,7 +76,11 @@ def test_the_opening_follows_the_numbers():
                     "judged": [_judged(0, "mouth", "mouth"), _judged(1, "heart", "heart")]},
     }
     text = lead_text("toy", "❤️", results, {"planted": 0.52, "ordinary": 0.01})
-    first = text.split("\n\n")[0]
+    short, first = text.split("\n\n")[:2]
+    # one line per recipe first, in the vocabulary every view uses
+    assert short == ("In short: **original recipe** (3 seeds): 3 one state, not settled; the similarity cycles in 2 of 3; "
+                     "1 of 3 final images show a planted meaning (ring). **default recipe** (2 seeds): 2 settled; the "
+                     "similarity cycles in none of 2; 2 of 2 final images show a planted meaning (heart, mouth).")
     assert ("under the original recipe the similarity to “❤️” drops suddenly 48-55 times per run (the drop test calls "
             "that a cycle in 2 of 3 seeds) and 1 of 3 final images show a planted meaning that the judge and the "
             "colours agree on (ring)") in first

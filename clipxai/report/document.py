@@ -28,7 +28,8 @@ figure.full img{width:100%}figure.natural img{max-width:100%}
 .pair figure img{width:100%}
 .gallery{display:flex;flex-wrap:wrap;gap:1em;margin:1em 0}.gallery figure{margin:0;width:170px}
 .gallery img{width:170px;height:auto;image-rendering:pixelated;border:1px solid #ccc}
-figcaption{font-size:.85em;color:#555;margin-top:.3em}
+figcaption,caption{font-size:.85em;color:#555;margin-top:.3em}
+caption{caption-side:bottom;text-align:left}
 .verdict{font-size:1.05em;padding:.6em .9em;background:#f6f8fa;border-left:5px solid #4a7;margin:1em 0}
 .findings li{margin:.45em 0}.note{color:#555;font-size:.9em}
 nav.toc{background:#f6f8fa;padding:.6em 1.2em;margin:1.5em 0}nav.toc ul{margin:.3em 0;padding-left:1.2em}
@@ -90,8 +91,9 @@ class Document:
         """A bulleted list of paragraphs (``**bold**`` allowed)."""
         self.blocks.append(("ul", list(texts), css))
 
-    def table(self, header: list[str], rows: list[list]) -> None:
-        self.blocks.append(("table", header, rows))
+    def table(self, header: list[str], rows: list[list], caption: str = "") -> None:
+        """A table; ``caption`` says what it shows and how to read it (every table has one)."""
+        self.blocks.append(("table", header, rows, caption))
 
     def figure(self, path: Path, caption: str, size: str = "full") -> None:
         self.blocks.append(("figure", Image(Path(path), caption), caption, size))
@@ -164,7 +166,8 @@ class Document:
                 head = "".join(f"<th>{html.escape(h)}</th>" for h in block[1])
                 body = "".join("<tr>" + "".join(f"<td>{self._cell_html(c)}</td>" for c in row) + "</tr>"
                                for row in block[2])
-                out.append(f'<div class="tablewrap"><table><thead><tr>{head}</tr></thead>'
+                cap = f"<caption>{self._inline_html(block[3])}</caption>" if block[3] else ""
+                out.append(f'<div class="tablewrap"><table>{cap}<thead><tr>{head}</tr></thead>'
                            f"<tbody>{body}</tbody></table></div>")
             elif kind == "figure":
                 out.append(self._figure_html(block))
@@ -227,7 +230,7 @@ class Document:
                 for row in block[2]:
                     cells = [self._img_md(c, base) if isinstance(c, Image) else self._inline_md(c) for c in row]
                     out.append("| " + " | ".join(c.replace("\n", " ") for c in cells) + " |")
-                out.append("")
+                out += ["", f"*{self._inline_md(block[3])}*", ""] if block[3] else [""]
             elif kind == "figure":
                 out += [self._img_md(block[1], base), "", f"*{self._inline_md(block[2])}*", ""]
             elif kind == "gallery":

@@ -35,9 +35,10 @@ from clipxai.report.sections import (  # noqa: F401  (FIGURES, _numbers, nothing
     nothing_to_show,
     run_section,
 )
+from clipxai.runs.format import FINAL_IMAGE
 from clipxai.runs.summary import Summary
 from clipxai.util.files import atomic_write_text
-from clipxai.util.paths import check_can_write
+from clipxai.util.paths import check_can_write, is_inside
 
 # -- configuration and environment, once when shared ------------------------------------------
 
@@ -88,12 +89,14 @@ def _settings(doc: Document, runs, labels, summaries) -> None:
         shared, own = _shared_and_own(tables) if len(tables) > 1 else (tables[0], [{}])
         what = "shared by all runs" if len(runs) > 1 else "of the run"
         doc.open_details(f"{title} {what} ({plural(len(shared), 'entry', 'entries')})")
-        doc.table(["option" if title == "Configuration" else "item", "value"], [[k, v] for k, v in shared.items()])
+        doc.table(["option" if title == "Configuration" else "item", "value"], [[k, v] for k, v in shared.items()],
+                  f"The {title.lower()} {what}, as run.json records it.")
         doc.close_details()
         if any(own):
             doc.open_details(f"{title}: what differs between the runs")
             doc.table(["run", "option" if title == "Configuration" else "item", "value"],
-                      [[label, k, v] for label, t in zip(labels, own) for k, v in t.items()])
+                      [[label, k, v] for label, t in zip(labels, own) for k, v in t.items()],
+                      f"Only the {title.lower()} entries whose values differ from run to run.")
             doc.close_details()
 
 
@@ -115,14 +118,22 @@ def _final_images(runs, summaries, labels, fig_dir: Path) -> list[tuple[Path, st
 
     pictures = []
     for i, (run, s, label) in enumerate(zip(runs, summaries, labels)):
+        path = fig_dir / f"final_{i}.png"
+        last = s.states[-1] if s.states else 0
+        final = run.path / FINAL_IMAGE   # the image after the last step; the last snapshot may be earlier
+        if final.is_file() and is_inside(run.path, final):   # never a picture a link brings in from elsewhere
+            with PILImage.open(final) as im:
+                im = im.convert("RGB")
+                im.resize((170, round(170 * im.height / im.width)), PILImage.NEAREST).save(path)
+            done = run.manifest.get("steps_done")
+            after = f"after step {done - 1}" if isinstance(done, int) and done > 0 else "after the last step"
+            pictures.append((path, f"{label}, final image ({after}); its last snapshot's state: {state_name(s, last)}"))
+            continue
         if "images" not in run.array_names() or run.n == 0:
             continue
-        thumb = thumbnails(run.images, [run.n - 1], 170)[run.n - 1]
-        path = fig_dir / f"final_{i}.png"
-        PILImage.fromarray(thumb).save(path)
-        last = s.states[-1] if s.states else 0
+        PILImage.fromarray(thumbnails(run.images, [run.n - 1], 170)[run.n - 1]).save(path)
         step = s.steps[-1] if s.steps else "n/a"
-        pictures.append((path, f"{label}, step {step}: {state_name(s, last)}"))
+        pictures.append((path, f"{label}, last snapshot (step {step}; no final image): {state_name(s, last)}"))
     return pictures
 
 
@@ -151,6 +162,19 @@ def _what_we_found(doc: Document, runs, summaries, labels, fig_dir: Path) -> Non
                           "in the colour of their state.", "natural")
 
 
+def readable(value) -> str:
+    """A value of the run's config as a table cell: a parameterization ``{"name": "pixels", "options":
+    {"sigma": 0.1}}`` reads "pixels (sigma 0.1)", other dicts "key value, ...", lists joined by commas."""
+    if isinstance(value, dict):
+        if "name" in value and set(value) <= {"name", "options"}:
+            options = readable(value.get("options") or {})
+            return f"{value['name']} ({options})" if options else str(value["name"])
+        return ", ".join(f"{k} {readable(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(readable(v) for v in value)
+    return "n/a" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _comparison(doc: Document, comp, runs, labels) -> None:
     """The runs side by side: every number of the comparison table, in fewer, readable columns."""
     rows = []
@@ -168,15 +192,21 @@ def _comparison(doc: Document, comp, runs, labels) -> None:
     for c in extra:
         header.insert(1, c)
         for row, r in zip(rows, comp.rows):
-            row.insert(1, str(r.get(c)))
-    doc.table(header, rows)
+            row.insert(1, readable(r.get(c)))
+    doc.table(header, rows, "The runs side by side, from their snapshots: the states verdict and its numbers "
+                            "(returns: switches back into a state left before; silhouette: how separated the states "
+                            "are; jump ratio: a switch's move against moves inside a state), and the per-step "
+                            "dynamics of the similarity.")
     for name, caption in (("shared_projection", "Every run in one PCA plane."),
                           ("occupancy", "Share of each run's snapshots in each shared concept.")):
         doc.figure(comp.folder / comp.figures[name], caption, "full")
     if comp.concept_occupancy:
         concepts = list(next(iter(comp.concept_occupancy.values())))
         doc.table(["run", *concepts], [[label, *[f"{100 * v[c]:.0f}%" for c in concepts]]
-                                       for label, v in zip(labels, comp.concept_occupancy.values())])
+                                       for label, v in zip(labels, comp.concept_occupancy.values())],
+                  "The chart above in numbers: the share of each run's snapshots nearest to each shared concept "
+                  "(clusters of all runs' snapshots together, named by their nearest words). A run can sit in a "
+                  "concept that its own analysis does not count as a state of its own.")
 
 
 def _written_by_report(path: Path, mark: str) -> bool:

@@ -270,12 +270,16 @@ def run_section(doc: Document, run, s: Summary | dict, fig_dir: Path, index: int
     doc.heading(2, title, ident)
     for line in _verdict_lines(s):
         doc.paragraph(line, css="verdict")
-    doc.table(["measure", "value"], _numbers(s))
+    doc.table(["measure", "value"], _numbers(s), "The numbers behind the verdicts above (the section "
+                                                 "“How to read the numbers” defines each).")
     doc.heading(3, f"{label}: states and CLIP's words for them")
     doc.table(["state", "typical snapshot", "nearest words (cosine)", "dwell median (IQR), steps", "visits",
-               "time"], _state_rows(run, s, fig_dir, prefix))
+               "time"], _state_rows(run, s, fig_dir, prefix),
+              "Each state: the snapshot nearest its centre, CLIP's nearest words to it with their cosines, how long "
+              "the run stays in it per visit, how often it comes back, and its share of the run.")
     if s.concepts:
-        doc.table(["state", "closest concept probe"], [[k, v] for k, v in s.top_concepts.items()])
+        doc.table(["state", "closest concept probe"], [[k, v] for k, v in s.top_concepts.items()],
+                  "The concept probe (--concepts) each state's mean embedding is closest to.")
     doc.heading(3, f"{label}: charts")
     problems = list(run.problems) + s.notes + _charts(doc, run, s, fig_dir, prefix)
     if problems:

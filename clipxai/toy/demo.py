@@ -239,9 +239,32 @@ def describe(name: str, what: str, summaries: list[Summary | dict], levels: list
     return text
 
 
+def takeaway(name: str, r: dict) -> str:
+    """One short line for one recipe, before any detail: how its runs ended, whether the similarity
+    cycles, and what the final images show, e.g. "**original recipe** (3 seeds): 3 one state, not
+    settled; the similarity cycles in 2 of 3; 1 of 3 final images show a planted meaning (ring)."."""
+    from clipxai.util.words import verdict_label  # noqa: PLC0415
+
+    summaries = [Summary.of(s) for s in r["summaries"]]
+    n = len(summaries)
+    counts: dict[str, int] = {}
+    for s in summaries:
+        words = verdict_label(s.verdict, s.n_states)
+        counts[words] = counts.get(words, 0) + 1
+    ended = ", ".join(f"{c} {w}" for w, c in sorted(counts.items(), key=lambda wc: -wc[1]))
+    cycling = sum(bool((s.dynamics or {}).get("cycling")) for s in summaries)
+    line = f"**{name} recipe** ({n} seeds): {ended}; the similarity cycles in {cycling or 'none'} of {n}"
+    if r.get("judged"):
+        agreed = sorted({j["judge"] for j in r["judged"] if j["agree"]})
+        shown = sum(j["agree"] for j in r["judged"])
+        line += f"; {shown} of {n} final images show a planted meaning" + (f" ({_list(agreed)})" if agreed else "")
+    return line + "."
+
+
 def lead_text(model: str, prompt: str, results: dict, reference: dict | None) -> str:
-    """The report's opening: the finding in plain words, from the measured numbers."""
-    parts = []
+    """The report's opening: one line per recipe (``takeaway``), then the finding in plain words, from
+    the measured numbers."""
+    parts = ["In short: " + " ".join(takeaway(name, r) for name, r in results.items())]
     cyc = {name: sum(bool((Summary.of(s).dynamics or {}).get("cycling")) for s in r["summaries"])
            for name, r in results.items()}
     ends = {name: sorted({j["judge"] for j in r["judged"] if j["agree"]}) if r["judged"] else None
