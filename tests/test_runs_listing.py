@@ -80,6 +80,10 @@ def test_an_interrupted_ensemble_is_offered_resume_then_report_and_both_work(tmp
     assert run.status == "interrupted" and run.n == 1
     lines, err = _listing([str(tmp_path)], capsys)
     assert lines[1].split()[1:4] == ["interrupted", "❤️", "toy"] and "toy + toy-b:0.5" in lines[1]
+    # the same words in run.json and the viewer's facts
+    from clipxai.view.catalog import run_facts
+    assert json.loads((run.path / "run.json").read_text())["model_label"] == "toy + toy-b:0.5"
+    assert run_facts(clipxai.load_run(run.path))["model"] == "toy + toy-b:0.5" == clipxai.load_run(run.path).model_label
     advice = _advice(err)
     assert "clipxai report" not in advice and "continue it with: clipxai ascend --resume" in advice
     assert main(_command(advice, "ascend") + ["--quiet"]) == 0

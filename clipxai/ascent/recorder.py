@@ -112,6 +112,7 @@ class RunRecorder(Callback):
             "group": group,
             "config": cfg.to_dict(),
             "model": engine.model.describe(),
+            "model_label": engine.parts.model_label,   # the model in words: "toy + toy-b:0.5" for an ensemble
             **({"models": [{**m.model.describe(), "weight": m.weight, "label": m.name,
                             **({"array": f"{fmt.MEMBER_EMBEDDINGS_PREFIX}{_slug(m.name)}"} if i else {"array": "embeddings"})}
                            for i, m in enumerate(engine.parts.members)]}

@@ -23,6 +23,7 @@ import click
 from clipxai.errors import ClipxaiError
 from clipxai.runs.find import MAX_DEPTH, find_runs  # noqa: F401  (find_runs lived here once)
 from clipxai.runs.format import CHECKPOINT_FILE, MIN_SNAPSHOTS, RUN_FILE, manifest_problem
+from clipxai.runs.reader import model_label
 from clipxai.runs.summary import Summary, read_summary
 from clipxai.util.words import verdict_label
 
@@ -57,22 +58,6 @@ def pasteable(path: Path, cwd: Path | None = None) -> str:
         return str(full.relative_to(cwd)) or "."
     except ValueError:
         return str(full)
-
-
-def model_words(manifest: dict) -> str:
-    """The model column: ``toy``, or an ensemble as ``toy + toy-b:0.5`` (each model's weight when not 1)."""
-    members = manifest.get("models")
-    if isinstance(members, list) and len(members) > 1:
-        parts = []
-        for m in members:
-            name = str(m.get("label") or m.get("name") or "?")
-            weight = m.get("weight", 1)
-            shown = isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight != 1
-            parts.append(f"{name}:{weight:g}" if shown else name)
-        return " + ".join(parts)
-    model = manifest.get("model")
-    model = (model.get("name") if isinstance(model, dict) else model) or (manifest.get("config") or {}).get("model")
-    return str(model or "")
 
 
 def _age(seconds: float) -> str:
@@ -156,7 +141,7 @@ def describe_run(path: Path, now: float | None = None) -> dict:
     n = manifest.get("n_snapshots", 0)
     return {
         "name": path.name, "path": shown, "status": _status(manifest, path),
-        "prompt": str(manifest.get("prompt") or ""), "model": model_words(manifest),
+        "prompt": str(manifest.get("prompt") or ""), "model": model_label(manifest),
         "steps": f"{done}/{total}" if total is not None else str(done if done is not None else ""),
         "snapshots": str(manifest.get("n_snapshots", "")), "verdict": _verdict(path),
         "age": _age(now - when) if when else "", "time": when, "n": n,

@@ -74,7 +74,7 @@ def _row(summary: Summary | dict, run) -> dict:
     rate, drift = s.switch_rate, s.drift
     return {
         "run": run.path.name, "path": str(run.path), "prompt": run.prompt, "seed": run.manifest.get("seed"),
-        "param": run.config.get("param"), "model": run.model_name, "verdict": s.verdict,
+        "param": run.config.get("param"), "model": run.model_label, "verdict": s.verdict,
         "n_states": s.n_states, "switches": s.switches, "returns": s.returns,
         "rate_per_100": rate.get("value"), "rate_ci95": rate.get("ci95"),
         "median_dwell": s.dwell.get("median"), "silhouette": s.silhouette,

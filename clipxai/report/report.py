@@ -240,7 +240,7 @@ def check_report_target(output: Path, overwrite: bool = False) -> None:
 
 
 def _intro(runs, summaries) -> str:
-    models = sorted({str(r.model_name) for r in runs if r.model_name})
+    models = sorted({r.model_label for r in runs if r.model_label})
     steps = sorted({s.steps[-1] for s in summaries if s.steps}) or ["n/a"]
     span = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
     model = f" (model: {', '.join(models)})" if models else ""

@@ -56,6 +56,24 @@ def default_run_name(prompt: str) -> str:
     return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{slugify(prompt)}"
 
 
+def model_label(manifest: dict) -> str:
+    """The run's model in words: ``toy``, or an ensemble as ``toy + toy-b:0.5`` (a weight shown where it
+    is not 1); what every view shows (``clipxai runs``, the viewer, the report)."""
+    members = manifest.get("models")
+    if isinstance(members, list) and len(members) > 1:
+        parts = []
+        for m in members:
+            m = m if isinstance(m, dict) else {}
+            name = str(m.get("label") or m.get("name") or "?")
+            weight = m.get("weight", 1)
+            shown = isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight != 1
+            parts.append(f"{name}:{weight:g}" if shown else name)
+        return " + ".join(parts)
+    model = manifest.get("model")
+    model = (model.get("name") if isinstance(model, dict) else model) or (manifest.get("config") or {}).get("model")
+    return str(model or "")
+
+
 def read_manifest(path: Path) -> dict:
     """The manifest of a run folder, or ``RunError`` saying what is wrong with it."""
     path = Path(path)
@@ -176,7 +194,13 @@ class Run:
 
     @property
     def model_name(self) -> str | None:
+        """The (first) model's name, as its embeddings are labelled."""
         return self.manifest.get("model", {}).get("name")
+
+    @property
+    def model_label(self) -> str:
+        """The model in words, an ensemble as ``toy + toy-b:0.5`` (see ``model_label``)."""
+        return model_label(self.manifest)
 
     def embedding_models(self) -> list[dict]:
         """The models whose embeddings the run recorded: ``label`` and ``array`` of each (ensembles have several)."""

@@ -27,7 +27,7 @@ def run_facts(run: Run) -> dict:
     """What the pages show about a run, from its manifest (the one place that reads it)."""
     m = run.manifest
     return {
-        "status": run.status, "prompt": run.prompt, "model": run.model_name, "n": run.n,
+        "status": run.status, "prompt": run.prompt, "model": run.model_label, "n": run.n,
         "steps_total": m.get("steps_total"), "steps_done": m.get("steps_done"),
         "created": m.get("created"), "updated": m.get("updated"),
         "stop_reason": m.get("stop_reason"), "error": m.get("error"),
