@@ -303,3 +303,22 @@ def test_parameter_cells_read_as_text():
     assert readable({"name": "pixels", "options": {"sigma": 0.1, "init_tint": [0.2, 0.5]}}) == \
         "pixels (sigma 0.1, init_tint 0.2, 0.5)"
     assert readable({"name": "fourier", "options": {}}) == "fourier" and readable(None) == "n/a"
+
+
+def test_charts_are_drawn_at_twice_the_pixels_they_are_shown_at(report):
+    """Crisp text on high-density screens: a full-width chart has >= 2x the column's 1100 CSS px, a
+    half-width one >= 2x half of it."""
+    from PIL import Image
+
+    from clipxai.report.sections import FIGURES
+
+    _, _, (a, _) = report
+    summary = json.loads((a / "analysis" / "summary.json").read_text(encoding="utf-8"))
+    checked = 0
+    for name, _, size in FIGURES:
+        file = summary["figures"].get(name)
+        if size in ("full", "half") and file and file.endswith(".png"):
+            width = Image.open(a / "analysis" / file).size[0]
+            assert width >= (2200 if size == "full" else 1100), (name, width)   # 2 x 1100 px, 2 x 550
+            checked += 1
+    assert checked >= 4

@@ -23,7 +23,7 @@ from clipxai.analysis.draw.chart import (
     plot_similarity,
 )
 from clipxai.analysis.draw.sheets import animated_gif, contact_sheet, even_indices, thumbnails
-from clipxai.analysis.draw.style import FULL_WIDTH_IN, HALF_WIDTH_IN, figure_style, new_figure
+from clipxai.analysis.draw.style import COLUMN_PX, DPI, FULL_WIDTH_IN, HALF_WIDTH_IN, figure_style, new_figure
 
 MIN_SNAPSHOTS_FOR_EMBEDDING = 20  # UMAP / t-SNE of fewer snapshots show nothing the PCA picture does not
 SAME_AS_PER_STEP = "the per-step chart draws the same similarity at every logged step"
@@ -31,8 +31,17 @@ SAME_AS_SIMILARITY = "they are the similarity to the prompt again, up to sign"
 
 
 def _save(fig, folder: Path, name: str, drawn: dict) -> None:
+    """Save at ``DPI``; a figure whose tight crop left fewer than twice the pixels it is shown at (its
+    share of the report's column) is drawn again at the dpi that gives them, so its text stays crisp."""
+    from PIL import Image  # noqa: PLC0415
+
     path = folder / "figures" / f"{name}.png"
     fig.savefig(path)
+    wanted = 2 * COLUMN_PX * min(1.0, fig.get_figwidth() / FULL_WIDTH_IN)
+    with Image.open(path) as im:
+        width = im.size[0]
+    if width < wanted:
+        fig.savefig(path, dpi=DPI * wanted / width * 1.01)
     drawn[name] = path.relative_to(folder).as_posix()
 
 

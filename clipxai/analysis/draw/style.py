@@ -1,7 +1,8 @@
 """Shared look of the analysis figures: one colour per state, the same in every figure, and
 text that stays legible where the report shows the figure (at 100% zoom, at least 10 px).
 
-Figures are saved at ``DPI`` (sharp on high-density screens) and shown at the report
+Figures are saved with at least twice the pixels they are shown at (``DPI``, raised for a figure
+whose tight crop is narrow: crisp on high-density screens) and shown at the report
 column's full width, or two to a row for the small ones (``HALF_WIDTH_IN``); the font sizes
 below are chosen for those widths. Every figure is drawn inside ``figure_style``, which also
 adds fonts for the prompt's non-Latin characters (``text.figure_fonts``).
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 
-DPI = 200
+DPI = 280
+COLUMN_PX = 1100        # the report's column at its widest, in CSS pixels (report/document.py)
 FULL_WIDTH_IN = 8.0     # a figure shown across the report's column
 HALF_WIDTH_IN = 4.8     # a figure shown two to a row
 MIN_FONT_PT = 8.5       # smallest text in any figure: 8.5 pt of a 4.8-inch figure in half a column is ~12 px
