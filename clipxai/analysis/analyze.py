@@ -50,6 +50,7 @@ class AnalyzeOptions:
     vocab_only: bool = False
     top_words: int = 5
     opinion: bool = False             # CLIP's opinion of each state (text ascent, clipxai.analysis.words.opinion) beside its words
+    explain: bool = False             # also explain each state (clipxai.analysis.explain.run): analysis/explain.json
     gif: bool = True
     seed: int = 0
     n_boot: int = 1000
@@ -289,8 +290,21 @@ def _state_opinions(model, embeddings, states, words, opts: AnalyzeOptions, note
 
 
 def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> dict:
-    """Analyze one run and write ``run/analysis/``; returns the summary (what summary.json holds)."""
-    return analyze(run, opts, model=model, log=log).write(log=log)
+    """Analyze one run and write ``run/analysis/``; returns the summary (what summary.json holds).
+
+    With ``opts.explain`` each state is explained too (``analysis/explain.json``), computed before
+    anything is written so that a model it cannot take apart leaves the run as it was.
+    """
+    analysis = analyze(run, opts, model=model, log=log)
+    if not analysis.options.explain:
+        return analysis.write(log=log)
+    from clipxai.analysis.explain.run import ExplainOptions, explain_summary, prepare  # noqa: PLC0415
+    explain_opts = ExplainOptions(seed=analysis.options.seed)
+    clip_model = prepare(analysis.run, explain_opts, model=model, device=analysis.options.device)
+    explanation = explain_summary(analysis.run, analysis.to_dict(), explain_opts, clip_model, log=log)
+    summary = analysis.write(log=log)
+    explanation.write(log=log)
+    return summary
 
 
 

@@ -174,9 +174,12 @@ OPEN_OPTION = dict(is_flag=True, help="Open the report in the web browser when i
 @click.option("--no-gif", is_flag=True, help="Do not write the animated GIF.")
 @click.option("--opinion", is_flag=True,
               help="Also ask CLIP's opinion of each state: a few words ascended to match it (clipxai opinion).")
+@click.option("--explain", is_flag=True,
+              help="Also explain each state: which components of CLIP make it, and does ablating them matter "
+                   "(clipxai explain; writes analysis/explain.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the text summary.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
-def analyze_command(run_path, projection, no_gif, as_json, quiet, opinion, **kw):
+def analyze_command(run_path, projection, no_gif, as_json, quiet, opinion, explain, **kw):
     """Cluster, project, chart and quantify a run; writes RUN/analysis/ (summary.json, figures).
 
     RUN_PATH may also be a folder of runs (a batch of seeds, a sweep): each run in it is analyzed.
@@ -186,6 +189,7 @@ def analyze_command(run_path, projection, no_gif, as_json, quiet, opinion, **kw)
 
     opts = build_options(projection=projection, no_gif=no_gif, **kw)
     opts.opinion = opinion
+    opts.explain = explain
     batch = _runs_in(run_path)
     if batch is None:
         run = open_run(run_path)

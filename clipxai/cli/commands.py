@@ -39,6 +39,7 @@ COMMANDS = Registry("command", {
     "sweep": "clipxai.cli.sweep:sweep_command",
     "atlas": "clipxai.cli.sweep:atlas_command",
     "opinion": "clipxai.cli.opinion:opinion_command",
+    "explain": "clipxai.cli.explain:explain_command",
 })
 
 
@@ -60,6 +61,7 @@ SUMMARIES = {
     "cvae": "Train, sample and evaluate the CLIP-conditioned CVAE.",
     "view": "Browse runs in the browser: scrub, watch live, compare, start.",
     "opinion": "CLIP's own few words for a snapshot or a state, found by text ascent.",
+    "explain": "Which components of CLIP make each state, where in the image, and whether ablating them matters.",
     "sweep": "Run a grid of ascents (prompts x seeds x models), here or on Ray; rerun to continue.",
     "atlas": "The concept atlas of a sweep: atlas.csv and a self-contained atlas.html.",
 }
