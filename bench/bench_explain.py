@@ -1,0 +1,120 @@
+"""Explaining a run against encoding its snapshots once, on a randomly initialised ViT-B/32.
+
+    python bench/bench_explain.py [--snapshots 300] [--arch ViT-B/32] [--threads 1]
+
+Writes a ``--snapshots``-snapshot run of 224-px images (three flat colours with noise, so the
+analysis finds states) whose embeddings are the model's own, timing that encoding of the
+snapshots (batches of 32, no gradients): the baseline. The run is analysed (untimed), the
+vocabulary's text embeddings are made once (untimed: one per model, cached on disk and shared
+with the analysis' word labels; their cold cost is printed too), then ``clipxai.explain`` is
+timed with its defaults: the decomposition of every snapshot, the words, the mean writes,
+the ablation test of every state (100 random draws) and the heat maps, figures and
+explain.json included. Target: explain <= 3 x encode. Speed does not depend on weight values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+PALETTE = np.array([[0.9, 0.1, 0.1], [0.1, 0.7, 0.2], [0.1, 0.2, 0.9]])
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def snapshot_images(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """``n`` images [n,3,size,size] in [0,1]: three colours visited in turn, each with its own noise."""
+    rng = np.random.default_rng(seed)
+    states = (np.arange(n) * 3 // n) % 3
+    base = PALETTE[states][:, :, None, None]
+    return np.clip(base + 0.15 * rng.standard_normal((n, 3, size, size)), 0, 1).astype(np.float32)
+
+
+def write_run(parent: Path, images: np.ndarray, embeddings: np.ndarray, model_name: str) -> Path:
+    from clipxai.runs.writer import RunWriter  # noqa: PLC0415
+
+    n = len(images)
+    manifest = {"prompt": "❤️", "prompts": [{"text": "❤️", "weight": 1.0, "kind": "text"}],
+                "config": {"prompt": "❤️", "steps": n, "snapshot_every": 1}, "seed": 0,
+                "model": {"name": model_name, "sha256": "bench", "embed_dim": embeddings.shape[1]}}
+    w = RunWriter.create(parent, "bench-explain", manifest)
+    w.allocate("steps", n, (), "int64", "step")
+    w.allocate("images", n, images.shape[1:], "float16", "image")
+    w.allocate("embeddings", n, embeddings.shape[1:], "float32", "embedding")
+    for i in range(n):
+        w.arrays["steps"][i] = i
+        w.arrays["images"][i] = images[i]
+        w.arrays["embeddings"][i] = embeddings[i]
+        w.append_metrics({"step": i, "loss": 0.0, "sim/❤️": 0.2, "time": 0.01 * i})
+    w.write_manifest(n_snapshots=n, steps_done=n, status="complete")
+    w.close()
+    return w.path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--snapshots", type=int, default=300)
+    ap.add_argument("--arch", default="ViT-B/32")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import clipxai  # noqa: PLC0415
+    from clipxai.analysis.analyze import AnalyzeOptions, analyze_run  # noqa: PLC0415
+    from clipxai.analysis.words.label import build_vocabulary  # noqa: PLC0415
+    from clipxai.analysis.words.vocab import vocabulary_embeddings  # noqa: PLC0415
+    from clipxai.models.load import load_clip  # noqa: PLC0415
+
+    spec = f"random:{args.arch}"
+    model = load_clip(spec, device="cpu")
+    images = snapshot_images(args.snapshots, model.input_resolution)
+    with torch.inference_mode():
+        model.embed_images(torch.as_tensor(images[:2]))                       # warm-up
+        t0 = time.perf_counter()
+        emb = torch.cat([model.embed_images(torch.as_tensor(images[s:s + 32]))
+                         for s in range(0, len(images), 32)]).float().numpy()
+        encode = time.perf_counter() - t0
+    root = Path(tempfile.mkdtemp(prefix="bench-explain-"))
+    try:
+        run = write_run(root, images, emb, spec)
+        words, _ = build_vocabulary(model=model)
+        t0 = time.perf_counter()
+        vocabulary_embeddings(model, words)
+        vocab = time.perf_counter() - t0
+        analyze_run(clipxai.load_run(run), AnalyzeOptions(projections=("pca",), gif=False), model=model)
+        t0 = time.perf_counter()
+        data = clipxai.explain(run, model=model)
+        explain = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"{args.arch} shape (random init), {args.snapshots} snapshots of {model.input_resolution} px, "
+          f"{args.threads} thread(s), {cpu_name()}, load {os.getloadavg()[0]:.2f}")
+    print(f"  encode the snapshots once: {encode:6.1f} s")
+    print(f"  explain (defaults):        {explain:6.1f} s   {len(data['states'])} states, "
+          f"{data['options']['draws']} draws each, decomposition error {data['sum_error']:.1e}")
+    print(f"  vocabulary of {len(words)} words, made once per model (untimed above): {vocab:.1f} s "
+          f"({'read from the cache' if vocab < 5 else 'encoded'})")
+    print(f"explain / encode: {explain / encode:.2f} (target <= 3)")
+
+
+if __name__ == "__main__":
+    main()
