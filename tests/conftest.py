@@ -19,6 +19,19 @@ def tiny_module():
     return random_clip("tiny", seed=0)
 
 
+@pytest.fixture(scope="session")
+def tiny_resnet_module():
+    """A randomly initialised 32-px CLIP with a ResNet image tower (what the ViT-only tools refuse)."""
+    clip = pytest.importorskip("clip")
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return clip.model.CLIP(embed_dim=32, image_resolution=32, vision_layers=(1, 1, 1, 1), vision_width=8,
+                               vision_patch_size=None, context_length=16, vocab_size=49408,
+                               transformer_width=64, transformer_heads=1, transformer_layers=1).float()
+
+
 @pytest.fixture()
 def tiny_clip(tiny_module):
     from clipxai.models import wrap_module

@@ -155,13 +155,8 @@ def test_bad_ablations_are_one_sentence_and_write_nothing(tmp_path, monkeypatch,
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_resnet_model_is_refused_in_one_sentence(tmp_path, monkeypatch, capsys):
-    clip = pytest.importorskip("clip")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        module = clip.model.CLIP(embed_dim=32, image_resolution=32, vision_layers=(1, 1, 1, 1),
-                                 vision_width=8, vision_patch_size=None, context_length=16, vocab_size=49408,
-                                 transformer_width=64, transformer_heads=1, transformer_layers=1).float()
+def test_a_resnet_model_is_refused_in_one_sentence(tmp_path, monkeypatch, capsys, tiny_resnet_module):
+    module = tiny_resnet_module
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ClipxaiError, match="ResNet image tower"):
         clipxai.ascend("a red heart", model_obj=wrap_module(module, name="tiny-rn"), ablate=["mlp:0"], **QUICK)

@@ -103,13 +103,8 @@ def test_no_images_give_an_empty_decomposition(towers):
     assert d.parts.shape[0] == 0 and d.sum_error == 0.0
 
 
-def test_a_resnet_image_tower_is_refused_in_one_sentence():
-    clip = pytest.importorskip("clip")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        module = clip.model.CLIP(embed_dim=32, image_resolution=32, vision_layers=(1, 1, 1, 1),
-                                 vision_width=8, vision_patch_size=None, context_length=16, vocab_size=49408,
-                                 transformer_width=64, transformer_heads=1, transformer_layers=1).float()
+def test_a_resnet_image_tower_is_refused_in_one_sentence(tiny_resnet_module):
+    module = tiny_resnet_module
     model = wrap_module(module, name="tiny-rn")
     with pytest.raises(ComponentError) as err:
         decompose(model, torch.rand(2, 3, 32, 32))

@@ -120,17 +120,12 @@ def _refused(args, capsys, *needles):
     return err
 
 
-def test_bad_input_is_one_sentence_and_writes_nothing(heart, tmp_path, capsys):
+def test_bad_input_is_one_sentence_and_writes_nothing(heart, tmp_path, capsys, tiny_resnet_module):
     path, root = heart
     run = tmp_path / "untouched"
     shutil.copytree(root / "pristine", run)
     before = sorted(p.name for p in run.rglob("*"))
-    clip = pytest.importorskip("clip")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        resnet = clip.model.CLIP(embed_dim=32, image_resolution=32, vision_layers=(1, 1, 1, 1), vision_width=8,
-                                 vision_patch_size=None, context_length=16, vocab_size=49408,
-                                 transformer_width=64, transformer_heads=1, transformer_layers=1).float()
+    resnet = tiny_resnet_module
     rn_file = tmp_path / "tiny-rn.pt"
     torch.save(resnet.state_dict(), rn_file)
     picture = tmp_path / "one.png"
