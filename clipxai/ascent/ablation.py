@@ -28,10 +28,10 @@ from clipxai.errors import ClipxaiError
 from clipxai.models.ablate import ablated, component_means
 from clipxai.models.components import ComponentError, component
 from clipxai.prompts import load_image
+from clipxai.util.files import image_files
 
 NOISE_IMAGES = 32
 NOISE_SEED = 0
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 SPEC = "head:LAYER:HEAD, mlp:LAYER or a component name (blocks.7.attn.head3, blocks.7.mlp), optionally @MODEL"
 _SHORT = re.compile(r"(head):(\d+):(\d+)\Z|(mlp):(\d+)\Z")
 
@@ -136,13 +136,7 @@ def _reference_of(a, shape: tuple[int, int]) -> dict:
 
 
 def _reference_files(folder: str) -> list[Path]:
-    path = Path(folder).expanduser()
-    if not path.is_dir():
-        raise ClipxaiError(f"The ablation reference {folder} is not a folder of images.")
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ClipxaiError(f"The ablation reference {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-    return files
+    return image_files(folder, "ablation reference")
 
 
 def _reference_images(folder: str | None, resolution: int, shape: tuple[int, int]) -> torch.Tensor:

@@ -17,6 +17,8 @@ from typing import Any, BinaryIO, Callable, Iterator
 
 import numpy as np
 
+from clipxai.errors import ClipxaiError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -99,3 +101,18 @@ def save_torch(obj: Any, path: str | Path, sync: bool = False) -> Path:
 
 def save_npy(array: np.ndarray, path: str | Path) -> Path:
     return atomic_write(path, lambda f: np.save(f, array))
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def image_files(folder: str | Path, what: str = "reference") -> list[Path]:
+    """The images directly in ``folder`` (by suffix, sorted by name), or one sentence saying why it is
+    not a folder of images; ``what`` names it in that sentence ("reference", "ablation reference")."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ClipxaiError(f"The {what} {folder} is not a folder of images.")
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ClipxaiError(f"The {what} {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+    return files

@@ -26,12 +26,11 @@ from clipxai.analysis.explain.states import bootstrap_means, contributions, expl
 from clipxai.errors import ClipxaiError, RunError
 from clipxai.models.ablate import component_means
 from clipxai.models.components import ComponentError, component, vision_tower
-from clipxai.util.files import write_json
+from clipxai.util.files import image_files, write_json
 from clipxai.util.paths import check_writable_inside, inside
 
 EXPLAIN_FILE = "explain.json"
 SCHEMA = "clipxai.explain/1"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 @dataclass
@@ -58,13 +57,7 @@ class ExplainOptions:
 
 def reference_files(folder: str) -> list[Path]:
     """The images of a ``--reference`` folder, or one sentence saying why it is not one."""
-    path = Path(folder).expanduser()
-    if not path.is_dir():
-        raise ClipxaiError(f"The reference {folder} is not a folder of images.")
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ClipxaiError(f"The reference {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-    return files
+    return image_files(folder, "reference")
 
 
 def _load_model(run, model, device: str):
