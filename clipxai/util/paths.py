@@ -22,11 +22,25 @@ def _resolved(path: Path) -> Path:
         raise RunError(f"The path {path} cannot be resolved ({type(err).__name__}).") from None
 
 
+def _as_given(root: Path, path) -> Path:
+    """The file ``path`` means: a ``Path`` the code holds is taken as given, a name is relative to ``root``.
+
+    Code holds paths built from the run's own (``runs/x/final.png``, often relative to the
+    working directory); files in a run name things relative to it (``snapshots/steps.npy``).
+    Joining ``root`` onto a path that already starts with it would point into a folder that
+    does not exist, whose links nobody checks, so such a path is never joined twice.
+    """
+    given = Path(path)
+    if given.is_absolute() or (isinstance(path, os.PathLike) and given.parts[:len(root.parts)] == root.parts):
+        return given
+    return root / given
+
+
 def is_inside(root: str | Path, path: str | Path) -> bool:
-    """Whether ``path`` (absolute, or relative to ``root``), links resolved, lies within ``root``."""
+    """Whether ``path`` (a path as given, or a name relative to ``root``), links resolved, lies within ``root``."""
     root = Path(root)
     try:
-        target = (root / path).resolve()
+        target = _as_given(root, path).resolve()
         return target == root.resolve() or target.is_relative_to(root.resolve())
     except (OSError, RuntimeError, ValueError):
         return False
@@ -41,7 +55,7 @@ def inside(root: str | Path, relative, what: str = "file") -> Path:
     root = Path(root)
     if not isinstance(relative, (str, os.PathLike)) or not str(relative).strip():
         raise RunError(f"{root} names a {what} by {relative!r}, which is not a file path.")
-    target = _resolved(root / relative)
+    target = _resolved(_as_given(root, relative))
     base = _resolved(root)
     if target != base and not target.is_relative_to(base):
         raise RunError(f"{root} names the {what} '{relative}', which leads outside that folder "
