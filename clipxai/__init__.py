@@ -22,6 +22,7 @@ except PackageNotFoundError:  # a plain checkout
 # public name -> the module that defines it
 _LAZY = {
     "ascend": "clipxai.ascent.run", "analyze": "clipxai.analysis.api", "explain": "clipxai.analysis.explain.api",
+    "evaluate": "clipxai.analysis.trust.api",
     "Run": "clipxai.runs.reader", "load_run": "clipxai.runs.load",
     "AscendConfig": "clipxai.ascent.config", "list_presets": "clipxai.ascent.config",
     "load_clip": "clipxai.models", "list_models": "clipxai.models",

@@ -40,6 +40,7 @@ COMMANDS = Registry("command", {
     "atlas": "clipxai.cli.sweep:atlas_command",
     "opinion": "clipxai.cli.opinion:opinion_command",
     "explain": "clipxai.cli.explain:explain_command",
+    "evaluate": "clipxai.cli.evaluate:evaluate_command",
 })
 
 
@@ -62,6 +63,7 @@ SUMMARIES = {
     "view": "Browse runs in the browser: scrub, watch live, compare, start.",
     "opinion": "CLIP's own few words for a snapshot or a state, found by text ascent.",
     "explain": "Which components of CLIP make each state, where in the image, and whether ablating them matters.",
+    "evaluate": "Is it really there? Each state and the final image on other models, perturbations, written words.",
     "sweep": "Run a grid of ascents (prompts x seeds x models), here or on Ray; rerun to continue.",
     "atlas": "The concept atlas of a sweep: atlas.csv and a self-contained atlas.html.",
 }

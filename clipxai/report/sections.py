@@ -18,6 +18,7 @@ from clipxai.analysis.motion.verdict import plural, verdict_label
 from clipxai.errors import RunError
 from clipxai.report.document import MIME, Document, Image
 from clipxai.report.explain_section import explain_section
+from clipxai.report.trust_section import trust_section
 from clipxai.runs.summary import Summary
 from clipxai.util.paths import inside
 
@@ -282,6 +283,7 @@ def run_section(doc: Document, run, s: Summary | dict, fig_dir: Path, index: int
         doc.table(["state", "closest concept probe"], [[k, v] for k, v in s.top_concepts.items()],
                   "The concept probe (--concepts) each state's mean embedding is closest to.")
     explain_section(doc, run, fig_dir, prefix, ident)   # with analysis/explain.json (clipxai explain)
+    trust_section(doc, run, ident)   # with analysis/evaluation.json (clipxai evaluate)
     doc.heading(3, f"{label}: charts")
     problems = list(run.problems) + s.notes + _charts(doc, run, s, fig_dir, prefix)
     if problems:
