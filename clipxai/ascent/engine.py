@@ -271,6 +271,7 @@ class Engine:
             "ensemble_augment_generators": [[g.get_state() for g in m.augment.generators]
                                             for m in self.parts.members[1:]],
             "objective_state": {k: v for k, v in self.state.items() if torch.is_tensor(v) and not k.startswith("_")},
+            "param_buffers": {k: v.detach().clone() for k, v in self.param.buffers.items()},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -285,4 +286,8 @@ class Engine:
             for g, s in zip(m.augment.generators, states):
                 g.set_state(s)
         self.state.update({k: v.to(self.model.device) for k, v in state["objective_state"].items()})
+        with torch.no_grad():  # the parameterization's own state (MACO's importance), where it keeps one
+            for k, saved in state.get("param_buffers", {}).items():
+                if k in self.param.buffers:
+                    self.param.buffers[k].copy_(saved.to(self.param.buffers[k].device))
         self.start_step = self.steps_done = int(state["next_step"])

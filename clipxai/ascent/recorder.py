@@ -171,6 +171,7 @@ class RunRecorder(Callback):
                       for m in engine.parts.members[1:]}
         image = step.image.detach().float().cpu().numpy()
         latent = engine.param.latent().float().cpu().numpy()
+        buffers = {k: v.detach().float().cpu().numpy() for k, v in engine.param.buffers.items()}
         grad = None
         if self.config.record.gradients and step.image.grad is not None:
             grad = (-step.image.grad).float().cpu().numpy()  # d objective / d image (loss = -objective)
@@ -178,7 +179,7 @@ class RunRecorder(Callback):
         acts = {k: v.cpu().numpy() for k, v in acts.items()}
         for k, w in enumerate(self.writers):
             if not w.arrays:
-                self._allocate(w, engine, image, feats, latent, grad, acts, others)
+                self._allocate(w, engine, image, feats, latent, grad, acts, others, buffers)
             a = w.arrays
             a["steps"][row] = step.index
             a["images"][row] = image[k]
@@ -190,11 +191,13 @@ class RunRecorder(Callback):
                 a[f"{fmt.ACTIVATIONS_PREFIX}{name}"][row] = value[k]
             for name, value in others.items():
                 a[name][row] = value[k]
+            for name, value in buffers.items():
+                a[name][row] = value[k]
             if self.config.record.frames:
                 (w.path / fmt.FRAMES_DIR).mkdir(exist_ok=True)
                 save_png(image[k], w.path / fmt.frame_file(step.index))
 
-    def _allocate(self, w: RunWriter, engine: Engine, image, feats, latent, grad, acts, others) -> None:
+    def _allocate(self, w: RunWriter, engine: Engine, image, feats, latent, grad, acts, others, buffers=None) -> None:
         """Arrays sized for the whole run, shaped by the first snapshot's values."""
         rows = rows_for(engine.steps, self.every)
         _, c, h, wd = image.shape
@@ -212,6 +215,8 @@ class RunRecorder(Callback):
             full = value.ndim == 3
             w.allocate(f"{fmt.ACTIVATIONS_PREFIX}{name}", rows, value.shape[1:], "float16" if full else "float32",
                        fmt.activations_meaning(name, full))
+        for name, value in (buffers or {}).items():  # the parameterization's own state (MACO's importance)
+            w.allocate(name, rows, value.shape[1:], "float32", fmt.buffer_meaning(name, self.config.param.name))
         w.write_manifest()
 
     # -- metrics --------------------------------------------------------------------------------
@@ -347,6 +352,7 @@ def seed_state(state: dict, k: int, batch: int) -> dict:
         "augment_generator": state["augment_generators"][k],
         "ensemble_augment_generator": [states[k] for states in state.get("ensemble_augment_generators", [])],
         "objective_state": {key: row(v) for key, v in state["objective_state"].items()},
+        "param_buffers": {key: row(v) for key, v in state.get("param_buffers", {}).items()},
     }
 
 

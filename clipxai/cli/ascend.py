@@ -30,7 +30,7 @@ from clipxai.errors import EXIT_INTERRUPTED, ClipxaiError, NonFiniteLossError, T
 # (flags, flat option name, click type, help). The default shown is the preset's.
 OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [
     (("--device",), "device", str, "auto, cpu, cuda, cuda:N or mps."),
-    (("--param",), "param", str, "Parameterization: pixels, fourier, pyramid, vqgan, cvae."),
+    (("--param",), "param", str, "Parameterization: pixels, fourier, pyramid, maco, vqgan, cvae."),
     (("--steps",), "steps", int, "Optimization steps."),
     (("--lr",), "lr", float, "Learning rate."),
     (("--optimizer",), "optimizer", click.Choice(OPTIMIZERS), "Optimizer."),
@@ -93,6 +93,8 @@ PARAM_FLAGS: list[tuple[str, object, str]] = [
     ("--cvae", click.Path(), "cvae: the trained CVAE checkpoint (or toy)."),
     ("--cvae-text", str, "cvae: the sentence whose embedding starts the condition (default: the prompt)."),
     ("--cvae-optimize-condition", "flag", "cvae: optimize the condition vector too."),
+    ("--reference", click.Path(), "maco: a folder of images whose mean amplitude spectrum the image keeps "
+                                  "[default: the 1/f law of natural images]."),
 ]
 
 

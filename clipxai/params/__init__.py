@@ -8,7 +8,7 @@ every parameterization (``check_param_options``), so an option a factory does no
 one sentence, never silently dropped.
 """
 
-from clipxai.params import fourier, pixels, pyramid  # noqa: E402,F401  (register the built-in factories)
+from clipxai.params import fourier, maco, pixels, pyramid  # noqa: E402,F401  (register the built-in factories)
 from clipxai.params.base import (
     Factory,
     ParamContext,

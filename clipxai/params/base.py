@@ -22,6 +22,9 @@ class Parameterization:
     image_fn: Callable[[], torch.Tensor]
     latent_fn: Callable[[], torch.Tensor] | None = None
     info: dict = field(default_factory=dict)
+    # State the parameterization keeps across steps that the optimizer does not change (MACO's
+    # importance mask): batch-first tensors, saved in checkpoints and recorded as arrays of that name.
+    buffers: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def latent(self) -> torch.Tensor:
         """The parameterization's own state, batch-first (what latents.npy records)."""

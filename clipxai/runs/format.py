@@ -34,6 +34,7 @@ ARRAYS = {  # name -> what one row holds (the manifest's "meaning")
     "embeddings": "CLIP image features of the un-augmented image (not unit length)",
     "latents": "state of the {param} parameterization",
     "gradients": "d objective / d image",
+    "importance": "MACO importance: |d objective / d image| summed over the steps so far, mean over colour channels",
 }
 
 
@@ -45,6 +46,11 @@ def array_file(name: str) -> str:
 def latents_meaning(param: str) -> str:
     """The meaning of ``latents``: the named parameterization's own state."""
     return ARRAYS["latents"].format(param=param)
+
+
+def buffer_meaning(name: str, param: str) -> str:
+    """The meaning of an array a parameterization keeps beside its latent (``importance`` for maco)."""
+    return ARRAYS.get(name, f"state '{name}' kept by the {param} parameterization")
 
 
 def member_embeddings_meaning(model: str) -> str:

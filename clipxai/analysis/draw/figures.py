@@ -72,6 +72,8 @@ def _draw(analysis, folder: Path, names, max_thumbnails: int, max_frames: int) -
     _draw_series(analysis, folder, drawn, skipped)
     if "images" in analysis.run.array_names():
         _draw_sheets(analysis, folder, names, steps, max_thumbnails, max_frames, drawn)
+    if {"images", "importance"} <= set(analysis.run.array_names()):
+        _draw_importance(analysis.run, folder, drawn)
     return drawn, {k: v for k, v in skipped.items() if k not in drawn}
 
 
@@ -170,3 +172,21 @@ def _draw_sheets(analysis, folder: Path, names, steps: np.ndarray, max_thumbnail
         animated_gif(run.images, steps, folder / "figures" / "animation.gif", states, max_frames=max_frames,
                      names=names)
         drawn["animation"] = "figures/animation.gif"
+
+
+def _draw_importance(run, folder: Path, drawn: dict) -> None:
+    """MACO's importance mask (``--param maco``): the last image, its accumulated gradient magnitude, and the
+    image shown through the mask, as Fel et al. (2023) show what of the image the objective rests on."""
+    image = np.clip(np.asarray(run.images[-1], dtype=np.float32), 0, 1).transpose(1, 2, 0)
+    mask = np.asarray(run.array("importance")[-1], dtype=np.float64)
+    scaled = mask / mask.max() if mask.max() > 0 else mask   # shown relative to its largest value
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    fig = Figure(figsize=(FULL_WIDTH_IN, 2.6), dpi=100, layout="constrained")
+    axes = fig.subplots(1, 3)
+    for ax, shown, title in ((axes[0], image, "image"), (axes[1], scaled, "importance (accumulated |gradient|)"),
+                             (axes[2], np.concatenate([image, scaled[..., None]], axis=-1), "image through the mask")):
+        ax.imshow(shown, cmap="magma" if shown.ndim == 2 else None, interpolation="nearest")
+        ax.set_title(title)
+        ax.set_axis_off()
+    _save(fig, folder, "importance", drawn)
