@@ -8,6 +8,7 @@ that the folders it must not touch are byte-identical afterwards.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -111,3 +112,90 @@ def test_an_original_script_folder_typed_relatively_reads_no_linked_pictures(els
     run = load_run("runs/old")
     assert "images" not in run.array_names()
     assert any("images/" in p and "outside" in p for p in run.problems)
+
+
+# ---------------------------------------------------------------------------------------
+# class 6: one corrupt run.json is one corrupt row, never a broken listing
+
+def _corrupt(run: Path, how: str) -> None:
+    manifest = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    text = {
+        "nested": '{"format_version": 2, "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "n_snapshots": json.dumps({**manifest, "n_snapshots": "x"}),
+        "nan": json.dumps({**manifest, "steps_done": float("nan")}),
+        "not-json": "{not json",
+        "long-number": json.dumps({**manifest, "steps_done": 1}).replace('"steps_done": 1', '"steps_done": 1' + "0" * 5000),
+    }[how]
+    (run / "run.json").write_text(text, encoding="utf-8")
+
+
+CORRUPTIONS = ("nested", "n_snapshots", "nan", "not-json", "long-number")
+
+
+@pytest.fixture()
+def listing(tmp_path):
+    """A folder of runs: two good ones and one corrupt run of each kind."""
+    root = tmp_path / "runs"
+    for name in ("a-good", "z-good"):
+        write_run(root, name, n=20)
+    for how in CORRUPTIONS:
+        _corrupt(write_run(root, how, n=20), how)
+    return root
+
+
+def test_runs_lists_the_good_runs_and_each_corrupt_one_with_its_reason(listing, capsys):
+    before = digest(listing)
+    assert main(["runs", str(listing)]) == 0
+    out, err = capsys.readouterr()
+    out += err
+    for name in ("a-good", "z-good"):
+        assert any(line.startswith(str(listing / name)) and "complete" in line for line in out.splitlines())
+    reasons = {line.split(": ", 2)[1]: line.split(": ", 2)[2] for line in out.splitlines() if line.startswith("corrupt: ")}
+    assert sorted(Path(p).name for p in reasons) == sorted(CORRUPTIONS)
+    assert "nested too deeply" in reasons[str(listing / "nested")] and "'x'" in reasons[str(listing / "n_snapshots")]
+    assert digest(listing) == before
+
+
+def test_the_viewer_lists_the_good_runs_and_each_corrupt_one_with_its_reason(listing):
+    from starlette.testclient import TestClient
+
+    from clipxai.view.app import create_app
+
+    client = TestClient(create_app(listing, hosts=("testserver",)))
+    reply = client.get("/api/runs")
+    assert reply.status_code == 200
+    rows = {row["id"]: row for row in reply.json()["runs"]}
+    assert rows["a-good"]["status"] == rows["z-good"]["status"] == "complete"
+    for how in CORRUPTIONS:
+        assert rows[how]["status"] == "corrupt" and "corrupt" in rows[how]["problem"], rows[how]
+        assert client.get("/api/run", params={"id": how}).status_code == 404
+    assert "too long" in rows["long-number"]["problem"]
+
+
+def test_the_atlas_tells_running_interrupted_failed_and_corrupt_apart(tmp_path):
+    from clipxai.runs.writer import RunLock
+    from clipxai.sweep.atlas import collect
+    from clipxai.sweep.state import SCHEMA
+
+    sweep = tmp_path / "sweep"
+    statuses = {"busy": "running", "stopped": "interrupted", "killed": "running", "broke": "failed"}
+    for name, status in statuses.items():
+        run = write_run(sweep, name, n=20)
+        manifest = json.loads((run / "run.json").read_text(encoding="utf-8"))
+        manifest.update(status=status, error="boom" if status == "failed" else None,
+                        stop_reason="SIGTERM" if name == "stopped" else None)
+        (run / "run.json").write_text(json.dumps(manifest), encoding="utf-8")
+    _corrupt(write_run(sweep, "damaged", n=20), "n_snapshots")
+    rows = [{"folder": name, "prompt": "red", "seed": 0, "values": {}, "status": "complete"}
+            for name in (*statuses, "damaged", "gone")]
+    (sweep / "sweep.json").write_text(json.dumps({"schema": SCHEMA, "name": "s", "rows": rows}), encoding="utf-8")
+    lock = RunLock(sweep / "busy").acquire()
+    try:
+        entries = {en.folder: en for en in collect(sweep).entries}
+    finally:
+        lock.release()
+    assert {name: en.status for name, en in entries.items()} == {
+        "busy": "running", "stopped": "interrupted", "killed": "interrupted", "broke": "failed",
+        "damaged": "corrupt", "gone": "missing"}
+    assert entries["stopped"].error == "SIGTERM" and entries["broke"].error == "boom"
+    assert "killed" in entries["killed"].error and "n_snapshots" in entries["damaged"].error

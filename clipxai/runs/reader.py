@@ -104,6 +104,9 @@ def parse_manifest(manifest_path: Path):
         raise RunError(f"The manifest {manifest_path} cannot be read ({err.strerror or err}).") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise RunError(f"The manifest {manifest_path} is corrupt ({err.__class__.__name__}: {err}).") from err
+    except ValueError as err:   # a number too long to convert (thousands of digits): no manifest holds one
+        raise RunError(f"The manifest {manifest_path} is corrupt (it holds a number too long to read: "
+                       f"{str(err)[:80]}).") from err
     except RecursionError as err:
         raise RunError(f"The manifest {manifest_path} is corrupt (nested too deeply to be a manifest).") from err
 

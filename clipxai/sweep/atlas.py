@@ -23,7 +23,7 @@ from clipxai.errors import ClipxaiError
 from clipxai.runs.format import FINAL_IMAGE, METRICS_FILE
 from clipxai.runs.reader import metric_lines, to_uint8
 from clipxai.runs.summary import Summary
-from clipxai.sweep.plan import COMPLETE, folder_state
+from clipxai.sweep.plan import ABSENT, BUSY, COMPLETE, folder_state
 from clipxai.sweep.state import read_sweep
 from clipxai.util.paths import check_can_write
 
@@ -150,6 +150,30 @@ def _summary(run, spec: dict, log) -> Summary:
     return Summary(summary)
 
 
+def on_disk(path: Path, state: str, listed: str, error: str | None) -> tuple[str, str | None]:
+    """What a row that is not complete is, by its folder: running, interrupted, failed, corrupt or missing.
+
+    sweep.json says what the driver last knew; the folder says what is there now (a run
+    killed with the driver, a run.json damaged since), so the folder decides, with its reason.
+    """
+    from clipxai.runs.reader import read_manifest  # noqa: PLC0415
+
+    if state == BUSY:
+        return "running", None
+    if state == ABSENT:
+        return ("missing", f"{path} is not a complete run.") if listed == "complete" else (listed, error)
+    try:
+        manifest = read_manifest(path)
+    except (ClipxaiError, OSError) as err:
+        return "corrupt", str(err) if isinstance(err, ClipxaiError) else f"{path} cannot be read ({err})."
+    status = manifest.get("status")
+    if status == "failed":
+        return "failed", str(manifest.get("error") or error or "the run failed")
+    reason = manifest.get("stop_reason")
+    killed = "killed (no process holds it)" if status == "running" else None
+    return "interrupted", str(reason or killed or error or "stopped before its last step")
+
+
 def collect(sweep_dir: str | Path, thumb: int = 112, log=None) -> Atlas:
     """Every row of a sweep, with its analysis (made where missing) and pictures."""
     from clipxai.runs.load import open_run  # noqa: PLC0415
@@ -166,10 +190,9 @@ def collect(sweep_dir: str | Path, thumb: int = 112, log=None) -> Atlas:
                            folder=str(row.get("folder", "")), status=str(row.get("status", "unknown")),
                            error=row.get("error"))
         entries.append(entry)
-        if folder_state(path) != COMPLETE:
-            if entry.status == "complete":
-                entry.status = "missing"
-                entry.error = f"{path} is not a complete run."
+        state = folder_state(path)
+        if state != COMPLETE:
+            entry.status, entry.error = on_disk(path, state, entry.status, entry.error)
             continue
         entry.status = "complete"
         try:

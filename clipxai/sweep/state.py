@@ -48,7 +48,7 @@ def read_sweep(folder: Path) -> dict:
         raise ClipxaiError(f"{folder} is not a sweep folder (it has no sweep.json).")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (OSError, ValueError, RecursionError) as err:   # cut, not UTF-8, nested or numbered absurdly
         raise ClipxaiError(f"{path} cannot be read ({type(err).__name__}); move it away to rebuild it "
                            f"from the run folders by running the sweep again.") from err
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("rows"), list):

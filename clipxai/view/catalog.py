@@ -87,11 +87,22 @@ class Catalog:
                 return cached[1]
         try:
             run = load_run(folder)
-        except ClipxaiError:
+        except (ClipxaiError, OSError, ValueError, RecursionError):   # a damaged run is no run to show
             return None
         with self._lock:
             self._runs[run_id] = (stamp, run)
         return run
+
+    @staticmethod
+    def problem(folder: Path) -> str | None:
+        """Why the run in ``folder`` cannot be opened, in one sentence (None when it can)."""
+        try:
+            load_run(folder)
+        except ClipxaiError as err:
+            return str(err)
+        except (OSError, ValueError, RecursionError) as err:
+            return f"{folder / RUN_FILE} cannot be read ({type(err).__name__})."
+        return None
 
     def summary(self, run: Run) -> Summary | None:
         """The run's analysis summary (summary.json), or None when it has not been analysed."""
@@ -116,9 +127,11 @@ class Catalog:
             run_id = relative_id(self.root, folder)
             parent = Path(run_id).parent.as_posix()
             row = {"id": run_id, "name": folder.name, "group": "" if parent == "." else parent}
-            run = self.run(run_id)
+            run, problem = self.run(run_id), None
             if run is None:
-                row.update(status="unreadable", prompt="", model=None, n=0)
+                problem = self.problem(folder)
+            if problem is not None or run is None:   # one damaged run.json is one row, never the whole page
+                row.update(status="corrupt" if problem else "unreadable", problem=problem, prompt="", model=None, n=0)
             else:
                 row.update(run_facts(run))
                 summary = self.summary(run)
