@@ -23,6 +23,16 @@ recovered linearly, AR(1) noise of SD 0.003, like the toy CLIP's similarity unde
 ``--preset zer0int``) must be called cycling with the mean spacing within 20% in >= 95% of
 draws for spacings 5-60; rising, flat and heavy-tailed noisy controls must not be called
 cycling in >= 95%. Harder saw-tooths (noise 0.006, gap CV 0.5) are reported.
+
+Realistic trajectories (``--only realistic``; ``clipxai.analysis.check.planted``, written apart from
+``synthetic.py``): a home state with brief excursions, K = 2-8 states, 64-1024-D, AR(1) motion
+inside a state (0.5-0.95), close states (cos 0.85), half the rows repeated, a state at 5% in visits
+of 3, and controls (one state, drift, random walk, one switch). Printed per setting: exact K, the
+verdict right, called oscillating (targets: >= 95% exact K and verdict; controls never
+oscillating). Small drops (``--only drops``; ``planted_series``): drops of 3-5 noise SD at periodic,
+jittered (+-20%), phase-jittered and random (Poisson) times: cycling, spacing within 20% and
+``regular`` rates (targets: spacing within 20% >= 95%; regular >= 95% for periodic and jittered,
+<= 5% for random times), and the drop-free controls not called cycling.
 """
 
 from __future__ import annotations
@@ -40,13 +50,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from clipxai.analysis.check import synthetic  # noqa: E402
+from clipxai.analysis.check.planted_series import CONTROLS as DROP_CONTROLS  # noqa: E402
 from clipxai.analysis.check.validation import (
+    REALISTIC_SETTINGS,
     STATE_GRID_DIMS,
     STATE_GRID_SEPARATIONS,
     analyse_trajectory,
     control_scores,
+    drop_control_scores,
+    drop_scores,
     k_exact_rate,
     planted_scores,
+    realistic_scores,
     sawtooth_scores,
     series_control_scores,
 )
@@ -121,6 +136,44 @@ def dynamics_table(draws: int, seed: int) -> bool:
     return ok
 
 
+def realistic_table(draws: int, seed: int) -> bool:
+    """Exact K and verdict rates on the realistic planted trajectories; True when the targets are met."""
+    ok = True
+    print(f"realistic trajectories: {draws} draws per setting (400 snapshots, 512-D unless named, noise 1.0)")
+    print(f"  {'setting':36s} {'exact K':>8s} {'verdict':>8s} {'oscillating':>12s}")
+    for name, setting in REALISTIC_SETTINGS.items():
+        r = realistic_scores(setting, draws, seed)
+        control = name.startswith("control")
+        met = r["k_exact"] >= 0.95 and r["verdict_right"] >= 0.95 and (r["called_oscillating"] == 0 or not control)
+        ok &= met
+        misses = "; ".join(f"{k} x{v}" for k, v in r["misses"].items())
+        print(f"  {name:36s} {r['k_exact']:8.2f} {r['verdict_right']:8.2f} {r['called_oscillating']:12.2f}  "
+              f"{'ok' if met else 'MISSED'}" + (f"  misses {misses}" if misses else ""), flush=True)
+    return ok
+
+
+def drops_table(draws: int, seed: int) -> bool:
+    """Small drops (3-5 noise SD): spacing and regularity rates; True when the targets are met."""
+    ok = True
+    print(f"small drops (3-5 noise SD, 1000 steps, snapshots every 10): {draws} draws per setting")
+    print(f"  {'setting':36s} {'cycling':>8s} {'within 20%':>11s} {'regular':>8s}")
+    rows = [(f"{t}, spacing {sp}", dict(timing=t, spacing=sp)) for t in ("periodic", "jittered", "poisson")
+            for sp in (5, 8, 13, 30, 60)]
+    rows += [("phase-jittered, spacing 13", dict(timing="phase", spacing=13)),
+             ("periodic 13, AR(1) 0.5 noise", dict(spacing=13, phi=0.5)),
+             ("periodic 13, exponential recovery", dict(spacing=13, recovery="exp"))]
+    for name, kw in rows:
+        r = drop_scores(draws, seed, **kw)
+        want_regular = kw["timing"] != "poisson" if "timing" in kw else True
+        met = r["spacing_within"] >= 0.95 and (r["regular"] >= 0.95 if want_regular else r["regular"] <= 0.05)
+        ok &= met
+        print(f"  {name:36s} {r['cycling']:8.2f} {r['spacing_within']:11.2f} {r['regular']:8.2f}  "
+              f"{'ok' if met else 'MISSED'}", flush=True)
+    for kind in DROP_CONTROLS:
+        ok &= check(f"{kind}: not called cycling", drop_control_scores(kind, draws, seed)["not_cycling"], 0.95)
+    return ok
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=100)
@@ -129,7 +182,7 @@ def main() -> int:
     ap.add_argument("--states", default="hmm", choices=["hmm", "clusters"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--grid-draws", type=int, default=20, help="draws per setting of the state-counting grid")
-    ap.add_argument("--only", choices=["states", "grid", "dynamics"], default=None, help="run one part only")
+    ap.add_argument("--only", choices=["states", "grid", "dynamics", "realistic", "drops"], default=None, help="run one part only")
     args = ap.parse_args()
     ok = True
     t0 = time.perf_counter()
@@ -137,7 +190,11 @@ def main() -> int:
         ok &= dynamics_table(args.draws, args.seed)
     if args.only in (None, "grid"):
         ok &= state_grid(args.grid_draws, args.seed)
-    if args.only in ("dynamics", "grid"):
+    if args.only in (None, "realistic"):
+        ok &= realistic_table(args.grid_draws, args.seed)
+    if args.only in (None, "drops"):
+        ok &= drops_table(args.grid_draws, args.seed)
+    if args.only in ("dynamics", "grid", "realistic", "drops"):
         print(f"total {time.perf_counter() - t0:.0f} s; {'all targets met' if ok else 'SOME TARGETS MISSED'}")
         return 0 if ok else 1
     for method in args.methods.split(","):

@@ -73,12 +73,16 @@ def test_original_recipe_on_the_toy_clip_saw_tooths(toy_runs):
     assert 9 <= res.mean_spacing_steps <= 14          # measured: ~11 steps between sudden drops
     assert res.p_value < 0.01 and res.asymmetry < -0.5
     assert res.snapshot_aliasing                      # snapshots every 10 steps: under 2 per cycle
-    assert f"every ~{res.mean_spacing_steps:.0f} steps" in res.reason and "cannot resolve" in res.reason
+    # issue 27: these drops' gaps have a CV of ~0.5, so "every ~N steps" was wrong; the spacing is an average gap
+    assert not res.regular and res.spacing_spread > 0.35
+    assert f"at irregular times, ~{res.mean_spacing_steps:.0f} steps apart on average" in res.reason
+    assert "cannot resolve" in res.reason
     gaps = np.diff(res.event_steps)
     assert np.median(gaps) < 2 * run["snapshot_every"]
     # each event is a real drop of the logged series, larger than its step-to-step noise
     x = dict(zip(run["steps"], run["sim/❤️"]))
-    assert all(x[s - 1] - x[s] > 0.01 or x[s - 2] - x[s] > 0.01 for s in res.event_steps.tolist())
+    # (a drop may take up to 3 steps, max_drop_steps; issue 27 asks for the smaller drops too)
+    assert all(any(x[s - k] - x[s] > 0.01 for k in (1, 2, 3)) for s in res.event_steps.tolist())
     objective = dynamics(run["steps"], run["objective"], signal="objective", snapshot_interval=10)
     assert objective.cycling
 

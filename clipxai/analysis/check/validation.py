@@ -126,3 +126,83 @@ def k_exact_rate(n_draws: int = 20, seed: int = 0, *, dim: int = 512, cos_range:
             misses[f"{truth}->{found}"] += 1
     return {"dim": dim, "cos_range": list(cos_range), "dwell_law": dwell_law, "k": k, "noise": noise, "method": method,
             "draws": n_draws, "k_exact": hits / n_draws, "misses": dict(misses)}
+
+
+# -- realistic trajectories (``planted.py``, written apart from ``synthetic.py``) -----------------
+
+REALISTIC_SETTINGS: dict[str, dict] = {
+    "home + brief excursions": dict(family="home"),
+    "home + brief excursions, 64-D": dict(family="home", dim=64),
+    "K=2": dict(family="states", k=2),
+    "K=3": dict(family="states", k=3),
+    "K=5": dict(family="states", k=5),
+    "K=8": dict(family="states", k=8),
+    "K=8, 1024-D": dict(family="states", k=8, dim=1024),
+    "K=3, 64-D": dict(family="states", k=3, dim=64),
+    "K=5, 64-D": dict(family="states", k=5, dim=64),
+    "K=3, AR(1) 0.5": dict(family="states", k=3, phi=0.5),
+    "K=3, AR(1) 0.9": dict(family="states", k=3, phi=0.9),
+    "K=3, AR(1) 0.95": dict(family="states", k=3, phi=0.95),
+    "K=3, close (cos 0.85)": dict(family="states", k=3, cos=0.85),
+    "K=3, half the rows repeated": dict(family="states", k=3, duplicates=0.5),
+    "K=3, one at 5% in visits of 3": dict(family="rare", k=3),
+    "control: one state": dict(family="one state"),
+    "control: one state, AR(1) 0.9": dict(family="one state", phi=0.9),
+    "control: one state, AR(1) 0.95": dict(family="one state", phi=0.95),
+    "control: one state, half repeated": dict(family="one state", duplicates=0.5),
+    "control: drift": dict(family="drift"),
+    "control: random walk": dict(family="random walk"),
+    "control: one switch": dict(family="one switch"),
+    "control: one switch, AR(1) 0.9": dict(family="one switch", phi=0.9),
+}
+
+
+def realistic_scores(setting: dict, n_draws: int = 20, seed: int = 0, **analysis) -> dict:
+    """Exact K (where a count has a meaning), the right verdict and "called oscillating" over
+    ``n_draws`` trajectories of one ``planted.planted`` setting, analysed as ``clipxai analyze`` does."""
+    from clipxai.analysis.check.planted import planted  # noqa: PLC0415
+
+    k_ok = v_ok = oscillating = 0
+    misses = Counter()
+    for i in range(n_draws):
+        p = planted(np.random.default_rng([seed, 60_000 + i]), **setting)
+        st = infer_states(p.embeddings, seed=seed)
+        res = oscillation(st.states, p.steps, st.reduced, seed=seed, n_boot=analysis.get("n_boot", 50),
+                          n_surrogates=analysis.get("n_surrogates", 99), origin=st.origin())
+        k_right = p.n_states is None or res.n_states == p.n_states
+        k_ok += k_right
+        v_ok += res.verdict in p.verdicts
+        oscillating += res.verdict in OSCILLATING
+        if not k_right or res.verdict not in p.verdicts:
+            misses[f"{p.n_states}->{res.n_states} {res.verdict}"] += 1
+    return {"draws": n_draws, "k_exact": k_ok / n_draws, "verdict_right": v_ok / n_draws,
+            "called_oscillating": oscillating / n_draws, "misses": dict(misses)}
+
+
+def drop_scores(n_draws: int = 20, seed: int = 0, *, tolerance: float = 0.2, n_surrogates: int = 199,
+                **series) -> dict:
+    """Cycling, spacing within ``tolerance`` and ``regular`` rates over ``planted_series.drop_series``
+    draws (drops of 3-5 noise SD by default), each with snapshots every 10 steps."""
+    from clipxai.analysis.check.planted_series import drop_series  # noqa: PLC0415
+    from clipxai.analysis.motion.dynamics import dynamics  # noqa: PLC0415
+
+    cycling = within = regular = 0
+    for i in range(n_draws):
+        s = drop_series(np.random.default_rng([seed, 70_000 + i]), **series)
+        res = dynamics(s.steps, s.values, snapshot_interval=10, n_surrogates=n_surrogates, seed=seed)
+        ratio = (res.mean_spacing_steps or float("nan")) / s.mean_spacing()
+        cycling += res.cycling
+        within += bool(res.cycling and abs(ratio - 1) <= tolerance)
+        regular += bool(res.regular)
+    return {"draws": n_draws, "cycling": cycling / n_draws, "spacing_within": within / n_draws,
+            "regular": regular / n_draws}
+
+
+def drop_control_scores(kind: str, n_draws: int = 20, seed: int = 0, n_surrogates: int = 199) -> dict:
+    """How often a ``planted_series.control_series`` of ``kind`` is (wrongly) called cycling."""
+    from clipxai.analysis.check.planted_series import control_series  # noqa: PLC0415
+    from clipxai.analysis.motion.dynamics import dynamics  # noqa: PLC0415
+
+    wrong = sum(dynamics(s.steps, s.values, n_surrogates=n_surrogates, seed=seed).cycling
+                for s in (control_series(np.random.default_rng([seed, 80_000 + i]), kind) for i in range(n_draws)))
+    return {"draws": n_draws, "not_cycling": 1 - wrong / n_draws}

@@ -7,14 +7,22 @@ is visible only here. ``dynamics`` takes one series and answers four questions:
 1. Where does it start to move around a level? The slow trend is a running median; the
    initial climb (until the trend first enters the range it keeps over the second half of
    the run) is left out, so a rise from noise is not taken for a cycle.
-2. Which sudden drops are there? A drop is the most significant stretch of at most
-   ``max_drop_steps`` consecutive falling steps of the detrended series; it is an event when it
-   falls more than ``drop_threshold`` noise standard deviations (see ``find_drops``).
-3. Are sudden drops with slow recoveries more than the series' own noise? See
-   ``drop_asymmetry_test``: the statistic is the skewness of the step-to-step changes, the
-   surrogates flip the direction of whole blocks of those changes.
-4. Is it cycling? The test says so (p < ``alpha``), there are at least ``min_events`` drops,
+2. Which sudden drops are there? The detrended series is cut into ramps at its sudden changes,
+   each judged against the spread of the ramps around their own lines (the local noise), with a
+   threshold set so that the series' sudden *rises*, which a saw-tooth never has, stay under 5%
+   of the drops kept (see ``clipxai.analysis.motion.drops``).
+3. Are sudden drops with slow recoveries more than the series' own noise? Two tests, either
+   suffices: ``drop_asymmetry_test`` (the skewness of the step-to-step changes against
+   surrogates that flip the direction of whole blocks of them; it sees many drops) and the
+   sign test of ``detect_drops`` (sudden drops outnumber sudden rises of the same strength; it
+   sees a few large drops in a long run, whose skewness is diluted by the steps between them).
+4. Is it cycling? A test says so (p < ``alpha``), there are at least ``min_events`` drops,
    and they keep coming: the last third of the analyzed steps holds at least one.
+5. Is it regular? Cycling says the drops recur, not that they keep time. ``regular`` says the
+   gaps between drops are more even than the same number of drops at random times would give
+   (surrogate p < ``alpha_regular``) and even in themselves (robust spread of the gaps, IQR /
+   1.349 over the median, at most ``MAX_REGULAR_SPREAD``). Only then does the sentence say
+   "every ~N steps"; otherwise it says "at irregular times, ~N steps apart on average".
 
 Spacing is the mean gap between consecutive drops; ``snapshot_aliasing`` says the spacing is
 under twice the snapshot interval (fewer than two snapshots per cycle: the snapshots cannot
@@ -28,10 +36,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from clipxai.analysis.motion.drops import TEST_Z, detect_drops, spacing_regularity
+from clipxai.util.words import cycling_note
+
 MIN_POINTS = 30      # analyzed steps below which nothing is tested
 MAX_EVENTS_LISTED = 1000
 FLIP_BLOCK = 10      # step-to-step changes whose direction a surrogate flips together
 WINSOR = 10.0        # step-to-step changes are limited to this many robust noise scales before the test
+MAX_REGULAR_SPREAD = 0.35  # robust spread of the gaps (IQR / 1.349 / median) above which drops do not keep time
 
 
 @dataclass
@@ -49,6 +61,10 @@ class DynamicsResult:
     event_sizes: np.ndarray = field(default_factory=lambda: np.empty(0))
     mean_spacing_steps: float | None = None
     spacing_cv: float | None = None
+    regular: bool = False              # the gaps are even, beyond drops at random times (see the module doc)
+    spacing_spread: float | None = None  # IQR / 1.349 of the gaps over their median
+    regularity_p: float | None = None
+    drop_search: dict | None = None    # how the drops were found: threshold z, score, estimated false share, noise
     amplitude: float | None = None     # median size of a drop, in the series' units
     asymmetry: float | None = None     # skewness of the step-to-step change (negative: sudden drops)
     p_value: float | None = None
@@ -68,6 +84,12 @@ class DynamicsResult:
                        for s, v in zip(self.event_steps[:MAX_EVENTS_LISTED], self.event_sizes[:MAX_EVENTS_LISTED])],
             "mean_spacing_steps": _num(self.mean_spacing_steps),
             "spacing_cv": _num(self.spacing_cv),
+            "regular": bool(self.regular),
+            "regularity": {"statistic": "robust spread of the gaps (IQR / 1.349 / median)",
+                           "spread": _num(self.spacing_spread), "max_spread": MAX_REGULAR_SPREAD,
+                           "p_value": _num(self.regularity_p),
+                           "surrogates": "the same number of drops at random times over the same span"},
+            "drop_search": self.drop_search,
             "amplitude": _num(self.amplitude),
             "asymmetry": _num(self.asymmetry),
             "p_value": _num(self.p_value),
@@ -85,8 +107,9 @@ class DynamicsResult:
 
     def brief(self) -> dict:
         """The few numbers listed for a series that is not the main one."""
-        return {"signal": self.signal, "cycling": bool(self.cycling), "n_events": int(len(self.event_steps)),
-                "mean_spacing_steps": _num(self.mean_spacing_steps), "p_value": _num(self.p_value)}
+        return {"signal": self.signal, "cycling": bool(self.cycling), "regular": bool(self.regular),
+                "n_events": int(len(self.event_steps)), "mean_spacing_steps": _num(self.mean_spacing_steps),
+                "p_value": _num(self.p_value)}
 
     def plot(self, ax, osc=None) -> None:
         """The series over steps, its trend, the drops found, and where the snapshots fall; with
@@ -117,7 +140,8 @@ class DynamicsResult:
         ax.set_xlabel("step")
         ax.set_ylabel(plain(_name(self.signal).removeprefix("the ")[:40]))
         verdict = "cycling" if self.cycling else "not cycling"
-        spacing = f", drops every ~{self.mean_spacing_steps:.0f} steps" if self.cycling else ""
+        spacing = "" if not self.cycling else (f", drops every ~{self.mean_spacing_steps:.0f} steps" if self.regular else
+                                               f", drops at irregular times, ~{self.mean_spacing_steps:.0f} steps apart")
         p = "" if self.p_value is None else f", p={self.p_value:.3g}"
         shaded = " (background: state)" if osc is not None and osc.n_states > 1 else ""
         ax.set_title(f"every logged step: {verdict}{spacing}{p}{shaded}")
@@ -285,10 +309,50 @@ def _motion(name: str, trend: np.ndarray, r: np.ndarray, steps: np.ndarray, b: i
     return f"{name[0].upper()}{name[1:]} " + ", ".join(parts), info
 
 
+def _regularity(event_steps: np.ndarray, steps: np.ndarray, min_events: int, alpha: float,
+                seed: int) -> tuple[bool, float | None, float | None]:
+    """(regular, robust spread of the gaps, surrogate p) of the drops at ``event_steps``."""
+    if len(event_steps) < max(min_events, 4):
+        return False, None, None
+    resolution = 2 * float(np.median(np.diff(steps)))   # two drops closer than two logged steps are one
+    spread, p = spacing_regularity(event_steps, np.random.default_rng([seed, 1]), resolution=resolution)
+    return bool(p < alpha and spread <= MAX_REGULAR_SPREAD), spread, p
+
+
+def _cycling_reason(name: str, d: dict, snapshot_interval: float | None, aliasing: bool) -> str:
+    """The sentence of a cycling series: "every ~N steps" only when the drops keep time."""
+    ev, spacing = d["event_steps"], d["mean_spacing_steps"]
+    when = (f"every ~{spacing:.0f} steps" if d["regular"] else
+            f"at irregular times, ~{spacing:.0f} steps apart on average,")
+    keeps = (f"robust spread {d['spacing_spread']:.2f} <= {MAX_REGULAR_SPREAD}, regularity p={d['regularity_p']:.3g}"
+             if d["regular"] else _irregular_because(d))
+    reason = (f"{name[0].upper()}{name[1:]} drops suddenly {when} and recovers "
+              f"({len(ev)} drops from step {ev[0]} to {ev[-1]}, median drop {d['amplitude']:.3g}, "
+              f"spacing CV {d['spacing_cv']:.2f}, {keeps}; drops beyond its own noise: skewness {d['skew']}, "
+              f"surrogate p={d['p_value']:.3g}, {d['sign']})")
+    if not snapshot_interval:
+        return reason + "."
+    per_cycle = spacing / snapshot_interval
+    return reason + (f"; snapshots every {snapshot_interval:g} steps cannot resolve it ({per_cycle:.1f} per cycle, "
+                     f"under 2)." if aliasing else
+                     f"; snapshots every {snapshot_interval:g} steps resolve it ({per_cycle:.1f} per cycle).")
+
+
+def _irregular_because(d: dict) -> str:
+    if d["spacing_spread"] is None:
+        return "too few drops to tell whether they keep time"
+    if d["spacing_spread"] > MAX_REGULAR_SPREAD:
+        return f"gaps uneven: robust spread {d['spacing_spread']:.2f} > {MAX_REGULAR_SPREAD}"
+    return f"gaps no more even than at random times: regularity p={d['regularity_p']:.2g}"
+
+
 def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: float | None = None,
-             drop_threshold: float = 3.0, max_drop_steps: int = 3, min_events: int = 5, alpha: float = 0.01,
-             n_surrogates: int = 999, seed: int = 0) -> DynamicsResult:
-    """Sudden drops, their spacing and whether the series cycles (see the module doc)."""
+             drop_threshold: float = 2.0, max_drop_steps: int = 3, min_events: int = 5, alpha: float = 0.01,
+             alpha_regular: float = 0.05, n_surrogates: int = 999, seed: int = 0) -> DynamicsResult:
+    """Sudden drops, their spacing and whether the series cycles (see the module doc).
+
+    ``drop_threshold`` is the lowest z a drop may have; above it the threshold is set by the
+    series' own sudden rises (``clipxai.analysis.motion.drops``)."""
     steps, x = _clean(steps, values)
     name = _name(signal)
     base = dict(signal=signal, steps=steps, values=x, snapshot_interval=snapshot_interval)
@@ -303,38 +367,34 @@ def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: flo
     if len(r) < MIN_POINTS:
         return DynamicsResult(cycling=False, reason=f"{motion}; only {len(r)} steps are left after its climb, "
                               f"too few to look for cycles.", **base)
-    scale = noise_scale(np.diff(r))
-    if scale == 0:
+    if noise_scale(np.diff(r)) == 0:
         return DynamicsResult(cycling=False, reason=f"{motion}; it does not change from step to step.",
                               p_value=1.0, **base)
-    low, sizes = find_drops(r, scale, drop_threshold, max_drop_steps)
-    event_steps = steps[b + low].astype(np.int64)
+    found = detect_drops(r, max_steps=max_drop_steps, floor=drop_threshold)
+    sizes = found.sizes
+    event_steps = steps[b + found.low].astype(np.int64)
     asym, p = drop_asymmetry_test(r, np.random.default_rng(seed), n_surrogates)
-    skew = f"{asym:.2f}".replace("-0.00", "0.00")
     gaps = np.diff(event_steps).astype(np.float64)
-    spacing = float(gaps.mean()) if len(gaps) else None
-    cv = float(gaps.std() / gaps.mean()) if len(gaps) >= 2 else None
-    amplitude = float(np.median(sizes)) if len(sizes) else None
+    d = dict(event_steps=event_steps, skew=f"{asym:.2f}".replace("-0.00", "0.00"), p_value=p,
+             mean_spacing_steps=float(gaps.mean()) if len(gaps) else None,
+             spacing_cv=float(gaps.std() / gaps.mean()) if len(gaps) >= 2 else None,
+             amplitude=float(np.median(sizes)) if len(sizes) else None)
+    d["sign"] = (f"{found.falls_at_test} sudden drops against {found.rises_at_test} sudden rises, "
+                 f"sign test p={found.sign_p:.2g}")
+    d["regular"], d["spacing_spread"], d["regularity_p"] = _regularity(event_steps, steps, min_events, alpha_regular, seed)
     late_from = steps[b] + 2 * (steps[-1] - steps[b]) / 3
     recurring = bool(len(event_steps) and event_steps[-1] >= late_from)
-    significant = math.isfinite(p) and p < alpha
-    cycling = significant and len(event_steps) >= min_events and recurring
-    aliasing = bool(cycling and snapshot_interval and spacing is not None and spacing < 2 * snapshot_interval)
+    significant = (math.isfinite(p) and p < alpha) or found.sign_p < alpha
     n = len(event_steps)
+    cycling = significant and n >= min_events and recurring
+    spacing = d["mean_spacing_steps"]
+    aliasing = bool(cycling and snapshot_interval and spacing is not None and spacing < 2 * snapshot_interval)
     if cycling:
-        reason = (f"{name[0].upper()}{name[1:]} drops suddenly every ~{spacing:.0f} steps and recovers "
-                  f"({n} drops from step {event_steps[0]} to {event_steps[-1]}, median drop {amplitude:.3g}, "
-                  f"spacing CV {cv:.2f}; drops beyond its own noise: skewness {skew}, surrogate p={p:.3g})")
-        if snapshot_interval:
-            per_cycle = spacing / snapshot_interval
-            reason += (f"; snapshots every {snapshot_interval:g} steps cannot resolve it ({per_cycle:.1f} per cycle, "
-                       f"under 2)." if aliasing else
-                       f"; snapshots every {snapshot_interval:g} steps resolve it ({per_cycle:.1f} per cycle).")
-        else:
-            reason += "."
+        reason = _cycling_reason(name, d, snapshot_interval, aliasing)
     elif not significant:
         reason = (f"{motion}; it shows no sudden drops beyond its own noise (skewness of its step-to-step "
-                  f"change {skew}, surrogate p={p:.2g} >= {alpha}): not cycling.")
+                  f"change {d['skew']}, surrogate p={p:.2g} >= {alpha}; {found.falls_at_test} sudden drops against "
+                  f"{found.rises_at_test} sudden rises, sign test p={found.sign_p:.2g}): not cycling.")
     elif n < min_events:
         where = ", ".join(str(s) for s in event_steps[:5])
         reason = (f"{motion}; it has {n} sudden drop(s){' (at steps ' + where + ')' if n else ''}, beyond its "
@@ -342,19 +402,26 @@ def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: flo
     else:
         reason = (f"{motion}; it dropped suddenly {n} times (p={p:.2g}) but not after step {event_steps[-1]}: "
                   f"none in the last third of the run, so the drops died out.")
+    search = {"threshold_z": _num(found.threshold), "score": found.score, "false_share": _num(found.false_share),
+              "noise": _num(found.noise), "fdr": 0.05,
+              "sign_test": {"z": TEST_Z, "drops": found.falls_at_test, "rises": found.rises_at_test,
+                            "p_value": _num(found.sign_p)}}
     return DynamicsResult(cycling=cycling, reason=reason, event_steps=event_steps, event_sizes=sizes,
-                          mean_spacing_steps=spacing, spacing_cv=cv, amplitude=amplitude, asymmetry=asym,
-                          p_value=p, n_surrogates=n_surrogates, snapshot_aliasing=aliasing, **base)
+                          mean_spacing_steps=spacing, spacing_cv=d["spacing_cv"], amplitude=d["amplitude"],
+                          asymmetry=asym, p_value=p, n_surrogates=n_surrogates, snapshot_aliasing=aliasing,
+                          regular=d["regular"], spacing_spread=d["spacing_spread"], regularity_p=d["regularity_p"],
+                          drop_search=search, **base)
 
 
 # -- in words, from summary.json ---------------------------------------------------------------
 
 def dynamics_word(d: dict | None) -> str:
-    """A few words for tables: "cycling every ~13 steps", "not cycling" or "not measured"."""
+    """A few words for tables: "cycling: drops every ~13 steps", "cycling: drops at irregular times, ~13
+    steps apart on average", "not cycling" or "not measured" (the note is ``clipxai.util.words.cycling_note``)."""
     if not d:
         return "not measured"
     if d["cycling"]:
-        return f"cycling every ~{d['mean_spacing_steps']:.0f} steps"
+        return f"cycling: {cycling_note(d)}"
     return "not cycling"
 
 

@@ -19,6 +19,7 @@ from clipxai.analysis.motion.periodicity import PeriodicityResult, periodicity_t
 from clipxai.analysis.motion.recurrence import RecurrenceResult, recurrence
 from clipxai.analysis.motion.verdict import Evidence, StateOrigin, Thresholds, decide, plural, verdict_label
 from clipxai.analysis.states.cluster import mean_silhouette, renumber_by_first_appearance
+from clipxai.analysis.states.jumps import distinct_rows, jump_ratio
 from clipxai.analysis.states.segments import (
     Segments,
     describe_dwell,
@@ -216,50 +217,6 @@ def _windows(switch_steps: np.ndarray, steps: np.ndarray) -> list[dict]:
     return out
 
 
-def _jump_ratio(x: np.ndarray, states: np.ndarray, reach: int) -> float | None:
-    """How much bigger a switch is than ordinary motion inside the two states it connects.
-
-    For a switch from state a to state b (between snapshots t and t+1) we measure the move
-    from t-reach to t+1+reach along the line joining the two centroids, so a transition
-    blended over up to 2*reach snapshots is seen whole (reach grows with the typical dwell,
-    so runs sampled densely are judged at the same time scale); against it, the median move along
-    the same line between snapshots the same lag apart inside a or b. The median of these
-    ratios over all switches is ~1 for a continuous drift cut into clusters, and large for
-    jumps between separated states whatever the noise in the other directions.
-    """
-    n = len(x)
-    change = np.flatnonzero(states[1:] != states[:-1])
-    if not len(change):
-        return None
-    run_id = np.concatenate([[0], np.cumsum(states[1:] != states[:-1])])
-    k = int(states.max()) + 1
-    cents = np.stack([x[states == s].mean(axis=0) for s in range(k)])
-    for a in range(reach, -1, -1):
-        lag = 2 * a + 1
-        if lag >= n:
-            continue
-        i = np.arange(n - lag)
-        same = run_id[i] == run_id[i + lag]
-        if same.sum() < 5:
-            continue
-        moves = x[i[same] + lag] - x[i[same]]
-        move_state = states[i[same]]
-        across = x[np.clip(change + 1 + a, 0, n - 1)] - x[np.clip(change - a, 0, n - 1)]
-        ratios = []
-        for j, t in enumerate(change):
-            sa, sb = states[t], states[t + 1]
-            u = cents[sb] - cents[sa]
-            u /= max(np.linalg.norm(u), 1e-12)
-            mine = (move_state == sa) | (move_state == sb)
-            if mine.sum() < 3:
-                continue
-            within = np.median(np.abs(moves[mine] @ u))
-            ratios.append(abs(across[j] @ u) / max(within, 1e-12))
-        if ratios:
-            return float(np.median(ratios))
-    return None
-
-
 def _drift(x: np.ndarray) -> tuple[float | None, float | None]:
     """Start-to-end distance in noise units, and the share of it travelled in the last third."""
     n = len(x)
@@ -313,9 +270,9 @@ def oscillation(states: np.ndarray, steps: np.ndarray, features: np.ndarray | No
 
     x = None if features is None else np.asarray(features, dtype=np.float64)
     silhouette = mean_silhouette(x, states, seed) if x is not None and k >= 2 else None
-    reach = max(2, int(np.median(lengths)) // 4)
-    jump = _jump_ratio(x, states, reach) if x is not None else None
-    drift_total, drift_late = _drift(x) if x is not None else (None, None)
+    phi = origin.motion_phi if origin is not None else 0.0
+    jump = jump_ratio(x, states, phi) if x is not None else None
+    drift_total, drift_late = _drift(x[distinct_rows(x)]) if x is not None else (None, None)
     rec = recurrence(x, eps=recurrence_eps, max_points=recurrence_points) if x is not None and n >= 3 else None
     per = periodicity_test(states, seg, rng, n_surrogates) if n_switch >= 3 else None
 

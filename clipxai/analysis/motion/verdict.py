@@ -5,7 +5,8 @@ are separated (mean silhouette >= 0.25 in the analysis space), (2) the run *retu
 states it had left (at least ``min_returns`` re-entries: a drift that passes through
 clusters once never returns), and (3) switches are jumps: the median displacement between
 consecutive snapshots across a switch is at least ``min_jump_ratio`` times the median
-displacement inside a state (continuous drift cut into clusters has ratio ~1). Switching
+displacement inside a state (continuous drift cut into clusters has ratio ~1; the windows are
+those of ``clipxai.analysis.states.jumps``, clipped to the visits each switch touches). Switching
 that is significantly periodic (surrogate p < alpha over >= 3 cycles) is a periodic
 oscillation; switching that dies out (none in the last third and a significantly falling
 rate) is convergence. Without switching, a run whose late third no longer moves while its
@@ -25,6 +26,7 @@ from clipxai.util.words import plural, verdict_label  # noqa: F401  (the verdict
 
 VERDICTS = ("converging", "single_state", "metastable_switching", "periodic_oscillation")
 OSCILLATING = ("metastable_switching", "periodic_oscillation")  # the verdicts that mean "it oscillates"
+MERGE_RATIO = 5.0   # clusters whose switches have a jump ratio under this are merged (``infer_states``)
 
 
 @dataclass
@@ -39,6 +41,8 @@ class StateOrigin:
     min_score: float | None = None        # the bar a silhouette must reach for k >= 2
     transient_sizes: tuple[int, ...] = ()  # snapshots in each cluster merged away as a transient
     min_run: int = 3
+    merged_ratios: tuple[float, ...] = ()  # jump ratio of each pair of clusters merged as one motion
+    motion_phi: float = 0.0               # AR(1) coefficient of the motion; jumps are judged on its innovations
 
 
 @dataclass
@@ -83,10 +87,19 @@ def _vs(x: float, bar: float, digits: int = 1) -> str:
     return f"{x:.{digits}f}"
 
 
+def _no_jumps(o: StateOrigin) -> str:
+    """"the switches between N of its clusters are not jumps (jump ratio at most R < 5)"."""
+    return (f"the switches between {len(o.merged_ratios) + 1} of its clusters are not jumps (jump ratio at most "
+            f"{max(o.merged_ratios):.2f} < {MERGE_RATIO:g}), so they are stretches of one continuous motion")
+
+
 def _one_state(o: StateOrigin | None) -> str:
     """Why the state path has a single state, in the terms of the model-selection figure."""
     if o is None:
         return "the snapshots form one state"
+    if o.merged_ratios and o.clusters >= 2:
+        how = f"mean silhouette {o.score:.2f}" if o.selection == "silhouette" and o.score is not None else f"by {o.selection}"
+        return f"the clustering chose k={o.clusters} ({how}), but {_no_jumps(o)}; merged, they leave one state"
     if o.selection == "noise floor":
         return ("no principal component of the snapshots rises above their noise floor, so there is "
                 "nothing to split into clusters")
@@ -111,12 +124,19 @@ def _one_state(o: StateOrigin | None) -> str:
 
 
 def _merged(e: Evidence) -> str:
-    """"; 1 transient cluster (2 snapshot(s)) merged away" when the run has states left besides."""
+    """"; 1 transient cluster (2 snapshot(s)) merged away" when the run has states left besides, and
+    the clusters merged because their switches were not jumps."""
     o = e.origin
-    if o is None or not o.transient_sizes or e.n_states < 2:
+    if o is None or e.n_states < 2:
         return ""
-    return (f"; {plural(len(o.transient_sizes), 'transient cluster')} "
-            f"({', '.join(map(str, o.transient_sizes))} snapshot(s)) merged away")
+    out = ""
+    if o.transient_sizes:
+        out += (f"; {plural(len(o.transient_sizes), 'transient cluster')} "
+                f"({', '.join(map(str, o.transient_sizes))} snapshot(s)) merged away")
+    if o.merged_ratios:
+        out += (f"; {plural(len(o.merged_ratios), 'pair')} of clusters merged because their switches are not jumps "
+                f"(jump ratio at most {max(o.merged_ratios):.2f} < {MERGE_RATIO:g})")
+    return out
 
 
 def _why_not_switching(e: Evidence, t: Thresholds) -> str:

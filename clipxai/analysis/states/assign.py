@@ -11,15 +11,23 @@ silhouette down until real states are counted as one. The one extra component is
 state the run visits only briefly: its direction is real but too weak to clear a threshold
 tuned for reconstruction, and without it that state's snapshots fall into a neighbor's
 cluster (64-D, 4 states with Pareto dwells: exact K 90% -> 95%; see docs/analysis.md).
+
+Two things keep the count a count of meanings (issue 27). Rows that repeat the row before them
+exactly (a frozen image recorded twice) are set aside before anything is estimated, and get the
+state of the row they repeat: half the rows duplicated made the matrix rank deficient, the noise
+floor collapsed and noise was split into 8 states. And clusters whose switches are not jumps
+(``states.jumps``: window means across each switch against the same windows inside the visits)
+are merged, weakest pair first: a smooth motion inside one state (AR(1) noise, a drift, a random
+walk) is cut into many clusters by any clustering, but it never jumps between them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from clipxai.analysis.motion.verdict import StateOrigin
+from clipxai.analysis.motion.verdict import MERGE_RATIO, StateOrigin
 from clipxai.analysis.states.cluster import (
     ClusterResult,
     centroids_of,
@@ -28,9 +36,11 @@ from clipxai.analysis.states.cluster import (
     renumber_by_first_appearance,
 )
 from clipxai.analysis.states.hmm import hmm_states
+from clipxai.analysis.states.jumps import MIN_PHI, decorrelate, distinct_rows, merge_without_jumps, motion_correlation
 from clipxai.errors import ClipxaiError
 
 STATE_MODELS = ("hmm", "clusters")
+
 
 
 @dataclass
@@ -46,6 +56,9 @@ class StateResult:
     signal_rank: int | None = None  # principal components above the noise floor (None: not estimated)
     transient_sizes: list[int] = field(default_factory=list)  # snapshots in each dropped cluster
     min_run: int = 3               # a cluster the run never stays in this many snapshots is a transient
+    merged_ratios: list[float] = field(default_factory=list)  # jump ratio of each pair merged as one motion
+    repeated_rows: int = 0         # rows that repeat the row before exactly (set aside, then given its state)
+    motion_phi: float = 0.0        # AR(1) coefficient of the motion between snapshots (0: below MIN_PHI)
 
     def to_dict(self) -> dict:
         return {
@@ -56,6 +69,9 @@ class StateResult:
             "state_model": self.state_model,
             "transient_clusters_dropped": int(self.transient),
             "transient_cluster_sizes": [int(v) for v in self.transient_sizes],
+            "merged_without_jumps": [round(float(v), 4) for v in self.merged_ratios],
+            "motion_correlation": round(float(self.motion_phi), 4),
+            "repeated_rows": int(self.repeated_rows),
         }
 
 
@@ -65,7 +81,8 @@ class StateResult:
         best = max(c.scores, key=lambda k: (c.scores[k], -k)) if c.selection == "silhouette" and c.scores else None
         return StateOrigin(clusters=c.k, selection=c.selection, score=c.scores.get(c.k),
                            best_k=best, best_score=None if best is None else c.scores[best],
-                           min_score=c.min_score, transient_sizes=tuple(self.transient_sizes), min_run=self.min_run)
+                           min_score=c.min_score, transient_sizes=tuple(self.transient_sizes), min_run=self.min_run,
+                           merged_ratios=tuple(self.merged_ratios), motion_phi=self.motion_phi)
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -76,14 +93,17 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return x / norms
 
 
-def pca_reduce(x: np.ndarray, n_components: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """PCA coordinates (N, C) with C <= n_components, and the variance share of each component."""
+def pca_reduce(x: np.ndarray, n_components: int = 16, seed: int = 0,
+               fit: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """PCA coordinates (N, C) of ``x`` with C <= n_components, and the variance share of each
+    component (the components of ``fit``'s rows when given, else of ``x``'s)."""
     from sklearn.decomposition import PCA  # noqa: PLC0415
 
-    c = int(max(1, min(n_components, x.shape[0] - 1, x.shape[1])))
+    fit = x if fit is None else fit
+    c = int(max(1, min(n_components, fit.shape[0] - 1, x.shape[1])))
     pca = PCA(n_components=c, random_state=seed, svd_solver="auto")
-    reduced = pca.fit_transform(x)
-    return reduced, pca.explained_variance_ratio_
+    pca.fit(fit)
+    return pca.transform(x), pca.explained_variance_ratio_
 
 
 def signal_rank(x: np.ndarray) -> int:
@@ -138,8 +158,12 @@ def drop_transient(x: np.ndarray, labels: np.ndarray, min_run: int = 3) -> tuple
 
 def infer_states(features: np.ndarray, *, method: str = "kmeans", k: int | str = "auto", k_max: int = 10,
                  state_model: str = "hmm", pca_components: int = 16, normalize: bool = True,
-                 min_run: int = 3, seed: int = 0) -> StateResult:
-    """States of a run from its feature rows (embeddings, activations or pixels)."""
+                 min_run: int = 3, min_jump_ratio: float = MERGE_RATIO, seed: int = 0) -> StateResult:
+    """States of a run from its feature rows (embeddings, activations or pixels).
+
+    Everything is estimated on the rows that differ from the row before; a repeated row gets the
+    state (and cluster) of the row it repeats. With ``k="auto"``, clusters whose switches are not
+    jumps (ratio under ``min_jump_ratio``) are merged."""
     if state_model not in STATE_MODELS:
         raise ClipxaiError(f"Unknown state model '{state_model}'; choose one of {', '.join(STATE_MODELS)}.")
     x = np.asarray(features, dtype=np.float64)
@@ -150,12 +174,28 @@ def infer_states(features: np.ndarray, *, method: str = "kmeans", k: int | str =
         raise ClipxaiError(f"{bad} snapshot(s) have NaN or infinite values in the analyzed features.")
     if normalize:
         x = l2_normalize(x)
-    rank = signal_rank(x)
-    reduced, explained = pca_reduce(x, min(max(rank + 1, 2), pca_components), seed)
-    if rank == 0 and k == "auto":
-        clusters = one_cluster(reduced, method, "noise floor")
+    keep = distinct_rows(x)
+    if keep.sum() < 3:
+        keep[:] = True
+    source = np.cumsum(keep) - 1                       # row -> the distinct row it is (or repeats)
+    phi = motion_correlation(x[keep])
+    phi = phi if phi >= MIN_PHI else 0.0
+    # Smooth motion inside a state fills many directions with slow variance; its innovations do not,
+    # so the directions (and their number) come from the decorrelated rows and the rows are drawn in them.
+    fit = decorrelate(x[keep], phi) if phi else x[keep]
+    rank = signal_rank(fit)
+    reduced, explained = pca_reduce(x, min(max(rank + 1, 2), pca_components), seed, fit=fit)
+    xs = reduced[keep]
+    if rank == 0 and k == "auto" and (not phi or signal_rank(x[keep]) == 0):
+        clusters = one_cluster(xs, method, "noise floor")
     else:
-        clusters = cluster(reduced, method=method, k=k, k_max=k_max, seed=seed)
-    labels, transient = drop_transient(reduced, clusters.labels, min_run)
-    states = hmm_states(reduced, labels) if state_model == "hmm" else labels
-    return StateResult(reduced, explained, clusters, states, state_model, len(transient), rank, transient, min_run)
+        clusters = cluster(xs, method=method, k=k, k_max=k_max, seed=seed)
+    labels, transient = drop_transient(xs, clusters.labels, min_run)
+    states = hmm_states(xs, labels) if state_model == "hmm" else labels
+    merged: list[float] = []
+    if k == "auto":
+        relabel = hmm_states if state_model == "hmm" else None
+        states, merged = merge_without_jumps(xs, states, min_jump_ratio, relabel, phi=phi)
+    clusters = replace(clusters, labels=clusters.labels[source])
+    return StateResult(reduced, explained, clusters, states[source], state_model, len(transient), rank, transient,
+                       min_run, merged, int((~keep).sum()), phi)

@@ -1,0 +1,295 @@
+"""Sudden drops in a detrended per-step series, judged against the series' own noise, and whether
+their spacing is regular.
+
+``detect_drops`` cuts the series into ramps at its sudden changes. Every maximal run of falling
+(or rising) steps, measured against the typical ramp slope, offers one candidate: its steepest
+stretch of at most ``max_steps`` steps. A candidate's size is the gap between the line fitted to
+the ramp before it (at its end) and the line fitted to the ramp after it (at its start), each
+over at most ``CAP`` steps, net of the ramp's own climb across the stretch; its z is that size
+over its standard error (from the spread of the ramps around their lines). Each line's slope is
+shrunk toward the typical ramp slope by ``shrink`` (a ramp of a few steps cannot tell its slope
+from its noise). Candidates are then removed weakest first, each removal merging two ramps and
+re-scoring the neighbours, until every candidate left reaches a threshold. A second score
+(``"steps"``: the fall over the stretch itself in units of the step-to-step noise) is tried too,
+which wins where the noise is strongly correlated in time, and the one that finds more drops is used.
+
+The threshold is not a fixed number of standard deviations: a saw-tooth drops suddenly and
+climbs back slowly, so sudden *rises* of the same series, found by the same procedure, are
+false alarms only, and their count above a threshold estimates the false drops above it. The
+threshold is the lowest (at least ``floor``) at which the rises left are at most ``fdr`` times
+the drops left, so small drops count in a series full of them and noise does not in a series
+without any. Drops under ``relative`` times the median drop are left out (a dip far smaller than
+the saw-tooth's drops is noise the procedure let through), and so are changes across which the
+series itself falls by less than ``SUDDEN_SHARE`` of their size (the lines of a curved ramp
+can disagree where nothing sudden happens).
+
+The same elimination, stopped at a fixed z of ``TEST_Z``, also counts the drops and rises left
+there: under noise without a preference for falling, each is a drop with probability 1/2, so
+the one-sided binomial p (``sign_p``) says whether the sudden changes fall more often than they
+rise. It sees a few large drops in a long run, which the skewness test of ``dynamics`` can miss.
+
+``spacing_regularity`` asks whether the drops keep time: the statistic is the robust spread of
+the gaps between drops (interquartile range / 1.349 over the median gap; a drop missed now and
+then does not move it), compared with surrogates holding the same number of drops at random
+times over the same span, never closer than ``resolution`` steps.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+CAP = 20                 # steps of a ramp used for its line, on each side of a drop
+TAU_STEP = 0.1           # resolution of the threshold search
+TAU_MAX = 15.0
+TEST_Z = 3.5            # the fixed threshold at which drops and rises are counted for the sign test
+SUDDEN_SHARE = 0.5       # a drop's own fall must be at least this share of the gap between the ramps' lines
+
+
+def robust_scale(d: np.ndarray) -> float:
+    """Standard deviation from the median absolute deviation (drops are outliers to it)."""
+    d = np.asarray(d, dtype=np.float64)
+    s = 1.4826 * float(np.median(np.abs(d - np.median(d))))
+    return s if s > 0 else float(np.std(d))
+
+
+def _changes(x: np.ndarray, max_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start, end, sign) of the steepest stretch (<= ``max_steps`` steps) of every maximal monotone run of ``x``."""
+    d = np.diff(x)
+    starts, ends, signs = [], [], []
+    i, n = 0, len(d)
+    while i < n:
+        if d[i] == 0:
+            i += 1
+            continue
+        sign = 1 if d[i] > 0 else -1
+        j = i
+        while j < n and d[j] * sign > 0:
+            j += 1
+        run = sign * d[i:j]
+        best = (-1.0, i, i + 1)
+        for w in range(1, min(max_steps, len(run)) + 1):
+            sums = np.convolve(run, np.ones(w), mode="valid")
+            k = int(sums.argmax())
+            if sums[k] / math.sqrt(w) > best[0]:
+                best = (sums[k] / math.sqrt(w), i + k, i + k + w)
+        starts.append(best[1])
+        ends.append(best[2])
+        signs.append(sign)
+        i = j
+    return (np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64), np.asarray(signs, dtype=np.int64))
+
+
+class _Ramps:
+    """Scores a change between two ramps, from prefix sums (O(1) per candidate)."""
+
+    def __init__(self, r: np.ndarray, slope: float, shrink: float, sigma: float, step_noise: float, score: str):
+        t = np.arange(len(r), dtype=np.float64)
+        self.sums = [np.r_[0.0, np.cumsum(v)] for v in (np.ones(len(r)), t, r, t * t, t * r)]
+        self.r, self.slope, self.shrink, self.sigma, self.step_noise, self.score = r, slope, shrink, sigma, step_noise, score
+
+    def _line(self, a: int, b: int, at: float) -> tuple[float, float, float]:
+        """Value at ``at`` of the line on r[a..b] (slope shrunk toward the ramp slope), its variance / sigma^2, slope."""
+        n, st, sr, stt, s_tr = (c[b + 1] - c[a] for c in self.sums)
+        tm, rm = st / n, sr / n
+        sxx, sxy = stt - n * tm * tm, s_tr - n * tm * rm
+        slope = (sxy + self.shrink * self.slope) / (sxx + self.shrink)
+        var_slope = sxx / (sxx + self.shrink) ** 2
+        return rm + slope * (at - tm), 1.0 / n + var_slope * (at - tm) ** 2, slope
+
+    def score_of(self, left: int, a: int, b: int, right: int, sign: int) -> tuple[float, float]:
+        """(z in the direction ``sign``, signed size) of the change r[a] -> r[b] between ramps left..a and b..right."""
+        if self.score == "steps":
+            size = self.r[b] - self.r[a] - self.slope * (b - a)
+            return sign * size / (self.step_noise * math.sqrt(b - a)), size
+        left, right = max(left, a - CAP + 1), min(right, b + CAP - 1)
+        lv, lvar, ls = self._line(left, a, a)
+        rv, rvar, rs = self._line(b, right, b)
+        size = rv - lv - 0.5 * (ls + rs) * (b - a)
+        return sign * size / (self.sigma * math.sqrt(lvar + rvar)), size
+
+
+def _eliminate(ramps: _Ramps, cand: tuple, n: int, threshold: float = math.inf,
+               history: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Remove the weakest candidate until all left reach ``threshold``: (indices left, their sizes).
+
+    ``history`` collects (z, sign) of every removal, in order."""
+    starts, ends, signs = cand
+    m = len(starts)
+    alive = np.ones(m, dtype=bool)
+    prev, nxt = np.arange(-1, m - 1), np.arange(1, m + 1)
+
+    def score(k):
+        p, q = prev[k], nxt[k]
+        return ramps.score_of(0 if p < 0 else ends[p], starts[k], ends[k], n - 1 if q >= m else starts[q], signs[k])
+
+    version = np.zeros(m, dtype=np.int64)
+    heap = [(score(k)[0], 0, k) for k in range(m)]
+    heapq.heapify(heap)
+    while heap:
+        z, v, k = heapq.heappop(heap)
+        if not alive[k] or v != version[k]:
+            continue
+        if z >= threshold:
+            break
+        if history is not None:
+            history.append((z, signs[k]))
+        alive[k] = False
+        p, q = prev[k], nxt[k]
+        if p >= 0:
+            nxt[p] = q
+        if q < m:
+            prev[q] = p
+        for j in (p, q):
+            if 0 <= j < m and alive[j]:
+                version[j] += 1
+                heapq.heappush(heap, (score(j)[0], version[j], j))
+    left = np.flatnonzero(alive)
+    return left, np.asarray([score(k)[1] for k in left], dtype=np.float64)
+
+
+def _left_by_threshold(history: list, signs: np.ndarray, taus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(falls, rises) still standing when the elimination stops at each threshold in ``taus``."""
+    z = np.asarray([h[0] for h in history])
+    s = np.asarray([h[1] for h in history])
+    reached = np.maximum.accumulate(z) if len(z) else z
+    removed = np.searchsorted(reached, taus, side="left")
+    falls = np.r_[0, np.cumsum(s < 0)]
+    rises = np.r_[0, np.cumsum(s > 0)]
+    return int((signs < 0).sum()) - falls[removed], int((signs > 0).sum()) - rises[removed]
+
+
+def _ramp_slope(d: np.ndarray, cand: tuple, left: np.ndarray) -> float:
+    """Median step-to-step change outside the changes kept: the typical climb of a ramp."""
+    mark = np.zeros(len(d) + 1, dtype=np.int64)
+    np.add.at(mark, cand[0][left], 1)
+    np.add.at(mark, cand[1][left], -1)
+    ramp = np.cumsum(mark)[:len(d)] == 0
+    return float(np.median(d[ramp])) if ramp.sum() > 10 else float(np.median(d))
+
+
+def _ramp_noise(r: np.ndarray, cand: tuple, left: np.ndarray) -> float | None:
+    """Robust spread of the ramps (6 steps or more) around their own lines."""
+    bounds = zip(np.r_[0, cand[1][left]], np.r_[cand[0][left], len(r) - 1])
+    res = []
+    for a, b in bounds:
+        if b - a + 1 >= 6:
+            t = np.arange(a, b + 1)
+            res.append(r[a:b + 1] - np.polyval(np.polyfit(t, r[a:b + 1], 1), t))
+    return robust_scale(np.concatenate(res)) if res else None
+
+
+@dataclass
+class DropSearch:
+    """The drops found, and how the threshold was set."""
+
+    low: np.ndarray            # index of each drop's low point
+    sizes: np.ndarray          # how far it fell, in the series' units
+    threshold: float | None    # z a drop had to reach (None: no threshold kept false alarms low enough)
+    score: str | None          # "ramps" or "steps": which score found them
+    false_share: float | None  # rises over drops at that threshold: the estimated share of false drops
+    noise: float               # spread of the ramps around their lines, in the series' units
+    falls_at_test: int = 0     # drops and rises standing at z >= TEST_Z (same score)
+    rises_at_test: int = 0
+    sign_p: float = 1.0        # one-sided binomial p of that many drops among drops and rises (symmetric noise: 1/2 each)
+
+
+def _calibrated(r, cand, ramps_of, scores, fdr, taus):
+    """The score and threshold that find the most drops while rises stay under ``fdr`` of them."""
+    best, tests = None, {}
+    for score in scores:
+        history: list = []
+        _eliminate(ramps_of(score), cand, len(r), math.inf, history)
+        falls, rises = _left_by_threshold(history, cand[2], taus)
+        f0, r0 = _left_by_threshold(history, cand[2], np.array([TEST_Z]))
+        tests[score] = (int(f0[0]), int(r0[0]))
+        ok = (falls > 0) & (rises <= fdr * falls)
+        if ok.any():
+            j = int(np.argmax(ok))
+            if best is None or falls[j] > best[2]:
+                best = (score, float(taus[j]), int(falls[j]), float(rises[j] / falls[j]))
+    if best is None:
+        return None, np.empty(0, dtype=np.int64), np.empty(0), None, None, tests.get(scores[0], (0, 0))
+    score, tau, _, share = best
+    left, sizes = _eliminate(ramps_of(score), cand, len(r), tau)
+    return score, left, sizes, tau, share, tests[score]
+
+
+def detect_drops(r, *, max_steps: int = 3, fdr: float = 0.05, floor: float = 2.0, shrink: float = 10.0,
+                 relative: float = 0.5, iterations: int = 3) -> DropSearch:
+    """Sudden drops of the detrended series ``r`` (see the module doc)."""
+    r = np.asarray(r, dtype=np.float64)
+    n = len(r)
+    d = np.diff(r)
+    slope = float(np.median(d))
+    step_noise = robust_scale(d - np.median(d))
+    sigma = robust_scale(d[1:] - d[:-1]) / math.sqrt(6)   # white noise: a second difference has 6 sigma^2
+    empty = DropSearch(np.empty(0, dtype=np.int64), np.empty(0), None, None, None, sigma)
+    if n < 4 or step_noise == 0:
+        return empty
+    taus = np.arange(floor, TAU_MAX, TAU_STEP)
+    for it in range(iterations):
+        cand = _changes(r - slope * np.arange(n), max_steps)
+        if not len(cand[0]):
+            return empty
+
+        def ramps_of(score, slope=slope, sigma=sigma):
+            return _Ramps(r, slope, shrink, sigma, step_noise, score)
+
+        last = it == iterations - 1
+        score, left, sizes, tau, share, counted = _calibrated(r, cand, ramps_of,
+                                                              ("ramps", "steps") if last else ("ramps",), fdr, taus)
+        if last:
+            break
+        sigma = _ramp_noise(r, cand, left) or sigma       # the rough cut tells the ramps' noise and slope
+        slope = _ramp_slope(d, cand, left)
+    sign = dict(falls_at_test=counted[0], rises_at_test=counted[1], sign_p=_sign_p(*counted))
+    if score is None:
+        return DropSearch(empty.low, empty.sizes, None, None, None, sigma, **sign)
+    falls = cand[2][left] < 0
+    low, sizes = cand[1][left][falls], -sizes[falls]
+    own = r[cand[0][left][falls]] - r[low]
+    sudden = own >= SUDDEN_SHARE * sizes        # the series itself falls across the stretch, not only its lines
+    low, sizes = low[sudden], sizes[sudden]
+    if len(sizes) and relative > 0:
+        keep = sizes >= relative * np.median(sizes)
+        low, sizes = low[keep], sizes[keep]
+    return DropSearch(low, sizes, tau, score, share, sigma, **sign)
+
+
+def _sign_p(falls: int, rises: int) -> float:
+    """P(at least ``falls`` drops among falls + rises changes) when each is a drop with probability 1/2."""
+    from scipy.stats import binom  # noqa: PLC0415
+
+    n = falls + rises
+    return 1.0 if n == 0 else float(binom.sf(falls - 1, n, 0.5))
+
+
+def robust_spread(gaps: np.ndarray) -> float:
+    """Interquartile range / 1.349 over the median: a coefficient of variation that one missed drop does not move."""
+    q1, med, q3 = np.percentile(gaps, [25, 50, 75], axis=-1)
+    return (q3 - q1) / 1.349 / np.maximum(med, 1e-12)
+
+
+def spacing_regularity(times, rng: np.random.Generator, n_surrogates: int = 199,
+                       resolution: float = 2.0) -> tuple[float, float]:
+    """(robust spread of the gaps, one-sided p) against the same number of drops at random times.
+
+    The surrogates keep the first and last drop and place the others uniformly at random in
+    between, no two closer than ``resolution`` (the closest two drops can be and still be told
+    apart); p = (1 + surrogates at least as even) / (1 + their number).
+    """
+    t = np.sort(np.asarray(times, dtype=np.float64))
+    n = len(t)
+    if n < 4:
+        return float("nan"), float("nan")
+    observed = float(robust_spread(np.diff(t)))
+    free = max(t[-1] - t[0] - (n - 1) * resolution, 0.0)
+    inner = np.sort(rng.uniform(0.0, free, size=(n_surrogates, n - 2)), axis=1)
+    pts = np.concatenate([np.zeros((n_surrogates, 1)), inner, np.full((n_surrogates, 1), free)], axis=1)
+    pts += resolution * np.arange(n)
+    null = robust_spread(np.diff(pts, axis=1))
+    return observed, float((1 + np.sum(null <= observed + 1e-12)) / (1 + n_surrogates))
