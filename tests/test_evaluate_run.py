@@ -17,7 +17,7 @@ from PIL import Image
 import clipxai
 from clipxai.analysis.trust.judges import image_embeddings, text_embeddings
 from clipxai.analysis.trust.perturb import PERTURBATIONS
-from clipxai.analysis.trust.run import default_judges, state_groups
+from clipxai.analysis.trust.run import PER_STATE, default_judges, state_groups
 from clipxai.cli.commands import main
 from clipxai.models.load import load_clip
 from clipxai.prompts import load_image
@@ -74,8 +74,8 @@ def test_evaluation_json_holds_the_interface_and_its_numbers_are_the_models(hear
     assert data["final"]["judges"]["toy-b"]["cosine"] == pytest.approx(cos, abs=1e-5)
     # a state's cosine is the mean over the snapshots it names, clipped to [0, 1]
     s = data["states"][0]
-    rows = state_groups(run, summary, 16)[s["state"]]
-    assert [int(run.steps[r]) for r in rows] == s["steps"] and s["images"] == len(rows) <= 16
+    rows = state_groups(run, summary, PER_STATE)[s["state"]]
+    assert [int(run.steps[r]) for r in rows] == s["steps"] and s["images"] == len(rows) <= PER_STATE
     images = torch.from_numpy(np.clip(np.asarray(run.images[rows], np.float32), 0, 1))
     mean = float((image_embeddings(judge, images) @ text_embeddings(judge, ["❤️"])[0]).mean())
     assert s["judges"]["toy-b"]["cosine"] == pytest.approx(mean, abs=1e-5)

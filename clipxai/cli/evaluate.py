@@ -46,7 +46,8 @@ def describe(data: dict) -> str:
 @click.option("--labels", default=None,
               help="Candidate readings for the zero-shot readings, separated by commas (default: the toy world's "
                    "meanings, or the states' words).")
-@click.option("--per-state", type=click.IntRange(1, 10000), default=16, help="Snapshots measured per state.")
+@click.option("--per-state", type=click.IntRange(1, 10000), default=8,
+              help="Snapshots measured per state, spread over it (its most typical one among them).")
 @click.option("--model", default=None, help="The ascending CLIP (default: the run's own model).")
 @click.option("--device", default="auto", help="auto, cpu, cuda or mps.")
 @click.option("--json", "as_json", is_flag=True, help="Print evaluation.json instead of the text summary.")

@@ -32,7 +32,7 @@ from clipxai.util.paths import check_writable_inside, inside
 
 EVALUATION_FILE = "evaluation.json"
 SCHEMA = "clipxai.evaluation/1"
-PER_STATE = 16  # snapshots measured per state (spread over it)
+PER_STATE = 8  # snapshots measured per state (spread over it)
 MIN_REFERENCE = 3  # the fewest reference images (the pathway's spread needs three)
 
 

@@ -115,7 +115,9 @@ def _font(path: str | None, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size) if path is None else ImageFont.truetype(path, size)
 
 
+@functools.lru_cache(maxsize=4096)
 def _glyph(font_path: str | None, ch: str) -> bytes:
+    """One character drawn at a fixed size (cached: every look of a font asks for the same characters)."""
     im = Image.new("L", (48, 48), 0)
     ImageDraw.Draw(im).text((8, 8), ch, fill=255, font=_font(font_path, 24))
     return im.tobytes()
