@@ -24,6 +24,7 @@ from clipxai.analysis.explain.states import (
 )
 from clipxai.errors import ClipxaiError
 from clipxai.models import wrap_module
+from clipxai.models.ablate import ablated_rows
 from clipxai.models.components import list_components
 
 clip = pytest.importorskip("clip")
@@ -167,6 +168,27 @@ def test_mean_ablation_writes_the_mean_and_leaves_the_other_parts(models, librar
     with ablated(model, ["blocks.1.attn"], means):
         whole = model.embed_images(x)
     assert (heads - whole).abs().max() <= 1e-5 * whole.abs().max()
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_batch_with_one_ablation_per_image_equals_each_image_ablated_alone(models, library):
+    model = models[library]
+    x, reference = _x(4, 5), _x(16, 6)
+    names = ["blocks.0.attn.head1", "blocks.1.mlp", "blocks.2.attn.head0", "embed"]
+    means = component_means(model, reference, names)
+    mask = np.array([[True, False, False, False], [False, True, True, False], [False, False, False, False],
+                     [True, True, False, True]])
+    with ablated_rows(model, names, means, mask):
+        batched = model.embed_images(x)
+    for b, row in enumerate(mask):
+        with ablated(model, [n for n, on in zip(names, row) if on], means):
+            alone = model.embed_images(x[b:b + 1])
+        assert (batched[b] - alone[0]).abs().max() <= 1e-5 * alone.abs().max(), (library, b)
+    assert (batched[2] - model.embed_images(x[2:3])[0]).abs().max() <= 1e-5 * batched.abs().max()
+    with pytest.raises(ClipxaiError, match="mask"), ablated_rows(model, names, means, mask[:, :2]):
+        pass
+    with pytest.raises(ClipxaiError, match="batch of 2"), ablated_rows(model, names, means, mask):
+        model.embed_images(x[:2])
 
 
 @pytest.mark.parametrize("library", LIBRARIES)

@@ -176,3 +176,42 @@ def ablated(model, components, means: dict[str, torch.Tensor] | None = None,
 
     with _hooks(model, names, replace):
         yield
+
+
+@contextlib.contextmanager
+def ablated_rows(model, components, means: dict[str, torch.Tensor] | None, mask) -> Iterator[None]:
+    """Within the block, image ``b`` of a batch has component ``components[c]`` mean-ablated where ``mask[b, c]``.
+
+    One batch then carries a different ablation per image (the random draws of an ablation test
+    encode together instead of one image at a time). Every forward pass inside must be a batch
+    of exactly ``len(mask)`` images; ``components`` are heads, MLPs or ``embed``.
+    """
+    comps = [component(model, n) for n in components]
+    if any(c.kind in ("attn", "block") for c in comps):
+        raise ComponentError("Per-image ablation takes heads, MLPs and embed, not whole attentions or blocks.")
+    names = [c.name for c in comps]
+    means = dict(means or {})
+    if any(n not in means for n in names):
+        means = {component(model, k).name: v for k, v in means.items()}
+    missing = [n for n in names if n not in means]
+    if missing:
+        raise ComponentError(f"Mean ablation needs the mean of {missing[0]}; compute it with "
+                             f"component_means(model, reference_images, components).")
+    mask = torch.as_tensor(np.asarray(mask, dtype=bool))
+    if mask.shape != (mask.shape[0], len(names)):
+        raise ComponentError(f"The ablation mask has shape {tuple(mask.shape)}; it needs one column per component "
+                             f"({len(names)}).")
+    column = {n: i for i, n in enumerate(names)}
+
+    def replace(name, value):
+        if value.shape[0] != mask.shape[0]:
+            raise ComponentError(f"A batch of {value.shape[0]} images met an ablation mask of {mask.shape[0]} rows.")
+        rows = mask[:, column[name]].to(value.device)
+        if not bool(rows.any()):
+            return None
+        mean = means[name].to(value.device, value.dtype).expand_as(value)
+        return torch.where(rows.view(-1, *([1] * (value.dim() - 1))), mean, value)
+
+    used = [n for n in names if bool(mask[:, column[n]].any())]
+    with _hooks(model, used, replace):
+        yield

@@ -249,7 +249,7 @@ def explain_summary(run, summary: dict, opts: ExplainOptions, model, log=None) -
         r["asked"] = _asked(score[inside_rows], names, wanted, rng)
         r["ablation"] = None if k < 1 else paired_ablation_test(
             model, images[spread(inside_rows, opts.ablation_images)], target, tested, pool, means=means, k=k,
-            draws=opts.draws, label_embeddings=reading, seed=opts.seed + s)
+            draws=opts.draws, label_embeddings=reading, seed=opts.seed + s, batch_size=opts.batch_size)
         r["map"] = {"snapshot": reps[s], "step": int(steps[reps[s]])}
     log("mapping the similarity over each state's typical snapshot")
     grids = _maps(model, images, {r["state"]: reps[r["state"]] for r in results}, target, opts.batch_size)

@@ -97,7 +97,12 @@ def separating(score: np.ndarray, inside: np.ndarray, names: Sequence[str], rng:
 def component_words(direction: np.ndarray, vocabulary: Vocabulary, k: int = 5) -> list[str]:
     """The ``k`` words whose text embeddings are closest in direction to ``direction`` [D]."""
     words, text = vocabulary
-    cos = _unit(text) @ _unit(direction)
+    return _closest_words(direction, words, _unit(text), k)
+
+
+def _closest_words(direction: np.ndarray, words: Sequence[str], bank: np.ndarray, k: int) -> list[str]:
+    """``component_words`` with the vocabulary already made unit length (``bank`` [V, D])."""
+    cos = bank @ _unit(direction).astype(bank.dtype)
     return [str(words[i]) for i in np.argsort(-cos, kind="stable")[:k]]
 
 
@@ -109,21 +114,46 @@ def text_basis(outputs: np.ndarray, vocabulary: Vocabulary, k: int = 5) -> list[
     ``variance`` is the fraction of the total variance the word explained.
     """
     words, text = vocabulary
+    return _text_basis(outputs, words, _unit(text), k)
+
+
+def _text_basis(outputs: np.ndarray, words: Sequence[str], bank: np.ndarray, k: int) -> list[dict]:
+    """``text_basis`` with the vocabulary already made unit length (``bank`` [V, D]).
+
+    Projecting a direction out of all V words at every step costs V x D per step and word; the
+    same choice is made in the outputs' own r <= min(N, D) dimensions instead. With the outputs
+    X = A S B^T and the chosen directions U (orthonormal), the variance word t explains once U is
+    projected out of both is |S B^T (I - U U^T) t|^2 / (1 - |U^T t|^2): one V x D x r product
+    (Z = T B S) up front, then rank-one updates of Z.
+    """
     x = np.asarray(outputs, dtype=np.float64)
     x = x - x.mean(axis=0)
     total = float((x ** 2).sum())
-    bank = _unit(text).copy()
+    if total <= 0 or len(words) == 0:
+        return []
+    _, s, bt = np.linalg.svd(x, full_matrices=False)
+    sb = s[:, None] * bt                                   # (r, D): S B^T
+    z = (bank @ sb.T.astype(bank.dtype)).astype(np.float64)  # (V, r): S B^T t for every word
+    along = np.zeros((len(words), 0))                      # (V, j): U^T t for every word
+    chosen: list[int] = []
     basis: list[dict] = []
+    directions: list[np.ndarray] = []
     for _ in range(min(k, len(words))):
-        if total <= 0:
-            break
-        explained = ((x @ bank.T) ** 2).sum(axis=0)
-        explained[[words.index(b["word"]) for b in basis]] = -1.0   # each word once
+        left = 1.0 - (along ** 2).sum(axis=1)              # |(I - U U^T) t|^2
+        explained = np.where(left > 1e-9, (z ** 2).sum(axis=1) / np.maximum(left, 1e-9), 0.0)
+        explained[chosen] = -1.0                           # each word once
         best = int(np.argmax(explained))
-        u = bank[best].copy()
+        if explained[best] <= 0:
+            break
+        t = bank[best].astype(np.float64)
+        u = t - sum((d @ t) * d for d in directions) if directions else t
+        u = u / max(np.linalg.norm(u), 1e-12)
         basis.append({"word": str(words[best]), "variance": float(explained[best] / total)})
-        x = x - np.outer(x @ u, u)
-        bank = _unit(bank - np.outer(bank @ u, u))
+        chosen.append(best)
+        directions.append(u)
+        tu = (bank @ u.astype(bank.dtype)).astype(np.float64)   # u . t for every word
+        z = z - np.outer(tu, sb @ u)                       # S B^T (I - u u^T) t
+        along = np.column_stack([along, tu])
     return basis
 
 
@@ -143,7 +173,7 @@ def explain_states(parts, prompts, labels, names: Sequence[str], *, embedding=No
     contrib = contributions(parts, prompts, embedding)
     score = contrib @ _weights(weights, contrib.shape[-1])           # (N, C)
     rng = np.random.default_rng(seed)
-    words = None if vocabulary is None else (list(vocabulary[0]), np.asarray(vocabulary[1], dtype=np.float64))
+    words = None if vocabulary is None else (list(vocabulary[0]), _unit(vocabulary[1]).astype(np.float32))
     out = []
     for state in sorted(int(s) for s in np.unique(labels) if s >= 0):
         inside = labels == state
@@ -151,8 +181,8 @@ def explain_states(parts, prompts, labels, names: Sequence[str], *, embedding=No
         for entry in ranked:
             c = list(names).index(entry["component"])
             mean_part = parts[inside, c].mean(axis=0)
-            entry["words"] = [] if words is None else component_words(mean_part, words, n_words)
-            entry["basis"] = [] if words is None else text_basis(parts[:, c], words, basis)
+            entry["words"] = [] if words is None else _closest_words(mean_part, *words, n_words)
+            entry["basis"] = [] if words is None else _text_basis(parts[:, c], *words, basis)
         out.append({"state": state, "snapshots": int(inside.sum()),
                     "similarity": float(score[inside].sum(1).mean()), "top": ranked,
                     "separating": separating(score, inside, names, rng, top=top, draws=draws)})
