@@ -199,3 +199,113 @@ def test_the_atlas_tells_running_interrupted_failed_and_corrupt_apart(tmp_path):
         "damaged": "corrupt", "gone": "missing"}
     assert entries["stopped"].error == "SIGTERM" and entries["broke"].error == "boom"
     assert "killed" in entries["killed"].error and "n_snapshots" in entries["damaged"].error
+
+
+# ---------------------------------------------------------------------------------------
+# class 2: the viewer answers only its own names, only its own pages change state, bodies are bounded
+
+@pytest.fixture()
+def served(tmp_path):
+    from starlette.testclient import TestClient
+
+    from clipxai.view.app import create_app
+    from clipxai.view.hosts import allowed_hosts
+
+    root = tmp_path / "runs"
+    write_run(root, "one", n=20)
+
+    def client(bind="0.0.0.0", extra=()):
+        app = create_app(root, hosts=allowed_hosts(bind, extra))
+        return TestClient(app, base_url="http://localhost:8765"), app.state.token
+    return root, client
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "::", "127.0.0.2", "127.0.0.1"])
+def test_the_host_check_holds_whatever_the_viewer_binds(served, bind):
+    import socket
+
+    root, client = served
+    web, _ = client(bind)
+    for evil in ("evil.com", "evil.com:8765", "127.0.0.1.evil.com", ""):
+        reply = web.get("/", headers={"Host": evil})
+        assert reply.status_code == 400 and "Host" in reply.text
+    assert web.get("/api/runs", headers={"Host": "evil.com"}).status_code == 400
+    for own in ("localhost:8765", "127.0.0.1:8765", "[::1]:8765", "LOCALHOST."):
+        assert web.get("/", headers={"Host": own}).status_code == 200
+    if bind == "127.0.0.2":
+        assert web.get("/", headers={"Host": "127.0.0.2:8765"}).status_code == 200
+    if bind in ("0.0.0.0", "::"):
+        assert web.get("/", headers={"Host": socket.gethostname()}).status_code == 200
+
+
+def test_allow_host_adds_one_name_and_no_other(served):
+    _, client = served
+    web, _ = client("0.0.0.0", ("runs.example.org",))
+    assert web.get("/", headers={"Host": "runs.example.org"}).status_code == 200
+    assert web.get("/", headers={"Host": "evil.example.org"}).status_code == 400
+
+
+def test_view_command_binds_any_address_with_the_host_check_on(tmp_path, monkeypatch):
+    import uvicorn
+
+    import clipxai.view.app
+
+    seen = {}
+    real = clipxai.view.app.create_app
+
+    def recording(*args, **options):   # the app as the command builds it, with the Host names it is given
+        seen.update(options)
+        return real(*args, **options)
+    monkeypatch.setattr(clipxai.view.app, "create_app", recording)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
+    (tmp_path / "runs").mkdir()
+    assert main(["view", str(tmp_path / "runs"), "--host", "0.0.0.0", "--port", "0", "--allow-host", "proxy.lan"]) == 0
+    assert seen["hosts"] is not None and "proxy.lan" in seen["hosts"] and "evil.com" not in seen["hosts"]
+
+
+def test_a_state_changing_request_from_another_origin_is_refused(served):
+    root, client = served
+    web, token = client("0.0.0.0")
+    before = digest(root)
+    body = {"prompt": "red", "model": "toy", "preset": "default", "steps": 2}
+    for origin in ("http://evil.com", "null", "http://localhost:9999", "file://", "http://localhost:8765.evil.com"):
+        for url, data in (("/api/start", body), ("/api/cancel", {"id": "one"})):
+            reply = web.post(url, json=data, headers={"X-Clipxai-Token": token, "Origin": origin})
+            assert reply.status_code == 403 and "Origin" in reply.json()["error"], (url, origin)
+    assert digest(root) == before
+
+
+def test_a_request_body_over_the_limit_is_413_and_never_read_whole(served):
+    from clipxai.view.app import MAX_BODY
+
+    root, client = served
+    web, token = client("127.0.0.1")
+    before = digest(root)
+    headers = {"X-Clipxai-Token": token, "Origin": "http://localhost:8765", "Content-Type": "application/json"}
+    big = b'{"prompt": "' + b"a" * (MAX_BODY + 10) + b'"}'
+    assert web.post("/api/start", content=big, headers=headers).status_code == 413
+
+    def chunks():   # no Content-Length: the stream itself is cut off at the limit
+        for _ in range(64):
+            yield b" " * 4096
+    assert web.post("/api/cancel", content=chunks(), headers=headers).status_code == 413
+    assert web.post("/api/cancel", json={"id": "nope"}, headers=headers).status_code == 404   # a small body still works
+    assert digest(root) == before
+
+
+def test_the_projection_of_very_wide_embeddings_stays_small(tmp_path):
+    import tracemalloc
+
+    from clipxai.view.frames import projection
+
+    wide = np.lib.format.open_memmap(tmp_path / "e.npy", mode="w+", dtype=np.float32, shape=(300, 40_000))
+    wide[:] = np.random.default_rng(0).standard_normal((300, 40_000), dtype=np.float32)
+    tracemalloc.start()
+    try:
+        result = projection(wide)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(result["x"]) == 300 and np.isfinite(result["x"]).all()
+    assert peak < 200 * 2**20, peak          # a width x width covariance would be 12.8 GB
+    assert "not mapped" in projection(np.zeros((3, 2_000_000), np.float32))["error"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import re
 import socket
 import threading
 from pathlib import Path
@@ -16,6 +17,8 @@ import click
 
 from clipxai.errors import ClipxaiError
 from clipxai.util.extras import require_extra
+
+HOST_NAME = re.compile(r"\[?[A-Za-z0-9_:.-]{1,253}\]?")   # a DNS name or an address; no wildcards, no ports
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -77,8 +80,10 @@ def serving(app, host: str = "127.0.0.1", port: int = 0):
 @click.option("--port", default="8765", show_default=True, metavar="N", help="Port to listen on (0: any free port).")
 @click.option("--host", default="127.0.0.1", show_default=True, metavar="ADDRESS",
               help="Address to listen on; anything but this machine's loopback lets others see the runs.")
+@click.option("--allow-host", "allow_host", multiple=True, metavar="NAME",
+              help="Another Host name the pages may be reached by (a proxy's, a DNS alias); repeatable.")
 @click.option("--read-only", is_flag=True, help="Refuse to start or stop runs.")
-def view_command(directory, port, host, read_only):
+def view_command(directory, port, host, read_only, allow_host=()):
     """Browse, scrub, compare and start runs in a web browser (runs under DIR, default ./runs)."""
     root = Path(directory).expanduser()
     if not root.exists():
@@ -87,14 +92,20 @@ def view_command(directory, port, host, read_only):
         raise ClipxaiError(f"{root} is not a folder; give the folder that holds your runs (clipxai view DIR).")
     if not str(port).isdigit():
         raise ClipxaiError(f"The port must be a number from 0 to 65535 (got '{port}').")
+    for name in allow_host:
+        if not HOST_NAME.fullmatch(name):
+            raise ClipxaiError(f"--allow-host takes one host name or address, such as runs.example.org "
+                               f"(got {name[:80]!r}).")
     require_extra("view", "clipxai view")
     import uvicorn  # noqa: PLC0415
 
-    from clipxai.view.app import LOOPBACK_HOSTS, create_app  # noqa: PLC0415
+    from clipxai.view.app import create_app  # noqa: PLC0415
+    from clipxai.view.hosts import LOOPBACK_HOSTS, allowed_hosts  # noqa: PLC0415
 
     sock = bind(host, int(port))
     loopback = host in LOOPBACK_HOSTS
-    app = create_app(root, read_only=read_only, hosts=LOOPBACK_HOSTS if loopback else None)
+    # whatever it listens on, it answers only its own names (DNS rebinding)
+    app = create_app(root, read_only=read_only, hosts=allowed_hosts(host, tuple(allow_host)))
     if not loopback:
         click.echo(f"warning: listening on {host}: anyone who can reach this machine can see these runs"
                    + ("" if read_only else " and, with the page open, start runs (consider --read-only)") + ".",

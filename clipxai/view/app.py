@@ -30,6 +30,7 @@ from clipxai.errors import ClipxaiError
 from clipxai.runs.reader import default_run_name
 from clipxai.view.catalog import Catalog, run_facts
 from clipxai.view.frames import frame_png, projection
+from clipxai.view.hosts import LOOPBACK_HOSTS, host_name, origin_allowed
 from clipxai.view.jobs import Jobs, ascend_argv
 from clipxai.view.metrics import MetricsTail
 from clipxai.view.paths import inside
@@ -41,7 +42,7 @@ PAGES = {"/": "runs.html", "/run": "run.html", "/compare": "compare.html", "/sta
 SERVED_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".json", ".jsonl", ".csv", ".txt", ".md"}
 TEXT_TYPES = {".json": "application/json", ".jsonl": "text/plain", ".csv": "text/plain", ".txt": "text/plain",
               ".md": "text/plain"}
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MAX_BODY = 64 * 1024               # bytes of a start or cancel request; a larger one is refused (413)
 FALLBACK_PRESETS = ["default", "zer0int"]
 FALLBACK_MODELS = ["toy", "toy-b", "random:tiny", "ViT-B/32", "ViT-B/16", "ViT-L/14"]
 MAX_STEPS = 1_000_000
@@ -54,14 +55,14 @@ class SecurityHeaders:
 
     def __init__(self, app, hosts: tuple[str, ...] | None):
         self.app = app
-        self.hosts = hosts
+        self.hosts = None if hosts is None else tuple(host_name(h) for h in hosts)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if self.hosts is not None:
             host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-            if _host_name(host) not in self.hosts:
+            if host_name(host) not in self.hosts:
                 return await Response("Unknown Host header.", status_code=400)(scope, receive, send)
 
         async def send_with_headers(message):
@@ -75,11 +76,18 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def _host_name(host: str) -> str:
-    """The host part of a Host header, without port or IPv6 brackets."""
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+async def _body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it passes ``limit`` bytes (read no further: a huge body is never held)."""
+    declared = request.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _not_found(what: str = "Not found.") -> JSONResponse:
@@ -110,6 +118,7 @@ def create_app(root: str | Path, *, read_only: bool = False, token: str | None =
                hosts: tuple[str, ...] | None = LOOPBACK_HOSTS) -> Starlette:
     """The viewer of the runs under ``root``; ``hosts`` are the Host names accepted (None: any)."""
     viewer = Viewer(Path(root).resolve(), read_only=read_only, token=token or secrets.token_urlsafe(32))
+    viewer.hosts = hosts
     app = Starlette(routes=viewer.routes(), lifespan=viewer.lifespan)
     app.state.token, app.state.jobs, app.state.root = viewer.token, viewer.jobs, viewer.root
     app.add_middleware(SecurityHeaders, hosts=hosts)
@@ -127,6 +136,7 @@ class Viewer:
         self.metrics = MetricsTail(self.catalog.contains)
         self.cached_choices: dict = {}
         self.maps: dict[str, tuple] = {}      # run id -> (the Run it was computed for, its 2-D map)
+        self.hosts: tuple[str, ...] | None = LOOPBACK_HOSTS   # the Host names answered (an Origin must name one)
 
     def routes(self) -> list:
         return [Route(p, self.page) for p in PAGES] + [
@@ -219,14 +229,19 @@ class Viewer:
 
     async def _checked(self, request: Request) -> dict | Response:
         """The JSON body of a state-changing request, or the response refusing it."""
+        if not origin_allowed(request.headers.get("origin"), request.headers.get("host", ""), self.hosts):
+            return JSONResponse({"error": "This request comes from another site's page (its Origin)."}, status_code=403)
         given = request.headers.get("x-clipxai-token", "")
         if not hmac.compare_digest(given.encode(), self.token.encode()):
             return JSONResponse({"error": "This request needs the page's token (reload the page)."}, status_code=403)
         if self.read_only:
             return JSONResponse({"error": "This viewer is read-only (started with --read-only)."}, status_code=403)
+        raw = await _body(request, MAX_BODY)
+        if raw is None:
+            return JSONResponse({"error": f"The request body is larger than {MAX_BODY} bytes."}, status_code=413)
         try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             body = None
         if not isinstance(body, dict):
             return JSONResponse({"error": "The request body must be a JSON object."}, status_code=400)

@@ -15,6 +15,9 @@ from PIL import Image
 
 MAX_THUMB = 512
 PCA_FIT_ROWS = 4000
+MAX_FIT_VALUES = 4_000_000    # values of the rows a map is fitted on (32 MB as float64)
+PROJECT_ROWS = 512             # rows projected at a time
+MAX_WIDTH = 1 << 20           # wider embeddings are not mapped
 MAX_SERIES_POINTS = 4000
 
 
@@ -45,26 +48,45 @@ def frame_png(images: np.ndarray | None, index: int, size: int | None = None) ->
     return buf.getvalue()
 
 
+def _unit_rows(rows) -> np.ndarray:
+    """Rows as float64 unit vectors (NaN as 0), flattened to one axis each."""
+    emb = np.nan_to_num(np.asarray(rows, dtype=np.float64).reshape(len(rows), -1))
+    emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    return emb
+
+
 def projection(embeddings: np.ndarray | None) -> dict:
-    """2-D PCA coordinates of every row's unit embedding (empty lists when there are fewer than two)."""
+    """2-D PCA coordinates of every row's unit embedding (empty lists when there are fewer than two).
+
+    What it holds in memory is bounded whatever the run's shape: at most ``MAX_FIT_VALUES``
+    values are fitted (fewer rows when the embeddings are wide, a row-by-row Gram matrix when
+    they are wider than the rows fitted), the rest are projected as many rows at a time,
+    and embeddings wider than ``MAX_WIDTH`` are not mapped at all (``error`` says so).
+    """
     empty = {"x": [], "y": [], "method": "pca"}
     if embeddings is None or len(embeddings) < 2:
         return empty
+    n, width = len(embeddings), int(np.prod(np.shape(embeddings)[1:], dtype=np.int64))
+    if not 1 <= width <= MAX_WIDTH:
+        return {**empty, "error": f"embeddings {width} wide are not mapped (at most {MAX_WIDTH})"}
     try:
-        emb = np.asarray(embeddings, dtype=np.float64).reshape(len(embeddings), -1)
-    except (OSError, ValueError):
+        fit_rows = max(2, min(PCA_FIT_ROWS, MAX_FIT_VALUES // width))
+        fit = _unit_rows(embeddings[:: max(1, n // fit_rows)])
+        mean = fit.mean(axis=0)
+        centred = fit - mean
+        if width <= len(fit):
+            _, vectors = np.linalg.eigh(centred.T @ centred)
+            axes = vectors[:, ::-1][:, :2]
+        else:   # the same two axes from the rows' Gram matrix, never a width x width one
+            _, vectors = np.linalg.eigh(centred @ centred.T)
+            axes = centred.T @ vectors[:, ::-1][:, :2]
+            axes /= np.maximum(np.linalg.norm(axes, axis=0, keepdims=True), 1e-12)
+        # a fixed sign per axis, so a growing live run does not flip its picture
+        axes *= np.where(axes[np.abs(axes).argmax(axis=0), [0, 1]] < 0, -1.0, 1.0)
+        chunk = max(1, min(PROJECT_ROWS, MAX_FIT_VALUES // width))
+        xy = np.concatenate([(_unit_rows(embeddings[i:i + chunk]) - mean) @ axes for i in range(0, n, chunk)])
+    except (OSError, ValueError, MemoryError):
         return empty
-    emb = np.nan_to_num(emb)
-    emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    step = max(1, len(emb) // PCA_FIT_ROWS)
-    fit = emb[::step]
-    mean = fit.mean(axis=0)
-    centred = fit - mean
-    _, vectors = np.linalg.eigh(centred.T @ centred)
-    axes = vectors[:, ::-1][:, :2]
-    # a fixed sign per axis, so a growing live run does not flip its picture
-    axes *= np.where(axes[np.abs(axes).argmax(axis=0), [0, 1]] < 0, -1.0, 1.0)
-    xy = (emb - mean) @ axes
     return {"x": np.round(xy[:, 0], 5).tolist(), "y": np.round(xy[:, 1], 5).tolist(), "method": "pca"}
 
 
