@@ -13,11 +13,13 @@ the built-in terms (imported here, so they are registered); ``load`` turns a nam
 """
 
 from clipxai.terms.base import Objective, Step, list_losses, list_terms, register_loss, register_term
+from clipxai.terms.diversity import diversity
 from clipxai.terms.features import channel, direction, head, neuron
 from clipxai.terms.image import range_penalty, tv
 from clipxai.terms.load import load_loss, load_term, parse_term_option
+from clipxai.terms.palette import palette
 from clipxai.terms.prompt import cosine, logexp_cosine, memory, spherical
 
 __all__ = ["Objective", "Step", "list_terms", "register_term", "list_losses", "register_loss", "load_term",
            "load_loss", "parse_term_option", "cosine", "spherical", "logexp_cosine", "memory", "tv",
-           "range_penalty", "neuron", "channel", "direction", "head"]
+           "range_penalty", "neuron", "channel", "direction", "head", "palette", "diversity"]

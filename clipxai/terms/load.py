@@ -10,7 +10,9 @@ from pathlib import Path
 
 from clipxai.errors import TermError
 from clipxai.terms.base import TERMS, Objective, _entry_point_terms
+from clipxai.terms.diversity import parse_diversity
 from clipxai.terms.features import parse_spec
+from clipxai.terms.palette import parse_palette
 from clipxai.util.registry import did_you_mean
 
 
@@ -22,6 +24,10 @@ def load_term(spec: str) -> Objective:
     feature = parse_spec(spec)  # neuron:LAYER:UNIT, channel:..., direction:..., head:...
     if feature is not None:
         return feature
+    for parse in (parse_palette, parse_diversity):  # built-ins that take an argument: palette:#hex,..., diversity:LAYER
+        argued = parse(spec)
+        if argued is not None:
+            return argued
     if spec in TERMS:
         return _as_objective(TERMS[spec](), spec)
     eps = _entry_point_terms()
