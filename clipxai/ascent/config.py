@@ -74,6 +74,10 @@ class ObjectiveConfig:
     terms: list[str] = field(default_factory=list)           # "spec" or "spec=weight"
     image_prompts: list[str] = field(default_factory=list)   # "file.png" or "file.png:weight"
     text_context: str = "trimmed"            # trimmed (fast) | full (pads to the whole context)
+    style: str | None = None                 # "TEXT" or "TEXT:W": a style prompt, its own term style(TEXT)
+    accentuate: str | None = None            # an image the pixels start from and stay close to (activations)
+    accent_weight: float = 1.0               # weight of the accent term (subtracted)
+    accent_layers: str | None = None         # layers it compares, comma-separated (None: the middle block)
 
 
 @dataclass
@@ -172,7 +176,8 @@ FLAT: dict[str, str] = {
     "similarity": "objective.similarity", "temperature": "objective.temperature", "tv": "objective.tv",
     "tv_reduction": "objective.tv_reduction", "memory": "objective.memory", "range": "objective.range",
     "terms": "objective.terms", "losses": "objective.terms", "image_prompts": "objective.image_prompts",
-    "text_context": "objective.text_context",
+    "text_context": "objective.text_context", "style": "objective.style", "accentuate": "objective.accentuate",
+    "accent_weight": "objective.accent_weight", "accent_layers": "objective.accent_layers",
     "snapshot_every": "record.snapshot_every", "log_every": "record.log_every", "hooks": "record.hooks",
     "activations": "record.activations", "gradients": "record.gradients", "record_gradients": "record.gradients",
     "frames": "record.frames",
@@ -315,6 +320,8 @@ def resolve_config(prompt: str, options: dict[str, Any]) -> AscendConfig:
             raise ClipxaiError(f"--{alias.replace('_', '-')} applies to --param {', '.join(takers)} only "
                                f"(got --param {param}).")
     param_options = {**preset.param_defaults.get(param, {}), **given, **(options.get("param_options") or {})}
+    if flat.get("accentuate"):  # feature accentuation starts the pixels from its image
+        param_options = _accentuated_start(param, param_options, flat["accentuate"])
     data["param"] = {"name": param, "options": check_param_options(param, param_options)}
     if data.get("size") is not None:
         data["size"] = tuple(int(v) for v in data["size"])
@@ -330,6 +337,15 @@ def resolve_config(prompt: str, options: dict[str, Any]) -> AscendConfig:
     cfg = AscendConfig.from_dict(data)
     validate(cfg)
     return cfg
+
+
+def _accentuated_start(param: str, options: dict, image: str) -> dict:
+    """The pixels' options with ``init_image`` set to the image ``--accentuate`` names."""
+    if param != "pixels":
+        raise ClipxaiError(f"--accentuate starts the pixels from its image; it takes --param pixels (got --param {param}).")
+    if options.get("init_image") not in (None, image):
+        raise ClipxaiError("--accentuate starts from its own image; leave --init-image out.")
+    return {**options, "init_image": image}
 
 
 def _declared_or_empty(declared_options, name: str) -> dict:
@@ -368,6 +384,7 @@ def validate(cfg: AscendConfig) -> None:
     need(math.isfinite(o.weight_decay) and o.weight_decay >= 0,
          f"--weight-decay must be a number that is not negative (got {o.weight_decay}).")
     _validate_ablation(cfg.ablation)
+    _validate_accent(obj)
     for flag, weight in (("--tv", obj.tv), ("--memory", obj.memory), ("--range", obj.range)):
         need(math.isfinite(weight), f"{flag} must be a finite number (got {weight}).")
     for flag, amount in (("--jitter", a.jitter), ("--aug-noise", a.noise)):
@@ -379,6 +396,16 @@ def validate(cfg: AscendConfig) -> None:
          f"--name must be a plain folder name without control characters (got {cfg.name!r}).")
     need(cfg.name is None or len(cfg.name.encode()) + len(f"-seed{cfg.seed + cfg.seeds}") <= 255,
          f"--name is {len(cfg.name or '')} characters; a folder name must stay under 255 bytes with its seed suffix.")
+
+
+def _validate_accent(obj: ObjectiveConfig) -> None:
+    """The style and accentuation options, one sentence for the first wrong one."""
+    if obj.style is not None and not str(obj.style).strip():
+        raise ClipxaiError("--style is empty; give the style as text, e.g. --style \"an oil painting\".")
+    if not (isinstance(obj.accent_weight, (int, float)) and math.isfinite(obj.accent_weight) and obj.accent_weight >= 0):
+        raise ClipxaiError(f"--accent-weight must be a number that is not negative (got {obj.accent_weight}).")
+    if not obj.accentuate and (obj.accent_weight != 1.0 or obj.accent_layers is not None):
+        raise ClipxaiError("--accent-weight and --accent-layers apply to --accentuate IMAGE, and none is given.")
 
 
 def _validate_ablation(a: AblationConfig) -> None:

@@ -30,15 +30,17 @@ from clipxai.errors import ClipxaiError, NonFiniteLossError, RunError, TermError
 from clipxai.models.base import ClipModel
 from clipxai.models.load import load_clip
 from clipxai.params.base import make_param
+from clipxai.params.pixels import load_init_image
 from clipxai.prompts import EncodedPrompt, encode_prompts, parse_image_prompt, parse_prompts
 from clipxai.runs.load import load_run
 from clipxai.runs.reader import Run, read_manifest
 from clipxai.runs.writer import is_disk_full, is_locked
+from clipxai.terms.accent import accent, parse_layers
 from clipxai.terms.base import Objective
 from clipxai.terms.features import feature_terms
 from clipxai.terms.image import range_penalty, tv
 from clipxai.terms.load import load_term, parse_term_option
-from clipxai.terms.prompt import cosine, logexp_cosine, memory, spherical
+from clipxai.terms.prompt import cosine, logexp_cosine, memory, parse_style, spherical, style
 from clipxai.util.seeding import generator
 
 
@@ -70,7 +72,21 @@ def build_objective(cfg: AscendConfig, prompts: list[EncodedPrompt],
         spec, weight = parse_term_option(option)
         feature = feature_terms(spec, list(zip(models, [n for n, _ in members]))) if models else None
         obj = obj + weight * (feature if feature is not None else load_term(spec))
+    if o.style:  # a style prompt, scored apart from the content prompt
+        text, weight = parse_style(o.style)
+        obj = obj + weight * style(text)
+    if o.accentuate:  # feature accentuation: stay close to the start image in the model's activations
+        start = load_init_image(o.accentuate, _shape(cfg, models))
+        obj = obj - o.accent_weight * accent(start, parse_layers(o.accent_layers))
     return obj
+
+
+def _shape(cfg: AscendConfig, models: list[ClipModel] | None) -> tuple[int, int]:
+    """The run's image shape (height, width): ``--size`` or the first model's input."""
+    if cfg.size:
+        return int(cfg.size[1]), int(cfg.size[0])
+    r = models[0].input_resolution if models else load_clip(model_specs(cfg.model)[0][0], cfg.device).input_resolution
+    return r, r
 
 
 def _members(cfg: AscendConfig, models: ClipModel | list[ClipModel] | None) -> list[tuple[ClipModel, float, str]]:

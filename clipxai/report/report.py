@@ -244,7 +244,11 @@ def _intro(runs, summaries) -> str:
     steps = sorted({s.steps[-1] for s in summaries if s.steps}) or ["n/a"]
     span = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
     model = f" (model: {', '.join(models)})" if models else ""
-    return (f"{plural(len(runs), 'run')}{model}, snapshots up to step {span}. Metrics are computed in PCA "
+    # a style prompt (--style) is scored apart from the content prompt: say so, and where its values are
+    styles = sorted({str(r.option("style")) for r in runs if r.option("style")})
+    style = (f" The style prompt {', '.join(f'“{t}”' for t in styles)} was scored apart from the content prompt: "
+             f"its values are the term style(...) in the loss-terms chart, not the prompt similarity." if styles else "")
+    return (f"{plural(len(runs), 'run')}{model}, snapshots up to step {span}.{style} Metrics are computed in PCA "
             f"space, never in UMAP or t-SNE coordinates; every number is defined at the end, under "
             f"How to read the numbers.")
 

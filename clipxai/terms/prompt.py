@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
+from clipxai.errors import TermError
 from clipxai.terms.base import Objective, Step, register_term
 
 
@@ -44,6 +47,27 @@ def logexp_cosine(prompt: str | None = None, temperature: float = 5.0, member: i
         cos = torch.stack([F.cosine_similarity(f, text, dim=1).mean() for f in seen.features])
         return torch.log(torch.exp(cos / temperature))
     return Objective(term, _named(f"logexp_cosine(T={temperature:g})", at))
+
+
+def style(text: str, member: int = 0) -> Objective:
+    """Cosine of the views to a style prompt (``--style``), named ``style(TEXT)``: kept apart from the content
+    prompt, so metrics.jsonl and the report show how much of each the image holds."""
+    def term(step: Step) -> torch.Tensor:
+        return step.member(member).similarity(text)
+    return Objective(term, f"style({text})")
+
+
+def parse_style(value: str) -> tuple[str, float]:
+    """``"TEXT"`` or ``"TEXT:W"`` -> (text, weight); a trailing ``:number`` is the weight (1 without one)."""
+    head, sep, tail = value.rpartition(":")
+    try:
+        weight = float(tail) if sep and head.strip() else None
+    except ValueError:
+        weight = None
+    text, weight = (head, weight) if weight is not None else (value, 1.0)
+    if not text.strip() or not math.isfinite(weight):
+        raise TermError(f"--style '{value}' needs a text and, after a colon, a finite weight.")
+    return text.strip(), weight
 
 
 @register_term("memory")
