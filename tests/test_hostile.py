@@ -309,3 +309,76 @@ def test_the_projection_of_very_wide_embeddings_stays_small(tmp_path):
     assert len(result["x"]) == 300 and np.isfinite(result["x"]).all()
     assert peak < 200 * 2**20, peak          # a width x width covariance would be 12.8 GB
     assert "not mapped" in projection(np.zeros((3, 2_000_000), np.float32))["error"]
+
+
+# ---------------------------------------------------------------------------------------
+# class 3: resume checks every array against the manifest and changes nothing when it refuses
+
+def _damage(run: Path, how: str) -> None:
+    snaps = run / "snapshots"
+    if how == "half-images":
+        data = (snaps / "images.npy").read_bytes()
+        (snaps / "images.npy").write_bytes(data[: len(data) // 2])
+    elif how == "short-embeddings":
+        emb = np.load(snaps / "embeddings.npy")
+        np.save(snaps / "embeddings.npy", emb[:-1])
+    elif how == "float64-embeddings":
+        np.save(snaps / "embeddings.npy", np.load(snaps / "embeddings.npy").astype(np.float64))
+    elif how == "not-npy":
+        (snaps / "latents.npy").write_bytes(b"not an array at all")
+    elif how == "grown-steps":
+        np.save(snaps / "steps.npy", np.zeros(40, np.int64))
+
+
+@pytest.mark.parametrize("how, words", [("half-images", ["images.npy", "bytes", "damaged"]),
+                                        ("short-embeddings", ["embeddings.npy", "shape"]),
+                                        ("float64-embeddings", ["embeddings.npy", "float64", "float32"]),
+                                        ("not-npy", ["latents.npy", "not a readable .npy"]),
+                                        ("grown-steps", ["steps.npy", "shape"])])
+def test_resume_refuses_a_damaged_array_and_changes_nothing(elsewhere, capsys, how, words):
+    work, _ = elsewhere
+    run = toy_run()
+    _damage(run, how)
+    before = digest(work)
+    assert main(["ascend", "--resume", "runs/x", "--steps", "6", "--quiet"]) == 2
+    message = one_sentence(capsys)
+    assert all(w in message for w in words) and "nothing was changed" in message, message
+    assert digest(work) == before
+
+
+def test_a_resume_that_fails_before_writing_leaves_the_run_as_it_was(elsewhere, monkeypatch):
+    from clipxai.ascent.engine import Engine
+    from clipxai.runs.load import load_run
+
+    work, _ = elsewhere
+    run = toy_run()
+    before = digest(work)
+
+    def broken(self, index):
+        raise RuntimeError("the first step of the resume breaks")
+    with monkeypatch.context() as patched, pytest.raises(RuntimeError):
+        patched.setattr(Engine, "step", broken)
+        clipxai.ascend(resume=run, steps=8, quiet=True)
+    assert digest(work) == before and load_run(run).status == "complete"
+    [resumed] = clipxai.ascend(resume=run, steps=8, quiet=True)   # and it still resumes
+    assert resumed.status == "complete" and resumed.n == 4
+
+
+def test_resume_on_a_read_only_file_system_is_one_sentence(elsewhere, capsys, monkeypatch):
+    import errno
+
+    import clipxai.runs.writer
+
+    work, _ = elsewhere
+    toy_run()
+    before = digest(work)
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args)
+    monkeypatch.setattr(clipxai.runs.writer.os, "open", read_only)
+    assert main(["ascend", "--resume", "runs/x", "--steps", "6", "--quiet"]) == 2
+    assert "cannot be written" in one_sentence(capsys)
+    assert digest(work) == before

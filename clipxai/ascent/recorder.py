@@ -70,6 +70,7 @@ class RunRecorder(Callback):
         self.extra = extra_manifest or {}
         self.writers: list[RunWriter] = []
         self._resume_path: Path | None = None
+        self._unstarted = False          # a resume that has not written yet
         self._t0 = 0.0
         self.time_offset = 0.0
 
@@ -130,7 +131,19 @@ class RunRecorder(Callback):
         }
 
     def _reopen(self, engine: Engine) -> None:
-        writer = RunWriter.reopen(self._resume_path)
+        """Lock the run and check its arrays; it changes only once the resume writes (``_start_writing``)."""
+        self.writers = [RunWriter.reopen(self._resume_path)]
+        self._unstarted = True
+
+    def _start_writing(self, engine: Engine) -> None:
+        """The first write of a resume: grow the arrays, drop metrics past the checkpoint, mark it running.
+
+        Deferred to the first step that reaches its backward pass, so a resume that fails
+        before (a broken term, a full disk while growing) leaves the run exactly as it was.
+        """
+        if not self._unstarted:
+            return
+        [writer] = self.writers
         steps, start = engine.steps, engine.start_step
         # The ascent as first asked for (upgraded to format 2), with what a resume may change.
         asked = AscendConfig.from_dict(writer.manifest["config"])
@@ -139,14 +152,21 @@ class RunRecorder(Callback):
         writer.grow(rows_for(steps, self.every))
         writer.truncate_metrics(start - 1)
         self.time_offset = writer.last_metrics_time()
+        self._unstarted = False
         writer.write_manifest(status="running", steps_total=steps, steps_done=start,
                               n_snapshots=rows_for(start, self.every), resumed_at=start,
                               stop_reason=None, error=None)
-        self.writers = [writer]
 
     # -- snapshots ------------------------------------------------------------------------------
     def snapshot_inputs(self, engine: Engine, image: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Raw CLIP features of the un-augmented images, and the hooked activations."""
+        """Raw CLIP features of the un-augmented images, and the hooked activations (batch-invariant:
+        one image per pass, so a seed records the same numbers alone or in a batch)."""
+        if engine.parts.batch_invariant and image.shape[0] > 1:
+            rows = [self._snapshot_inputs(engine, image[k:k + 1]) for k in range(image.shape[0])]
+            return torch.cat([f for f, _ in rows]), {name: torch.cat([a[name] for _, a in rows]) for name in rows[0][1]}
+        return self._snapshot_inputs(engine, image)
+
+    def _snapshot_inputs(self, engine: Engine, image: torch.Tensor) -> tuple[torch.Tensor, dict]:
         model, normalize = engine.model, engine.parts.normalize
         with torch.no_grad():
             if not self.hooks:
@@ -161,14 +181,17 @@ class RunRecorder(Callback):
             step.image.retain_grad()
 
     def on_backward(self, engine: Engine, step: Step) -> None:
+        self._start_writing(engine)
         if not step.snapshot:
             return
         row = row_of(step.index, self.every)
         feats, acts = self.snapshot_inputs(engine, step.image)
         with torch.no_grad():  # every other model of an ensemble: its embedding of the image
-            others = {f"{fmt.MEMBER_EMBEDDINGS_PREFIX}{_slug(m.name)}": m.model.embed_images(step.image.detach(),
-                                                                          normalize=engine.parts.normalize).cpu().numpy()
-                      for m in engine.parts.members[1:]}
+            alone = engine.parts.batch_invariant
+            others = {f"{fmt.MEMBER_EMBEDDINGS_PREFIX}{_slug(m.name)}": torch.cat([
+                m.model.embed_images(x, normalize=engine.parts.normalize)
+                for x in (step.image.detach().split(1) if alone else [step.image.detach()])]).cpu().numpy()
+                for m in engine.parts.members[1:]}
         image = step.image.detach().float().cpu().numpy()
         latent = engine.param.latent().float().cpu().numpy()
         buffers = {k: v.detach().float().cpu().numpy() for k, v in engine.param.buffers.items()}
@@ -249,6 +272,10 @@ class RunRecorder(Callback):
                 w.write_manifest(steps_done=step.index + 1, n_snapshots=row_of(step.index, self.every) + 1)
 
     def on_end(self, engine: Engine, status: str) -> None:
+        if self._unstarted:   # a resume that wrote nothing: the run stays as it was, whatever ended it
+            for w in self.writers:
+                w.close()
+            return
         err = engine.error
         fields = {"steps_done": engine.steps_done, "n_snapshots": rows_for(engine.steps_done, self.every)}
         resumable = all((p / CHECKPOINT).is_file() for p in self.paths)
@@ -313,6 +340,10 @@ class Checkpointer(Callback):
         for k, path in enumerate(self.recorder.paths):
             save_torch(seed_state(state, k, len(engine.seeds)), path / CHECKPOINT)
         self.saved_at = engine.steps_done
+
+    def on_start(self, engine: Engine) -> None:
+        if self.recorder._resume_path is not None:   # a resume starts from the checkpoint it read
+            self.saved_at = engine.steps_done
 
     def on_step_end(self, engine: Engine, step: Step) -> None:
         done = step.index + 1

@@ -44,7 +44,11 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> "RunLock":
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as err:   # a read-only file system, a folder without write permission
+            raise RunError(f"{self.path} cannot be written ({err.strerror or err}), so nothing can be recorded "
+                           f"in it; nothing was changed.") from err
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -100,6 +104,51 @@ def new_npy(file: Path, dtype: np.dtype, shape: tuple) -> np.memmap:
         file.unlink(missing_ok=True)
         raise
     return np.load(file, mmap_mode="r+")
+
+
+def _npy_header(file: Path) -> tuple[tuple, np.dtype, int]:
+    """The shape, dtype and data offset a .npy file's header states (``RunError`` when it has none)."""
+    try:
+        with open(file, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f, max_header_size=10_000)
+            return tuple(shape), dtype, f.tell()
+    except (OSError, ValueError, EOFError, SyntaxError, TypeError) as err:
+        raise RunError(f"{file} is not a readable .npy array ({type(err).__name__}); the run cannot be resumed "
+                       f"(nothing was changed).") from err
+
+
+def check_arrays(path: Path, manifest: dict) -> dict[str, Path]:
+    """Every array the manifest lists, checked against it (shape, dtype, file size): name -> file.
+
+    A resume writes into these files in place, so a damaged one (cut short, too few rows,
+    another dtype) must be refused before it is opened, never filled with zeros or grown.
+    """
+    files = {}
+    rows = manifest.get("n_snapshots", 0)
+    for name, info in manifest.get("arrays", {}).items():
+        file = inside(path, info["file"], "array file")
+        if not file.is_file():
+            raise RunError(f"{path} is missing {info['file']}, which its manifest lists.")
+        shape, dtype, offset = _npy_header(file)
+        listed, listed_dtype = info.get("shape"), info.get("dtype")
+        if not isinstance(listed, list) or list(shape) != listed:
+            raise RunError(f"{path}: {info['file']} holds an array of shape {list(shape)}, but the manifest lists "
+                           f"{str(listed)[:60]}; the run cannot be resumed (nothing was changed).")
+        if dtype.hasobject or dtype.name != listed_dtype:
+            raise RunError(f"{path}: {info['file']} holds {dtype.name} values, but the manifest lists "
+                           f"{str(listed_dtype)[:40]}; the run cannot be resumed (nothing was changed).")
+        expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        size = file.stat().st_size
+        if size != expected:
+            raise RunError(f"{path}: {info['file']} is {size} bytes, but its array takes {expected}; it is damaged "
+                           f"(cut short?), so the run cannot be resumed (nothing was changed).")
+        if not shape or shape[0] < rows:
+            raise RunError(f"{path}: {info['file']} has {shape[0] if shape else 0} rows, but the manifest counts "
+                           f"{rows} snapshots; the run cannot be resumed (nothing was changed).")
+        files[name] = file
+    return files
 
 
 class RunWriter:
@@ -162,19 +211,21 @@ class RunWriter:
     def reopen(cls, path: str | Path) -> "RunWriter":
         """Open an existing run to continue it (resume): locked, arrays read-write, metrics appended."""
         path = Path(path)
+        if is_locked(path):
+            RunLock(path).acquire()   # refused, naming the process that holds it
+        # Everything is checked before anything is opened for writing: a refusal changes nothing.
+        manifest = read_manifest(path)
+        check_writable_inside(path, path)
+        files = check_arrays(path, manifest)
         lock = RunLock(path).acquire()
-        try:
-            manifest = read_manifest(path)
-            check_writable_inside(path, path)
-        except BaseException:
-            lock.release()
-            raise
         writer = cls(path, manifest, lock)
-        for name, info in manifest.get("arrays", {}).items():
-            file = inside(path, info["file"], "array file")
-            if not file.is_file():
-                raise RunError(f"{path} is missing {info['file']}, which its manifest lists.")
-            writer.arrays[name] = np.load(file, mmap_mode="r+")
+        try:
+            for name, file in files.items():
+                writer.arrays[name] = np.load(file, mmap_mode="r+")
+        except (OSError, ValueError) as err:
+            lock.release()
+            raise RunError(f"{path}: an array cannot be opened for writing ({type(err).__name__}: {err}); "
+                           f"nothing was changed.") from err
         return writer
 
     # -- arrays ---------------------------------------------------------------------------
