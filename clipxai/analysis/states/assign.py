@@ -193,6 +193,9 @@ def infer_states(features: np.ndarray, *, method: str = "kmeans", k: int | str =
     labels, transient = drop_transient(xs, clusters.labels, min_run)
     states = hmm_states(xs, labels) if state_model == "hmm" else labels
     merged: list[float] = []
+    if phi:  # now that there are states, the motion is measured inside their visits only (not across switches)
+        phi = motion_correlation(x[keep], states)
+        phi = phi if phi >= MIN_PHI else 0.0
     if k == "auto":
         relabel = hmm_states if state_model == "hmm" else None
         states, merged = merge_without_jumps(xs, states, min_jump_ratio, relabel, phi=phi)
