@@ -92,5 +92,8 @@ def test_the_opening_follows_the_numbers():
     assert "pixel values -9 to 8, shown clipped to [0, 1]" in text
     assert "read as mouth, heart to the independent judge and as mouth, heart by their colours" in text
     assert "every ~96, n/a steps" in text  # a run without two drops has no spacing
-    assert "the states found in the snapshots say one state, not settled; one state, not settled;" in text
+    # issue 27: where the per-step dynamics cycle, every view says so next to the states verdict (the demo too),
+    # so the two cycling seeds carry the cycling note (summaries without `regular` give an average gap, not a period)
+    assert ("the states found in the snapshots say one state, not settled; cycling: drops ~10 steps apart on average; "
+            "one state, not settled; cycling: drops ~13 steps apart on average; one state, not settled.") in text
     assert "The states in the snapshots say settled; settled (0, 0 switches)" in text

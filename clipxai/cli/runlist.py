@@ -25,7 +25,7 @@ from clipxai.runs.find import MAX_DEPTH, find_runs  # noqa: F401  (find_runs liv
 from clipxai.runs.format import CHECKPOINT_FILE, MIN_SNAPSHOTS, RUN_FILE, manifest_problem
 from clipxai.runs.reader import model_label
 from clipxai.runs.summary import Summary, read_summary
-from clipxai.util.words import verdict_label
+from clipxai.util.words import verdict_phrase
 
 COLUMNS = ("name", "status", "prompt", "model", "steps", "snapshots", "verdict", "age")
 CORRUPT = "corrupt"
@@ -92,15 +92,9 @@ def _status(manifest: dict, path: Path) -> str:
 
 
 def _verdict(path: Path) -> str:
+    """The run's verdict in the words every view uses, with the cycling note (``verdict_phrase``)."""
     summary = Summary.of(read_summary(path))
-    if summary.verdict is None:
-        return ""
-    words = verdict_label(summary.verdict, summary.n_states)
-    dynamics = summary.dynamics or {}
-    if dynamics.get("cycling"):
-        spacing = dynamics.get("mean_spacing_steps")
-        words += f"; cycling every ~{spacing if isinstance(spacing, (int, float)) else 0:.0f} steps"
-    return words
+    return verdict_phrase(summary.data) if summary.verdict is not None else ""
 
 
 def next_step(row: dict, path: Path) -> tuple[str | None, str]:
@@ -154,7 +148,7 @@ def _cut(text: str, width: int | None) -> str:
 
 def table(rows: list[dict]) -> str:
     """The rows as aligned text columns (long prompts and verdicts shortened; names never, so they paste)."""
-    limits = {"name": None, "prompt": 30, "model": 40, "verdict": 40}
+    limits = {"name": None, "prompt": 30, "model": 40, "verdict": 100}   # room for the cycling note
     shown = [{**r, "name": shlex.quote(r["path"])} for r in rows]
     cells = [list(COLUMNS)] + [[_cut(r[c], limits.get(c, 30)) for c in COLUMNS] for r in shown]
     widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]

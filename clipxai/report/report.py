@@ -39,6 +39,7 @@ from clipxai.runs.format import FINAL_IMAGE
 from clipxai.runs.summary import Summary
 from clipxai.util.files import atomic_write_text
 from clipxai.util.paths import check_can_write, is_inside
+from clipxai.util.words import verdict_phrase
 
 # -- configuration and environment, once when shared ------------------------------------------
 
@@ -138,7 +139,7 @@ def _final_images(runs, summaries, labels, fig_dir: Path) -> list[tuple[Path, st
 
 
 def _journeys(runs, summaries, labels, fig_dir: Path) -> Path | None:
-    rows = [{"label": f"{label}: {verdict_label(s.verdict, s.n_states)}", "images": run.images,
+    rows = [{"label": f"{label}: {verdict_phrase(s.data) or verdict_label(s.verdict, s.n_states)}", "images": run.images,
              "steps": np.asarray(run.steps), "states": np.asarray(s.states or [0] * run.n)}
             for run, s, label in zip(runs, summaries, labels) if "images" in run.array_names() and run.n]
     if not rows:
@@ -180,7 +181,9 @@ def _comparison(doc: Document, comp, runs, labels) -> None:
     rows = []
     for label, r in zip(labels, comp.rows):   # one row per run, in the runs' order (names may repeat)
         lo, hi = r["rate_ci95"]
-        rows.append([label, verdict_label(r["verdict"], r["n_states"]), str(r["n_states"]),
+        cycling = r["per_step"] if str(r["per_step"]).startswith("cycling") else ""   # said beside the verdict, as everywhere
+        words = verdict_label(r["verdict"], r["n_states"]) + (f"; {cycling}" if cycling else "")
+        rows.append([label, words, str(r["n_states"]),
                      f"{r['switches']} ({r['returns']})", f"{r['rate_per_100']:.3g} ({lo:.3g}-{hi:.3g})",
                      _fmt(r["median_dwell"], ".4g"),
                      f"{_fmt(r['silhouette'], '.2f')} / {_fmt(r['jump_ratio'])}",

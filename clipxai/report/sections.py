@@ -21,6 +21,7 @@ from clipxai.report.explain_section import explain_section
 from clipxai.report.trust_section import trust_section
 from clipxai.runs.summary import Summary
 from clipxai.util.paths import inside
+from clipxai.util.words import verdict_phrase
 
 FIGURES = [  # (name in summary.json, caption, size: full | half | natural)
     ("trajectory_pca", "The trajectory in the first two principal components of the analysis space: each "
@@ -255,8 +256,8 @@ def _charts(doc: Document, run, s: Summary, fig_dir: Path, prefix: str) -> list[
 def _verdict_lines(s: Summary) -> tuple[str, str]:
     d = s.dynamics
     verdict = s.verdict or "not given"
-    states = (f"**States in the snapshots: {verdict_label(verdict, s.n_states)}** "
-              f"({verdict.replace('_', ' ')}). {s.verdict_reason or ''}")
+    words = verdict_phrase(s.data) or verdict_label(verdict, s.n_states)   # the words every view uses
+    states = f"**States in the snapshots: {words}** ({verdict}). {s.verdict_reason or ''}"
     per_step = (f"**Per-step dynamics: {dynamics_word(d)}**. "
                 + (str(d.get("reason", "")) if d else "Not measured: this summary predates the per-step dynamics; "
                                                       "analyze the run again."))

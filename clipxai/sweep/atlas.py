@@ -26,10 +26,11 @@ from clipxai.runs.summary import Summary
 from clipxai.sweep.plan import ABSENT, BUSY, COMPLETE, folder_state
 from clipxai.sweep.state import read_sweep
 from clipxai.util.paths import check_can_write
+from clipxai.util.words import verdict_phrase
 
 TOP_WORDS = 3
 BASE_COLUMNS = ("folder", "status", "verdict", "n_states", "switches", "switch_rate_per_100_steps",
-                "final_similarity", "state_words", "verdict_reason", "error")
+                "final_similarity", "state_words", "verdict_reason", "error", "verdict_words")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")   # what makes a spreadsheet read a cell as a formula
 
 
@@ -51,6 +52,11 @@ class AtlasEntry:
     @property
     def verdict(self) -> str | None:
         return self.summary.verdict if self.summary else None
+
+    @property
+    def verdict_words(self) -> str:
+        """The verdict in the words every view uses, with the cycling note ("" when not analyzed)."""
+        return verdict_phrase(self.summary.data) if self.summary else ""
 
 
 @dataclass
@@ -230,6 +236,7 @@ def csv_rows(atlas: Atlas) -> tuple[list[str], list[dict]]:
         s = Summary.of(e.summary)
         row = {**{k: e.values.get(k, e.prompt if k == "prompt" else e.seed if k == "seed" else "") for k in keys},
                "folder": e.folder, "status": e.status, "verdict": _blank(s.verdict),
+               "verdict_words": e.verdict_words,
                "n_states": _blank(s.n_states), "switches": _blank(s.switches),
                "switch_rate_per_100_steps": _blank(s.switch_rate.get("value")),
                "final_similarity": "" if e.final_similarity is None else round(e.final_similarity, 5),

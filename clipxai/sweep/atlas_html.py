@@ -78,7 +78,7 @@ def _cell(en: AtlasEntry, size: int) -> str:
         reason = en.error or en.status
         return f"<td><div class=fail title=\"{e(reason)}\">{e(en.status)}: {e(reason)}</div></td>"
     sim = "" if en.final_similarity is None else f" · {en.final_similarity:.3f}"
-    verdict = (en.verdict or "not analyzed").replace("_", " ")
+    verdict = en.verdict_words or en.verdict or "not analyzed"
     return (f"<td><figure><img src=\"{en.image}\" width={size} alt=\"{e(en.prompt)}, seed {e(en.seed)}\" "
             f"title=\"{e(en.folder)}\"><figcaption>{e(verdict)}{e(sim)}</figcaption></figure></td>")
 
@@ -129,7 +129,7 @@ def _prompt_states(atlas: Atlas, keys: list[str]) -> str:
         rows = []
         for en in members:
             cells = "".join(f"<td>{e(en.values.get(k))}</td>" for k in keys)
-            verdict = (en.verdict or "").replace("_", " ")
+            verdict = en.verdict_words or en.verdict or ""
             states = _states_of(en, max(16, atlas.thumb * 3 // 4))
             rows.append(f"<tr>{cells}<td>{e(en.seed)}</td><td>{e(verdict)}</td><td>{states}</td></tr>")
         out.append(f"<h3>{e(prompt)}</h3><p>words across {analyzed} analyzed run{'s' if analyzed != 1 else ''}: "

@@ -187,9 +187,10 @@ def _range(values, spec=".2f") -> str:
 
 
 def _verdicts(summaries) -> str:
-    from clipxai.util.words import verdict_label  # noqa: PLC0415
+    """Each run's verdict in the words every view uses (with its cycling note), one after another."""
+    from clipxai.util.words import verdict_phrase  # noqa: PLC0415
 
-    return "; ".join(verdict_label(s.verdict, s.n_states) for s in map(Summary.of, summaries))
+    return "; ".join(verdict_phrase(s.data) for s in map(Summary.of, summaries))
 
 
 def _fmt(x, spec: str) -> str:

@@ -20,6 +20,7 @@ from clipxai.runs.format import ANALYSIS_DIR, RUN_FILE, SUMMARY_FILE
 from clipxai.runs.load import load_run
 from clipxai.runs.reader import Run
 from clipxai.runs.summary import Summary, load_summary
+from clipxai.util.words import verdict_phrase
 from clipxai.view.paths import inside, relative_id
 
 
@@ -136,5 +137,6 @@ class Catalog:
                 row.update(run_facts(run))
                 summary = self.summary(run)
                 row["verdict"] = summary.verdict if summary else None
+                row["verdict_words"] = verdict_phrase(summary.data) if summary else ""   # what every view says
             out.append(row)
         return out

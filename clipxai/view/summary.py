@@ -9,6 +9,7 @@ written by another version loses a panel, never the page.
 from __future__ import annotations
 
 from clipxai.runs.summary import Summary
+from clipxai.util.words import verdict_phrase
 
 SCALARS = (int, float, str, bool)
 
@@ -32,6 +33,7 @@ def analysis_view(summary: Summary | dict | None, steps: list[int]) -> dict | No
     by_step = s.state_by_step
     return {
         "verdict": s.verdict,
+        "verdict_words": verdict_phrase(s.data),
         "verdict_reason": s.verdict_reason,
         "n_states": s.n_states,
         "switches": s.switches,

@@ -49,7 +49,7 @@
       cx.el("a", {href: cx.runURL(run.id), class: "prompt", text: run.prompt || run.id}));
     const facts = cx.el("div", {class: "facts"}, cx.badge(run.status),
       ` ${run.model || "?"} · ${run.steps.length} snapshots`,
-      run.analysis && run.analysis.verdict ? ` · ${run.analysis.verdict}` : "");
+      run.analysis && run.analysis.verdict ? ` · ${run.analysis.verdict_words || run.analysis.verdict}` : "");
     const node = cx.el("div", {class: "panel", dataset: {id: run.id}}, head, facts, img, caption);
     return {node, img, caption, frames: cx.frames(img, run.id)};
   }

@@ -116,7 +116,7 @@
     $("#no-analysis").hidden = !!a || live() || !n();
     $("#analyze-cmd").textContent = `clipxai analyze ${data.path || data.id}`;
     if (!a) return;
-    $("#verdict").textContent = a.verdict ? `verdict: ${a.verdict}.` : "";
+    $("#verdict").textContent = a.verdict ? `verdict: ${a.verdict_words || a.verdict} (${a.verdict}).` : "";
     $("#verdict-reason").textContent = a.verdict_reason || "";
     const dyn = a.dynamics;
     // the sentence first, then only the fields that have a value, named in words

@@ -18,7 +18,7 @@
     const [field, order] = $("#sort").value.split("-");
     const rows = runs.filter((r) => {
       if (status && r.status !== status) return false;
-      const hay = [r.prompt, r.model, r.verdict, r.id, r.status].join(" ").toLowerCase();
+      const hay = [r.prompt, r.model, r.verdict, r.verdict_words, r.id, r.status].join(" ").toLowerCase();
       return words.every((w) => hay.includes(w));
     });
     rows.sort((a, b) => {
@@ -43,7 +43,7 @@
       cx.el("td", {text: r.model || ""}),
       cx.el("td", {text: cx.stepsText(r)}),
       cx.el("td", {text: r.n}),
-      cx.el("td", {text: r.verdict || ""}),
+      cx.el("td", {text: r.verdict_words || r.verdict || "", title: r.verdict || ""}),
       cx.el("td", {text: cx.dateText(r.created)}),
       cx.el("td", {class: "folder", text: r.id}));
   }
