@@ -99,6 +99,7 @@ class ComputeConfig:
     compile: bool = False                    # torch.compile the image encoder
     checkpoint_activations: bool = False     # recompute the image tower's blocks in backward
     deterministic: bool = False              # deterministic kernels, cuDNN and cuBLAS settings
+    batch_invariant: bool = False            # each seed's views in its own encoder pass: per seed, as if alone
 
 
 @dataclass
@@ -183,6 +184,7 @@ FLAT: dict[str, str] = {
     "frames": "record.frames",
     "cutout_batch": "compute.cutout_batch", "precision": "compute.precision", "compile": "compute.compile",
     "checkpoint_activations": "compute.checkpoint_activations", "deterministic": "compute.deterministic",
+    "batch_invariant": "compute.batch_invariant",
     "ablate": "ablation.components", "ablate_mode": "ablation.mode", "ablate_reference": "ablation.reference",
 }
 FLAT.update({name: name for name in _TOP - set(_SECTIONS)})

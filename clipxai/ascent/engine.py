@@ -68,6 +68,7 @@ class Parts:
     normalize: bool = True
     cutout_batch: int = 0           # views per encoder pass (0: all at once)
     ablation: Any = None            # an ``Ablation`` (clipxai.ascent.ablation) held for the whole run, or None
+    batch_invariant: bool = False   # encode each seed's views in its own pass: a seed's run is the same in any batch
 
     @property
     def model(self) -> ClipModel:
@@ -121,9 +122,20 @@ class Engine:
         return m.model.encode_image(views, normalize=self.parts.normalize)
 
     def chunks(self, n_views: int) -> list[slice]:
-        """The encoder passes of one step: all views at once, or ``cutout_batch`` at a time."""
+        """The encoder passes of one step: all views at once, or ``cutout_batch`` at a time; batch-invariant,
+        each seed's views apart (``cutout_batch`` at a time within them), so no pass mixes two seeds."""
         size = self.parts.cutout_batch or n_views
-        return [slice(i, i + size) for i in range(0, n_views, size)]
+        if not self.parts.batch_invariant:
+            return [slice(i, i + size) for i in range(0, n_views, size)]
+        per_seed = n_views // len(self.seeds)
+        size = min(size, per_seed)
+        return [slice(s + i, s + min(i + size, per_seed)) for s in range(0, n_views, per_seed)
+                for i in range(0, per_seed, size)]
+
+    def chunked(self, n_views: int) -> bool:
+        """Whether the views are encoded in several passes (batch-invariant runs always are, one seed
+        included, so that a seed alone takes the very path it takes in a batch)."""
+        return self.parts.batch_invariant or len(self.chunks(n_views)) > 1
 
     def forward(self, index: int, state: dict | None = None, max_views: int | None = None) -> Step:
         """The step's image, its augmented views and their CLIP embeddings (before the objective).
@@ -148,7 +160,7 @@ class Engine:
         # Terms on hook points (neuron, channel, ...) read the live activations of the model they name.
         wanted = self.objective.hook_points(member, m.model)
         live = None
-        if len(chunks) == 1:
+        if not self.chunked(views.shape[0]):
             with self._hooked(m, wanted) as live:
                 feats = self.encode(views, member)
         else:
@@ -199,7 +211,7 @@ class Engine:
         summation order; memory follows the chunk, feature terms included.
         """
         seen = [step, *step.others]
-        chunked = [i for i, s in enumerate(seen) if len(self.chunks(s.views.shape[0])) > 1]
+        chunked = [i for i, s in enumerate(seen) if self.chunked(s.views.shape[0])]
         if not chunked:
             loss.backward()
             return

@@ -139,7 +139,7 @@ def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -
     objective = build_objective(cfg, members[0].prompts, [(m.name, m.weight) for m in members],
                                 [m.model for m in members])
     parts = Parts(members, objective, param, optimizer, schedule, seeds, o.steps, cfg.normalize, c.cutout_batch,
-                  ablation)
+                  ablation, batch_invariant=c.batch_invariant)
     _check_objective(parts)
     return parts
 

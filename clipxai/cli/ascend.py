@@ -68,6 +68,8 @@ OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [
     (("--checkpoint-activations",), "checkpoint_activations", "flag",
      "Recompute the image tower's blocks in backward: less memory, more time."),
     (("--deterministic",), "deterministic", "flag", "Deterministic kernels and cuDNN/cuBLAS settings (GPU)."),
+    (("--batch-invariant",), "batch_invariant", "flag",
+     "Encode each seed's views in its own pass, so a seed's run is the same alone or in a batch (bit for bit on CPU)."),
     (("--snapshot-every",), "snapshot_every", int, "Record a snapshot every N steps."),
     (("--log-every",), "log_every", int, "Write metrics every N steps."),
     (("--hooks",), "hooks", str, "Hook points to record (* = one name part, ** = any, comma-separated)."),
@@ -115,7 +117,7 @@ SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("Terms", ("terms", "tv", "tv_reduction", "memory", "range", "style", "accentuate", "accent_weight", "accent_layers")),
     ("Ablation", ("ablate", "ablate_mode", "ablate_reference")),
     ("Recording", ("snapshot_every", "log_every", "hooks", "activations", "record_gradients", "frames", "out", "name")),
-    ("Performance", ("cutout_batch", "precision", "compile", "checkpoint_activations", "deterministic")),
+    ("Performance", ("cutout_batch", "precision", "compile", "checkpoint_activations", "deterministic", "batch_invariant")),
     ("Run", ("preset", "resume", "quiet", "help")),
 ]
 

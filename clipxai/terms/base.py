@@ -83,7 +83,9 @@ class Step:
             if not self.prompts:  # a run of terms alone
                 return self.embeds.new_zeros(self.batch, 0)
             matrix = torch.stack([p.embedding for p in self.prompts])
-            return (self.embeds.detach() @ matrix.T).mean(dim=1)
+            # a product and a sum per row rather than one matrix product: the numbers of a seed do not
+            # depend on how many seeds share the batch (--batch-invariant)
+            return (self.embeds.detach()[:, :, None, :] * matrix).sum(dim=-1).mean(dim=1)
 
     @functools.cached_property
     def grad_norms(self) -> torch.Tensor:
