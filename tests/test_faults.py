@@ -97,9 +97,16 @@ def test_a_full_disk_is_one_sentence_and_leaves_a_consistent_resumable_run(tiny_
 
 
 def test_a_disk_full_before_any_checkpoint_fails_in_one_sentence(tiny_clip, small_disk):
-    (small_disk / "filler").write_bytes(b"\0" * 1_200_000)
+    from clipxai.ascent.engine import Callback
+
+    class Filler(Callback):
+        """Another program fills the disk once the run has begun (its arrays fit the disk as it was)."""
+
+        def on_start(self, engine):
+            (small_disk / "filler").write_bytes(b"\0" * 1_200_000)
+
     with pytest.raises(RunError, match="disk holding .* is full") as info:
-        ascend(tiny_clip, small_disk, name="full", steps=4000, snapshot_every=1, cutouts=1)
+        ascend(tiny_clip, small_disk, name="full", steps=40, snapshot_every=1, cutouts=1, callbacks=[Filler()])
     assert "cannot be resumed" in str(info.value)
     run = load_run(small_disk / "full")
     assert run.status == "failed" and "disk" in run.manifest["error"] and run.n == 0

@@ -382,3 +382,104 @@ def test_resume_on_a_read_only_file_system_is_one_sentence(elsewhere, capsys, mo
     assert main(["ascend", "--resume", "runs/x", "--steps", "6", "--quiet"]) == 2
     assert "cannot be written" in one_sentence(capsys)
     assert digest(work) == before
+
+
+# ---------------------------------------------------------------------------------------
+# classes 4 and 5: a full disk or a file-size limit, and sizes no disk holds, are one sentence
+
+LIMITED = """
+import resource, signal, sys
+from clipxai.cli.commands import main
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)      # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_file_size_limit_during_the_checkpoint_interrupts_the_run_and_it_resumes(elsewhere):
+    import subprocess
+    import sys
+
+    from clipxai.runs.load import load_run
+
+    work, _ = elsewhere
+    run = toy_run()
+    # the arrays grow to 4 rows within the limit; the checkpoint (~17 kB) does not fit it
+    proc = subprocess.run([sys.executable, "-c", LIMITED.format(limit=14_000), "ascend", "--resume", "runs/x",
+                           "--steps", "8", "--quiet"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1, proc.stderr
+    assert "is full" in errors[0] and "--resume" in errors[0] and "Traceback" not in proc.stderr
+    stopped = load_run(run)
+    assert stopped.status == "interrupted" and stopped.manifest["stop_reason"] == "disk full"
+    assert not [p for p in run.rglob("*") if ".tmp" in p.name]
+    [resumed] = clipxai.ascend(resume=run, quiet=True)
+    assert resumed.status == "complete" and resumed.n == 4
+
+
+def test_a_checkpoint_on_a_full_disk_is_an_oserror_with_its_errno(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from clipxai.util import files
+
+    real_write = files.atomic_write
+
+    def full(path, write, sync=False):   # the disk fills while the checkpoint is written
+        def failing(f):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(path, failing, sync=sync)
+    monkeypatch.setattr(files, "atomic_write", full)
+    with pytest.raises(OSError) as info:
+        files.save_torch({"x": torch.zeros(3)}, tmp_path / "checkpoint.pt")
+    assert info.value.errno == errno.ENOSPC and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--steps", "1000000000"], ["--steps 1000000000", "at most"]),
+    (["--steps", "90000000", "--snapshot-every", "1", "--size", "64", "64"], ["need about", "TB", "free"]),
+    (["--steps", "1e20"], ["--steps", "1e20"]),
+    (["--seeds", "1e20"], ["--seeds", "1e20"]),
+    (["--seeds", "100000"], ["--seeds", "1 to 1024"]),
+])
+def test_sizes_no_run_can_take_are_refused_before_any_folder(elsewhere, capsys, args, words):
+    work, _ = elsewhere
+    before = digest(work)
+    assert main(["ascend", "dog", "--model", "toy", "--out", "runs", "--quiet", *args]) == 2
+    message = one_sentence(capsys) if any(w.startswith("need") for w in words) else _click_or_own(capsys)
+    assert all(w in message for w in words), message
+    assert digest(work) == before
+
+
+def _click_or_own(capsys) -> str:
+    """The one error line, whether click (a value that is not a number) or clipxai wrote it."""
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.lower().startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in out + err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(steps=True), ["steps", "whole number", "True"]),
+    (dict(steps=10**30), ["--steps", "at most"]),
+    (dict(snapshot_every=0.5), ["snapshot_every", "whole number"]),
+    (dict(seeds=10**20), ["--seeds", "1 to 1024"]),
+    (dict(seed=1.5), ["seed", "whole number"]),
+    (dict(lr="x"), ["lr", "a number"]),
+    (dict(size=16), ["size", "width, height"]),
+    (dict(size=(16, "a")), ["size", "width, height"]),
+    (dict(cutouts=2.5), ["cutouts", "whole number"]),
+    (dict(name=5), ["name", "text"]),
+    (dict(model=5), ["model", "text"]),
+    (dict(tv="a"), ["tv", "a number"]),
+    (dict(gradients="yes"), ["gradients", "true or false"]),
+])
+def test_the_python_api_names_the_option_of_a_wrong_kind_before_any_folder(elsewhere, options, words):
+    work, _ = elsewhere
+    before = digest(work)
+    with pytest.raises(clipxai.ClipxaiError) as info:
+        clipxai.ascend("dog", out="runs", quiet=True, **{"model": "toy", "steps": 2, "size": (16, 16), **options})
+    assert all(w in str(info.value) for w in words), info.value
+    assert digest(work) == before

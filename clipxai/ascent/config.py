@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from clipxai.ascent.kinds import check_kinds
 from clipxai.errors import ClipxaiError
 from clipxai.util.registry import Registry
 
@@ -300,6 +302,7 @@ def resolve_config(prompt: str, options: dict[str, Any]) -> AscendConfig:
     from clipxai.params.base import check_param_options, declared_options, list_params
 
     options = {k: v for k, v in options.items() if v is not None}
+    options = check_kinds(options, FLAT, sys.modules[__name__])   # steps=True, lr="x": one sentence, here
     preset_name = options.pop("preset", "default")
     preset = PRESETS.lookup(preset_name)
     unknown = sorted(set(options) - set(FLAT) - set(PARAM_ALIASES))
@@ -357,6 +360,11 @@ def _declared_or_empty(declared_options, name: str) -> dict:
         return {}
 
 
+MAX_STEPS = 100_000_000     # bounds no run can pass: refused before anything is built
+MAX_SEEDS = 1024
+MAX_SEED = 2 ** 62
+
+
 def validate(cfg: AscendConfig) -> None:
     """Raise ``ClipxaiError`` with one sentence for the first invalid option."""
     def need(ok: bool, message: str):
@@ -364,11 +372,17 @@ def validate(cfg: AscendConfig) -> None:
             raise ClipxaiError(message)
 
     o, a, obj, rec = cfg.optim, cfg.augment, cfg.objective, cfg.record
-    need(isinstance(o.steps, int) and o.steps > 0, f"--steps must be a positive whole number (got {o.steps}).")
+    need(isinstance(o.steps, int) and not isinstance(o.steps, bool) and o.steps > 0,
+         f"--steps must be a positive whole number (got {o.steps}).")
+    need(o.steps <= MAX_STEPS, f"--steps {o.steps} is more than clipxai runs ({MAX_STEPS:,} at most).")
     need(math.isfinite(o.lr) and o.lr > 0, f"--lr must be a positive number (got {o.lr}).")
-    need(rec.snapshot_every > 0, f"--snapshot-every must be positive (got {rec.snapshot_every}).")
-    need(rec.log_every > 0, f"--log-every must be positive (got {rec.log_every}).")
-    need(cfg.seeds >= 1, f"--seeds must be at least 1 (got {cfg.seeds}).")
+    for flag, every in (("--snapshot-every", rec.snapshot_every), ("--log-every", rec.log_every)):
+        need(isinstance(every, int) and not isinstance(every, bool) and every > 0,
+             f"{flag} must be a positive whole number of steps (got {every}).")
+    need(isinstance(cfg.seeds, int) and not isinstance(cfg.seeds, bool) and 1 <= cfg.seeds <= MAX_SEEDS,
+         f"--seeds must be a whole number from 1 to {MAX_SEEDS} (got {cfg.seeds}).")
+    need(isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool) and abs(cfg.seed) <= MAX_SEED,
+         f"--seed must be a whole number of at most {MAX_SEED} (2^62) in size (got {str(cfg.seed)[:40]}).")
     need(a.cutouts >= 0, f"--cutouts must be 0 (no augmentation) or more (got {a.cutouts}).")
     need(cfg.compute.precision in ("auto", "fp32", "bf16", "fp16"),
          f"--precision must be one of auto, fp32, bf16, fp16 (got {cfg.compute.precision}).")

@@ -25,7 +25,7 @@ from clipxai.models.components import canonical_name
 from clipxai.runs import format as fmt
 from clipxai.runs.format import CHECKPOINT_FILE, SNAPSHOT_SEMANTICS, row_of, rows_for
 from clipxai.runs.reader import default_run_name, to_uint8
-from clipxai.runs.writer import RunWriter, is_disk_full
+from clipxai.runs.writer import RunWriter, check_disk_room, is_disk_full
 from clipxai.terms.base import Step
 from clipxai.util.files import save_torch
 
@@ -96,8 +96,20 @@ class RunRecorder(Callback):
         cfg = self.config
         names = self.folder_names(engine.seeds)
         RunWriter.check_free(cfg.out, names)
+        rows = rows_for(engine.steps, self.every)
+        check_disk_room(cfg.out, rows * len(engine.seeds) * self._row_bytes(engine),
+                        f"{len(engine.seeds)} seed(s) of {rows:,} snapshots")
         for seed, name in zip(engine.seeds, names):
             self.writers.append(RunWriter.create(cfg.out, name, self._manifest(engine, seed, name)))
+
+    def _row_bytes(self, engine: Engine) -> int:
+        """At least what one seed's snapshot row takes on disk: image, gradient, latents, embeddings."""
+        r = engine.model.input_resolution
+        width, height = self.config.size or (r, r)
+        image = 3 * width * height * 2                                    # float16
+        latents = 4 * sum(p.numel() for p in engine.param.params) // max(1, len(engine.seeds))
+        embeddings = sum(4 * int(getattr(m.model, "embed_dim", 0) or 0) for m in engine.parts.members)
+        return image * (2 if self.config.record.gradients else 1) + latents + embeddings
 
     def _manifest(self, engine: Engine, seed: int, name: str) -> dict:
         """The manifest of one seed's folder; ``config`` is the whole ascent as asked for."""

@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from clipxai.runs.reader import metric_lines, read_manifest
 from clipxai.util.files import FILE_MODE, atomic_write_text, dumps_json, json_default
 from clipxai.util.paths import check_writable_inside, inside
 
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)   # EFBIG: a file reached the size limit
 
 
 def is_disk_full(err: BaseException) -> bool:
@@ -104,6 +105,31 @@ def new_npy(file: Path, dtype: np.dtype, shape: tuple) -> np.memmap:
         file.unlink(missing_ok=True)
         raise
     return np.load(file, mmap_mode="r+")
+
+
+def check_disk_room(folder: str | Path, needed: int, what: str) -> None:
+    """Refuse, before anything is made, arrays of ``needed`` bytes that the disk holding ``folder`` has no room for.
+
+    Reserving them would fail part-way and leave a failed folder behind; this says so first,
+    in numbers. ``what`` names the request ("2 seeds of 200 snapshots").
+    """
+    probe = Path(folder).expanduser().absolute()
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return   # cannot tell: the reservation itself will say
+    if needed > free:
+        raise RunError(f"The arrays of {what} need about {_size(needed)} on disk and the disk holding {probe} has "
+                       f"{_size(free)} free; lower --steps, raise --snapshot-every or make room (nothing was written).")
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n / 1e3:.0f} kB"
 
 
 def _npy_header(file: Path) -> tuple[tuple, np.dtype, int]:

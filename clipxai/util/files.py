@@ -9,6 +9,7 @@ colleagues and web servers can read them like the arrays beside them.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -96,7 +97,11 @@ def write_json(path: str | Path, data: Any, sync: bool = False) -> Path:
 def save_torch(obj: Any, path: str | Path, sync: bool = False) -> Path:
     import torch  # noqa: PLC0415  (only writers of checkpoints need torch)
 
-    return atomic_write(path, lambda f: torch.save(obj, f), sync=sync)
+    # Serialized in memory first: torch.save reports a full disk as a RuntimeError without its errno,
+    # while a plain write raises the OSError (ENOSPC, EFBIG) every caller recognises.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getbuffer(), sync=sync)
 
 
 def save_npy(array: np.ndarray, path: str | Path) -> Path:
