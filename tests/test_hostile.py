@@ -483,3 +483,22 @@ def test_the_python_api_names_the_option_of_a_wrong_kind_before_any_folder(elsew
         clipxai.ascend("dog", out="runs", quiet=True, **{"model": "toy", "steps": 2, "size": (16, 16), **options})
     assert all(w in str(info.value) for w in words), info.value
     assert digest(work) == before
+
+
+@pytest.mark.parametrize("spec, extra, words", [
+    ('[grid]\nprompt = [{p}]\nlr = [{v}]\n', [], ["1,000,000 runs", "--max-rows"]),
+    ('[grid]\nprompt = ["a", "b", "c"]\nseed = [0, 1, 2, 3]\n', ["--max-rows", "10"], ["12 runs", "10"]),
+    ('[grid]\nprompt = ["x"]\n[ascend]\nsteps = true\n', [], ["steps", "whole number"]),
+    ('[grid]\nprompt = ["x"]\n[ascend]\nsnapshot_every = 0.5\n', [], ["snapshot_every", "whole number"]),
+    ('[grid]\nprompt = ["x"]\n[ascend]\nsteps = 1000000000000\n', [], ["--steps", "at most"]),
+])
+def test_a_sweep_spec_no_run_can_take_is_refused_before_anything(elsewhere, capsys, spec, extra, words):
+    work, _ = elsewhere
+    text = spec.format(p=", ".join(f'"p{i}"' for i in range(1000)), v=", ".join(str(i / 1e4) for i in range(1, 1001)))
+    text = 'name = "s"\n' + text + ("" if "[ascend]" in text else "[ascend]\n") + 'model = "toy"\n'
+    (work / "spec.toml").write_text(text, encoding="utf-8")
+    before = digest(work)
+    assert main(["sweep", "spec.toml", "--out", "runs", *extra]) == 2
+    message = one_sentence(capsys)
+    assert all(w in message for w in words), message
+    assert digest(work) == before

@@ -17,7 +17,9 @@ from clipxai.util.extras import require_extra
 @click.option("--out", default="runs", show_default=True, help="Parent folder; the sweep lives in OUT/<name>.")
 @click.option("--retries", type=int, default=None,
               help="How often a failed run is started again [default: the spec's, 1].")
-def sweep_command(spec, executor, address, out, retries):
+@click.option("--max-rows", type=click.IntRange(1), default=None,
+              help="Run a grid of more than 10,000 runs (the most it runs unless told).")
+def sweep_command(spec, executor, address, out, retries, max_rows=None):
     """Run every run of the grid in SPEC.toml (or continue it); exit 0 when all completed, 1 when some failed."""
     if executor == "ray":
         require_extra("sweep", "--executor ray")
@@ -28,7 +30,7 @@ def sweep_command(spec, executor, address, out, retries):
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        outcome = run_sweep(spec, out=out, executor=executor, address=address, retries=retries)
+        outcome = run_sweep(spec, out=out, executor=executor, address=address, retries=retries, max_rows=max_rows)
     finally:
         signal.signal(signal.SIGTERM, previous)
     click.echo(str(outcome.folder))

@@ -65,7 +65,7 @@ def _finished(spec: SweepSpec, rows, folder: Path) -> bool:
 
 
 def run_sweep(spec_path: str | Path, out: str | Path = "runs", executor: str = "local", address: str | None = None,
-              retries: int | None = None, stream=None) -> SweepOutcome:
+              retries: int | None = None, stream=None, max_rows: int | None = None) -> SweepOutcome:
     """Run (or continue) the sweep a spec describes, in ``<out>/<name>``; see docs/sweeps.md."""
     stream = stream or sys.stderr
     spec = load_spec(spec_path)
@@ -73,7 +73,7 @@ def run_sweep(spec_path: str | Path, out: str | Path = "runs", executor: str = "
         if retries < 0:
             raise ClipxaiError(f"--retries must be 0 or more (got {retries}).")
         spec.retries = retries
-    rows = expand(spec)
+    rows = expand(spec, max_rows)
     folder = Path(out).expanduser() / spec.name
     runner = make_executor(executor, address, spec, folder)
     if _finished(spec, rows, folder):

@@ -118,6 +118,9 @@ def _table(data: dict, key: str, where: str) -> dict:
     return dict(value)
 
 
+MAX_ROWS = 10_000     # runs a grid may make unless --max-rows says more
+
+
 def _whole(value: Any, what: str, where: str, least: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise ClipxaiError(f"{where}: {what} must be a whole number of at least {least} (got {value!r}).")
@@ -205,8 +208,17 @@ def _token(key: str, value: Any) -> str:
     return text if key == "prompt" else f"{key}-{text}"
 
 
-def expand(spec: SweepSpec) -> list[Row]:
-    """The grid crossed, in the order its keys and values are written; one row per seed."""
+def expand(spec: SweepSpec, max_rows: int | None = None) -> list[Row]:
+    """The grid crossed, in the order its keys and values are written; one row per seed.
+
+    A grid of more than ``max_rows`` rows (default ``MAX_ROWS``) is refused before one is made:
+    a few lists of a thousand values each would take minutes and all memory to expand.
+    """
+    limit = MAX_ROWS if max_rows is None else max_rows
+    size = math.prod(len(v) for v in spec.grid.values())
+    if size > limit:
+        raise ClipxaiError(f"{spec.source}: the grid makes {size:,} runs, more than the {limit:,} a sweep runs "
+                           f"unless --max-rows says more.")
     keys = list(spec.grid)
     rows = []
     for index, combo in enumerate(itertools.product(*(spec.grid[k] for k in keys))):
