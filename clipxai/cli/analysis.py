@@ -95,12 +95,13 @@ FEW_SNAPSHOTS = 20  # below this, a verdict rests on too little to be trusted
 
 def describe(summary: dict) -> str:
     """A few lines a person reads: verdict, the numbers behind it, and each state's words."""
-    from clipxai.analysis.motion.verdict import plural, verdict_label  # noqa: PLC0415
+    from clipxai.analysis.motion.verdict import plural  # noqa: PLC0415
+    from clipxai.util.words import verdict_phrase  # noqa: PLC0415
 
     rate = summary["switch_rate_per_100_steps"]
     lo, hi = rate["ci95"]
     lines = [
-        f"{summary['run']['path']}: {verdict_label(summary['verdict'], summary['n_states'])} ({summary['verdict']})",
+        f"{summary['run']['path']}: {verdict_phrase(summary)} ({summary['verdict']})",   # the words every view uses
         f"  {plural(summary['n_states'], 'state')}, {plural(summary['switches'], 'switch')}, {rate['value']:.3g} "
         f"per 100 steps (95% CI {lo:.3g}-{hi:.3g}), over {plural(summary['n_snapshots'], 'snapshot')}",
     ]
