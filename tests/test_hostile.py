@@ -502,3 +502,54 @@ def test_a_sweep_spec_no_run_can_take_is_refused_before_anything(elsewhere, caps
     message = one_sentence(capsys)
     assert all(w in message for w in words), message
     assert digest(work) == before
+
+
+# ---------------------------------------------------------------------------------------
+# classes 5, 7 and 8 for the LLM: a huge or absurdly nested reply, and control characters in its text
+
+@pytest.fixture()
+def llm(monkeypatch):
+    pytest.importorskip("openai")
+    from test_expand import FakeLLM
+
+    from clipxai.ascent import expand
+
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(expand, "RETRY_BACKOFF", 0.01)
+    server = FakeLLM()
+    yield server
+    server.close()
+
+
+def test_an_llm_reply_over_the_size_limit_or_nested_absurdly_is_one_sentence(llm, capsys, monkeypatch):
+    from test_expand import KEY, completion
+
+    from clipxai.ascent.expand import MAX_REPLY_BYTES
+
+    nested = b'{"choices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for reply, words in ((completion("a" * (MAX_REPLY_BYTES + 10)), ["more than 1 MB"]),
+                         ((200, nested, {}), ["not chat-completions JSON"])):
+        llm.script = [reply]
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        assert main(["expand", "dog", "--llm-base-url", llm.url, "--retries", "0"]) == 2
+        message = one_sentence(capsys)
+        assert all(w in message for w in words), message
+
+
+def test_control_characters_never_leave_an_llm_caption(llm, capsys, monkeypatch):
+    from test_expand import KEY, completion
+
+    from clipxai.ascent.expand import expand_prompt, strip_controls
+
+    hostile = "\x1b[2J\x1b]0;pwned\x07A red\x07 heart\x00 on\u202e a wall\u202c, \x9b31m\u2066glowing\u2069 👨\u200d👩"
+    llm.script = [completion(hostile)]
+    [caption] = expand_prompt("❤️", base_url=llm.url, api_key=KEY)
+    assert caption == "A red heart on a wall, glowing 👨\u200d👩"
+    assert all(c.isprintable() or c == "\u200d" for c in caption)
+    assert strip_controls("a\tb\nc", keep_lines=True) == "a b\nc"
+    llm.script = [completion(hostile)]
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    assert main(["expand", "dog", "--llm-base-url", llm.url]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out and "glowing" in out

@@ -15,6 +15,7 @@ import os
 import re
 import threading
 import time
+import unicodedata
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -47,6 +48,10 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _THINK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
+# ANSI/VT escape sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), and two-character ones
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+KEPT_FORMAT = {"\u200c", "\u200d"}   # zero-width (non-)joiners: part of emoji and of some scripts
+MAX_REPLY_BYTES = 1 << 20   # a chat completion of a few captions is kilobytes; more is refused, never held
 
 
 class ExpandError(ClipxaiError):
@@ -128,9 +133,28 @@ def read_system_prompt(value: str) -> str:
 # ---------------------------------------------------------------------------------------
 # Answers
 
+def strip_controls(text: str, keep_lines: bool = False) -> str:
+    """``text`` without terminal escape sequences and control or direction-override characters.
+
+    An LLM's answer is shown in a terminal, used as a prompt and stored in run.json: ESC
+    sequences could rewrite the terminal, BEL ring it, NUL cut a file name, and a right-to-left
+    override make a caption read as something else. Tabs become spaces, and so do line breaks
+    unless ``keep_lines``; the zero-width joiners that emoji sequences need are kept.
+    """
+    out = []
+    for c in _ESCAPES.sub("", text):
+        if c in "\n\r" and keep_lines:
+            out.append("\n")
+        elif c in "\t\n\r\v\f":
+            out.append(" ")
+        elif c in KEPT_FORMAT or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co"):
+            out.append(c)
+    return "".join(out)
+
+
 def _clean_caption(text: str) -> str:
-    """One line of caption: reasoning blocks, a 'Here is...:' lead-in and quotes removed."""
-    text = _THINK.sub("", text).strip()
+    """One line of caption: controls, reasoning blocks, a 'Here is...:' lead-in and quotes removed."""
+    text = _THINK.sub("", strip_controls(text, keep_lines=True)).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if len(lines) > 1 and lines[0].endswith(":"):
         lines = lines[1:]
@@ -142,7 +166,7 @@ def _clean_caption(text: str) -> str:
 
 
 def _snippet(text: str, limit: int = 100) -> str:
-    text = " ".join(str(text).split())
+    text = " ".join(strip_controls(str(text)).split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -154,7 +178,7 @@ def _captions_from_body(body: bytes, url: str) -> list[str]:
         if not isinstance(choices, list) or not choices:
             raise TypeError
         messages = [(c["message"], c.get("finish_reason")) for c in choices]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):   # RecursionError: nested absurdly
         raise ExpandError(f"The LLM server at {public_url(url)} sent a reply that is not "
                           f"chat-completions JSON.") from None
     captions = []
@@ -255,9 +279,16 @@ def _attempt(openai, url: str, key: str, payload: dict, timeout: float) -> bytes
     outcome: dict = {}
 
     def work():
-        try:
-            raw = client.chat.completions.with_raw_response.create(**payload)
-            outcome["body"] = raw.http_response.content
+        try:   # read as a stream, so a reply past MAX_REPLY_BYTES is never held in memory
+            with client.chat.completions.with_streaming_response.create(**payload) as raw:
+                chunks, size = [], 0
+                for chunk in raw.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_REPLY_BYTES:
+                        raise ExpandError(f"The LLM server at {public_url(url)} sent a reply of more than "
+                                          f"{MAX_REPLY_BYTES // 2**20} MB; a few captions take a few kB.")
+                    chunks.append(chunk)
+            outcome["body"] = b"".join(chunks)
         except BaseException as err:  # noqa: BLE001  (handed to the caller's thread)
             outcome["error"] = err
 
