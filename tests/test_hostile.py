@@ -553,3 +553,55 @@ def test_control_characters_never_leave_an_llm_caption(llm, capsys, monkeypatch)
     assert main(["expand", "dog", "--llm-base-url", llm.url]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out and "glowing" in out
+
+
+# ---------------------------------------------------------------------------------------
+# class 8: a damaged run is one sentence, exit 2 (or its damaged metrics line is skipped), never "unexpected"
+
+@pytest.mark.parametrize("how, words", [
+    ("0-d", ["embeddings.npy", "holds no rows"]),
+    ("float16", ["embeddings.npy", "float16", "float32"]),
+    ("row-shape", ["embeddings.npy", "rows of shape"]),
+    ("cut", ["embeddings.npy", "cannot be read"]),
+])
+def test_analyze_and_load_run_name_a_damaged_array(elsewhere, capsys, how, words):
+    from clipxai.errors import RunError
+    from clipxai.runs.load import load_run
+
+    work, _ = elsewhere
+    run = write_run(Path("runs"), "x", n=30)
+    file = run / "snapshots" / "embeddings.npy"
+    emb = np.load(file)
+    if how == "0-d":
+        np.save(file, np.float32(1))
+    elif how == "float16":
+        np.save(file, emb.astype(np.float16))
+    elif how == "row-shape":
+        np.save(file, emb[:, :-1])
+    else:
+        file.write_bytes(file.read_bytes()[:-100])
+    before = digest(work)
+    assert main(["analyze", "runs/x", *FAST]) == 2
+    message = one_sentence(capsys)
+    assert all(w in message for w in words), message
+    with pytest.raises(RunError):
+        load_run("runs/x").embeddings
+    assert digest(work) == before
+
+
+@pytest.mark.parametrize("line", ['{"step": 1' + "0" * 5000 + ', "loss": 1}', '{"step": 3, "x": ' + "[" * 50_000 + "]" * 50_000 + "}",
+                                  "[1, 2]", '"text"'])
+def test_a_damaged_metrics_line_is_skipped_by_every_reader(tmp_path, line):
+    from starlette.testclient import TestClient
+
+    from clipxai.runs.load import load_run
+    from clipxai.view.app import create_app
+
+    run = write_run(tmp_path / "runs", "x", n=30)
+    before = len(load_run(run).metrics())
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+    assert len(load_run(run).metrics()) == before
+    client = TestClient(create_app(tmp_path / "runs", hosts=("testserver",)))
+    assert client.get("/api/run", params={"id": "x"}).status_code == 200
+    assert main(["analyze", str(run), *FAST]) == 0

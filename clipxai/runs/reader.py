@@ -130,6 +130,33 @@ def metric_lines(file: Path) -> list[str]:
     return file.read_bytes().decode("utf-8", errors="replace").splitlines()
 
 
+def _check_against_manifest(file: Path, arr, info: dict) -> None:
+    """``RunError`` when an array file is not the array run.json lists (no rows, another row shape or dtype)."""
+    if not isinstance(arr, np.ndarray) or arr.ndim == 0:
+        raise RunError(f"The array file {file} holds no rows (a single value); the run is damaged.")
+    listed = info.get("shape")
+    if isinstance(listed, list) and list(arr.shape[1:]) != listed[1:]:
+        raise RunError(f"The array file {file} holds rows of shape {list(arr.shape[1:])}, but run.json lists "
+                       f"{str(listed[1:])[:60]}; the run is damaged.")
+    dtype = info.get("dtype")
+    if isinstance(dtype, str) and dtype != arr.dtype.name:
+        raise RunError(f"The array file {file} holds {arr.dtype.name} values, but run.json lists {dtype[:20]}; "
+                       f"the run is damaged.")
+
+
+def metric_record(line: str | bytes) -> dict | None:
+    """One metrics.jsonl line as a dict, or None for a line no reader can use.
+
+    A torn last line, a number thousands of digits long, an array nested thousands deep or a
+    value that is not an object are skipped like any damaged line, never an error.
+    """
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 @dataclass
 class Run:
     """A recorded run: the manifest and lazily loaded, memory-mapped arrays cut to ``n`` rows.
@@ -240,8 +267,9 @@ class Run:
             file = inside(self.path, info["file"], "array file")
             try:
                 arr = np.load(file, mmap_mode="r")
-            except (OSError, ValueError) as err:
+            except (OSError, ValueError, EOFError) as err:
                 raise RunError(f"The array file {file} cannot be read ({err}).") from err
+            _check_against_manifest(file, arr, info)
             self._arrays[name] = arr[: self.n]
         return self._arrays[name]
 
@@ -276,13 +304,7 @@ class Run:
         file = self.path / METRICS_FILE
         if not file.is_file():
             return []
-        out = []
-        for line in metric_lines(file):
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out
+        return [record for line in metric_lines(file) if (record := metric_record(line)) is not None]
 
     @property
     def analysis_dir(self) -> Path:

@@ -22,7 +22,7 @@ from numpy.lib.format import open_memmap
 
 from clipxai.errors import RunError
 from clipxai.runs.format import FORMAT_VERSION, LOCK_FILE, METRICS_FILE, RUN_FILE, SNAPSHOTS_DIR, array_file
-from clipxai.runs.reader import metric_lines, read_manifest
+from clipxai.runs.reader import metric_lines, metric_record, read_manifest
 from clipxai.util.files import FILE_MODE, atomic_write_text, dumps_json, json_default
 from clipxai.util.paths import check_writable_inside, inside
 
@@ -346,8 +346,8 @@ class RunWriter:
             return 0.0
         for line in reversed(metric_lines(file)):
             try:
-                return float(json.loads(line).get("time", 0.0))
-            except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+                return float((metric_record(line) or {})["time"])
+            except (KeyError, TypeError, ValueError, OverflowError):
                 continue
         return 0.0
 
@@ -364,9 +364,10 @@ class RunWriter:
 
 
 def _step_of(line: str) -> int:
+    record = metric_record(line)
     try:
-        return int(json.loads(line).get("step", -1))
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return int(record.get("step", -1)) if record is not None else 1 << 62
+    except (TypeError, ValueError, OverflowError):
         return 1 << 62
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from clipxai.errors import ClipxaiError
 from clipxai.runs.format import FINAL_IMAGE, METRICS_FILE
-from clipxai.runs.reader import metric_lines, to_uint8
+from clipxai.runs.reader import metric_lines, metric_record, to_uint8
 from clipxai.runs.summary import Summary
 from clipxai.sweep.plan import ABSENT, BUSY, COMPLETE, folder_state
 from clipxai.sweep.state import read_sweep
@@ -106,10 +106,7 @@ def _final_similarity(run) -> float | None:
     if text is None or not path.is_file():
         return None
     for line in reversed(metric_lines(path)):
-        try:
-            value = json.loads(line).get(f"sim/{text}")
-        except (json.JSONDecodeError, AttributeError):
-            continue
+        value = (metric_record(line) or {}).get(f"sim/{text}")
         if isinstance(value, (int, float)):
             return float(value)
     return None

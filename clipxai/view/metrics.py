@@ -8,13 +8,12 @@ killed run is left, as ``Run.metrics`` leaves it), and a file that was replaced 
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Callable
 
 from clipxai.runs.format import METRICS_FILE
-from clipxai.runs.reader import Run
+from clipxai.runs.reader import Run, metric_record
 from clipxai.view.frames import MAX_SERIES_POINTS, series
 
 
@@ -24,11 +23,7 @@ def metrics_file(run: Run) -> Path:
 
 
 def _parse(line: bytes) -> dict | None:
-    try:
-        row = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return row if isinstance(row, dict) else None
+    return metric_record(line)
 
 
 class MetricsTail:
