@@ -7,6 +7,7 @@ prompts are the include / exclude / extra prompts of CLIP+VQGAN notebooks. Write
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -62,7 +63,10 @@ def _split_weight(part: str, what: str) -> tuple[str, float]:
             f"The weight '{raw}' in {what} '{part.strip()}' is not a number "
             f"(write 'text:0.5', or '\\:' for a literal colon)."
         )
-    return _unescape(text).strip(), float(raw)
+    weight = float(raw)
+    if not math.isfinite(weight):   # 1e309 reads as inf, which the pattern alone lets through
+        raise PromptError(f"The weight '{raw[:40]}' in {what} '{part.strip()[:80]}' is too large to be a finite number.")
+    return _unescape(text).strip(), weight
 
 
 def parse_prompts(spec: str) -> list[Prompt]:

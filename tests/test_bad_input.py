@@ -122,6 +122,13 @@ ROWS = [
     ("ascend --term direction:visual.transformer.resblocks.1:{tmp}/empty.npy --model random:tiny --quiet",
      2, ["empty.npy", "not a readable .npy array"]),
     ("ascend --resume {run} --steps 1", 2, ["pass a --steps larger than"]),
+    # sizes and weights no run can take, refused before any folder (more in tests/test_hostile.py)
+    ("ascend 'dog:1e309' --model random:tiny --out {tmp}/new-runs --quiet", 2, ["1e309", "finite"]),
+    ("ascend 'dog|cat:-1e400' --model random:tiny --out {tmp}/new-runs --quiet", 2, ["-1e400", "finite"]),
+    ("ascend dog --steps 1000000000 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--steps", "at most"]),
+    ("ascend dog --seeds 5000 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--seeds", "1 to 1024"]),
+    ("ascend --resume {run} --steps 1000000000", 2, ["--steps", "at most"]),
+    ("view {tmp} --allow-host '*' --port 0", 2, ["--allow-host", "'*'"]),
     ("ascend --resume {run} --lr 3", 2, ["Only --steps, --device and --quiet"]),
 ]
 

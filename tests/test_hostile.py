@@ -605,3 +605,19 @@ def test_a_damaged_metrics_line_is_skipped_by_every_reader(tmp_path, line):
     client = TestClient(create_app(tmp_path / "runs", hosts=("testserver",)))
     assert client.get("/api/run", params={"id": "x"}).status_code == 200
     assert main(["analyze", str(run), *FAST]) == 0
+
+
+# ---------------------------------------------------------------------------------------
+# class 9: a term that calls sys.exit never ends ascend with exit 0
+
+@pytest.mark.parametrize("when", ["0", "1"])
+def test_a_term_raising_system_exit_is_a_term_error_not_success(elsewhere, capsys, when):
+    work, _ = elsewhere
+    (work / "terms.py").write_text(f"def bye(step):\n    if step.index >= {when}:\n        raise SystemExit(0)\n"
+                                   "    return step.image.mean(dim=(1, 2, 3)) * 0\n", encoding="utf-8")
+    code = main(["ascend", "dog", "--term", "terms.py:bye", "--model", "toy", "--steps", "3", "--size", "16", "16",
+                 "--out", "runs", "--quiet"])
+    assert code == 2
+    assert "SystemExit" in one_sentence(capsys)
+    if when == "0":   # it fails while the objective is first checked: before any folder
+        assert not list((work / "runs").iterdir())

@@ -177,7 +177,8 @@ class Objective:
                 value = term(step)
             except TermError:
                 raise
-            except Exception as err:  # noqa: BLE001  (user code: name the term and the step)
+            except (Exception, SystemExit) as err:  # noqa: BLE001  (user code: name the term and the step;
+                # a term calling sys.exit must not end ascend with exit 0 and no run)
                 first = (str(err).strip().splitlines() or [""])[0][:200]
                 raise TermError(f"The term '{name}' raised {type(err).__name__} at step {step.index}"
                                 f"{': ' + first if first else ''}.") from err
