@@ -197,7 +197,7 @@ PARAM_ALIASES: dict[str, str] = {
     "vqgan": "vqgan", "vqgan_config": "vqgan_config", "vqgan_checkpoint": "vqgan_checkpoint",
     "noise_factor": "noise_factor", "vqgan_init": "init", "vqgan_quantize": "quantize",
     "cvae": "cvae", "cvae_text": "cvae_text", "cvae_optimize_condition": "cvae_optimize_condition",
-    "reference": "reference",
+    "reference": "reference", "vae": "vae",
 }
 
 

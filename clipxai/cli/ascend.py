@@ -30,7 +30,7 @@ from clipxai.errors import EXIT_INTERRUPTED, ClipxaiError, NonFiniteLossError, T
 # (flags, flat option name, click type, help). The default shown is the preset's.
 OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [
     (("--device",), "device", str, "auto, cpu, cuda, cuda:N or mps."),
-    (("--param",), "param", str, "Parameterization: pixels, fourier, pyramid, maco, vqgan, cvae."),
+    (("--param",), "param", str, "Parameterization: pixels, fourier, pyramid, maco, vqgan, cvae, sdvae."),
     (("--steps",), "steps", int, "Optimization steps."),
     (("--lr",), "lr", float, "Learning rate."),
     (("--optimizer",), "optimizer", click.Choice(OPTIMIZERS), "Optimizer."),
@@ -91,7 +91,7 @@ PARAM_FLAGS: list[tuple[str, object, str]] = [
     ("--init-mean", float, "pixels: mean of the initial noise."),
     ("--init-tint", float, "pixels: std of a per-seed colour offset, so seeds start from different hues."),
     ("--clamp/--no-clamp", None, "pixels: clamp to [0,1] (straight-through gradient)."),
-    ("--init-image", click.Path(), "pixels, vqgan, cvae: start from this image (.npy: a raw [3,H,W] float tensor)."),
+    ("--init-image", click.Path(), "pixels, vqgan, cvae, sdvae: start from this image (.npy: a raw [3,H,W] float tensor)."),
     ("--vqgan", str, "vqgan: a bundled VQGAN (toy)."),
     ("--vqgan-config", click.Path(), "vqgan: the model's yaml."),
     ("--vqgan-checkpoint", click.Path(), "vqgan: the model's checkpoint."),
@@ -103,6 +103,8 @@ PARAM_FLAGS: list[tuple[str, object, str]] = [
     ("--cvae-optimize-condition", "flag", "cvae: optimize the condition vector too."),
     ("--reference", click.Path(), "maco: a folder of images whose mean amplitude spectrum the image keeps "
                                   "[default: the 1/f law of natural images]."),
+    ("--vae", str, "sdvae: the AutoencoderKL: hf:ID, a diffusers folder, a .safetensors file or random:sd "
+                   "(-P checkpoint_decoder=true saves memory)."),
 ]
 
 

@@ -66,7 +66,8 @@ class ParamContext:
 Factory = Callable[..., Parameterization]
 # Parameterizations whose code lives elsewhere (optional extras) are plugins, imported on first use.
 PARAMS: Registry = Registry("parameterization", plugins={"vqgan": "clipxai.generators.vqgan",
-                                                         "cvae": "clipxai.generators.cvae.param"})
+                                                         "cvae": "clipxai.generators.cvae.param",
+                                                         "sdvae": "clipxai.generators.sdvae.param"})
 _PARAMS = PARAMS   # its first name
 
 

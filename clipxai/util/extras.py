@@ -11,6 +11,7 @@ EXTRAS = {
     "view": ("starlette", "uvicorn"),
     "sweep": ("ray",),
     "video": ("imageio_ffmpeg",),
+    "sdvae": ("diffusers",),
 }
 
 
