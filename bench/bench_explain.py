@@ -4,7 +4,8 @@
 
 Writes a ``--snapshots``-snapshot run of 224-px images (three flat colours with noise, so the
 analysis finds states) whose embeddings are the model's own, timing that encoding of the
-snapshots (batches of 32, no gradients): the baseline. The run is analysed (untimed), the
+snapshots (batches of 32, no gradients): the baseline, timed before and after the explanation
+and averaged so that a change of the machine's load reaches both sides. The run is analysed (untimed), the
 vocabulary's text embeddings are made once (untimed: one per model, cached on disk and shared
 with the analysis' word labels; their cold cost is printed too), then ``clipxai.explain`` is
 timed with its defaults: the decomposition of every snapshot, the words, the mean writes,
@@ -87,12 +88,16 @@ def main() -> None:
     spec = f"random:{args.arch}"
     model = load_clip(spec, device="cpu")
     images = snapshot_images(args.snapshots, model.input_resolution)
+    def encode_once() -> tuple[float, np.ndarray]:
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            out = torch.cat([model.embed_images(torch.as_tensor(images[s:s + 32]))
+                             for s in range(0, len(images), 32)]).float().numpy()
+            return time.perf_counter() - t0, out
+
     with torch.inference_mode():
         model.embed_images(torch.as_tensor(images[:2]))                       # warm-up
-        t0 = time.perf_counter()
-        emb = torch.cat([model.embed_images(torch.as_tensor(images[s:s + 32]))
-                         for s in range(0, len(images), 32)]).float().numpy()
-        encode = time.perf_counter() - t0
+    encode_before, emb = encode_once()
     root = Path(tempfile.mkdtemp(prefix="bench-explain-"))
     try:
         run = write_run(root, images, emb, spec)
@@ -104,11 +109,13 @@ def main() -> None:
         t0 = time.perf_counter()
         data = clipxai.explain(run, model=model)
         explain = time.perf_counter() - t0
+        encode_after, _ = encode_once()     # the encoding timed again, so a change of load hits both sides
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"{args.arch} shape (random init), {args.snapshots} snapshots of {model.input_resolution} px, "
           f"{args.threads} thread(s), {cpu_name()}, load {os.getloadavg()[0]:.2f}")
-    print(f"  encode the snapshots once: {encode:6.1f} s")
+    encode = (encode_before + encode_after) / 2
+    print(f"  encode the snapshots once: {encode:6.1f} s   (before explain {encode_before:.1f} s, after {encode_after:.1f} s)")
     print(f"  explain (defaults):        {explain:6.1f} s   {len(data['states'])} states, "
           f"{data['options']['draws']} draws each, decomposition error {data['sum_error']:.1e}")
     print(f"  vocabulary of {len(words)} words, made once per model (untimed above): {vocab:.1f} s "
