@@ -7,16 +7,33 @@ states too; activations are a fixed random projection of the embeddings.
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
 
 from clipxai.analysis.check import synthetic
+from clipxai.ascent.recorder import Callback
 from clipxai.runs.writer import RunWriter
 
 PALETTE = np.array([[0.9, 0.1, 0.1], [0.1, 0.7, 0.2], [0.1, 0.2, 0.9], [0.9, 0.8, 0.1],
                     [0.6, 0.1, 0.7], [0.1, 0.8, 0.8], [0.5, 0.5, 0.5], [0.9, 0.5, 0.1]])
 HOOKS = ("visual.transformer.resblocks.0", "visual.transformer.resblocks.1")
+
+
+class StopAt(Callback):
+    """Stops an ascent after step ``step``: as a user's Ctrl-C would (``use_signal``), or by asking the engine."""
+
+    def __init__(self, step, use_signal=False):
+        self.step, self.use_signal = step, use_signal
+
+    def on_step_end(self, engine, ctx):
+        if ctx.index == self.step:
+            if self.use_signal:
+                os.kill(os.getpid(), signal.SIGINT)
+            else:
+                engine.request_stop("test")
 
 
 def write_run(parent: Path, name: str = "run", *, traj: synthetic.SyntheticTrajectory | None = None,

@@ -2,12 +2,12 @@
 
 import json
 import math
-import os
 import signal
 
 import numpy as np
 import pytest
 import torch
+from helpers_runs import StopAt
 
 import clipxai
 from clipxai.ascent.recorder import Callback
@@ -121,18 +121,6 @@ def test_seeds_are_batched_into_one_folder_each_and_match_single_runs(tiny_clip,
     # Same seed, same randomness: batching only changes floating-point summation order.
     np.testing.assert_allclose(runs[1].images.astype(np.float32), single.images.astype(np.float32), atol=2e-3)
     assert not np.array_equal(runs[0].images, runs[1].images)
-
-
-class StopAt(Callback):
-    def __init__(self, step, use_signal=False):
-        self.step, self.use_signal = step, use_signal
-
-    def on_step_end(self, engine, ctx):
-        if ctx.index == self.step:
-            if self.use_signal:
-                os.kill(os.getpid(), signal.SIGINT)
-            else:
-                engine.request_stop("test")
 
 
 @pytest.mark.parametrize("options", [dict(), dict(preset="zer0int", model=None, steps=12, snapshot_every=4),

@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import torch
+from helpers_runs import StopAt
 
 import clipxai
-from clipxai.ascent.recorder import Callback
 from clipxai.cli.commands import main
 from clipxai.params import make_param
 from clipxai.params.fourier import _COLOR_CORRELATION, _MAX_NORM
@@ -82,20 +82,11 @@ def test_the_importance_mask_is_recorded_as_the_accumulated_gradient_magnitude(t
     assert (run.path / "analysis" / "figures" / "importance.png").stat().st_size > 1000
 
 
-class _StopAt(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, engine, step):
-        if step.index == self.step:
-            engine.request_stop("test")
-
-
 def test_a_resumed_maco_run_is_bit_identical_importance_included(tiny_clip, tmp_path):
     options = dict(model_obj=tiny_clip, param="maco", steps=8, snapshot_every=2, cutouts=2, out=str(tmp_path),
                    quiet=True)
     [full] = clipxai.ascend("a red heart", name="full", **options)
-    [part] = clipxai.ascend("a red heart", name="part", callbacks=[_StopAt(4)], **options)
+    [part] = clipxai.ascend("a red heart", name="part", callbacks=[StopAt(4)], **options)
     assert part.status == "interrupted"
     saved = torch.load(part.path / "checkpoint.pt", weights_only=True)["param_buffers"]["importance"]
     np.testing.assert_array_equal(saved.numpy(), part.array("importance")[-1][None])

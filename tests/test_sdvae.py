@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers_runs import StopAt
 
 import clipxai
-from clipxai.ascent.recorder import Callback
 from clipxai.cli.commands import main
 from clipxai.errors import ClipxaiError
 
@@ -56,21 +56,12 @@ def test_a_safetensors_file_with_its_config_is_the_same_vae(tiny_clip, tmp_path,
     assert len(runs[1].manifest["param"]["sha256"]) == 64
 
 
-class _StopAt(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, engine, step):
-        if step.index == self.step:
-            engine.request_stop("test")
-
-
 @pytest.mark.parametrize("checkpoint", [False, True])
 def test_a_resumed_sdvae_run_is_bit_identical(tiny_clip, tmp_path, vae_folder, checkpoint):
     options = dict(model_obj=tiny_clip, param="sdvae", vae=str(vae_folder), out=str(tmp_path),
                    param_options={"checkpoint_decoder": checkpoint}, **{**FAST, "steps": 6, "snapshot_every": 2})
     [full] = clipxai.ascend("a red heart", name="full", **options)
-    [part] = clipxai.ascend("a red heart", name="part", callbacks=[_StopAt(2)], **options)
+    [part] = clipxai.ascend("a red heart", name="part", callbacks=[StopAt(2)], **options)
     assert part.status == "interrupted"
     [resumed] = clipxai.ascend(resume=part.path, model_obj=tiny_clip, quiet=True)
     for name in ("images", "latents", "gradients"):
