@@ -143,6 +143,18 @@ def component_means(model, reference_images, components, *, batch_size: int = 32
     return {n: (sums[n] / len(images)).cpu() for n in names}
 
 
+def _means_of(model, names: list[str], means: dict | None) -> dict[str, torch.Tensor]:
+    """``means`` keyed by canonical names (they may come keyed by the backend's), each of ``names`` there."""
+    means = dict(means or {})
+    if any(n not in means for n in names):  # keyed by backend names: read them as canonical
+        means = {component(model, k).name: v for k, v in means.items()}
+    missing = [n for n in names if n not in means]
+    if missing:
+        raise ComponentError(f"Mean ablation needs the mean of {missing[0]}; compute it with "
+                             f"component_means(model, reference_images, components).")
+    return means
+
+
 @contextlib.contextmanager
 def ablated(model, components, means: dict[str, torch.Tensor] | None = None,
             mode: str = "mean") -> Iterator[None]:
@@ -156,13 +168,7 @@ def ablated(model, components, means: dict[str, torch.Tensor] | None = None,
     whole = {c.layer for c in comps if c.kind == "attn"}
     # heads of an attention that is replaced whole go with it
     names = [c.name for c in comps if not (c.kind == "head" and c.layer in whole)]
-    means = dict(means or {})
-    if any(n not in means for n in names):  # keyed by backend names: read them as canonical
-        means = {component(model, k).name: v for k, v in means.items()}
-    missing = [n for n in names if n not in means]
-    if mode == "mean" and missing:
-        raise ComponentError(f"Mean ablation needs the mean of {missing[0]}; compute it with "
-                             f"component_means(model, reference_images, components).")
+    means = {} if mode == "zero" else _means_of(model, names, means)
 
     def replace(name, value):
         if mode == "zero":
@@ -190,13 +196,7 @@ def ablated_rows(model, components, means: dict[str, torch.Tensor] | None, mask)
     if any(c.kind in ("attn", "block") for c in comps):
         raise ComponentError("Per-image ablation takes heads, MLPs and embed, not whole attentions or blocks.")
     names = [c.name for c in comps]
-    means = dict(means or {})
-    if any(n not in means for n in names):
-        means = {component(model, k).name: v for k, v in means.items()}
-    missing = [n for n in names if n not in means]
-    if missing:
-        raise ComponentError(f"Mean ablation needs the mean of {missing[0]}; compute it with "
-                             f"component_means(model, reference_images, components).")
+    means = _means_of(model, names, means)
     mask = torch.as_tensor(np.asarray(mask, dtype=bool))
     if mask.shape != (mask.shape[0], len(names)):
         raise ComponentError(f"The ablation mask has shape {tuple(mask.shape)}; it needs one column per component "
