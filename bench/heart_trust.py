@@ -9,8 +9,8 @@ snapshot every 5), ``--seeds`` seeds each (batched, seeds 0..n-1), or reuses the
 world's images as reference). Prints per seed the final image's judge cosine and z, transfer,
 robustness_min, pathway_max, written score and the call (trusted or suspect), and for the call and
 each check how many seeds of each recipe it puts on the side the judge's cosine shows (the original
-recipe's images suspect, the default's not). Exits non-zero unless robustness, the check that uses
-no other model, separates the recipes in >= 7 of 8 seeds each.
+recipe's images suspect, the default's not). Exits non-zero unless the call, and robustness (the
+check that uses no other model), each separate the recipes in >= 7 of 8 seeds each.
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def main(argv=None) -> int:
         separated[check] = min(original / len(entries["original"]), default / len(entries["default"]))
         print(f"  {check:12s} original {what[0]} in {original} of {len(entries['original'])}, default {what[1]} "
               f"in {default} of {len(entries['default'])}")
-    return 0 if separated["robustness"] >= 7 / 8 else 1
+    return 0 if min(separated["call"], separated["robustness"]) >= 7 / 8 else 1
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -146,6 +146,9 @@ def calls(results: dict[str, list[dict]], failures: list) -> None:
         f"{np.mean([e['agreement'] for e in adv]):7.3f}"
     )
     print(f"  {'ordinary images called trusted (reported)':58s} {rates(results['ordinary'])['trusted']:7.3f}")
+    for name in ("planted", "adversarial"):  # the pathway is reported beside the call, not in it
+        rate = rates(results[name])["unusual pathway"]
+        print(f"  {name + ' images with an unusual pathway (reported)':58s} {rate:7.3f}")
 
 
 def written_words(toy, planted: np.ndarray, n: int, failures: list) -> None:

@@ -120,3 +120,18 @@ def test_ordinary_images_are_not_seen_even_by_the_model(toy, options):
     e = evaluate_images(toy, world.generate(4, 203, concept="none").images, PROMPT, **options)
     assert "not seen by the model" in e["flags"] and not e["trusted"]
     assert e["verdict"].startswith("Suspect: not seen even by the model")
+
+
+def test_the_pathway_is_reported_beside_the_call_not_in_it(toy, options, planted):
+    """Planted meanings at 15% contrast: several lie outside the natural spread at the first block while
+    the judge still sees them and they survive every perturbation; they are trusted, the pathway noted."""
+    faint = (0.5 + 0.15 * (planted.images - 0.5)).astype(np.float32)
+    m = measure(toy, faint, PROMPT, **options)
+    es = [entry(m, [i]) for i in range(len(faint))]
+    for e in es:
+        assert ("unusual pathway" in e["flags"]) == (e["pathway_max"] > 3.0)
+        assert e["trusted"] == (not {"not seen by the model", "no transfer", "fragile"} & set(e["flags"]))
+    noted = [e for e in es if e["trusted"] and "unusual pathway" in e["flags"]]
+    assert noted, [e["verdict"] for e in es]
+    for e in noted:
+        assert e["verdict"].startswith("Trusted: seen by 1 of 1 judge") and "unusual pathway (block" in e["verdict"]

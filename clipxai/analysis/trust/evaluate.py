@@ -40,6 +40,12 @@ from clipxai.analysis.trust.written import (
 )
 from clipxai.models.base import ClipModel
 
+# The flags that make an entry suspect: those the planted truth (bench/validate_trust.py) shows tell a
+# picture from an adversarial pattern. "unusual pathway" and "written" are reported beside the call:
+# adversarial images lie within the natural images' spread at every layer, while smooth, low-contrast
+# ascents that every judge sees lie outside it at the first block (docs/analysis.md gives the figures).
+CALLED = ("not seen by the model", "no transfer", "fragile")
+
 
 @dataclass
 class Measurements:
@@ -148,9 +154,7 @@ def entry(m: Measurements, index: Sequence[int] | None = None) -> dict:
         "images": int(len(idx)),
     }
     out["flags"] = flags(out)
-    out["trusted"] = not any(
-        f in out["flags"] for f in ("not seen by the model", "no transfer", "fragile", "unusual pathway")
-    )
+    out["trusted"] = not any(f in out["flags"] for f in CALLED)
     out["verdict"] = verdict(out)
     return out
 
