@@ -51,6 +51,9 @@ class AnalyzeOptions:
     top_words: int = 5
     opinion: bool = False             # CLIP's opinion of each state (text ascent, clipxai.analysis.words.opinion) beside its words
     explain: bool = False             # also explain each state (clipxai.analysis.explain.run): analysis/explain.json
+    evaluate: bool = False            # also evaluate each state (clipxai.analysis.trust): analysis/evaluation.json
+    judges: tuple[str, ...] | None = None  # the evaluation's judges (None: the models the ascent did not use)
+    reference: str | None = None      # the evaluation's folder of natural images (a toy run uses the toy world's)
     gif: bool = True
     seed: int = 0
     n_boot: int = 1000
@@ -60,6 +63,7 @@ class AnalyzeOptions:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["projections"] = list(self.projections)
+        d["judges"] = None if self.judges is None else list(self.judges)
         return d
 
 
@@ -289,23 +293,39 @@ def _state_opinions(model, embeddings, states, words, opts: AnalyzeOptions, note
         return None
 
 
-def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None) -> dict:
+def analyze_run(run, opts: AnalyzeOptions | None = None, model=None, log=None, judges=None) -> dict:
     """Analyze one run and write ``run/analysis/``; returns the summary (what summary.json holds).
 
-    With ``opts.explain`` each state is explained too (``analysis/explain.json``), computed before
-    anything is written so that a model it cannot take apart leaves the run as it was.
+    With ``opts.explain`` each state is explained too (``analysis/explain.json``), with ``opts.evaluate``
+    each state and the final image are evaluated (``analysis/evaluation.json``, judged by ``judges``,
+    loaded models, or else ``opts.judges``). Every input of both is checked, and both are computed,
+    before anything is written, so a mistake leaves the run as it was.
     """
+    opts = opts or AnalyzeOptions()
+    ready = None
+    if opts.evaluate:
+        from clipxai.analysis.trust.prepare import prepare  # noqa: PLC0415
+        ready = prepare(run, judges=judges if judges is not None else opts.judges, reference=opts.reference,
+                        model=model if model is not None else opts.model, device=opts.device)
+        model = ready.model  # the run's own, or opts.model: loaded once for the analysis and the evaluation
     analysis = analyze(run, opts, model=model, log=log)
-    if not analysis.options.explain:
-        return analysis.write(log=log)
-    from clipxai.analysis.explain.run import ExplainOptions, explain_summary, prepare  # noqa: PLC0415
-    explain_opts = ExplainOptions(seed=analysis.options.seed)
-    clip_model = prepare(analysis.run, explain_opts, model=model, device=analysis.options.device)
-    explanation = explain_summary(analysis.run, analysis.to_dict(), explain_opts, clip_model, log=log)
+    explanation = evaluation = None
+    if analysis.options.explain:
+        from clipxai.analysis.explain.run import ExplainOptions, explain_summary, prepare  # noqa: PLC0415
+        explain_opts = ExplainOptions(seed=analysis.options.seed)
+        clip_model = prepare(analysis.run, explain_opts, model=model, device=analysis.options.device)
+        explanation = explain_summary(analysis.run, analysis.to_dict(), explain_opts, clip_model, log=log)
+    if ready is not None:
+        from clipxai.analysis.trust.run import evaluate_run  # noqa: PLC0415
+        evaluation = evaluate_run(analysis.run, analysis.to_dict(), ready.options, ready.model, ready.judges,
+                                  reference=ready.reference, log=log)
     summary = analysis.write(log=log)
-    explanation.write(log=log)
+    if explanation is not None:
+        explanation.write(log=log)
+    if evaluation is not None:
+        from clipxai.analysis.trust.run import write_evaluation  # noqa: PLC0415
+        write_evaluation(analysis.run, evaluation)
     return summary
-
 
 
 def ensure_summary(run, opts: AnalyzeOptions, reanalyze: bool = False, model=None, log=None) -> dict:

@@ -137,6 +137,16 @@ def wrote(run, summary: dict) -> str:
     return line
 
 
+def wrote_evaluation(run) -> str | None:
+    """The evaluation's verdict on the final image and where it was written, when there is one."""
+    from clipxai.analysis.trust.run import EVALUATION_FILE, read_evaluation  # noqa: PLC0415
+
+    data = read_evaluation(run)
+    if data is None:
+        return None
+    return f"  final image: {data['final']['verdict']}\n  wrote {run.analysis_dir / EVALUATION_FILE}"
+
+
 def _log(quiet: bool):
     return (lambda msg: None) if quiet else (lambda msg: click.echo(f"  ... {msg}", err=True))
 
@@ -178,9 +188,19 @@ OPEN_OPTION = dict(is_flag=True, help="Open the report in the web browser when i
 @click.option("--explain", is_flag=True,
               help="Also explain each state: which components of CLIP make it, and does ablating them matter "
                    "(clipxai explain; writes analysis/explain.json).")
+@click.option("--evaluate", is_flag=True,
+              help="Also evaluate each state and the final image: other models, perturbations, the natural "
+                   "pathway, written words (clipxai evaluate; writes analysis/evaluation.json).")
+@click.option("--judge", "judges", multiple=True,
+              help="With --evaluate (implies it): a model that judges the images (any --model form); repeatable. "
+                   "Default: the models this machine has that the ascent did not use (toy-b for toy).")
+@click.option("--reference", type=click.Path(path_type=Path), default=None,
+              help="With --evaluate (implies it): a folder of natural images for the judges' baseline and the "
+                   "natural pathway (a toy run uses the toy world's images).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the text summary.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
-def analyze_command(run_path, projection, no_gif, as_json, quiet, opinion, explain, **kw):
+def analyze_command(run_path, projection, no_gif, as_json, quiet, opinion, explain, evaluate, judges, reference,
+                    **kw):
     """Cluster, project, chart and quantify a run; writes RUN/analysis/ (summary.json, figures).
 
     RUN_PATH may also be a folder of runs (a batch of seeds, a sweep): each run in it is analyzed.
@@ -191,16 +211,28 @@ def analyze_command(run_path, projection, no_gif, as_json, quiet, opinion, expla
     opts = build_options(projection=projection, no_gif=no_gif, **kw)
     opts.opinion = opinion
     opts.explain = explain
+    opts.evaluate = evaluate or bool(judges) or reference is not None
+    opts.judges = tuple(judges) or None
+    opts.reference = None if reference is None else str(reference)
     batch = _runs_in(run_path)
+    judge_models = None
+    if opts.evaluate:  # the judges and the reference checked once, before any run is analyzed
+        from clipxai.analysis.trust.run import load_judges, load_reference  # noqa: PLC0415
+        first = open_run(batch[0] if batch else run_path)
+        if opts.reference is not None and "images" in first.array_names():
+            load_reference(opts.reference, tuple(first.images.shape[-2:]))
+        judge_models = load_judges(judges, opts.device) if judges else None
     if batch is None:
         run = open_run(run_path)
         with stop_on_interrupt():
-            summary = analyze_run(run, opts, log=_log(quiet))
+            summary = analyze_run(run, opts, log=_log(quiet), judges=judge_models)
         if as_json:
             click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
             return
         click.echo(describe(summary))
         click.echo(wrote(run, summary))
+        if opts.evaluate and (line := wrote_evaluation(run)):
+            click.echo(line)
         warning = few_snapshots_warning(summary)
         if warning:
             click.echo(warning, err=True)
@@ -213,7 +245,7 @@ def analyze_command(run_path, projection, no_gif, as_json, quiet, opinion, expla
         try:
             run = open_run(path)
             with stop_on_interrupt():
-                summary = analyze_run(run, opts, log=_log(quiet))
+                summary = analyze_run(run, opts, log=_log(quiet), judges=judge_models)
         except ClipxaiError as err:
             failed.append(path)
             click.echo(f"  skipped: {err}", err=True)
@@ -222,6 +254,8 @@ def analyze_command(run_path, projection, no_gif, as_json, quiet, opinion, expla
         if not as_json:
             click.echo(describe(summary))
             click.echo(wrote(run, summary))
+            if opts.evaluate and (line := wrote_evaluation(run)):
+                click.echo(line)
             warning = few_snapshots_warning(summary)
             if warning:
                 click.echo(f"  {warning}", err=True)

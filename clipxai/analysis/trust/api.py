@@ -10,19 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from clipxai.analysis.analyze import AnalyzeOptions, analyze
-from clipxai.analysis.trust.run import (
-    PER_STATE,
-    EvaluateOptions,
-    check_run,
-    default_judges,
-    evaluate_run,
-    load_judges,
-    load_model,
-    load_reference,
-    parse_labels,
-    write_evaluation,
-)
-from clipxai.errors import ClipxaiError
+from clipxai.analysis.trust.prepare import prepare
+from clipxai.analysis.trust.run import PER_STATE, evaluate_run, write_evaluation
 from clipxai.runs.summary import read_summary
 
 
@@ -39,25 +28,15 @@ def evaluate(run, *, judges=None, reference=None, labels=None, per_state: int = 
     if isinstance(run, (str, Path)):
         from clipxai.runs.load import open_run  # noqa: PLC0415
         run = open_run(run)
-    check_run(run)
-    label_list = parse_labels(labels) if isinstance(labels, str) else tuple(labels or ())
-    if labels is not None and not isinstance(labels, str):
-        parse_labels(",".join(label_list))
-    if not isinstance(per_state, int) or per_state < 1:
-        raise ClipxaiError(f"The snapshots measured per state must be a whole number of at least 1, not {per_state!r}.")
-    reference_images = load_reference(None if reference is None else str(reference), tuple(run.images.shape[-2:]))
-    judge_models = load_judges(default_judges(run) if judges is None else list(judges), device)
-    names = tuple(j if isinstance(j, str) else j.name for j in (judges or [m.name for m in judge_models]))
-    opts = EvaluateOptions(judges=names, reference=None if reference is None else str(reference),
-                           labels=label_list, per_state=per_state)
-    clip_model = model if model is not None else load_model(run, device)
+    ready = prepare(run, judges=judges, reference=reference, labels=labels, per_state=per_state, model=model,
+                    device=device)
     summary, analysis = read_summary(run), None
     if summary is None:
         if log:
             log(f"analyzing {run.path} first (it has no analysis yet)")
-        analysis = analyze(run, AnalyzeOptions(device=device), model=clip_model, log=log)
+        analysis = analyze(run, AnalyzeOptions(device=device), model=ready.model, log=log)
         summary = analysis.to_dict()
-    data = evaluate_run(run, summary, opts, clip_model, judge_models, reference=reference_images, log=log)
+    data = evaluate_run(run, summary, ready.options, ready.model, ready.judges, reference=ready.reference, log=log)
     if analysis is not None:
         analysis.write(log=log)
     write_evaluation(run, data)
