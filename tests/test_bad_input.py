@@ -22,6 +22,7 @@ import pytest
 import torch
 from helpers_runs import write_run
 
+from clipxai.ascent.compute import fast_on_cpu
 from clipxai.cli.commands import main
 
 BAD_PORT = "http://127.0.0.1:99999/v1"
@@ -109,7 +110,8 @@ ROWS = [
     ("ascend dog --aug-noise nan --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--aug-noise"]),
     ("ascend dog --weight-decay nan --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--weight-decay"]),
     ("ascend dog --model toy:-1 --out {tmp}/new-runs --quiet", 2, ["weight", "positive"]),
-    ("ascend dog --precision fp16 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["fp16 needs a CUDA GPU"]),
+    *([("ascend dog --precision fp16 --model random:tiny --out {tmp}/new-runs --quiet", 2,
+        ["fp16 is refused on this CPU", "--force-precision"])] if fast_on_cpu("fp16") is False else []),
     ("ascend dog --device xla --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--device xla", "not supported"]),
     ("ascend dog --device meta --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--device meta", "not supported"]),
     ("ascend dog --device cpu:1 --model random:tiny --out {tmp}/new-runs --quiet", 2, ["--device cpu:1", "not supported"]),

@@ -60,7 +60,7 @@ def test_half_precision_activations_count_half(tiny_clip, tmp_path, monkeypatch)
     fake_free(monkeypatch, (full + half) // 2)
     with pytest.raises(ClipxaiError, match="needs about"):
         ascend(tiny_clip, tmp_path / "fp32", precision="fp32")
-    [run] = ascend(tiny_clip, tmp_path / "bf16", precision="bf16")
+    [run] = ascend(tiny_clip, tmp_path / "bf16", precision="bf16", force_precision=True)
     assert run.status == "complete"
 
 

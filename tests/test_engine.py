@@ -298,7 +298,7 @@ def test_compute_options_change_how_not_what(tiny_clip, tmp_path):
     """bf16 autocast stays close to fp32; recomputed activations give the same ascent exactly."""
     plain = run(tiny_clip, tmp_path, name="fp32", steps=8, snapshot_every=2)
     ckpt = run(tiny_clip, tmp_path, name="ckpt", steps=8, snapshot_every=2, checkpoint_activations=True)
-    bf16 = run(tiny_clip, tmp_path, name="bf16", steps=8, snapshot_every=2, precision="bf16")
+    bf16 = run(tiny_clip, tmp_path, name="bf16", steps=8, snapshot_every=2, precision="bf16", force_precision=True)
     np.testing.assert_array_equal(ckpt.latents, plain.latents)
     assert ckpt.manifest["compute"]["checkpoint_activations"] is True
     assert bf16.manifest["compute"]["precision"] == "bf16" and plain.manifest["compute"]["precision"] == "fp32"
@@ -308,10 +308,10 @@ def test_compute_options_change_how_not_what(tiny_clip, tmp_path):
     assert not any(p.dtype != torch.float32 for p in tiny_clip.parameters())  # the model itself is unchanged
 
 
-def test_fp16_is_refused_without_a_gpu(tiny_clip, tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip("a CUDA GPU is present")
-    with pytest.raises(ClipxaiError, match="fp16 needs a CUDA GPU"):
+def test_fp16_is_refused_on_a_cpu_without_fp16_instructions(tiny_clip, tmp_path, monkeypatch):
+    from clipxai.util import cpu
+    monkeypatch.setattr(cpu, "cpu_features", lambda: {"avx2": True, "avx512_fp16": False, "amx_fp16": False})
+    with pytest.raises(ClipxaiError, match="fp16 is refused on this CPU"):
         run(tiny_clip, tmp_path, precision="fp16")
 
 

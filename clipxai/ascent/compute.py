@@ -11,15 +11,25 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from typing import Iterator
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
 from clipxai.errors import ClipxaiError
+from clipxai.util import cpu
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+# The instructions that compute each low precision at speed on a CPU (PyTorch's names, clipxai.util.cpu):
+# x86's AVX-512 and AMX extensions, ARM64's bf16 and half-precision arithmetic.
+FAST_ON_CPU = {"bf16": ("avx512_bf16", "amx_bf16", "bf16", "sve_bf16"),
+               "fp16": ("avx512_fp16", "amx_fp16", "fp16_arith")}
+# What a step costs without them, against fp32: bench/bench_precision.py --speed on an AMD EPYC with
+# AVX2 only, a ViT-B/32 shape (random weights), 2 cutouts, 1 thread (docs/performance.md).
+SLOW_STEP_RATIO = {"bf16": 30, "fp16": 30}
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -34,9 +44,37 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return "fp32"
     if precision not in PRECISIONS:
         raise ClipxaiError(f"--precision must be one of {', '.join(PRECISIONS)} (got {precision}).")
-    if precision == "fp16" and device.type != "cuda":
-        raise ClipxaiError(f"--precision fp16 needs a CUDA GPU; on {device.type} use bf16 (or fp32).")
+    if precision == "fp16" and device.type not in ("cuda", "cpu"):
+        raise ClipxaiError(f"--precision fp16 needs a CUDA GPU or a CPU; on {device.type} use bf16 (or fp32).")
     return precision
+
+
+def fast_on_cpu(precision: str) -> bool | None:
+    """Whether this CPU has instructions for ``precision`` (bf16, fp16); ``None`` where that cannot be told."""
+    features = cpu.cpu_features()
+    if features is None:
+        return None
+    return any(features.get(name) for name in FAST_ON_CPU[precision])
+
+
+def check_precision(precision: str, device: torch.device, force: bool = False) -> None:
+    """Refuse bf16 or fp16 on a CPU without instructions for it, where PyTorch emulates them many times
+    slower than fp32, unless ``force``; where the CPU's features cannot be read, warn instead.
+    CUDA and MPS devices are not concerned."""
+    if device.type != "cpu" or precision not in FAST_ON_CPU or force:
+        return
+    fast = fast_on_cpu(precision)
+    if fast:
+        return
+    cost = (f"PyTorch then emulates {precision}, and a step takes about {SLOW_STEP_RATIO[precision]}x as long as "
+            f"in fp32 (measured on a ViT-B/32 shape)")
+    if fast is None:
+        warnings.warn(f"clipxai cannot tell on this OS whether the CPU has {precision} instructions; without them "
+                      f"{cost}.", stacklevel=2)
+        return
+    raise ClipxaiError(f"--precision {precision} is refused on this CPU ({cpu.cpu_name()}): it has no {precision} "
+                       f"instructions ({' or '.join(FAST_ON_CPU[precision][:2])}), so {cost}; leave --precision "
+                       f"out for fp32, or pass --force-precision to run it anyway.")
 
 
 @contextlib.contextmanager

@@ -97,7 +97,8 @@ class ComputeConfig:
     """How the steps are computed; none of it changes what is optimized (at most float rounding)."""
 
     cutout_batch: int = 0                    # views per encoder pass, gradients accumulated (0: all at once)
-    precision: str = "auto"                  # auto (fp32 on CPU, bf16 on CUDA) | fp32 | bf16 | fp16 (CUDA)
+    precision: str = "auto"                  # auto (fp32 on CPU, bf16 on CUDA) | fp32 | bf16 | fp16
+    force_precision: bool = False            # run bf16/fp16 on a CPU without instructions for them (emulated, slow)
     compile: bool = False                    # torch.compile the image encoder
     checkpoint_activations: bool = False     # recompute the image tower's blocks in backward
     deterministic: bool = False              # deterministic kernels, cuDNN and cuBLAS settings
@@ -186,7 +187,7 @@ FLAT: dict[str, str] = {
     "frames": "record.frames",
     "cutout_batch": "compute.cutout_batch", "precision": "compute.precision", "compile": "compute.compile",
     "checkpoint_activations": "compute.checkpoint_activations", "deterministic": "compute.deterministic",
-    "batch_invariant": "compute.batch_invariant",
+    "batch_invariant": "compute.batch_invariant", "force_precision": "compute.force_precision",
     "ablate": "ablation.components", "ablate_mode": "ablation.mode", "ablate_reference": "ablation.reference",
 }
 FLAT.update({name: name for name in _TOP - set(_SECTIONS)})

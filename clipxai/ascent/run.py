@@ -20,7 +20,7 @@ import torch
 from clipxai.ascent.ablation import build_ablation
 from clipxai.ascent.augment import Augment
 from clipxai.ascent.budget import check_step_memory
-from clipxai.ascent.compute import Encoder, set_deterministic
+from clipxai.ascent.compute import Encoder, check_precision, set_deterministic
 from clipxai.ascent.config import AscendConfig, model_specs, resolve_config, validate
 from clipxai.ascent.engine import Callback, Engine, Member, Parts
 from clipxai.ascent.progress import Progress
@@ -114,6 +114,7 @@ def build(cfg: AscendConfig, model: ClipModel | list[ClipModel] | None = None) -
     set_deterministic(c.deterministic)  # before any model reaches a GPU (cuBLAS reads its setting then)
     chosen = _members(cfg, model)
     model = chosen[0][0]
+    check_precision(c.precision, model.device, c.force_precision)
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     r = model.input_resolution
     width, height = cfg.size or (r, r)
@@ -285,7 +286,7 @@ def _expand(prompt: str, options: dict) -> tuple[str, dict]:
     return "|".join(escaped), info
 
 
-RESUMABLE = ("steps", "device")
+RESUMABLE = ("steps", "device", "force_precision")
 
 
 def resume_run(path: Path, *, callbacks: Iterable[Callback] = (), model_obj: ClipModel | None = None,
@@ -293,8 +294,8 @@ def resume_run(path: Path, *, callbacks: Iterable[Callback] = (), model_obj: Cli
     """Continue an interrupted run (or extend a complete one with a larger ``steps``)."""
     given = {k for k, v in options.items() if v is not None}
     if given - set(RESUMABLE):
-        raise ClipxaiError(f"Only --steps, --device and --quiet can change on resume "
-                           f"(got {', '.join(sorted(given - set(RESUMABLE)))}).")
+        raise ClipxaiError(f"Only --steps, --device and --quiet can change on resume, with --force-precision "
+                           f"where needed (got {', '.join(sorted(given - set(RESUMABLE)))}).")
     manifest = read_manifest(path)
     if is_locked(path):
         raise RunError(f"{path} is being written by another process right now; wait for it to end or stop it first.")

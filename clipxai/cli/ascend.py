@@ -63,7 +63,10 @@ OPTIONS: list[tuple[tuple[str, ...], str, object, str]] = [
     (("--cutout-batch",), "cutout_batch", int,
      "Views per encoder pass, gradients accumulated: peak memory follows this, not --cutouts (0: all at once)."),
     (("--precision",), "precision", click.Choice(["auto", "fp32", "bf16", "fp16"]),
-     "CLIP's compute precision (autocast): auto = fp32 on CPU, bf16 on CUDA; fp16 on CUDA only."),
+     "CLIP's compute precision (autocast): auto = fp32 on CPU, bf16 on CUDA. On a CPU without bf16/fp16 "
+     "instructions (AVX-512 BF16/FP16, AMX) they are refused: emulated, a step takes ~30x as long."),
+    (("--force-precision",), "force_precision", "flag",
+     "Run --precision bf16/fp16 on a CPU without instructions for it anyway (emulated: slow)."),
     (("--compile",), "compile", "flag", "torch.compile the image encoder (slow first step; reported once)."),
     (("--checkpoint-activations",), "checkpoint_activations", "flag",
      "Recompute the image tower's blocks in backward: less memory, more time."),
@@ -119,7 +122,8 @@ SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("Terms", ("terms", "tv", "tv_reduction", "memory", "range", "style", "accentuate", "accent_weight", "accent_layers")),
     ("Ablation", ("ablate", "ablate_mode", "ablate_reference")),
     ("Recording", ("snapshot_every", "log_every", "hooks", "activations", "record_gradients", "frames", "out", "name")),
-    ("Performance", ("cutout_batch", "precision", "compile", "checkpoint_activations", "deterministic", "batch_invariant")),
+    ("Performance", ("cutout_batch", "precision", "compile", "checkpoint_activations", "deterministic", "batch_invariant",
+                     "force_precision")),
     ("Run", ("preset", "resume", "quiet", "help")),
 ]
 
@@ -265,7 +269,8 @@ def _ascend(ascend, prompt, resume, quiet, expand_n, llm_model, llm_base_url, op
         given = [flag for flag, value in (("--expand", expand_n), ("--llm-model", llm_model),
                                           ("--llm-base-url", llm_base_url)) if value is not None]
         if given:
-            raise ClipxaiError(f"Only --steps, --device and --quiet can change on resume (got {', '.join(given)}).")
+            raise ClipxaiError(f"Only --steps, --device and --quiet can change on resume, with --force-precision "
+                               f"where needed (got {', '.join(given)}).")
 
         def call():
             return ascend(resume=resume, quiet=quiet, **options)
