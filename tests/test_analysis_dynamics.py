@@ -139,3 +139,43 @@ def test_plot_marks_every_drop(toy_runs):
     marks = [line for line in ax.get_lines() if line.get_marker() == "v"]
     assert len(marks) == 1 and len(marks[0].get_xdata()) == len(res.event_steps)
     assert "cycling" in ax.get_title()
+
+
+REBOUND_DATA = Path(__file__).parent / "data" / "toy_heart_rebound_metrics.json"
+
+
+def test_a_fresh_original_recipe_run_keeps_its_drops_that_bounce_back(monkeypatch):
+    """issue 27: a fresh toy run of the original recipe drops suddenly and often bounces part of the
+    way back at once; counted as sudden rises, those rebounds pushed the threshold past every drop."""
+    from clipxai.analysis.motion import drops
+
+    run = json.loads(REBOUND_DATA.read_text(encoding="utf-8"))["runs"]["zer0int"]
+    steps, sim = run["steps"][:600], run["sim/❤️"][:600]                        # the first 600 steps: fast enough
+    res = dynamics(steps, sim, signal="sim/❤️", snapshot_interval=run["snapshot_every"], n_surrogates=199)
+    assert res.cycling, res.reason
+    assert 8 <= res.mean_spacing_steps <= 13 and len(res.event_steps) >= 40     # measured: 56 drops ~10 apart
+    assert res.drop_search["sign_test"]["drops"] > 10 * res.drop_search["sign_test"]["rises"]
+    x = dict(zip(run["steps"], run["sim/❤️"]))
+    assert all(any(x[s - k] - x[s] > 0.005 for k in (1, 2, 3)) for s in res.event_steps.tolist())
+    monkeypatch.setattr(drops, "REBOUND", -1)                                # no change is a rebound
+    before = dynamics(steps, sim, snapshot_interval=10, n_surrogates=199)
+    assert len(before.event_steps) < 10 and not before.cycling
+
+
+def test_rebounds_read_the_same_upside_down():
+    """The rebound rule must not prefer drops: on the negated series it sets aside the same changes,
+    so the rises still estimate the false drops under noise."""
+    from clipxai.analysis.motion.drops import _changes, rebounds
+
+    r = np.random.default_rng(5).standard_normal(400)
+    for x in (r, -r):
+        cand = _changes(x, 3)
+        moves = np.abs(x[cand[1]] - x[cand[0]])
+        flags = rebounds(cand, np.arange(len(cand[0])), moves)
+        if x is r:
+            first = (cand[0].tolist(), flags.tolist())
+        else:
+            assert (cand[0].tolist(), flags.tolist()) == first
+    assert 0 < sum(first[1]) < len(first[1])
+    falls = np.asarray(_changes(r, 3)[2]) < 0
+    assert abs(int((falls & np.asarray(first[1])).sum()) - int((~falls & np.asarray(first[1])).sum())) <= 0.3 * sum(first[1])

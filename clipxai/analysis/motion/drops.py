@@ -23,6 +23,15 @@ the saw-tooth's drops is noise the procedure let through), and so are changes ac
 series itself falls by less than ``SUDDEN_SHARE`` of their size (the lines of a curved ramp
 can disagree where nothing sudden happens).
 
+A change that undoes part of the change just before it (the other way, starting at most
+``REBOUND`` steps after it ends, moving the series less) is that change's rebound, not a sudden
+change of its own: a drop that bounces half way back at once (the toy CLIP's drops under the
+original recipe do, 33 of 43 sudden rises of a fresh 1000-step run came one step after a drop)
+would otherwise fill the rises with its own recoveries and push the threshold past every drop.
+Rebounds are set aside from the drops, the rises and the sign test alike; the rule reads the same
+with the series turned upside down, so under noise without a preference for falling it sets
+aside as many drops as rises and the rises still estimate the false drops.
+
 The same elimination, stopped at a fixed z of ``TEST_Z``, also counts the drops and rises left
 there: under noise without a preference for falling, each is a drop with probability 1/2, so
 the one-sided binomial p (``sign_p``) says whether the sudden changes fall more often than they
@@ -46,6 +55,7 @@ CAP = 20                 # steps of a ramp used for its line, on each side of a 
 TAU_STEP = 0.1           # resolution of the threshold search
 TAU_MAX = 15.0
 TEST_Z = 3.5            # the fixed threshold at which drops and rises are counted for the sign test
+REBOUND = 2             # steps after a change within which a change the other way is its rebound
 SUDDEN_SHARE = 0.5       # a drop's own fall must be at least this share of the gap between the ramps' lines
 
 
@@ -136,7 +146,7 @@ def _eliminate(ramps: _Ramps, cand: tuple, n: int, threshold: float = math.inf,
         if z >= threshold:
             break
         if history is not None:
-            history.append((z, signs[k]))
+            history.append((z, signs[k], k))
         alive[k] = False
         p, q = prev[k], nxt[k]
         if p >= 0:
@@ -151,15 +161,39 @@ def _eliminate(ramps: _Ramps, cand: tuple, n: int, threshold: float = math.inf,
     return left, np.asarray([score(k)[1] for k in left], dtype=np.float64)
 
 
-def _left_by_threshold(history: list, signs: np.ndarray, taus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(falls, rises) still standing when the elimination stops at each threshold in ``taus``."""
+def rebounds(cand: tuple, alive: np.ndarray, moves: np.ndarray, within: int | None = None) -> np.ndarray:
+    """Which of the changes ``alive`` (indices into ``cand``, in series order) are the partial
+    undoing of the change before them: they go the other way, start at most ``within`` steps
+    after it ends, and move the series less (``moves``: how far the series itself moves across
+    each change). A drop's quick partial recovery, or a rise's quick fall back. The rule is the
+    same for both directions, so under noise without a preference for falling it sets aside as
+    many drops as rises."""
+    starts, ends, signs = cand
+    within = REBOUND if within is None else within
+    out = np.zeros(len(alive), dtype=bool)
+    if len(alive) > 1:
+        a, b = alive[:-1], alive[1:]
+        out[1:] = (signs[b] != signs[a]) & (starts[b] - ends[a] <= within) & (moves[b] < moves[a])
+    return out
+
+
+def _left_by_threshold(history: list, cand: tuple, moves: np.ndarray,
+                       taus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(drops, rises), rebounds set aside, still standing when the elimination stops at each threshold in ``taus``."""
+    m = len(cand[2])
     z = np.asarray([h[0] for h in history])
-    s = np.asarray([h[1] for h in history])
+    order = np.asarray([h[2] for h in history], dtype=np.int64)
     reached = np.maximum.accumulate(z) if len(z) else z
     removed = np.searchsorted(reached, taus, side="left")
-    falls = np.r_[0, np.cumsum(s < 0)]
-    rises = np.r_[0, np.cumsum(s > 0)]
-    return int((signs < 0).sum()) - falls[removed], int((signs > 0).sum()) - rises[removed]
+    falls, rises = np.zeros(len(taus), dtype=np.int64), np.zeros(len(taus), dtype=np.int64)
+    for r in np.unique(removed):
+        alive = np.ones(m, dtype=bool)
+        alive[order[:r]] = False
+        idx = np.flatnonzero(alive)
+        keep = idx[~rebounds(cand, idx, moves)]
+        sel = removed == r
+        falls[sel], rises[sel] = int((cand[2][keep] < 0).sum()), int((cand[2][keep] > 0).sum())
+    return falls, rises
 
 
 def _ramp_slope(d: np.ndarray, cand: tuple, left: np.ndarray) -> float:
@@ -200,11 +234,12 @@ class DropSearch:
 def _calibrated(r, cand, ramps_of, scores, fdr, taus):
     """The score and threshold that find the most drops while rises stay under ``fdr`` of them."""
     best, tests = None, {}
+    moves = np.abs(r[cand[1]] - r[cand[0]])
     for score in scores:
         history: list = []
         _eliminate(ramps_of(score), cand, len(r), math.inf, history)
-        falls, rises = _left_by_threshold(history, cand[2], taus)
-        f0, r0 = _left_by_threshold(history, cand[2], np.array([TEST_Z]))
+        falls, rises = _left_by_threshold(history, cand, moves, taus)
+        f0, r0 = _left_by_threshold(history, cand, moves, np.array([TEST_Z]))
         tests[score] = (int(f0[0]), int(r0[0]))
         ok = (falls > 0) & (rises <= fdr * falls)
         if ok.any():
@@ -249,6 +284,8 @@ def detect_drops(r, *, max_steps: int = 3, fdr: float = 0.05, floor: float = 2.0
     sign = dict(falls_at_test=counted[0], rises_at_test=counted[1], sign_p=_sign_p(*counted))
     if score is None:
         return DropSearch(empty.low, empty.sizes, None, None, None, sigma, **sign)
+    own_move = ~rebounds(cand, left, np.abs(r[cand[1]] - r[cand[0]]))
+    left, sizes = left[own_move], sizes[own_move]
     falls = cand[2][left] < 0
     low, sizes = cand[1][left][falls], -sizes[falls]
     own = r[cand[0][left][falls]] - r[low]
