@@ -39,6 +39,11 @@ class RunError(ClipxaiError):
     """A run directory is missing, corrupt, not writable or already holds results."""
 
 
+class DiskFullError(RunError):
+    """The disk, the quota or the file-size limit ran out while results were written; what was
+    half written is gone and what was there before is as it was."""
+
+
 class TrainError(ClipxaiError):
     """A training (toy CLIP, toy VQGAN, CVAE, attribute classifier) cannot start or continue:
     results already in its folder, a resume that does not match, hyperparameters out of range."""

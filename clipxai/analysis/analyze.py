@@ -25,7 +25,7 @@ from clipxai.analysis.states.features import check_lengths, check_steps, model_e
 from clipxai.errors import ClipxaiError, ModelLoadError, RunError
 from clipxai.runs.format import MIN_SNAPSHOTS  # the fewest snapshots an analysis takes (the runs listing reads it too)
 from clipxai.runs.summary import SCHEMA, SUMMARY_FILE, read_summary
-from clipxai.util.files import write_json
+from clipxai.util.files import staged_files, write_json
 from clipxai.util.interrupt import raise_if_interrupted
 from clipxai.util.paths import check_writable_inside
 
@@ -98,13 +98,10 @@ class _ModelSource:
 
 
 def _prepare_dir(run) -> Path:
+    """The run's analysis folder, checked: a link placed there must not make us write elsewhere."""
     folder = run.analysis_dir
-    check_writable_inside(run.path, folder)  # a link placed there must not make us write elsewhere
-    try:
-        (folder / "figures").mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise RunError(f"The analysis folder {folder} cannot be created ({err.strerror}).") from err
-    if not os.access(folder, os.W_OK):
+    check_writable_inside(run.path, folder)
+    if folder.is_dir() and not os.access(folder, os.W_OK):
         raise RunError(f"The analysis folder {folder} is not writable.")
     return folder
 
@@ -199,16 +196,18 @@ class Analysis:
         folder = _prepare_dir(self.run)
         log("drawing figures")
         from clipxai.analysis.draw.figures import draw_all  # noqa: PLC0415
-        drawn, skipped = draw_all(self, folder)
-        with open(folder / "states.csv", "w", encoding="utf-8") as f:
-            f.write("snapshot,step,cluster,state\n")
-            for i, (s, c, q) in enumerate(zip(self.steps.tolist(), self.states.clusters.labels.tolist(),
-                                              self.oscillation.states.tolist())):
-                f.write(f"{i},{s},{c},{q}\n")
-        summary = {**self.to_dict(), "figures": drawn, "figures_skipped": skipped,
-                   "files": {"summary": SUMMARY_FILE, "states": "states.csv"}}
-        raise_if_interrupted()
-        write_json(folder / SUMMARY_FILE, summary)
+        # Written aside and moved into place whole: a full disk or a stop leaves the earlier analysis as it was.
+        with staged_files(folder, f"the analysis of {self.run.path}", last=(SUMMARY_FILE,)) as stage:
+            drawn, skipped = draw_all(self, stage)
+            with open(stage / "states.csv", "w", encoding="utf-8") as f:
+                f.write("snapshot,step,cluster,state\n")
+                for i, (s, c, q) in enumerate(zip(self.steps.tolist(), self.states.clusters.labels.tolist(),
+                                                  self.oscillation.states.tolist())):
+                    f.write(f"{i},{s},{c},{q}\n")
+            summary = {**self.to_dict(), "figures": drawn, "figures_skipped": skipped,
+                       "files": {"summary": SUMMARY_FILE, "states": "states.csv"}}
+            raise_if_interrupted()
+            write_json(stage / SUMMARY_FILE, summary)
         return summary
 
 

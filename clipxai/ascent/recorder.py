@@ -27,7 +27,7 @@ from clipxai.runs.format import CHECKPOINT_FILE, SNAPSHOT_SEMANTICS, row_of, row
 from clipxai.runs.reader import default_run_name, to_uint8
 from clipxai.runs.writer import RunWriter, check_disk_room, is_disk_full
 from clipxai.terms.base import Step
-from clipxai.util.files import save_torch
+from clipxai.util.files import atomic_path, save_torch
 
 CHECKPOINT = CHECKPOINT_FILE   # the old name, which scripts import
 
@@ -37,7 +37,8 @@ def save_png(image: np.ndarray | torch.Tensor, path: Path) -> None:
     from PIL import Image  # noqa: PLC0415
 
     arr = image.detach().float().cpu().numpy() if torch.is_tensor(image) else image
-    Image.fromarray(to_uint8(arr)).save(path)
+    with atomic_path(path, suffix=".png") as tmp:   # never half a picture; a link there is replaced, not followed
+        Image.fromarray(to_uint8(arr)).save(tmp)
 
 
 def versions() -> dict:
@@ -99,8 +100,14 @@ class RunRecorder(Callback):
         rows = rows_for(engine.steps, self.every)
         check_disk_room(cfg.out, rows * len(engine.seeds) * self._row_bytes(engine),
                         f"{len(engine.seeds)} seed(s) of {rows:,} snapshots")
-        for seed, name in zip(engine.seeds, names):
-            self.writers.append(RunWriter.create(cfg.out, name, self._manifest(engine, seed, name)))
+        try:
+            for seed, name in zip(engine.seeds, names):
+                self.writers.append(RunWriter.create(cfg.out, name, self._manifest(engine, seed, name)))
+        except ClipxaiError:   # one seed's folder cannot start: the others made for this run go again too
+            for w in self.writers:
+                w.discard()
+            self.writers = []
+            raise
 
     def _row_bytes(self, engine: Engine) -> int:
         """At least what one seed's snapshot row takes on disk: image, gradient, latents, embeddings."""
@@ -161,6 +168,7 @@ class RunRecorder(Callback):
         asked = AscendConfig.from_dict(writer.manifest["config"])
         writer.manifest["config"] = asked.replace(steps=steps, device=self.config.device).to_dict()
         writer.manifest["format_version"] = RunWriter.format_version
+        writer.keep_room()   # before the arrays grow: their status must still be writable on a disk they fill
         writer.grow(rows_for(steps, self.every))
         writer.truncate_metrics(start - 1)
         self.time_offset = writer.last_metrics_time()
@@ -303,13 +311,18 @@ class RunRecorder(Callback):
         if status == "complete":
             with torch.no_grad():
                 final = engine.param.image_fn().detach()
-        for k, w in enumerate(self.writers):
+        failure = None
+        for k, w in enumerate(self.writers):   # every seed's folder gets its status, whatever another's write did
             try:
-                if final is not None:
-                    save_png(final[k], w.path / fmt.FINAL_IMAGE)
                 w.write_manifest(status=status, compute=_compute(engine), **fields)
+                if final is not None:   # after the status: a full disk here leaves a complete run without it
+                    save_png(final[k], w.path / fmt.FINAL_IMAGE)
+            except Exception as err:  # noqa: BLE001  (raised once every folder is closed)
+                failure = failure or err
             finally:
                 w.close()
+        if failure is not None:
+            raise failure
 
 
 def _slug(name: str) -> str:

@@ -26,12 +26,13 @@ from clipxai.ascent.engine import Callback, Engine, Member, Parts
 from clipxai.ascent.progress import Progress
 from clipxai.ascent.recorder import CHECKPOINT, Checkpointer, FiniteGuard, RunRecorder
 from clipxai.ascent.schedule import LRSchedule
-from clipxai.errors import ClipxaiError, NonFiniteLossError, RunError, TermError
+from clipxai.errors import ClipxaiError, DiskFullError, NonFiniteLossError, RunError, TermError
 from clipxai.models.base import ClipModel
 from clipxai.models.load import load_clip
 from clipxai.params.base import make_param
 from clipxai.params.pixels import load_init_image
 from clipxai.prompts import EncodedPrompt, encode_prompts, parse_image_prompt, parse_prompts
+from clipxai.runs.format import RUN_FILE
 from clipxai.runs.load import load_run
 from clipxai.runs.reader import Run, read_manifest
 from clipxai.runs.writer import is_disk_full, is_locked
@@ -209,13 +210,24 @@ def _run(engine: Engine, recorder: RunRecorder) -> list[Run]:
             if not is_disk_full(err) or not recorder.paths:
                 raise
             where = recorder.paths[0] if len(recorder.paths) == 1 else recorder.paths[0].parent
-            if all((p / CHECKPOINT).is_file() for p in recorder.paths):
+            if engine.steps_done >= engine.steps:
+                then = "every step is recorded, but not every file of the run could be written"
+            elif all((p / CHECKPOINT).is_file() for p in recorder.paths):
                 then = f"can be resumed once there is room: clipxai ascend --resume {recorder.paths[0]}"
             else:
                 then = "cannot be resumed (no checkpoint was written yet); free some space and start it again"
-            raise RunError(f"The disk holding {where} is full ({err.strerror}); the run stopped at step "
-                           f"{engine.steps_done} and {then}.") from err
+            stale = [p for p in recorder.paths if _recorded_status(p) == "running"]
+            note = (f" ({RUN_FILE} could not be updated and still says running)" if stale else "")
+            raise DiskFullError(f"The disk holding {where} is full ({err.strerror}); the run stopped at step "
+                                f"{engine.steps_done} and {then}{note}.") from err
     return [load_run(p) for p in recorder.paths]
+
+
+def _recorded_status(path: Path) -> str | None:
+    try:
+        return read_manifest(path).get("status")
+    except ClipxaiError:
+        return None
 
 
 def ascend(prompt: str | None = None, *, preset: str | None = None, model: str | list[str] | None = None,

@@ -24,7 +24,7 @@ from clipxai.analysis.motion.dynamics import dynamics_word
 from clipxai.analysis.states.features import model_embeddings, run_features
 from clipxai.errors import ClipxaiError
 from clipxai.runs.summary import Summary
-from clipxai.util.files import atomic_path, atomic_write_text, write_json
+from clipxai.util.files import atomic_path, atomic_write_text, staged_files, write_json
 from clipxai.util.paths import check_can_write
 
 MAX_ROWS_PER_RUN = 2000  # pooled analysis uses at most this many evenly spaced snapshots per run
@@ -154,15 +154,16 @@ def compare_runs(paths, out_dir: str | Path | None = None, opts: AnalyzeOptions 
                         folder, summaries=summaries)
     for row, name in zip(result.rows, names):
         row["run"] = name
-    try:   # made only now: a comparison that fails before this leaves no folder behind
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ClipxaiError(f"The comparison cannot be written in {folder} ({err.strerror}).") from err
-    _draw(result, st.reduced, owner, names, [np.asarray(r.steps)[k] for r, k in zip(runs, keep)])
-    write_json(folder / "compare.json", result.to_dict())
-    cols, rows = result.table_rows()
-    atomic_write_text(folder / "table.csv", "\n".join(",".join(json.dumps(c, ensure_ascii=False) for c in r)
-                                                     for r in [cols] + rows) + "\n")
+    # Made only now and written aside, moved into place whole: a comparison that fails (a full disk
+    # included) leaves no folder behind, or an earlier one as it was.
+    with staged_files(folder, f"the comparison in {folder}", last=("compare.json",)) as stage:
+        result.folder = stage
+        _draw(result, st.reduced, owner, names, [np.asarray(r.steps)[k] for r, k in zip(runs, keep)])
+        result.folder = folder
+        cols, rows = result.table_rows()
+        atomic_write_text(stage / "table.csv", "\n".join(",".join(json.dumps(c, ensure_ascii=False) for c in r)
+                                                        for r in [cols] + rows) + "\n")
+        write_json(stage / "compare.json", result.to_dict())
     return result
 
 

@@ -208,12 +208,20 @@ class Document:
         parts = re.split(r"\*\*(.+?)\*\*", str(text))
         return "".join(f"**{self._md_escape(p)}**" if i % 2 else self._md_escape(p) for i, p in enumerate(parts))
 
-    def _img_md(self, img: Image, base: Path) -> str:
-        rel = Path(img.path).resolve().relative_to(base.resolve()).as_posix()
-        return f"![{self._md_escape(img.alt)}]({rel})"
+    def _img_md(self, img: Image, base: Path, staged: Path | None = None) -> str:
+        path = Path(img.path).resolve()
+        root = staged.resolve() if staged is not None and path.is_relative_to(staged.resolve()) else base.resolve()
+        return f"![{self._md_escape(img.alt)}]({path.relative_to(root).as_posix()})"
 
-    def to_markdown(self, base: Path) -> str:
-        """Markdown whose image links are relative to ``base`` (the folder of the .md file)."""
+    def to_markdown(self, base: Path, staged: Path | None = None) -> str:
+        """Markdown whose image links are relative to ``base`` (the folder of the .md file).
+
+        ``staged``: a folder whose files will be moved into ``base`` (clipxai.util.files.staged_files);
+        a picture inside it is linked where it will be.
+        """
+        def picture(img: Image) -> str:
+            return self._img_md(img, base, staged)
+
         out = [MARKDOWN_MARK, f"# {self._md_escape(self.title)}", ""]
         for block in self.blocks:
             kind = block[0]
@@ -228,13 +236,13 @@ class Document:
                 out.append("| " + " | ".join(self._md_escape(h) for h in block[1]) + " |")
                 out.append("|" + "---|" * len(block[1]))
                 for row in block[2]:
-                    cells = [self._img_md(c, base) if isinstance(c, Image) else self._inline_md(c) for c in row]
+                    cells = [picture(c) if isinstance(c, Image) else self._inline_md(c) for c in row]
                     out.append("| " + " | ".join(c.replace("\n", " ") for c in cells) + " |")
                 out += ["", f"*{self._inline_md(block[3])}*", ""] if block[3] else [""]
             elif kind == "figure":
-                out += [self._img_md(block[1], base), "", f"*{self._inline_md(block[2])}*", ""]
+                out += [picture(block[1]), "", f"*{self._inline_md(block[2])}*", ""]
             elif kind == "gallery":
-                out += [" ".join(self._img_md(img, base) for img, _ in block[1]), "",
+                out += [" ".join(picture(img) for img, _ in block[1]), "",
                         "*" + "; ".join(self._inline_md(c) for _, c in block[1]) + "*", ""]
             elif kind == "toc":
                 out += ["**Contents**", ""] + [f"{'  ' * (lvl - 1)}- [{self._md_escape(t)}](#{i})"

@@ -37,7 +37,7 @@ from clipxai.report.sections import (  # noqa: F401  (FIGURES, _numbers, nothing
 )
 from clipxai.runs.format import FINAL_IMAGE
 from clipxai.runs.summary import Summary
-from clipxai.util.files import atomic_write_text
+from clipxai.util.files import staged_files
 from clipxai.util.paths import check_can_write, is_inside
 from clipxai.util.words import verdict_phrase
 
@@ -276,49 +276,47 @@ def write_report(paths, output: str | Path = "report.html", opts: AnalyzeOptions
     check_report_target(output, overwrite)
     runs = load_runs(paths)
     summaries = [Summary(ensure_summary(run, opts, reanalyze, model, log)) for run in runs]
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fig_dir = output.parent / f"{output.stem}_figures"
-        fig_dir.mkdir(exist_ok=True)
-    except OSError as err:
-        raise ClipxaiError(f"The report cannot be written next to {output} ({err.strerror}).") from err
-
-    prompts = list(dict.fromkeys(r.prompt for r in runs if r.prompt))
-    title = title or ("What CLIP sees in " + ", ".join(f"“{p}”" for p in prompts) if prompts else "clipxai report")
-    labels = [run_label(r, runs) for r in runs]
-    doc = Document(title)
-    for text in (lead or "").split("\n\n"):
-        if text.strip():
-            doc.paragraph(text.strip())
-    for path, caption in lead_figures:
-        doc.figure(Path(path), caption)
-    doc.paragraph(_intro(runs, summaries), css="lead")
-    _what_we_found(doc, runs, summaries, labels, fig_dir)
-    contents = [("what-we-found", "What we found", 1)]
-    if len(runs) > 1:
-        contents.append(("all-runs-together", "All runs together", 1))
-    anchors = _run_anchors(runs)
-    contents += [(ident, label, 1) for ident, label in zip(anchors, labels)]
-    contents += [("configuration-and-environment", "Configuration and environment", 1),
-                 ("how-to-read-the-numbers", "How to read the numbers", 1)]
-    doc.contents(contents)
-    parent = os.path.commonpath([r.path.resolve().parent for r in runs])
-    doc.paragraph(f"Browse these runs step by step: clipxai view {parent}", css="note")
-    if len(runs) > 1:
-        from clipxai.report.compare import compare_runs  # noqa: PLC0415
-        log("comparing runs")
-        comp = compare_runs(paths, fig_dir / "compare", opts=opts, log=log, model=model)
-        doc.heading(2, "All runs together", "all-runs-together")
-        _comparison(doc, comp, runs, labels)
-    for i, (run, s, label, ident) in enumerate(zip(runs, summaries, labels, anchors)):
-        run_section(doc, run, s, fig_dir, i, label, ident)
-    doc.heading(2, "Configuration and environment", "configuration-and-environment")
-    _settings(doc, runs, labels, summaries)
-    doc.heading(2, "How to read the numbers", "how-to-read-the-numbers")
-    doc.definitions(DEFINITIONS)
-
-    log("writing the report")
-    atomic_write_text(output, doc.to_html())  # a stopped report never leaves half a file
     md_path = output.with_suffix(".md")
-    atomic_write_text(md_path, doc.to_markdown(output.parent))
+    # Everything is written aside and moved into place once whole (the HTML and its Markdown twin last):
+    # a full disk or a stop leaves no half report, and an earlier one as it was.
+    with staged_files(output.parent, f"the report {output}", last=(output.name, md_path.name)) as stage:
+        fig_dir = stage / f"{output.stem}_figures"
+        fig_dir.mkdir()
+        prompts = list(dict.fromkeys(r.prompt for r in runs if r.prompt))
+        title = title or ("What CLIP sees in " + ", ".join(f"“{p}”" for p in prompts) if prompts else "clipxai report")
+        labels = [run_label(r, runs) for r in runs]
+        doc = Document(title)
+        for text in (lead or "").split("\n\n"):
+            if text.strip():
+                doc.paragraph(text.strip())
+        for path, caption in lead_figures:
+            doc.figure(Path(path), caption)
+        doc.paragraph(_intro(runs, summaries), css="lead")
+        _what_we_found(doc, runs, summaries, labels, fig_dir)
+        contents = [("what-we-found", "What we found", 1)]
+        if len(runs) > 1:
+            contents.append(("all-runs-together", "All runs together", 1))
+        anchors = _run_anchors(runs)
+        contents += [(ident, label, 1) for ident, label in zip(anchors, labels)]
+        contents += [("configuration-and-environment", "Configuration and environment", 1),
+                     ("how-to-read-the-numbers", "How to read the numbers", 1)]
+        doc.contents(contents)
+        parent = os.path.commonpath([r.path.resolve().parent for r in runs])
+        doc.paragraph(f"Browse these runs step by step: clipxai view {parent}", css="note")
+        if len(runs) > 1:
+            from clipxai.report.compare import compare_runs  # noqa: PLC0415
+            log("comparing runs")
+            comp = compare_runs(paths, fig_dir / "compare", opts=opts, log=log, model=model)
+            doc.heading(2, "All runs together", "all-runs-together")
+            _comparison(doc, comp, runs, labels)
+        for i, (run, s, label, ident) in enumerate(zip(runs, summaries, labels, anchors)):
+            run_section(doc, run, s, fig_dir, i, label, ident)
+        doc.heading(2, "Configuration and environment", "configuration-and-environment")
+        _settings(doc, runs, labels, summaries)
+        doc.heading(2, "How to read the numbers", "how-to-read-the-numbers")
+        doc.definitions(DEFINITIONS)
+
+        log("writing the report")
+        (stage / output.name).write_text(doc.to_html(), encoding="utf-8")
+        (stage / md_path.name).write_text(doc.to_markdown(output.parent, staged=stage), encoding="utf-8")
     return output, md_path

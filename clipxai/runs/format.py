@@ -19,6 +19,7 @@ METRICS_FILE = "metrics.jsonl"   # one JSON object per logged step
 CHECKPOINT_FILE = "checkpoint.pt"  # the latest resumable state
 FINAL_IMAGE = "final.png"        # the image after the last step of a complete run
 LOCK_FILE = ".lock"              # held (flock) by the process writing the run
+ROOM_FILE = ".room"              # while a run is written: room kept for its manifest, freed on a full disk
 SNAPSHOTS_DIR = "snapshots"      # the arrays, one .npy per array name
 FRAMES_DIR = "frames"            # with --frames: frames/step_<k>.png
 ANALYSIS_DIR = "analysis"        # written by clipxai analyze, never by the engine

@@ -20,17 +20,24 @@ from typing import Any
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from clipxai.errors import RunError
-from clipxai.runs.format import FORMAT_VERSION, LOCK_FILE, METRICS_FILE, RUN_FILE, SNAPSHOTS_DIR, array_file
+from clipxai.errors import DiskFullError, RunError
+from clipxai.runs.format import (
+    FORMAT_VERSION,
+    LOCK_FILE,
+    METRICS_FILE,
+    ROOM_FILE,
+    RUN_FILE,
+    SNAPSHOTS_DIR,
+    array_file,
+)
 from clipxai.runs.reader import metric_lines, metric_record, read_manifest
-from clipxai.util.files import FILE_MODE, atomic_write_text, dumps_json, json_default
+from clipxai.util.files import DISK_FULL, FILE_MODE, atomic_write_text, dumps_json, is_disk_full, json_default
 from clipxai.util.paths import check_writable_inside, inside
 
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)   # EFBIG: a file reached the size limit
+ROOM_BYTES = 64 * 1024   # at least this much disk is kept for the manifest while a run is written
 
-
-def is_disk_full(err: BaseException) -> bool:
-    return isinstance(err, OSError) and err.errno in DISK_FULL
+__all__ = ["DISK_FULL", "ROOM_BYTES", "RunLock", "RunWriter", "check_arrays", "check_disk_room", "is_disk_full", "is_locked",
+           "new_npy"]
 
 
 class RunLock:
@@ -230,8 +237,28 @@ class RunWriter:
             "arrays": {},
         }
         writer = cls(path, manifest, lock)
-        writer.write_manifest()
+        try:
+            writer.keep_room()
+            writer.write_manifest()
+        except OSError as err:   # the folder holds nothing yet: it goes again, so no empty run is left
+            writer.discard()
+            if is_disk_full(err):
+                raise DiskFullError(f"The disk holding {parent} is full ({err.strerror}), so the run {name} cannot "
+                                    f"start; nothing was left behind (free some space and start it again).") from err
+            raise RunError(f"The run folder {path} cannot be written ({err.strerror or err}).") from err
         return writer
+
+    def discard(self) -> None:
+        """Remove a folder this writer created that holds no results yet (its manifest, lock and room only)."""
+        if self.lock is not None:
+            self.lock.release()
+        for name in (RUN_FILE, ROOM_FILE, LOCK_FILE):
+            (self.path / name).unlink(missing_ok=True)
+        for folder in (self.path / SNAPSHOTS_DIR, self.path):
+            try:
+                folder.rmdir()   # only when empty: anything else in it stays
+            except OSError:
+                return
 
     @classmethod
     def reopen(cls, path: str | Path) -> "RunWriter":
@@ -314,13 +341,35 @@ class RunWriter:
         try:
             atomic_write_text(self.path / RUN_FILE, text)
         except OSError as err:
-            if not is_disk_full(err):
+            room = self.path / ROOM_FILE
+            # Always a whole new copy renamed over the old one, so a failure leaves the previous manifest intact.
+            # A full disk (not a file-size limit) gets the room kept for this moment, so the status is still
+            # recorded; with no room left the error goes up and run.json stays as it was.
+            if not is_disk_full(err) or err.errno == errno.EFBIG or not room.is_file():
                 raise
-            # No room for a second copy: overwrite in place (it fits the blocks the old one holds
-            # unless it grew past them), so the status still says what happened.
-            with open(self.path / RUN_FILE, "r+", encoding="utf-8") as f:
-                f.write(text)
-                f.truncate()
+            room.unlink()
+            atomic_write_text(self.path / RUN_FILE, text)
+
+    def keep_room(self) -> None:
+        """Reserve disk space for the manifest's last writes (``.room``), unless it is kept already.
+
+        A run that fills the disk must still be able to say so in run.json; its status is written
+        into the space this file frees. Without room for it the run goes on without one.
+        """
+        room = self.path / ROOM_FILE
+        if room.is_file():
+            return
+        size = max(ROOM_BYTES, 4 * len(dumps_json(self.manifest)))
+        try:
+            fd = os.open(room, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except OSError:
+            return
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError:
+            room.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
 
     def append_metrics(self, record: dict) -> None:
         if self._metrics is None:
@@ -359,6 +408,7 @@ class RunWriter:
                 self._metrics.close()
         finally:
             self._metrics = None
+            (self.path / ROOM_FILE).unlink(missing_ok=True)   # the run is no longer written: its room is freed
             if self.lock is not None:
                 self.lock.release()
 

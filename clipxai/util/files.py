@@ -9,16 +9,40 @@ colleagues and web servers can read them like the arrays beside them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from clipxai.errors import ClipxaiError
+from clipxai.errors import ClipxaiError, DiskFullError, RunError
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)   # EFBIG: a file reached the size limit
+
+
+def is_disk_full(err: BaseException | None) -> bool:
+    """Whether ``err`` itself is a full disk, a full quota or a file past the size limit."""
+    return isinstance(err, OSError) and err.errno in DISK_FULL
+
+
+def disk_full_cause(err: BaseException | None) -> OSError | None:
+    """The full-disk ``OSError`` behind ``err`` (itself, or what it was raised from), if any.
+
+    Libraries report a full disk in their own words (matplotlib, PIL, a ``RunError`` raised
+    from the ``OSError``); the chain of causes still holds the errno.
+    """
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if is_disk_full(err):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def _umask() -> int:
@@ -44,6 +68,62 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _made_by_mkdir(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, outermost first."""
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing[::-1]
+
+
+@contextlib.contextmanager
+def staged_files(folder: str | Path, what: str, last: tuple[str, ...] = ()) -> Iterator[Path]:
+    """A hidden folder inside ``folder`` to write a set of results into by any means (figures, json).
+
+    When the block ends without error every file in it is moved to the same relative path in
+    ``folder`` (those named in ``last`` after the others: a summary appears only with its
+    figures); otherwise the hidden folder is removed whole, and the folders this made with it,
+    so ``folder`` is exactly as it was: an earlier result is never half replaced. A full disk,
+    quota or file-size limit anywhere in the block is a ``DiskFullError`` naming ``what``.
+    """
+    folder = Path(folder)
+    made = _made_by_mkdir(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(dir=folder, prefix=".writing-"))
+    except OSError as err:
+        _remove_empty(made)
+        if is_disk_full(err):
+            raise DiskFullError(f"The disk holding {folder} is full ({err.strerror}); {what} was not written "
+                                f"and nothing there changed; free some space and run it again.") from err
+        raise RunError(f"{folder} cannot be written ({err.strerror or err}), so {what} cannot be; "
+                       f"nothing was changed.") from err
+    try:
+        yield stage
+        files = [p for p in stage.rglob("*") if p.is_file() or p.is_symlink()]
+        files.sort(key=lambda p: (p.relative_to(stage).as_posix() in last, p.relative_to(stage).as_posix()))
+        for file in files:
+            target = folder / file.relative_to(stage)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(file, target)
+    except BaseException as err:
+        shutil.rmtree(stage, ignore_errors=True)
+        _remove_empty(made)
+        cause = disk_full_cause(err)
+        if cause is not None and not isinstance(err, DiskFullError):
+            raise DiskFullError(f"The disk holding {folder} is full ({cause.strerror or cause}); {what} was not "
+                                f"written and nothing there changed; free some space and run it again.") from err
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for made in reversed(folders):
+        with contextlib.suppress(OSError):
+            made.rmdir()
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], sync: bool = False) -> Path:

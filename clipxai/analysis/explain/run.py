@@ -26,7 +26,7 @@ from clipxai.analysis.explain.states import bootstrap_means, contributions, expl
 from clipxai.errors import ClipxaiError, RunError
 from clipxai.models.ablate import component_means
 from clipxai.models.components import ComponentError, component, vision_tower
-from clipxai.util.files import image_files, write_json
+from clipxai.util.files import image_files, staged_files, write_json
 from clipxai.util.paths import check_writable_inside, inside
 
 EXPLAIN_FILE = "explain.json"
@@ -189,22 +189,24 @@ class Explanation:
         folder = self.run.analysis_dir
         check_writable_inside(self.run.path, folder)
         inside(self.run.path, folder, "analysis folder")
-        (folder / "figures").mkdir(parents=True, exist_ok=True)
         log("drawing the explanation's figures")
-        figures = {"top_components": f"figures/{TOP_FIGURE}.png", "maps": {}}
-        draw_top(self.data["states"], folder / figures["top_components"], [self.run.prompt or ""])
-        images = self.run.images
-        for entry in self.data["states"]:
-            s = entry["state"]
-            if s in self.maps:
-                row, grid = self.maps[s]
-                name = f"figures/explain_map_state{s}.png"
-                draw_map(images[row], grid, folder / name,
-                         f"state {s}: where the heads write the similarity (step {entry['map']['step']})")
-                entry["map"]["file"] = name
-                figures["maps"][str(s)] = name
-        data = {**self.data, "figures": figures}
-        write_json(folder / EXPLAIN_FILE, data)
+        # Written aside and moved into place whole: a full disk leaves the earlier explanation as it was.
+        with staged_files(folder, f"the explanation of {self.run.path}", last=(EXPLAIN_FILE,)) as stage:
+            (stage / "figures").mkdir()
+            figures = {"top_components": f"figures/{TOP_FIGURE}.png", "maps": {}}
+            draw_top(self.data["states"], stage / figures["top_components"], [self.run.prompt or ""])
+            images = self.run.images
+            for entry in self.data["states"]:
+                s = entry["state"]
+                if s in self.maps:
+                    row, grid = self.maps[s]
+                    name = f"figures/explain_map_state{s}.png"
+                    draw_map(images[row], grid, stage / name,
+                             f"state {s}: where the heads write the similarity (step {entry['map']['step']})")
+                    entry["map"]["file"] = name
+                    figures["maps"][str(s)] = name
+            data = {**self.data, "figures": figures}
+            write_json(stage / EXPLAIN_FILE, data)
         return data
 
 

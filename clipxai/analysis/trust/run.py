@@ -27,7 +27,7 @@ from clipxai.analysis.trust.sparse import sparse_reading
 from clipxai.analysis.trust.written import prompt_words
 from clipxai.errors import ClipxaiError, ModelLoadError, RunError
 from clipxai.runs.format import FINAL_IMAGE
-from clipxai.util.files import image_files, write_json
+from clipxai.util.files import image_files, staged_files, write_json
 from clipxai.util.paths import check_writable_inside, inside
 
 EVALUATION_FILE = "evaluation.json"
@@ -242,8 +242,8 @@ def write_evaluation(run, data: dict) -> Path:
     folder = run.analysis_dir
     check_writable_inside(run.path, folder)
     path = inside(run.path, Path(folder.name) / EVALUATION_FILE, "evaluation")
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(path, data)
+    with staged_files(folder, f"the evaluation of {run.path}") as stage:   # a full disk leaves the earlier one
+        write_json(stage / path.name, data)
     return path
 
 
