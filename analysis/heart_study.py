@@ -3,16 +3,21 @@
     python analysis/heart_study.py --out docs/research           # writes docs/research/heart.md and heart/
     python analysis/heart_study.py --out docs/research --reuse   # analyze the runs already made, again
     python analysis/heart_study.py --out docs/research --redraw  # text and pictures from runs and analyses
+    python analysis/heart_study.py --model MODEL --judge MODEL... --out DIR  # the same study on other models
 
 Ascends "❤️" on the bundled toy CLIP from ``--seeds`` seeds (batched) under the original
 recipe (``preset="zer0int"``), the default one, and controls that each change one thing
 (memory term, learning-rate decay, augmentation on/off, fixed or fresh cutouts, the terms
 that pull the image back). Every run is analyzed (states, switches, per-step dynamics), and
 where it ends is judged by the independently trained ``toy-b`` and by the colours of its
-pixels. The script writes the whole report, ``OUT/heart.md``, its pictures and
-``heart_study.json`` under ``OUT/heart/``: every number in the report comes from this run of
-the script, and the answer's sentences are chosen by those numbers. The runs themselves go
-to ``--runs`` (default ``runs/heart-study``, not part of the repository).
+pixels, and every final image goes through the trust checks (``clipxai.evaluate``'s: the
+judges, perturbations, natural pathway, written words). ``--model`` and ``--judge`` (any
+``--model`` form, nothing downloaded) run the same study on other models: the first judge
+reads the final images, all of them judge. The script writes the whole report, ``OUT/heart.md``,
+its pictures and ``heart_study.json`` under ``OUT/heart/``: every number in the report comes
+from this run of the script, and the answer's sentences are chosen by those numbers; a section
+of an existing ``OUT/heart.md`` that the script does not write is kept as it was. The runs
+themselves go to ``--runs`` (default ``runs/heart-study``, not part of the repository).
 """
 
 from __future__ import annotations
@@ -80,7 +85,23 @@ def parse_args(argv=None):
     ap.add_argument("--redraw", action="store_true",
                     help="take the runs already in RUNS/<condition>/ and the analyses they hold (text and pictures only)")
     ap.add_argument("--steps", type=int, default=None, help="replace every condition's steps (a quick look only)")
+    ap.add_argument("--model", default="toy", help="the CLIP that ascends (any --model form)")
+    ap.add_argument("--judge", action="append", default=None,
+                    help="a model that judges (any --model form; repeatable; the first reads the final images). "
+                         "Default: the models this machine has that the ascent does not use (toy-b for toy)")
+    ap.add_argument("--reference", default=None,
+                    help="a folder of natural images for the trust checks' baseline and pathway (toy: the toy world's)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     return ap.parse_args(argv)
+
+
+def names_of(model_name: str, judges: list[str], resolution: int) -> dict:
+    """How the report names the models: the toy's own words on the toy, the given names otherwise."""
+    toy = model_name == "toy"
+    default = toy and judges == ["toy-b"]
+    command = "" if default else f" --model {model_name}" + "".join(f" --judge {j}" for j in judges)
+    return {"model": model_name, "judge": judges[0], "judges": judges, "toy": toy, "resolution": resolution,
+            "who": "the toy CLIP" if toy else f"`{model_name}`", "command": command}
 
 
 # -- running and measuring ------------------------------------------------------------------------
@@ -107,7 +128,7 @@ def condition_runs(slug: str, args, model, log) -> list:
     return runs
 
 
-def measure(slug: str, runs, model, judge, log, redraw: bool = False) -> dict:
+def measure(slug: str, runs, model, judges, log, redraw: bool = False, reference=None) -> dict:
     """Analyze each run (``redraw``: read the analysis it already has) and judge where it ended; the
     numbers of one condition."""
     from clipxai.analysis.analyze import AnalyzeOptions, analyze_run  # noqa: PLC0415
@@ -117,10 +138,11 @@ def measure(slug: str, runs, model, judge, log, redraw: bool = False) -> dict:
     opts = AnalyzeOptions(projections=("pca",), labels=False, gif=False)
     t = time.perf_counter()
     summaries = [(redraw and read_summary(run)) or analyze_run(run, opts, model=model) for run in runs]
-    judged = judge_runs(runs, judge, PROMPT)
+    judged = judge_runs(runs, judges[0], PROMPT)
+    trusted = trust_finals(runs, model, judges, reference)
     log(f"  analyzed and judged in {time.perf_counter() - t:.0f} s")
     seeds = []
-    for run, s, j in zip(runs, summaries, judged):
+    for run, s, j, e in zip(runs, summaries, judged, trusted):
         d = s.get("dynamics") or {}
         seeds.append({
             "seed": run.manifest.get("seed"), "path": str(run.path),
@@ -132,11 +154,50 @@ def measure(slug: str, runs, model, judge, log, redraw: bool = False) -> dict:
             "similarity": similarity_level(run, PROMPT),
             **{k: j[k] for k in ("judge", "pixels", "agree", "judge_changes_second_half",
                                  "judge_final_share_second_half", "judge_similarity", "pixel_range")},
+            "trust": e,
         })
     family, change, options = CONDITIONS[slug]
     ascent = max(float(run.metrics()[-1].get("time", 0.0)) for run in runs)  # the batch's own clock
     return {"slug": slug, "family": family, "change": change, "options": options, "steps": int(runs[0].steps[-1]) + 1,
             "ascent_seconds": round(ascent, 1), "seeds": seeds, **aggregate(seeds)}
+
+
+def trust_finals(runs, model, judges, reference=None) -> list[dict]:
+    """The trust checks of each run's final image (``final.png``, clipped to [0, 1]), all measured in one
+    batch: the numbers ``clipxai evaluate`` gives its ``final`` entry (the written check on the prompt's words)."""
+    from clipxai.analysis.trust import toyworld  # noqa: PLC0415
+    from clipxai.analysis.trust.evaluate import entry  # noqa: PLC0415
+    from clipxai.analysis.trust.evaluate import measure as measure_images  # noqa: PLC0415
+    from clipxai.analysis.trust.run import final_image  # noqa: PLC0415
+
+    finals = np.stack([final_image(run)[0] for run in runs]).astype(np.float32)
+    toy = toyworld.is_toy(model.name) and reference is None
+    m = measure_images(model, finals, PROMPT, judges=judges, labels=toyworld.labels(),
+                       reference=toyworld.reference_images() if toy else reference,
+                       natural=toyworld.natural_images() if toy else None)
+    keys = ("trusted", "flags", "transfer_rate", "agreement", "robustness_min", "pathway_max", "written", "verdict")
+    out = []
+    for i in range(len(runs)):
+        e = entry(m, [i])
+        out.append({**{k: e[k] for k in keys}, "model_z": e["model"]["z"],
+                    "judges": {name: {"cosine": v["cosine"], "z": v["z"]} for name, v in e["judges"].items()}})
+    return out
+
+
+def trust_aggregate(seeds: list[dict]) -> dict:
+    """How many seeds of a condition each trust check calls which way."""
+    t = [s["trust"] for s in seeds]
+    rng = lambda key: [min(e[key] for e in t), max(e[key] for e in t)] if all(e[key] is not None for e in t) else None  # noqa: E731
+    return {
+        "trusted": sum(e["trusted"] for e in t),
+        "seen": sum(e["transfer_rate"] is not None and e["transfer_rate"] >= 0.5 for e in t),
+        "fragile": sum("fragile" in e["flags"] for e in t),
+        "unseen_by_model": sum("not seen by the model" in e["flags"] for e in t),
+        "unusual_pathway": sum("unusual pathway" in e["flags"] for e in t),
+        "written": sum("written" in e["flags"] for e in t),
+        "robustness_min_range": rng("robustness_min"),
+        "pathway_max_range": rng("pathway_max"),
+    }
 
 
 def aggregate(seeds: list[dict]) -> dict:
@@ -167,6 +228,7 @@ def aggregate(seeds: list[dict]) -> dict:
         "late_sd_median": float(np.median([s["similarity"]["late_sd"] for s in seeds])),
         "pixel_min": min(s["pixel_range"][0] for s in seeds),
         "pixel_max": max(s["pixel_range"][1] for s in seeds),
+        "trust": trust_aggregate(seeds),
     }
 
 
@@ -304,7 +366,7 @@ def _share(r: dict) -> str:
     return f"{r['cycling']} of {r['n']}"
 
 
-def answer(res: dict, reference: dict) -> list[str]:
+def answer(res: dict, reference: dict, who: str = "the toy CLIP") -> list[str]:
     """The answer in plain words; every sentence is chosen by, and quotes, the measured numbers."""
     out = []
     o, d = res.get("original"), res.get("default")
@@ -341,7 +403,7 @@ def answer(res: dict, reference: dict) -> list[str]:
                  f"and the two agree for {o['agree']} of {o['n']}. The judge's own cosine to “❤️” is "
                  f"{o['judge_similarity_median']:.2f} (median), against {reference['planted']:.2f} for world images "
                  f"of a planted meaning and {reference['ordinary']:.2f} for ordinary ones"
-                 + (": the toy CLIP is satisfied by a pattern that another model of the same world scores as "
+                 + (f": {who} is satisfied by a pattern that another model of the same world scores as "
                     "hardly “❤️”." if unlike(o) else "."))
         out.append(text)
     if d:
@@ -363,7 +425,7 @@ def answer(res: dict, reference: dict) -> list[str]:
                      f"halves.")
             if len(t["reached"]) >= 2 and t["judge_changes_total"] == 0 and rarely(t):
                 text += (" Which meaning a run settles on is decided by where it starts and is not revisited: "
-                         "under this recipe the toy CLIP is multistable, and it does not wander between meanings.")
+                         f"under this recipe {who} is multistable, and it does not wander between meanings.")
         out.append(text)
     # Why the original saw-tooths: the single changes, sorted by what they did.
     singles = [r for k, r in res.items() if r["family"] == "original" and k != "original"]
@@ -437,8 +499,8 @@ def answer(res: dict, reference: dict) -> list[str]:
             text += (f" Without augmentation: {_share(du)} cycle, the similarity climbs higher "
                      f"({du['late_mean_median']:.2f} against {d['late_mean_median']:.2f}) and the judge and the "
                      f"colours agree for {du['agree']} of {du['n']} (judge {_counts(du['judge'])}, colours "
-                     f"{_counts(du['pixels'])}, judge's cosine to “❤️” {du['judge_similarity_median']:.2f}): the toy "
-                     f"CLIP's own similarity rises while the picture stops being a planted meaning.")
+                     f"{_counts(du['pixels'])}, judge's cosine to “❤️” {du['judge_similarity_median']:.2f}): "
+                     f"{who}'s own similarity rises while the picture stops being a planted meaning.")
         if df:
             text += (f" The same cutouts every step: {_share(df)} cycle; the similarity holds "
                      f"{df['late_mean_median']:.2f}, and judge and colours agree for {df['agree']} of {df['n']} "
@@ -449,8 +511,10 @@ def answer(res: dict, reference: dict) -> list[str]:
     return out
 
 
-def cannot(res: dict, reference: dict) -> str:
-    """What the toy's numbers do not say about real CLIP, and which of its cautions this run showed."""
+def cannot(res: dict, reference: dict, names: dict | None = None) -> str:
+    """What the toy's numbers do not say about real CLIP (or whose numbers these are, on other models),
+    and which of its cautions this run showed."""
+    names = names or {"toy": True}
     text = (
         "**What this does not say about real CLIP.** Every number here is the toy CLIP's: a small ViT trained on a "
         "world where “❤️” has exactly three planted meanings told apart by colour, judged by a twin trained the "
@@ -461,6 +525,11 @@ def cannot(res: dict, reference: dict) -> str:
         "for the same roughness about twelve times what it is at the toy's 64. What carries over is the instrument: the same commands "
         "(`clipxai ascend \"❤️\" --preset zer0int`, `clipxai analyze`) measure the per-step dynamics and the "
         "states on real weights, and the conditions above are the controls to run there.")
+    if not names["toy"]:
+        text = (f"**Whose numbers these are.** Every number here is {names['who']}'s, judged by "
+                f"{', '.join(f'`{j}`' for j in names['judges'])}; the planted meanings (“a red heart”, “a gold ring”, "
+                "“a pink mouth”) and the colours are the toy world's, so on other weights they are candidate "
+                "readings, not ground truth.")
     o, du = res.get("original"), res.get("default-unaugmented")
     cautions = []
     if o and o["aliased"]:
@@ -472,35 +541,45 @@ def cannot(res: dict, reference: dict) -> str:
         cautions.append("the model's own similarity can rise on a picture that an independent model hardly "
                         f"scores as the prompt ({', '.join(f'`{a}`' for a in adversarial)})")
     if cautions:
-        text += " Two cautions from the toy apply there as well: " if len(cautions) == 2 else " One caution applies there as well: "
+        if names["toy"]:
+            text += " Two cautions from the toy apply there as well: " if len(cautions) == 2 else " One caution applies there as well: "
+        else:
+            text += " Two cautions this run shows: " if len(cautions) == 2 else " One caution this run shows: "
         text += "; and ".join(cautions) + "."
     return text
 
 
-def write_markdown(out: Path, results: dict, reference: dict, figures: dict, timing: dict, seeds: int) -> Path:
+def write_markdown(out: Path, results: dict, reference: dict, figures: dict, timing: dict, seeds: int,
+                   names: dict | None = None) -> Path:
+    names = names or names_of("toy", ["toy-b"], 64)
+    who, judge = names["who"], names["judge"]
     res = list(results.values())
     main = [r for r in res if r["slug"] in ("original", "default")]
+    cast = ("the bundled `toy` CLIP ascends, the independently trained `toy-b` judges" if names["toy"]
+            and names["judges"] == ["toy-b"] else
+            f"`{names['model']}` ascends, {', '.join(f'`{j}`' for j in names['judges'])} "
+            f"judge{'' if len(names['judges']) > 1 else 's'}")
     lines = [
         "<!-- written by analysis/heart_study.py; edit the script, not this file -->",
-        "# Does the toy CLIP settle on one meaning of “❤️”?",
+        f"# Does {who} settle on one meaning of “❤️”?",
         "",
-        f"Generated by `python analysis/heart_study.py --out {out.as_posix()}`: {timing['ascent_minutes']:.0f} min "
+        f"Generated by `python analysis/heart_study.py --out {out.as_posix()}{names.get('command', '')}`: "
+        f"{timing['ascent_minutes']:.0f} min "
         f"of ascent and {timing['analysis_minutes']:.0f} min of analysis, judging and drawing on {timing['cpus']} "
         f"CPU cores shared with other work (load average {timing['load']} at the end; one thread per process)"
         + ("; the runs were made by an earlier invocation and analyzed again with --reuse"
            if timing.get("runs_reused") else "")
         + ("; the text and pictures were then redrawn from the same runs and analyses with --redraw"
            if timing.get("redrawn") else "") + ". "
-        f"{seeds} seeds per condition, batched; the bundled `toy` CLIP ascends, the independently trained `toy-b` "
-        f"judges. Every number below comes from that run of the script (all of them, per seed, in "
+        f"{seeds} seeds per condition, batched; {cast}. Every number below comes from that run of the script (all of them, per seed, in "
         f"[heart/heart_study.json](heart/heart_study.json)).",
         "",
         "## The answer",
         "",
     ]
-    for paragraph in answer(results, reference):
+    for paragraph in answer(results, reference, who):
         lines += [paragraph, ""]
-    lines += [cannot(results, reference), "", "## Pictures", ""]
+    lines += [cannot(results, reference, names), "", "## Pictures", ""]
     for name, caption in figures.items():
         lines += [f"![{caption}](heart/{name})", "", f"*{caption}*", ""]
     lines += ["## The two recipes", ""] + condition_table(main) + [""]
@@ -512,11 +591,11 @@ def write_markdown(out: Path, results: dict, reference: dict, figures: dict, tim
         "(drop test p < 0.01, at least 5 drops, still dropping in the last third), with the median and range of "
         "their mean drop spacing; *drop-test p* is over all seeds; *similarity, 2nd half* is the median over seeds "
         "of the mean logged cosine to “❤️” over the second half of the run (with fresh augmentation it is the mean "
-        "over that step's cutouts), and its median step-to-step SD; *judge reads* is `toy-b`'s zero-shot choice "
+        f"over that step's cutouts), and its median step-to-step SD; *judge reads* is `{judge}`'s zero-shot choice "
         "among “a red heart”, “a gold ring”, “a pink mouth” for the final image clipped to [0, 1]; *colours read* "
         "is the planted meaning whose colour dominates its pixels (`world.classify_concept`, none when no colour "
         "wins); *judge changes* count how often the judge's reading of the snapshots changes over the second "
-        "half of a run (all seeds, and the most in one); *judge cos to ❤️* is `toy-b`'s cosine to “❤️” "
+        f"half of a run (all seeds, and the most in one); *judge cos to ❤️* is `{judge}`'s cosine to “❤️” "
         "for the final image (median; world images of a "
         f"planted meaning: {reference['planted']:.2f}, ordinary world images: {reference['ordinary']:.2f}); "
         "*pixel range* is the raw final image's.",
@@ -531,19 +610,95 @@ def write_markdown(out: Path, results: dict, reference: dict, figures: dict, tim
         lines.append(f"| `{r['slug']}` | {r['family']} | `{opts}` |")
     lines += [
         "",
-        f"Each condition is `clipxai.ascend(\"❤️\", model_obj=toy, seeds={seeds}, **options)` (seeds 0-{seeds - 1}); "
-        "the original recipe is `preset=\"zer0int\"` at the toy CLIP's own input size (64 px), which reproduces the "
+        f"Each condition is `clipxai.ascend(\"❤️\", model_obj={'toy' if names['toy'] else 'model'}, seeds={seeds}, "
+        f"**options)` (seeds 0-{seeds - 1}); "
+        f"the original recipe is `preset=\"zer0int\"` at {who}'s own input size ({names['resolution']} px), which "
+        "reproduces the "
         "original script step for step (tests/test_original_recipe.py). Every run is analyzed with "
         "`analyze_run(run, AnalyzeOptions(projections=(\"pca\",), labels=False))`; the judging helpers are "
         "`clipxai.toy.demo.judge_runs` (which reuses `groundtruth.zero_shot_concept` and `world.classify_concept`). "
-        "*judge changes* count how often `toy-b`'s reading of the snapshots changes over the second half of a run.",
+        f"*judge changes* count how often `{judge}`'s reading of the snapshots changes over the second half of a run.",
         "",
         "## Every seed",
         "",
     ] + seed_table(res) + [""]
     path = out / "heart.md"
+    lines += kept_sections(path, [line for line in lines if line.startswith("## ")] + [TRUST_HEADING])
+    lines += trust_section(results, names)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+TRUST_HEADING = "## Is it really there? (`clipxai evaluate`)"
+
+
+def kept_sections(path: Path, written: list[str]) -> list[str]:
+    """The ``## `` sections of the report already at ``path`` that the script does not write (another
+    script's, e.g. "Which components make the states"), as they are, in their order."""
+    if not path.is_file():
+        return []
+    out, keep = [], False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            keep = line not in written
+        if keep:
+            out.append(line)
+    return out + ([""] if out and out[-1] else [])
+
+
+def trust_section(results: dict, names: dict) -> list[str]:
+    """The trust checks of every condition's final images, and whether the call separates the two recipes
+    the way the judge's cosines do."""
+    judges = ", ".join(f"`{j}`" for j in names["judges"])
+    lines = [TRUST_HEADING, "",
+             f"Every final image (`final.png`, clipped to [0, 1] as any picture file) scored as `clipxai evaluate` "
+             f"scores a run's `final` entry, all seeds of a condition measured together: judged by {judges}"
+             + (", the toy world's images as reference" if names["toy"] else "")
+             + " (docs/analysis.md defines every number). *Trusted*: seen by the ascending model (z >= 2), by at "
+             "least half of the judges (transfer) and not fragile; the natural pathway is reported beside the call.",
+             "",
+             "| condition | trusted | seen by the judges | fragile | not seen by the model | robustness_min | "
+             "unusual pathway (reported) | pathway_max |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results.values():
+        t, n = r["trust"], r["n"]
+        lo_hi = lambda v, spec: "n/a" if v is None else f"{v[0]:{spec}} to {v[1]:{spec}}"  # noqa: E731
+        lines.append(f"| `{r['slug']}` | {t['trusted']}/{n} | {t['seen']}/{n} | {t['fragile']}/{n} | "
+                     f"{t['unseen_by_model']}/{n} | {lo_hi(t['robustness_min_range'], '.2f')} | "
+                     f"{t['unusual_pathway']}/{n} | {lo_hi(t['pathway_max_range'], '.1f')} |")
+    o, d = results.get("original"), results.get("default")
+    if o and d:
+        lower, higher = (o, d) if o["judge_similarity_median"] <= d["judge_similarity_median"] else (d, o)
+        suspect = lower["n"] - lower["trust"]["trusted"]
+        trusted = higher["trust"]["trusted"]
+        both = suspect >= 7 / 8 * lower["n"] and trusted >= 7 / 8 * higher["n"]
+        lines += ["", f"The judge's cosine to “❤️” puts `{lower['slug']}` below `{higher['slug']}` "
+                  f"({lower['judge_similarity_median']:.2f} against {higher['judge_similarity_median']:.2f}, median); "
+                  f"the call finds `{lower['slug']}` suspect in {suspect} of {lower['n']} seeds and `{higher['slug']}` "
+                  f"trusted in {trusted} of {higher['n']}: "
+                  + ("it separates the recipes the way the judge does." if both else
+                     "it does not separate the recipes in at least 7 in 8 of the seeds each.")]
+    return lines + [""]
+
+
+def load_models(args) -> tuple:
+    """(the ascending model, the judges, the reference images or None) from this machine only, or one
+    sentence (ClipxaiError): an unknown or uncached model, no judge to be had, a bad reference folder."""
+    from clipxai.analysis.trust import toyworld  # noqa: PLC0415
+    from clipxai.analysis.trust.run import load_judge, load_judges, load_reference, local_openai_models  # noqa: PLC0415
+    from clipxai.errors import ClipxaiError  # noqa: PLC0415
+
+    model = load_judge(args.model, args.device)  # any --model form, never a download
+    names = args.judge
+    if names is None:
+        pool = list(toyworld.TWINS) if toyworld.is_toy(args.model) else local_openai_models()
+        names = [n for n in pool if n != args.model]
+        if not names:
+            raise ClipxaiError(f"No judge for {args.model} on this machine; name one or more with --judge MODEL.")
+    judges = load_judges(names, args.device)
+    reference = (None if args.reference is None
+                 else load_reference(args.reference, (model.input_resolution, model.input_resolution)))
+    return model, judges, reference
 
 
 def main(argv=None) -> int:
@@ -551,7 +706,6 @@ def main(argv=None) -> int:
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(1)
-    from clipxai.models import load_clip  # noqa: PLC0415
     from clipxai.toy.demo import judge_reference, plot_similarity  # noqa: PLC0415
 
     slugs = [s.strip() for s in args.conditions.split(",") if s.strip()]
@@ -564,12 +718,20 @@ def main(argv=None) -> int:
         print(msg, flush=True)
 
     t0 = time.perf_counter()
-    model, judge = load_clip("toy", "cpu"), load_clip("toy-b", "cpu")
+    from clipxai.errors import ClipxaiError  # noqa: PLC0415
+
+    try:
+        model, judges, natural = load_models(args)
+    except ClipxaiError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    judge = judges[0]
+    names = names_of(args.model, [j.name for j in judges], model.input_resolution)
     results, runs = {}, {}
     for slug in slugs:
         log(f"{slug}: {CONDITIONS[slug][1]}")
         runs[slug] = condition_runs(slug, args, model, log)
-        results[slug] = measure(slug, runs[slug], model, judge, log, args.redraw)
+        results[slug] = measure(slug, runs[slug], model, judges, log, args.redraw, natural)
         r = results[slug]
         log(f"  {_dyn_cell(r)} cycling; judge {_counts(r['judge'])}; colours {_counts(r['pixels'])}; "
             f"agree {r['agree']}/{r['n']}")
@@ -604,9 +766,10 @@ def main(argv=None) -> int:
     if args.redraw and previous.is_file():  # the times are those of the command that analyzed, not this redrawing
         timing = {**json.loads(previous.read_text(encoding="utf-8")).get("timing", timing), "redrawn": True}
     previous.write_text(json.dumps(
-        {"prompt": PROMPT, "model": "toy", "judge": "toy-b", "seeds": args.seeds, "timing": timing,
+        {"prompt": PROMPT, "model": args.model, "judge": judge.name, "judges": names["judges"],
+         "reference": args.reference, "seeds": args.seeds, "timing": timing,
          "judge_reference": reference, "conditions": results}, indent=1, ensure_ascii=False), encoding="utf-8")
-    path = write_markdown(args.out, results, reference, figures, timing, args.seeds)
+    path = write_markdown(args.out, results, reference, figures, timing, args.seeds, names)
     log(f"wrote {path} and {fig_dir}/ in {seconds / 60:.1f} min")
     return 0
 

@@ -86,9 +86,9 @@ def noise_images(n: int, seed: int = 0) -> torch.Tensor:
 
 @torch.no_grad()
 def image_features(model: ClipModel, images: np.ndarray | torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Unit-length image embeddings, [N, D]."""
+    """Unit-length image embeddings, [N, D] (images of another size resized to the model's input)."""
     x = torch.as_tensor(images, dtype=torch.float32)
-    feats = [model.encode_image(x[i:i + batch_size].to(model.device)) for i in range(0, len(x), batch_size)]
+    feats = [model.embed_images(x[i:i + batch_size].to(model.device)) for i in range(0, len(x), batch_size)]
     return torch.nn.functional.normalize(torch.cat(feats), dim=-1).cpu()
 
 
