@@ -62,6 +62,14 @@ def test_explain_json_holds_the_interface_and_its_numbers_are_the_models(heart):
         a = s["ablation"]
         assert set(a) >= {"k", "drop", "random_drop", "p_value"} and a["k"] == 3 and a["draws"] >= 100
         assert 1 / 101 <= a["p_value"] <= 1 and "embed" not in a["components"]
+        # ablated: the k of largest total effect (the toy has 8 heads and MLPs: exact, greedy), estimated
+        # on other snapshots of the state than the ones tested; the direct top k are tested beside them
+        assert a["ranked_by"] == "total_effect" and a["effect_method"] == "exact" and len(a["effects"]) == 3
+        assert a["held_out"] == (s["snapshots"] > 1) and 1 <= a["estimated_on"] <= 8 and 1 <= a["images"] <= 8
+        direct = s["ablation_direct"]
+        assert direct["ranked_by"] == "direct_contribution" and direct["components"] == [
+            t["component"] for t in s["top"] if t["component"] != "embed"][:3]
+        assert direct["draws"] <= a["draws"] and (direct["p_value"] is None) == (direct["draws"] == 0)
         assert (path / "analysis" / s["map"]["file"]).is_file() and s["map"]["file"].startswith("figures/")
         grid = np.asarray(s["map"]["grid"])
         assert grid.ndim == 2 and grid.shape[0] == grid.shape[1] and np.isfinite(grid).all()
@@ -138,6 +146,8 @@ def test_bad_input_is_one_sentence_and_writes_nothing(heart, tmp_path, capsys, t
     _refused(["explain", str(run), "--reference", str(picture)], capsys, "not a folder of images")
     _refused(["explain", str(run), "--reference", str(empty)], capsys, "holds no images")
     _refused(["explain", str(run), "--state", "99"], capsys, "no state 99")
+    with pytest.raises(clipxai.ClipxaiError, match="estimated by auto, exact, attribution"):
+        clipxai.explain(run, effect_method="guess")
     assert sorted(p.name for p in run.rglob("*")) == before
     explained = (path / "analysis" / "explain.json").read_bytes()
     _refused(["explain", str(path), "--state", "99"], capsys, "no state 99")

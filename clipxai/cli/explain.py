@@ -22,8 +22,10 @@ def describe(data: dict) -> str:
                          f"[{', '.join(t['words'][:3])}]")
         a = s.get("ablation")
         if a:
-            lines.append(f"    ablating its top {a['k']} drops the similarity by {a['drop']:.3f}, {a['k']} random "
-                         f"components by {a['random_drop']:.3f} (p = {a['p_value']:.3g}, {a['draws']} draws)")
+            which = "by total effect" if a.get("ranked_by") == "total_effect" else "by contribution"
+            lines.append(f"    ablating its top {a['k']} {which} ({', '.join(a['components'])}) drops the similarity "
+                         f"by {a['drop']:.3f}, {a['k']} random components by {a['random_drop']:.3f} "
+                         f"(p = {a['p_value']:.3g}, {a['draws']} draws)")
     return "\n".join(lines)
 
 
@@ -31,7 +33,7 @@ def describe(data: dict) -> str:
 @click.argument("run_path", type=click.Path(path_type=Path))
 @click.option("--state", type=int, default=None, help="Explain only this state of the run's analysis.")
 @click.option("--top", type=click.IntRange(1, 100), default=5, help="Components listed per state.")
-@click.option("--k", "k", type=click.IntRange(1, 50), default=3, help="Top components ablated per state.")
+@click.option("--k", "k", type=click.IntRange(1, 50), default=3, help="Components ablated per state (those of largest total effect).")
 @click.option("--draws", type=click.IntRange(100, 100000), default=100,
               help="Random sets of k components the ablation is compared with.")
 @click.option("--reference", type=click.Path(path_type=Path), default=None,

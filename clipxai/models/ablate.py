@@ -10,6 +10,11 @@ own columns of the projection); ``embed``, an attention, an MLP and a whole bloc
 replaced at their module's output. The means are plain tensors keyed by canonical name, one
 row per token, so a run can keep them beside its results.
 
+``probed`` puts the same hooks to another use: each named component's write gets a zero tensor
+added that requires a gradient, so one backward pass gives the gradient of anything computed
+from the embedding with respect to every component's write at once (what attribution patching
+needs to estimate every ablation's effect without re-encoding).
+
 It lives with the models (``clipxai.analysis.explain.ablate`` re-exports it) so that the ascent
 can run with components ablated (``clipxai ascend --ablate``) as the analysis re-encodes with them.
 """
@@ -215,3 +220,27 @@ def ablated_rows(model, components, means: dict[str, torch.Tensor] | None, mask)
     used = [n for n in names if bool(mask[:, column[n]].any())]
     with _hooks(model, used, replace):
         yield
+
+
+@contextlib.contextmanager
+def probed(model, components) -> Iterator[dict[str, list[tuple[torch.Tensor, torch.Tensor]]]]:
+    """Within the block, every forward pass adds a zero probe (requiring a gradient) to each component's write.
+
+    The dict maps each canonical name to one ``(write, probe)`` per forward pass, both batch-first
+    like ``component_means``' rows (a head's before the output projection); the write is
+    detached. The gradient of a result with respect to a probe is its gradient with respect to
+    that write, through every later part of the model; the probes change no value. The forward
+    pass must run with gradients enabled; ``components`` are heads, MLPs or ``embed``.
+    """
+    comps = [component(model, n) for n in components]
+    if any(c.kind in ("attn", "block") for c in comps):
+        raise ComponentError("Probes take heads, MLPs and embed, not whole attentions or blocks.")
+    store: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {c.name: [] for c in comps}
+
+    def probe(name, value):
+        zero = torch.zeros_like(value, requires_grad=True)
+        store[name].append((value.detach(), zero))
+        return value + zero
+
+    with _hooks(model, list(store), probe):
+        yield store

@@ -1,8 +1,9 @@
 """A run's "What in CLIP makes each state" section: from ``analysis/explain.json`` (``clipxai explain``).
 
 Per state, its top components with their contribution to the prompt similarity (bootstrap 95%
-interval) and their words, the ablation of its top components against random ones, and the heat
-map of where its heads write the similarity over its typical snapshot. A figure explain.json
+interval) and their words, the ablation of its components of largest total effect (and of its top
+ones) against random ones, and the heat map of where its heads write the similarity over its
+typical snapshot. A figure explain.json
 names is copied only when it is a picture inside the run's analysis folder.
 """
 
@@ -49,15 +50,26 @@ def _rows(state: dict) -> list[list[str]]:
     return rows
 
 
+def _judged(a: dict) -> str:
+    return "more than" if isinstance(a.get("p_value"), (int, float)) and a["p_value"] < 0.01 else "not clearly more than"
+
+
 def _ablation_line(state: dict) -> str:
     a = state.get("ablation")
     if not isinstance(a, dict):
         return f"State {state.get('state')}: no ablation test (the model has too few components)."
-    judged = "more than" if isinstance(a.get("p_value"), (int, float)) and a["p_value"] < 0.01 else "not clearly more than"
-    return (f"State {state.get('state')}: mean-ablating its top {a.get('k')} components "
+    chosen = ("of largest total effect (estimated on other snapshots of the state)"
+              if a.get("ranked_by") == "total_effect" else "of largest contribution")
+    line = (f"State {state.get('state')}: mean-ablating its {a.get('k')} components {chosen} "
             f"({', '.join(map(str, a.get('components') or []))}) drops the similarity by {_num(a.get('drop'), '.3f')}, "
-            f"{judged} {a.get('k')} random components do ({_num(a.get('random_drop'), '.3f')} on average; "
+            f"{_judged(a)} {a.get('k')} random components do ({_num(a.get('random_drop'), '.3f')} on average; "
             f"p = {_num(a.get('p_value'), '.3g')} over {a.get('draws')} draws, on {a.get('images')} snapshots).")
+    d = state.get("ablation_direct")
+    if isinstance(d, dict) and d.get("components") != a.get("components"):
+        line += (f" Its top {d.get('k')} by contribution ({', '.join(map(str, d.get('components') or []))}) drop it "
+                 f"by {_num(d.get('drop'), '.3f')} (p = {_num(d.get('p_value'), '.3g')} over {d.get('draws')} "
+                 f"random sets sharing none of them).")
+    return line
 
 
 def explain_section(doc: Document, run, fig_dir: Path, prefix: str, ident: str) -> None:

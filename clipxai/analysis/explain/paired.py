@@ -6,8 +6,8 @@ hundreds of snapshots on a CPU. Here the state's top components are ablated on e
 ``images`` of its snapshots (spread evenly over the state), and each random draw of ``k`` other
 components is ablated on one of those snapshots in turn, paired with the top components' drop
 on that same snapshot: the p-value is ``(1 + #draws whose drop >= the top drop on their
-snapshot) / (1 + draws)``. The cost is ``2 x images + draws`` encodings per state, the draws
-batched with a different set ablated in each image of a batch (``ablated_rows``).
+snapshot) / (1 + draws)``. The cost is ``images`` encodings per tested set (and one more unablated)
+plus ``draws``, batched with a different set ablated in each image of a batch (``ablated_rows``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from clipxai.errors import ClipxaiError
-from clipxai.models.ablate import ablated, ablated_rows
+from clipxai.models.ablate import ablated_rows
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
@@ -33,7 +33,7 @@ def spread(rows: np.ndarray, count: int) -> np.ndarray:
     return rows[np.unique(np.linspace(0, len(rows) - 1, count).round().astype(int))]
 
 
-class _Reader:
+class Reader:
     """Encodes images and reads the weighted prompt similarity and the zero-shot reading of each."""
 
     def __init__(self, model, target: torch.Tensor, labels: torch.Tensor | None):
@@ -45,7 +45,7 @@ class _Reader:
         return emb @ self.target, None if self.labels is None else (emb @ self.labels.t()).argmax(dim=-1)
 
 
-def _random_effects(model, read, images, sets, means, base, reading, batch_size: int) -> dict:
+def set_effects(model, read, images, sets, means, base, reading, batch_size: int) -> dict:
     """(similarity drop, whether the reading changed) of each (random set, snapshot) in ``sets``.
 
     The draws are encoded ``batch_size`` at a time, each image with its own set ablated.
@@ -66,13 +66,16 @@ def _random_effects(model, read, images, sets, means, base, reading, batch_size:
 
 def paired_ablation_test(model, images, target, components: Sequence[str], pool: Sequence[str], *,
                          means: dict | None, k: int = 3, draws: int = 100, label_embeddings=None,
-                         seed: int = 0, batch_size: int = 32) -> dict:
+                         seed: int = 0, batch_size: int = 32, also: Sequence[str] | None = None) -> dict:
     """Ablate the first ``k`` of ``components`` on ``images`` [M,3,H,W] against ``draws`` random ``k``-sets.
 
     ``target`` [D] is the weighted sum of the unit prompt embeddings (the objective's similarity
     is ``unit(embedding) . target``); ``pool`` the components random sets are drawn from (the
     tested ones left out); ``means`` the mean writes (``component_means``). With
     ``label_embeddings`` [L, D] it says how often the zero-shot reading among them changes.
+    ``also`` is a second set of components ablated on the same images; under ``"also"`` its drop
+    is compared with the random sets that share none of its components (``draws`` says how many;
+    ``p_value`` is None when none do).
     """
     chosen = list(components)[:k]
     pool = [n for n in pool if n not in chosen]
@@ -82,21 +85,33 @@ def paired_ablation_test(model, images, target, components: Sequence[str], pool:
     images = torch.as_tensor(np.asarray(images, dtype=np.float32) if not torch.is_tensor(images) else images)
     labels = None if label_embeddings is None else _unit(torch.as_tensor(np.asarray(label_embeddings),
                                                                          dtype=torch.float32))
-    read = _Reader(model, torch.as_tensor(np.asarray(target), dtype=torch.float32), labels)
+    read = Reader(model, torch.as_tensor(np.asarray(target), dtype=torch.float32), labels)
     base, reading = read(images)
-    with ablated(model, chosen, means, "mean"):
-        after, after_reading = read(images)
-    top_drop = base - after
     rng = np.random.default_rng(seed)
     order = rng.permutation(draws) % len(images)          # each snapshot gets its share of the draws
     sets = [(tuple(sorted(pool[c] for c in rng.choice(len(pool), size=k, replace=False))), int(order[j]))
             for j in range(draws)]
-    effects = _random_effects(model, read, images, list(dict.fromkeys(sets)), means, base, reading, batch_size)
-    random_drop = [effects[d][0] for d in sets]
-    changed = [effects[d][1] for d in sets]
-    beaten = sum(drop >= float(top_drop[i]) for drop, (_, i) in zip(random_drop, sets))
-    return {"k": k, "components": chosen, "similarity": float(base.mean()), "drop": float(top_drop.mean()),
-            "random_drop": float(np.mean(random_drop)), "p_value": float((1 + beaten) / (1 + draws)),
-            "draws": draws, "images": len(images),
-            "reading_changed": None if labels is None else float((after_reading != reading).float().mean()),
-            "random_reading_changed": None if labels is None else float(np.mean(changed))}
+    tested = {"top": tuple(chosen)}
+    if also is not None:
+        tested["also"] = tuple(list(also)[:k])
+    asked = [(names, i) for names in dict.fromkeys(tested.values()) for i in range(len(images))]
+    effects = set_effects(model, read, images, list(dict.fromkeys(asked + sets)), means, base, reading,
+                          batch_size)
+
+    def versus(names: tuple, candidates) -> dict:
+        drops = np.array([effects[(names, i)][0] for i in range(len(images))])
+        flips = [effects[(names, i)][1] for i in range(len(images))]
+        fair = [d for d in candidates if not set(d[0]) & set(names)]
+        random = [effects[d][0] for d in fair]
+        beaten = sum(drop >= drops[i] for drop, (_, i) in zip(random, fair))
+        return {"k": k, "components": list(names), "drop": float(drops.mean()),
+                "random_drop": float(np.mean(random)) if fair else None,
+                "p_value": float((1 + beaten) / (1 + len(fair))) if fair else None, "draws": len(fair),
+                "reading_changed": None if labels is None else float(np.mean(flips)),
+                "random_reading_changed": None if labels is None or not fair else
+                float(np.mean([effects[d][1] for d in fair]))}
+
+    result = {**versus(tested["top"], sets), "similarity": float(base.mean()), "images": len(images)}
+    if also is not None:
+        result["also"] = versus(tested["also"], sets)
+    return result

@@ -3,9 +3,11 @@
 From the run's snapshots (the images CLIP saw), its prompts and its analysis' states, this
 decomposes every snapshot's embedding into CLIP's components, ranks per state the components
 that make the prompt similarity (with bootstrap intervals and words), tests per state whether
-mean-ablating its top ``k`` components drops the similarity more than ``k`` random ones do
-(``paired.paired_ablation_test``), and maps over each state's typical snapshot where its heads
-write the similarity (the per-patch decomposition). ``prepare`` checks everything the user
+mean-ablating its ``k`` components of largest total effect (``effects``, estimated on half of
+the state's snapshots) drops the similarity on the other half more than ``k`` random ones do
+(``paired.paired_ablation_test``; its direct top ``k`` are tested beside them), and maps over
+each state's typical snapshot where its heads write the similarity (the per-patch
+decomposition). ``prepare`` checks everything the user
 gave before any work, so bad input costs one sentence and writes nothing; ``Explanation.write``
 writes only inside ``RUN/analysis/``.
 """
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from clipxai.analysis.explain.decompose import decompose
+from clipxai.analysis.explain.effects import EFFECT_METHODS, halves, rank_by_total_effect
 from clipxai.analysis.explain.figures import TOP_FIGURE, draw_map, draw_top
 from clipxai.analysis.explain.paired import paired_ablation_test, spread
 from clipxai.analysis.explain.states import bootstrap_means, contributions, explain_states
@@ -41,7 +44,9 @@ class ExplainOptions:
     top: int = 5                      # components listed per state
     k: int = 3                        # components ablated per state (fewer when the model has few)
     draws: int = 100                  # random k-sets the ablation is compared with
-    ablation_images: int = 8          # snapshots per state the ablation re-encodes (spread over the state)
+    ablation_images: int = 8          # snapshots per state the ablation is tested on (spread over the state)
+    effect_images: int = 8            # other snapshots of the state the total effects are estimated on
+    effect_method: str = "auto"       # how: exact (greedy real ablation), attribution, auto (exact up to 40)
     mean_images: int = 64             # snapshots (spread over the run) the mean writes are taken over
     reference: str | None = None      # a folder of images to take the mean writes over instead
     components: tuple[str, ...] = ()  # components reported for every state besides its top ones
@@ -80,8 +85,12 @@ def prepare(run, opts: ExplainOptions, model=None, device: str = "auto"):
         raise RunError(f"{run.path} has no snapshots (images) to explain; record some with clipxai ascend.")
     if not any(p.get("kind", "text") == "text" for p in run.prompts):
         raise ClipxaiError(f"{run.path} has no text prompt whose similarity could be explained.")
-    if opts.top < 1 or opts.k < 1 or opts.draws < 100 or opts.ablation_images < 1 or opts.mean_images < 1:
+    if (opts.top < 1 or opts.k < 1 or opts.draws < 100 or opts.ablation_images < 1 or opts.mean_images < 1
+            or opts.effect_images < 1):
         raise ClipxaiError("--top, --k and the image counts must be at least 1, and --draws at least 100.")
+    if opts.effect_method not in EFFECT_METHODS:
+        raise ClipxaiError(f"The total effects are estimated by {', '.join(EFFECT_METHODS)}, not "
+                           f"'{opts.effect_method}'.")
     if opts.reference is not None:
         reference_files(opts.reference)
     clip_model = _load_model(run, model, device)
@@ -158,6 +167,25 @@ def _asked(score: np.ndarray, names: list[str], wanted: list[str], rng) -> list[
     mean, lo, hi = bootstrap_means(score[:, cols], rng)
     return [{"component": w, "contribution": float(m), "ci95": [float(a), float(b)]}
             for w, m, a, b in zip(wanted, mean, lo, hi)]
+
+
+def _ablation(model, images, rows, target, direct: list[str], pool: list[str], means: dict, k: int, reading,
+              opts: ExplainOptions, seed: int) -> tuple[dict, dict]:
+    """(the ablation of a state's ``k`` components of largest total effect, that of its direct top ``k``).
+
+    The total effects are estimated on half of the state's snapshots (``effects.halves``) and
+    both sets are tested on the other half, against the same random draws.
+    """
+    estimate, tested_on, held_out = halves(rows, opts.effect_images, opts.ablation_images)
+    ranking = rank_by_total_effect(model, images[estimate], target, pool, means, k, method=opts.effect_method,
+                                   batch_size=opts.batch_size)
+    test = paired_ablation_test(model, images[tested_on], target, ranking["components"], pool, means=means, k=k,
+                                draws=opts.draws, label_embeddings=reading, seed=seed, batch_size=opts.batch_size,
+                                also=direct)
+    also = test.pop("also")
+    total = {**test, "ranked_by": "total_effect", "effect_method": ranking["method"],
+             "effects": ranking["effects"], "estimated_on": len(estimate), "held_out": held_out}
+    return total, {**also, "ranked_by": "direct_contribution", "images": test["images"]}
 
 
 def _maps(model, images, rows: dict[int, int], target: np.ndarray, batch_size: int) -> dict[int, np.ndarray]:
@@ -245,13 +273,15 @@ def explain_summary(run, summary: dict, opts: ExplainOptions, model, log=None) -
         s = r["state"]
         inside_rows = np.flatnonzero(path == s)
         reps.setdefault(s, int(inside_rows[len(inside_rows) // 2]))
-        log(f"ablating state {s}'s top {k} components against {opts.draws} random sets")
-        tested = [t["component"] for t in r["top"] if t["component"] != "embed"]
+        direct = [t["component"] for t in r["top"] if t["component"] != "embed"][:k]
         r["top"] = r["top"][:opts.top]
         r["asked"] = _asked(score[inside_rows], names, wanted, rng)
-        r["ablation"] = None if k < 1 else paired_ablation_test(
-            model, images[spread(inside_rows, opts.ablation_images)], target, tested, pool, means=means, k=k,
-            draws=opts.draws, label_embeddings=reading, seed=opts.seed + s, batch_size=opts.batch_size)
+        r["ablation"] = r["ablation_direct"] = None
+        if k >= 1:
+            log(f"ranking state {s}'s components by total effect, then ablating its top {k} against "
+                f"{opts.draws} random sets")
+            r["ablation"], r["ablation_direct"] = _ablation(model, images, inside_rows, target, direct, pool,
+                                                            means, k, reading, opts, seed=opts.seed + s)
         r["map"] = {"snapshot": reps[s], "step": int(steps[reps[s]])}
     log("mapping the similarity over each state's typical snapshot")
     grids = _maps(model, images, {r["state"]: reps[r["state"]] for r in results}, target, opts.batch_size)

@@ -13,7 +13,9 @@ whose direction explains most of the component's variance, project it out, repea
 ``ablation_test`` then mean-ablates a state's top components and re-encodes its images: the
 drop of prompt similarity is compared with the drops of as many components drawn at random
 from the others, giving an empirical p-value ``(1 + #random drops >= drop) / (1 + draws)``.
-``explain`` does both for every state and returns one plain dict per state.
+``explain`` does both for every state and returns one plain dict per state; the components its
+test ablates are the ones of largest total effect (``effects``), estimated on half the state's
+snapshots and tested on the other half.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 from clipxai.analysis.explain.ablate import ablated, component_means
+from clipxai.analysis.explain.effects import halves, rank_by_total_effect
 from clipxai.errors import ClipxaiError
 from clipxai.models.components import list_components
 
@@ -248,17 +251,21 @@ def ablation_test(model, images, prompts, components: Sequence[str], *, means: d
 def explain(model, images, parts, names: Sequence[str], prompts, labels, *, means: dict | None = None,
             reference_images=None, embedding=None, weights=None, vocabulary: Vocabulary | None = None,
             label_embeddings=None, k: int = 3, top: int = 5, draws: int = 200, bootstrap: int = 1000,
-            seed: int = 0, states: Sequence[int] | None = None, batch_size: int = 32) -> list[dict]:
-    """``explain_states`` with each state's ``ablation_test`` of its top ``k`` heads and MLPs.
+            seed: int = 0, states: Sequence[int] | None = None, batch_size: int = 32,
+            effect_method: str = "auto") -> list[dict]:
+    """``explain_states`` with each state's ``ablation_test`` of its ``k`` heads and MLPs of largest total effect.
 
     ``images`` [N,3,H,W] are the snapshots the ``parts`` [N, C, D] decompose; the means come
     from ``means``, else from ``reference_images``, else from all the snapshots (so a state's
     components are set to what they write over the whole run). ``states`` limits the result to
-    those labels.
+    those labels. The components the test ablates are ranked by their total effect on the
+    similarity (``effects.rank_by_total_effect``, method ``effect_method``) over every other
+    snapshot of the state, and tested on the rest (``effects.halves``); ``top`` keeps the
+    ranking by direct contribution.
     """
     labels = np.asarray(labels).reshape(-1)
     results = explain_states(parts, prompts, labels, names, embedding=embedding, weights=weights,
-                             vocabulary=vocabulary, top=max(top, k + 1), draws=bootstrap, seed=seed)
+                             vocabulary=vocabulary, top=top, draws=bootstrap, seed=seed)
     if states is not None:
         results = [r for r in results if r["state"] in set(int(s) for s in states)]
     # The embedding term's class-token write is the same for every image (only the norm's scale
@@ -268,14 +275,19 @@ def explain(model, images, parts, names: Sequence[str], prompts, labels, *, mean
         reference = images if reference_images is None else reference_images
         means = component_means(model, reference, pool, batch_size=batch_size)
     images = np.asarray(images) if not torch.is_tensor(images) else images
+    unit = _unit(np.atleast_2d(np.asarray(prompts, dtype=np.float64)))
+    target = _weights(weights, len(unit)) @ unit
     for r in results:
         inside = np.flatnonzero(labels == r["state"])
-        tested = [t["component"] for t in r["top"] if t["component"] != "embed"]
-        r["top"] = r["top"][:top]
-        test = ablation_test(model, images[inside], prompts, tested, means=means, k=k,
+        estimate, tested_on, held_out = halves(inside, len(inside), len(inside))
+        ranking = rank_by_total_effect(model, images[estimate], target, pool, means, k, method=effect_method,
+                                       batch_size=batch_size)
+        test = ablation_test(model, images[tested_on], prompts, ranking["components"], means=means, k=k,
                              weights=weights, label_embeddings=label_embeddings, pool=pool, draws=draws,
                              seed=seed + r["state"], batch_size=batch_size)
         keys = ("k", "components", "drop", "random_drop", "p_value", "similarity", "reading_changed",
                 "random_reading_changed")
-        r["ablation"] = {key: test[key] for key in keys}
+        r["ablation"] = {**{key: test[key] for key in keys}, "ranked_by": "total_effect",
+                         "effect_method": ranking["method"], "effects": ranking["effects"],
+                         "estimated_on": len(estimate), "images": len(tested_on), "held_out": held_out}
     return results
