@@ -27,6 +27,8 @@ def main():
     p.add_argument("--weight", type=float, default=1.0)
     p.add_argument("--layers", default="blocks.2")
     args = p.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
 
     import numpy as np
     import torch

@@ -74,6 +74,8 @@ def main() -> None:
     ap.add_argument("--image", type=int, default=64, help="image side in pixels")
     ap.add_argument("--keep", type=Path, default=None, help="write the run here instead of a temporary folder")
     args = ap.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
 
     import torch  # noqa: PLC0415
     torch.set_num_threads(1)

@@ -37,6 +37,8 @@ def main() -> int:
     import clipxai  # noqa: PLC0415
 
     torch.set_num_threads(args.threads)
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
     out = tempfile.mkdtemp()
 
     def ascend(name, seed, seeds, **options):

@@ -38,6 +38,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=7)
     args = p.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
     with tempfile.TemporaryDirectory() as empty:
         for label, argv in (("clipxai --help", ["--help"]), ("clipxai runs (empty folder)", ["runs", empty])):
             wall, cpu = timed(argv, args.repeat)

@@ -109,6 +109,8 @@ def main() -> None:
     ap.add_argument("--clip", default=None, help="the CLIP for the embedding benchmark (default toy, else random:tiny)")
     ap.add_argument("--skip-training", action="store_true")
     args = ap.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
     import torch
 
     torch.set_num_threads(args.threads)

@@ -402,18 +402,22 @@ def main():
     p.add_argument("--compute", action="store_true", help="the costs and savings of the compute options")
     p.add_argument("--no-compile", action="store_true", help="with --compute: skip torch.compile (a minute or more)")
     args = p.parse_args()
-    if args.compute:
-        r = compute_figures(args)
-        print(json.dumps(r, indent=2)) if args.json else print_compute(r)
-        return
-    if args.backends:
-        r = backend_ratios(args)
-        print(json.dumps(r, indent=2)) if args.json else print_backend_ratios(r)
-        return
     if args.memory_case:
         print(peak_memory_case(args.memory_case, args))
         return
-    r = ratios(args)
+    from clipxai.util.cpu import describe_cpu
+    cpu = describe_cpu()
+    if not args.json:
+        print(cpu, flush=True)
+    if args.compute:
+        r = compute_figures(args)
+        print(json.dumps({"cpu": cpu, **r}, indent=2)) if args.json else print_compute(r)
+        return
+    if args.backends:
+        r = backend_ratios(args)
+        print(json.dumps({"cpu": cpu, **r}, indent=2)) if args.json else print_backend_ratios(r)
+        return
+    r = {"cpu": cpu, **ratios(args)}
     for case in ("bare", "engine", "zer0int", "original"):
         cmd = [sys.executable, __file__, "--memory-case", case, "--threads", str(args.threads), "--arch", args.arch]
         out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})

@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--snapshots", type=int, default=300)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("MPLBACKEND", "Agg")
     import clipxai  # noqa: PLC0415

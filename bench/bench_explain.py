@@ -77,6 +77,8 @@ def main() -> None:
     ap.add_argument("--arch", default="ViT-B/32")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("MPLBACKEND", "Agg")
     import clipxai  # noqa: PLC0415

@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
     root = Path(tempfile.mkdtemp(prefix="bench-first-analyze-"))
     try:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

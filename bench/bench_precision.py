@@ -17,6 +17,7 @@ refuses them there (``clipxai.ascent.compute.SLOW_STEP_RATIO``).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -43,16 +44,19 @@ def speed(args) -> dict:
         engine, _ = prepare(cfg, model, quiet=True)
         engine.emit("on_start")
         engines[precision] = engine
-    times = {k: [] for k in engines}
+    wall, cpu = {k: [] for k in engines}, {k: [] for k in engines}
     for i in range(args.speed_steps + 1):
         for precision, engine in engines.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             engine.step(i + 1)
             if i:
-                times[precision].append(time.perf_counter() - t)
-    medians = {k: statistics.median(v) for k, v in times.items()}
-    return {"cutouts": args.speed_cutouts, "steps": args.speed_steps, "step_s": medians,
-            "over_fp32": {k: v / medians["fp32"] for k, v in medians.items()}}
+                wall[precision].append(time.perf_counter() - t)
+                cpu[precision].append(time.process_time() - c)
+    medians = {k: statistics.median(v) for k, v in wall.items()}
+    cpu_medians = {k: statistics.median(v) for k, v in cpu.items()}
+    return {"cutouts": args.speed_cutouts, "steps": args.speed_steps, "step_s": medians, "step_cpu_s": cpu_medians,
+            "over_fp32": {k: v / medians["fp32"] for k, v in medians.items()},
+            "over_fp32_cpu": {k: v / cpu_medians["fp32"] for k, v in cpu_medians.items()}}
 
 
 def main():
@@ -77,7 +81,9 @@ def main():
         print(f"ViT-B/32 shape (random init), engine step at {r['cutouts']} cutouts, {args.threads} thread(s), "
               f"median of {r['steps']} interleaved steps after a warm-up")
         for precision, seconds in r["step_s"].items():
-            print(f"  {precision}: {seconds:.2f} s a step, {r['over_fp32'][precision]:.1f}x the fp32 step")
+            print(f"  {precision}: {seconds:.2f} s a step, {r['over_fp32'][precision]:.1f}x the fp32 step; CPU time "
+                  f"{r['step_cpu_s'][precision]:.2f} s, {r['over_fp32_cpu'][precision]:.1f}x")
+        print(f"load average {os.getloadavg()[0]:.1f} (with one thread, CPU time is what a step costs whatever else runs)")
         return
     import clipxai
     from clipxai.models import load_clip

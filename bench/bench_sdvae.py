@@ -116,6 +116,9 @@ def main(argv=None) -> int:
 
     import torch
     torch.set_num_threads(args.threads)
+    if args.child is None:
+        from clipxai.util.cpu import describe_cpu
+        print(describe_cpu(), flush=True)
     if args.child is not None:
         memory_child(args)
     elif args.memory:

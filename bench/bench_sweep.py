@@ -98,6 +98,8 @@ def main() -> None:
                         help="Only measure seconds per step of these models (random:ViT-B/32, ...).")
     parser.add_argument("--seeds", default="1,2", help="--step-times: numbers of batched seeds.")
     args = parser.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
 
     import torch
 

@@ -128,6 +128,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--keep", help="write the run here and keep it")
     args = parser.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
 
     parent = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-viewer-"))
     folder = parent / "long-run"

@@ -58,6 +58,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cutouts", type=int, default=8)
     parser.add_argument("--arch", default="ViT-B/32")
     args = parser.parse_args(argv)
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
 
     import torch
     torch.set_num_threads(args.threads)

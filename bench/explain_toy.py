@@ -48,6 +48,8 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
     args = ap.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
     os.environ.setdefault("MPLBACKEND", "Agg")
     import clipxai  # noqa: PLC0415
     from clipxai.analysis.analyze import AnalyzeOptions, analyze_run  # noqa: PLC0415

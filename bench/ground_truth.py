@@ -26,6 +26,8 @@ def main():
     p.add_argument("--seeds", type=int, default=16, help="seeds of the ❤️ ascent")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
 
     import torch
     torch.set_num_threads(args.threads)

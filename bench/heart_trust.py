@@ -62,6 +62,8 @@ def main(argv=None) -> int:
     ap.add_argument("--default-steps", type=int, default=300)
     ap.add_argument("--out", type=Path, default=Path("runs/heart-trust"), help="where the runs are made or reused")
     args = ap.parse_args(argv)
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
     import torch  # noqa: PLC0415
 
     import clipxai  # noqa: PLC0415

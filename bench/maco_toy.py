@@ -24,6 +24,8 @@ def main():
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--reference", default=None, help="a folder of images whose mean spectrum maco keeps")
     args = p.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
 
     import torch
     torch.set_num_threads(1)

@@ -23,6 +23,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps (after 2 warm-up steps)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
 
     import torch
 

@@ -184,6 +184,8 @@ def main() -> int:
     ap.add_argument("--grid-draws", type=int, default=20, help="draws per setting of the state-counting grid")
     ap.add_argument("--only", choices=["states", "grid", "dynamics", "realistic", "drops"], default=None, help="run one part only")
     args = ap.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
     ok = True
     t0 = time.perf_counter()
     if args.only in (None, "dynamics"):

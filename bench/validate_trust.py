@@ -97,6 +97,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timing", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0, help="offsets every world seed (the attack has none)")
     args = ap.parse_args(argv)
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
     torch.set_num_threads(1)
     toy, judge = load_clip("toy", "cpu"), load_clip("toy-b", "cpu")
     sets = world_sets(args.n, args.seed)
