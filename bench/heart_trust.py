@@ -9,8 +9,11 @@ snapshot every 5), ``--seeds`` seeds each (batched, seeds 0..n-1), or reuses the
 world's images as reference). Prints per seed the final image's judge cosine and z, transfer,
 robustness_min, pathway_max, written score and the call (trusted or suspect), and for the call and
 each check how many seeds of each recipe it puts on the side the judge's cosine shows (the original
-recipe's images suspect, the default's not). Exits non-zero unless the call, and robustness (the
-check that uses no other model), each separate the recipes in >= 7 of 8 seeds each.
+recipe's images suspect, the default's not). Then the sparse reading of every settled state
+(a run whose verdict is ``converging``): its fidelity, its number of words, and whether its first
+word is a word of the judge's reading of that state (e.g. "pink" or "mouth" for "a pink mouth").
+Exits non-zero unless the call, and robustness (the check that uses no other model), each separate
+the recipes in >= 7 of 8 seeds each.
 """
 
 from __future__ import annotations
@@ -55,6 +58,25 @@ def recipe_runs(root: Path, recipe: str, seeds: int, steps: int) -> list:
                           **RECIPES[recipe])
 
 
+def settled_readings(states: list[tuple[str, dict]]) -> None:
+    """Print the sparse reading of each settled state and how often its first word is the judge's meaning's."""
+    if not states:
+        print("no settled states")
+        return
+    print(f"sparse reading of the {len(states)} settled states (verdict converging):")
+    named = good = 0
+    for name, st in states:
+        sr = st["sparse_reading"]
+        reading = next(iter(st["judges"].values()))["reading"] or ""
+        first = sr["words"][0] if sr["words"] else ""
+        named += first in reading.split()
+        good += sr["fidelity"] >= 0.8 and len(sr["words"]) <= 10
+        print(f"  {name:18s} state {st['state']}: fidelity {sr['fidelity']:.2f} with {len(sr['words'])} words "
+              f"({', '.join(sr['words'][:4])}...), the judge reads {reading!r}")
+    print(f"  fidelity >= 0.8 with <= 10 words in {good} of {len(states)}; first word a word of the judge's "
+          f"reading in {named} of {len(states)}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=8)
@@ -78,13 +100,17 @@ def main(argv=None) -> int:
     t_ascent = time.perf_counter() - t0
     toy, judge = load_clip("toy", "cpu"), load_clip("toy-b", "cpu")
     entries = {recipe: [] for recipe in RECIPES}
+    settled: list[tuple[str, dict]] = []
     print(f"{'recipe':9s} {'seed':>4s} {'judge cos':>9s} {'z':>6s} {'transfer':>8s} {'robust_min':>10s} "
           f"{'pathway_max':>11s} {'written':>7s}  call     verdict")
     for recipe, found in runs.items():
         for run in found:
             if read_summary(run) is None:
                 analyze_run(run, AnalyzeOptions(projections=("pca",), gif=False))
-            e = clipxai.evaluate(run, judges=[judge], model=toy)["final"]
+            evaluation = clipxai.evaluate(run, judges=[judge], model=toy)
+            e = evaluation["final"]
+            if (read_summary(run) or {}).get("verdict") == "converging":
+                settled += [(run.path.name, st) for st in evaluation["states"]]
             j = e["judges"][judge.name]
             entries[recipe].append(e)
             print(f"{recipe:9s} {run.manifest.get('seed', 0):4d} {j['cosine']:9.3f} {j['z']:6.1f} "
@@ -100,6 +126,7 @@ def main(argv=None) -> int:
         separated[check] = min(original / len(entries["original"]), default / len(entries["default"]))
         print(f"  {check:12s} original {what[0]} in {original} of {len(entries['original'])}, default {what[1]} "
               f"in {default} of {len(entries['default'])}")
+    settled_readings(settled)
     return 0 if min(separated["call"], separated["robustness"]) >= 7 / 8 else 1
 
 
