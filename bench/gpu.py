@@ -49,12 +49,13 @@ class Bench:
         self.cuda = device.startswith("cuda")
 
     def engine(self, model, **options):
-        """An engine with the callbacks a real run has, started (force_precision: bf16/fp16 on a dry run's CPU)."""
+        """An engine with the callbacks a real run has, started; fp32 unless said (``auto`` would be bf16
+        on a GPU), and force_precision for bf16/fp16 on a dry run's CPU."""
         from clipxai.ascent.config import resolve_config
         from clipxai.ascent.run import prepare
         cfg = resolve_config("a red heart", {"out": self.out, "model": "unused", "device": self.device,
                                              "cutouts": self.cutouts, "steps": 10_000, "snapshot_every": 10_000,
-                                             "force_precision": True, **options})
+                                             "precision": "fp32", "force_precision": True, **options})
         engine, _ = prepare(cfg, model, quiet=True)
         engine.emit("on_start")
         return engine
@@ -145,7 +146,7 @@ def measure(bench: Bench, spec: str, label: str) -> list[tuple[str, str, str]]:
         mib = bench.peak_mib(model, cutouts=32, **options)
         plain = mib if plain is None else plain
         figure = "- (CPU)" if mib is None else f"{mib:.0f} MiB" + (f", {mib / plain:.2f}x" if plain and options else "")
-        add(f"peak memory of a step above the model, {case}", figure)
+        add(f"peak memory of an fp32 step above the model, {case}", figure)
     del model
     gc.collect()
     return rows

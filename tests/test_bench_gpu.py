@@ -31,12 +31,12 @@ def test_the_dry_run_prints_every_figure_and_leaves_torch_as_it_was(capsys):
     measured = {what: figure for _, what, figure in result["rows"]}
     expected = [f"{k} seeds batched / {k} runs one after another" for k in gpu.SEEDS[1:]]
     expected += [f"{p} step / fp32 step (8 seeds)" for p in ("bf16", "fp16")] + ["--compile step / fp32 step (8 seeds)"]
-    expected += [f"peak memory of a step above the model, {case}" for case in gpu.MEMORY_CASES]
+    expected += [f"peak memory of an fp32 step above the model, {case}" for case in gpu.MEMORY_CASES]
     assert set(expected) <= set(measured), set(expected) - set(measured)
     for what in expected[:-len(gpu.MEMORY_CASES)]:   # every time ratio is a positive finite number
         value = float(re.match(r"[\d.]+", measured[what]).group())
         assert math.isfinite(value) and value > 0, (what, measured[what])
-    assert all(measured[f"peak memory of a step above the model, {c}"] == "- (CPU)" for c in gpu.MEMORY_CASES)
+    assert all(measured[f"peak memory of an fp32 step above the model, {c}"] == "- (CPU)" for c in gpu.MEMORY_CASES)
 
 
 def test_without_a_gpu_it_says_so_in_one_line(capsys):
