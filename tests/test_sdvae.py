@@ -83,7 +83,7 @@ def test_decoder_checkpointing_changes_memory_not_the_gradient(vae_folder):
 @pytest.mark.parametrize("args, words", [
     (["--size", "33", "32"], "must be a multiple of 2; --size 33 32 is not"),
     (["--vae", "random:huge"], "there is no random VAE 'huge'"),
-    (["--vae", "nowhere/vae.bin"], "is neither hf:ID, a diffusers folder"),
+    (["--vae", "nowhere/vae.bin"], "is neither toy, hf:ID, a diffusers folder"),
 ])
 def test_bad_sizes_and_sources_are_one_sentence(tiny_clip_file, tmp_path, capsys, vae_folder, args, words):
     args = args if "--vae" in args else ["--vae", str(vae_folder), *args]
@@ -115,3 +115,23 @@ def test_random_configs_build_for_timing():
     vae, info = load_vae("random:tiny")
     again, _ = load_vae("random:tiny")
     assert info["downsampling"] == 2 and all(torch.equal(a, b) for a, b in zip(vae.parameters(), again.parameters()))
+
+
+def test_sdvae_ascends_with_every_model_backend(tmp_path, tiny_clip_file, tiny_module, vae_folder):
+    """OpenAI-layout file, open_clip folder, Hugging Face folder: the same tiny CLIP in each layout climbs the
+    same latent path (the layouts are numerically the same model), so the VAE path is backend-blind."""
+    pytest.importorskip("open_clip")
+    pytest.importorskip("transformers")
+    from clipxai.models.convert import write_hf_dir, write_openclip_dir
+
+    sd = tiny_module.state_dict()
+    sources = {"openai": str(tiny_clip_file), "openclip": f"openclip:{write_openclip_dir(sd, tmp_path / 'oc')}",
+               "hf": f"hf:{write_hf_dir(sd, tmp_path / 'hf')}"}
+    runs = {name: clipxai.ascend("a red heart", model=source, param="sdvae", vae=str(vae_folder),
+                                 out=str(tmp_path / "runs"), name=name, **{**FAST, "steps": 2})[0]
+            for name, source in sources.items()}
+    for name, run in runs.items():
+        assert run.status == "complete" and run.manifest["model"]["backend"] == name, name
+        assert not np.array_equal(run.latents[0], run.latents[-1]), name
+    for name in ("openclip", "hf"):
+        np.testing.assert_allclose(runs[name].latents, runs["openai"].latents, atol=1e-4)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from clipxai.cli.train_vae import train_vae_command
 from clipxai.cli.train_vqgan import train_vqgan_command
 from clipxai.errors import ClipxaiError
 from clipxai.toy.bundled import BUNDLED_MODELS
@@ -145,3 +146,4 @@ def save_grid(batch, path: Path, cols: int = 8) -> None:
 
 
 toy_group.add_command(train_vqgan_command)
+toy_group.add_command(train_vae_command)

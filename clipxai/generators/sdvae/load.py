@@ -1,4 +1,5 @@
-"""Where an ``AutoencoderKL`` comes from: ``hf:ID``, a diffusers folder, a ``.safetensors`` file, ``random:<config>``.
+"""Where an ``AutoencoderKL`` comes from: ``hf:ID``, a diffusers folder, a ``.safetensors`` file, ``random:<config>``,
+or ``toy`` (the VAE trained on the toy world, shipped in ``clipxai/toy/weights/``).
 
 Every source gives the same thing, a frozen VAE in eval mode and what run.json records about
 it. ``random:<config>`` builds a randomly initialised VAE of a known shape (seeded, so two
@@ -28,6 +29,9 @@ RANDOM_CONFIGS = {
                  scaling_factor=0.5),
 }
 
+# names of the VAEs shipped with clipxai
+BUNDLED = ("toy",)
+
 
 def load_vae(source: str, device: torch.device | str = "cpu"):
     """(the VAE, its description for run.json) from ``source``; one sentence when it cannot be loaded."""
@@ -44,6 +48,11 @@ def load_vae(source: str, device: torch.device | str = "cpu"):
             torch.manual_seed(0)
             vae = AutoencoderKL(**RANDOM_CONFIGS[name])
         digest = None
+    elif source in BUNDLED:
+        from clipxai.toy.train_vae import BUNDLE_FILE, load_bundle  # noqa: PLC0415
+
+        vae, _ = load_bundle(BUNDLE_FILE)  # a missing or corrupt file: one sentence (ModelLoadError)
+        digest = _sha256(BUNDLE_FILE)
     elif source.startswith("hf:"):
         vae, digest = _from_pretrained(AutoencoderKL, source[3:], source), None
     else:
@@ -53,7 +62,7 @@ def load_vae(source: str, device: torch.device | str = "cpu"):
         elif path.is_file() and path.suffix == ".safetensors":
             vae, digest = _from_file(AutoencoderKL, path), _sha256(path)
         else:
-            raise ClipxaiError(f"--vae {source} is neither hf:ID, a diffusers folder, a .safetensors file nor "
+            raise ClipxaiError(f"--vae {source} is neither toy, hf:ID, a diffusers folder, a .safetensors file nor "
                                f"random:<config> ({', '.join(RANDOM_CONFIGS)}).")
     vae = vae.to(device).eval().requires_grad_(False)
     config = vae.config
