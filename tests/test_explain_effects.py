@@ -19,7 +19,9 @@ from clipxai.analysis.explain.effects import attribution_effects, greedy_exact, 
 from clipxai.analysis.explain.states import explain
 from clipxai.errors import ClipxaiError
 from clipxai.models import wrap_module
-from clipxai.models.ablate import ablated, component_means, probed
+from clipxai.models.ablate import ablated, ablated_rows, component_means, probed
+from clipxai.models.components import list_components
+from clipxai.models.prefix import Prefix
 
 clip = pytest.importorskip("clip")
 
@@ -138,10 +140,10 @@ def test_greedy_selection_adds_the_component_that_drops_the_similarity_most_with
 
 
 def random_vit(seed: int):
-    """A random 3-layer, 2-head tiny ViT CLIP (default initialisation) and a random prompt."""
+    """A random 3-layer, 2-head tiny ViT CLIP (default initialisation) and a random unit prompt."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        vision = clip.model.VisionTransformer(RES, PATCH, 32, 3, 2, DIM)
+        vision = clip.model.VisionTransformer(RES, PATCH, 128, 3, 2, DIM)  # heads = width // 64, as converters read it
     prompt = np.random.default_rng(seed).standard_normal(DIM)
     return wrap_module(_shell(vision, seed), name=f"random-{seed}", sha256=f"random-{seed}"), prompt / np.linalg.norm(prompt)
 
@@ -183,3 +185,37 @@ def test_probes_change_no_value_and_the_helpers_refuse_what_they_cannot_do():
     est, test, held_out = halves(np.arange(7), 2, 8)
     assert held_out and list(est) == [0, 6] and list(test) == [1, 3, 5] and not set(est) & set(test)
     assert halves(np.arange(1), 8, 8)[2] is False
+
+
+@pytest.mark.parametrize("library", ["openai", "openclip", "hf"])
+def test_a_pass_started_from_the_cached_residual_equals_the_whole_pass(library):
+    """Per-image ablations encoded from the block before their first ablated one give the embeddings
+    of the whole forward pass, in every layout, and the model's blocks are its own again afterwards."""
+    model, _ = random_vit(3)
+    if library != "openai":
+        pytest.importorskip({"openclip": "open_clip", "hf": "transformers"}[library])
+        from clipxai.models.convert import openai_as
+        model = wrap_module(openai_as(model.module.state_dict(), library), name=f"random-{library}",
+                            sha256=f"random-{library}")
+    x = torch.rand(3, 3, RES, RES, generator=torch.Generator().manual_seed(3))
+    pool = list_components(model, kinds=("head", "mlp"))
+    means = component_means(model, x, pool)
+    blocks = [m for m in model.module.modules() if m.__class__.__name__ not in ("_Pass", "_Feed")]
+    prefix = Prefix(model, x)
+    with torch.no_grad():
+        assert torch.allclose(prefix.embeddings, model.embed_images(x), atol=1e-5)
+    rows = [2, 0, 2]
+    for layer in range(3):
+        later = [n for n in pool if int(n.split(".")[1]) >= layer]
+        mask = np.zeros((3, len(later)), bool)
+        mask[0, 0] = mask[1, -1] = mask[2, [0, -1]] = True       # each image its own set, all from `layer` on
+        with torch.no_grad(), ablated_rows(model, later, means, mask):
+            whole = model.embed_images(x[rows])
+            with prefix.starting_at(layer, rows):
+                started = model.embed_images(x[rows])
+        assert torch.allclose(started, whole, atol=1e-5), (library, layer)
+        assert (started - model.embed_images(x[rows]).detach()).abs().max() > 1e-4   # the ablation acts
+    assert [m for m in model.module.modules() if m.__class__.__name__ not in ("_Pass", "_Feed")] == blocks
+    with pytest.raises(ClipxaiError, match="cached residual stream"):
+        with torch.no_grad(), prefix.starting_at(1, [0, 1]):
+            model.embed_images(x)

@@ -35,6 +35,7 @@ from clipxai.models.components import (
     attention_input,
     attention_params,
     component,
+    head_output,
     head_outputs,
     vision_tower,
 )
@@ -69,22 +70,37 @@ def _block_input(args: tuple, kwargs: dict) -> torch.Tensor:
 
 
 def _hook(comp: list[Component], tower: VisionTower, module: nn.Module,
-          act: Callable[[str, torch.Tensor], torch.Tensor | None]):
+          act: Callable[[str, torch.Tensor], torch.Tensor | None], rows=None):
     """A forward hook (with kwargs) handing ``act`` each component's value, batch-first; a tensor ``act``
-    returns replaces that value (heads: all named heads of one attention module share the hook)."""
+    returns replaces that value (heads: all named heads of one attention module share the hook).
+
+    ``rows(name, batch)`` may say which images of a batch a head is needed for (a tensor of
+    indices, or None for all): the head is then computed, and handed to ``act``, for those only.
+    """
     kind = comp[0].kind
     seq = _layout(kind, tower, module)
     params = attention_params(module) if kind == "head" else None
+    out_by_head = params.out_by_head() if params is not None else None
 
     def hook(_m, args, kwargs, out):
         if kind == "head":
-            # each head's output before the projection, (batch, tokens, heads, head_dim)
-            z = head_outputs(params, attention_input(module, args, kwargs).float())  # the weights are fp32
+            x = attention_input(module, args, kwargs).float()  # the weights are fp32
+            every = head_outputs(params, x) if rows is None and len(comp) > 1 else None  # all heads at once
             delta = 0
             for c in comp:
-                new = act(c.name, z[:, :, c.head])
-                if new is not None:
-                    delta = delta + (new - z[:, :, c.head]) @ params.out_by_head()[c.head]
+                index = None if rows is None else rows(c.name, x.shape[0])
+                if index is not None and len(index) == 0:
+                    continue
+                z = (every[:, :, c.head] if every is not None      # (batch, tokens, head_dim)
+                     else head_output(params, x if index is None else x[index], c.head))
+                new = act(c.name, z)
+                if new is None:
+                    continue
+                change = (new - z) @ out_by_head[c.head]
+                if index is None:
+                    delta = delta + change
+                else:
+                    delta = (x.new_zeros(x.shape) if isinstance(delta, int) else delta).index_add(0, index, change)
             if isinstance(delta, int):
                 return None
             first = _first(out)
@@ -110,13 +126,13 @@ def _grouped(model, components) -> tuple[VisionTower, dict[str, list[Component]]
 
 
 @contextlib.contextmanager
-def _hooks(model, components, act) -> Iterator[None]:
+def _hooks(model, components, act, rows=None) -> Iterator[None]:
     tower, groups = _grouped(model, components)
     handles = []
     try:
         for key, comps in groups.items():
             module = model.module.get_submodule(key.split("#")[0])
-            handles.append(module.register_forward_hook(_hook(comps, tower, module, act), with_kwargs=True))
+            handles.append(module.register_forward_hook(_hook(comps, tower, module, act, rows), with_kwargs=True))
         yield
     finally:
         for h in handles:
@@ -207,18 +223,27 @@ def ablated_rows(model, components, means: dict[str, torch.Tensor] | None, mask)
         raise ComponentError(f"The ablation mask has shape {tuple(mask.shape)}; it needs one column per component "
                              f"({len(names)}).")
     column = {n: i for i, n in enumerate(names)}
+    heads = {c.name for c in comps if c.kind == "head"}
+    index = {n: torch.nonzero(mask[:, column[n]]).flatten() for n in heads}
+
+    def check(batch: int) -> None:
+        if batch != mask.shape[0]:
+            raise ComponentError(f"A batch of {batch} images met an ablation mask of {mask.shape[0]} rows.")
+
+    def rows(name, batch):        # a head is computed only for the images that ablate it
+        check(batch)
+        return index[name].to(model.device)
 
     def replace(name, value):
-        if value.shape[0] != mask.shape[0]:
-            raise ComponentError(f"A batch of {value.shape[0]} images met an ablation mask of {mask.shape[0]} rows.")
-        rows = mask[:, column[name]].to(value.device)
-        if not bool(rows.any()):
-            return None
+        if name in heads:         # ``value`` holds the rows of ``rows(name)`` only
+            return means[name].to(value.device, value.dtype).expand_as(value)
+        check(value.shape[0])
+        ablate = mask[:, column[name]].to(value.device)
         mean = means[name].to(value.device, value.dtype).expand_as(value)
-        return torch.where(rows.view(-1, *([1] * (value.dim() - 1))), mean, value)
+        return torch.where(ablate.view(-1, *([1] * (value.dim() - 1))), mean, value)
 
     used = [n for n in names if bool(mask[:, column[n]].any())]
-    with _hooks(model, used, replace):
+    with _hooks(model, used, replace, rows):
         yield
 
 

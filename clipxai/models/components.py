@@ -188,6 +188,20 @@ def head_outputs(params: AttentionParams, x: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bhqk,bkhd->bqhd", weights, v)
 
 
+def head_output(params: AttentionParams, x: torch.Tensor, head: int) -> torch.Tensor:
+    """One head's output at every token before the output projection, (batch, tokens, head_dim).
+
+    The arithmetic of ``head_outputs`` for that head alone (its rows of the projections), so
+    ablating a few heads does not pay for all of them.
+    """
+    d = params.head_dim
+    rows = slice(head * d, (head + 1) * d)
+    q = x @ params.wq[rows].t() + params.bq[rows]
+    k = x @ params.wk[rows].t() + params.bk[rows]
+    v = x @ params.wv[rows].t() + params.bv[rows]
+    return ((q @ k.transpose(-1, -2)) * params.scale).softmax(dim=-1) @ v
+
+
 def attention_input(attn: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor:
     """The query input an attention module was called with, batch-first."""
     x = args[0] if args else kwargs.get("hidden_states", kwargs.get("query"))

@@ -7,11 +7,15 @@ hundreds of snapshots on a CPU. Here the state's top components are ablated on e
 components is ablated on one of those snapshots in turn, paired with the top components' drop
 on that same snapshot: the p-value is ``(1 + #draws whose drop >= the top drop on their
 snapshot) / (1 + draws)``. The cost is ``images`` encodings per tested set (and one more unablated)
-plus ``draws``, batched with a different set ablated in each image of a batch (``ablated_rows``).
+plus ``draws``, batched with a different set ablated in each image of a batch (``ablated_rows``),
+each started at the first block its set ablates from the unablated encoding's residual stream
+(``models.prefix``): a random set of 3 of ViT-B/32's 156 heads and MLPs skips 2.5 of its 12
+blocks on average.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +23,8 @@ import torch
 
 from clipxai.errors import ClipxaiError
 from clipxai.models.ablate import ablated_rows
+from clipxai.models.components import component
+from clipxai.models.prefix import Prefix
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
@@ -41,26 +47,44 @@ class Reader:
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        emb = _unit(self.model.embed_images(images.to(self.model.device, torch.float32)).float().cpu())
+        return self.embedded(self.model.embed_images(images.to(self.model.device, torch.float32)))
+
+    def embedded(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What ``__call__`` reads, from the images' embeddings."""
+        emb = _unit(embeddings.float().cpu())
         return emb @ self.target, None if self.labels is None else (emb @ self.labels.t()).argmax(dim=-1)
 
 
-def set_effects(model, read, images, sets, means, base, reading, batch_size: int) -> dict:
-    """(similarity drop, whether the reading changed) of each (random set, snapshot) in ``sets``.
+def set_effects(model, read, images, sets, means, base, reading, batch_size: int, prefix: Prefix | None = None
+                ) -> dict:
+    """(similarity drop, whether the reading changed) of each (set of components, snapshot) in ``sets``.
 
-    The draws are encoded ``batch_size`` at a time, each image with its own set ablated.
+    The sets are encoded ``batch_size`` at a time, each image with its own set ablated. With
+    ``prefix`` (the snapshots' ``Prefix``) the sets are grouped by the first block they ablate,
+    and each group's encoding starts there from the cached residual stream: the blocks before it
+    would compute the same for every set.
     """
+    groups: dict[int, list] = {}
+    first: dict[str, int] = {}
+    for entry in sets:
+        for n in entry[0]:
+            if n not in first:
+                first[n] = component(model, n).layer or 0      # embed: from the start
+        start = 0 if prefix is None else min((first[n] for n in entry[0]), default=0)
+        groups.setdefault(start, []).append(entry)
     effects = {}
-    for start in range(0, len(sets), batch_size):
-        chunk = sets[start:start + batch_size]
-        names = sorted({n for names, _ in chunk for n in names})
-        mask = np.array([[n in names_ for n in names] for names_, _ in chunk])
-        rows = [i for _, i in chunk]
-        with ablated_rows(model, names, means, mask):
-            sim, label = read(images[rows])
-        for j, (key, i) in enumerate(chunk):
-            flip = bool(label is not None and label[j] != reading[i])
-            effects[(key, i)] = (float(base[i] - sim[j]), flip)
+    for layer, members in sorted(groups.items()):
+        for start in range(0, len(members), batch_size):
+            chunk = members[start:start + batch_size]
+            names = sorted({n for names, _ in chunk for n in names})
+            mask = np.array([[n in names_ for n in names] for names_, _ in chunk]).reshape(len(chunk), len(names))
+            rows = [i for _, i in chunk]
+            resumed = contextlib.nullcontext() if prefix is None else prefix.starting_at(layer, rows)
+            with ablated_rows(model, names, means, mask), resumed:   # hooks first: they read the tower
+                sim, label = read(images[rows])
+            for j, (key, i) in enumerate(chunk):
+                flip = bool(label is not None and label[j] != reading[i])
+                effects[(key, i)] = (float(base[i] - sim[j]), flip)
     return effects
 
 
@@ -86,7 +110,8 @@ def paired_ablation_test(model, images, target, components: Sequence[str], pool:
     labels = None if label_embeddings is None else _unit(torch.as_tensor(np.asarray(label_embeddings),
                                                                          dtype=torch.float32))
     read = Reader(model, torch.as_tensor(np.asarray(target), dtype=torch.float32), labels)
-    base, reading = read(images)
+    prefix = Prefix(model, images, batch_size=batch_size)     # the unablated encoding, every block kept
+    base, reading = read.embedded(prefix.embeddings)
     rng = np.random.default_rng(seed)
     order = rng.permutation(draws) % len(images)          # each snapshot gets its share of the draws
     sets = [(tuple(sorted(pool[c] for c in rng.choice(len(pool), size=k, replace=False))), int(order[j]))
@@ -96,7 +121,7 @@ def paired_ablation_test(model, images, target, components: Sequence[str], pool:
         tested["also"] = tuple(list(also)[:k])
     asked = [(names, i) for names in dict.fromkeys(tested.values()) for i in range(len(images))]
     effects = set_effects(model, read, images, list(dict.fromkeys(asked + sets)), means, base, reading,
-                          batch_size)
+                          batch_size, prefix)
 
     def versus(names: tuple, candidates) -> dict:
         drops = np.array([effects[(names, i)][0] for i in range(len(images))])

@@ -178,6 +178,7 @@ def explain_states(parts, prompts, labels, names: Sequence[str], *, embedding=No
     rng = np.random.default_rng(seed)
     words = None if vocabulary is None else (list(vocabulary[0]), _unit(vocabulary[1]).astype(np.float32))
     out = []
+    bases: dict[int, list[dict]] = {}
     for state in sorted(int(s) for s in np.unique(labels) if s >= 0):
         inside = labels == state
         ranked = rank_components(score[inside], names, rng, top=top, draws=draws)
@@ -185,7 +186,9 @@ def explain_states(parts, prompts, labels, names: Sequence[str], *, embedding=No
             c = list(names).index(entry["component"])
             mean_part = parts[inside, c].mean(axis=0)
             entry["words"] = [] if words is None else _closest_words(mean_part, *words, n_words)
-            entry["basis"] = [] if words is None else _text_basis(parts[:, c], *words, basis)
+            if words is not None and c not in bases:       # over the whole run: the same in every state
+                bases[c] = _text_basis(parts[:, c], *words, basis)
+            entry["basis"] = [] if words is None else [dict(b) for b in bases[c]]
         out.append({"state": state, "snapshots": int(inside.sum()),
                     "similarity": float(score[inside].sum(1).mean()), "top": ranked,
                     "separating": separating(score, inside, names, rng, top=top, draws=draws)})

@@ -1,0 +1,105 @@
+"""Forward passes of a ViT image tower that start at a later block, from a cached residual stream.
+
+An ablation changes nothing before the first block it touches, so every ablated re-encoding of
+an image repeats the same unablated prefix. ``Prefix`` encodes a batch of images once, keeping
+the residual stream after every block (in the blocks' own layout), and ``Prefix.starting_at``
+then makes the model skip the blocks before a given one: they are swapped, for the duration of
+the block, for stand-ins that pass their input on (and, for the block just before the start,
+hand on the cached residual of the images asked for). Everything else — the patch embedding
+(which runs and is discarded, cheap), the later blocks with any hooks on them, the final norm
+and projection — is the model's own code, so the embeddings equal a full forward pass up to
+rounding (float sums taken in another batch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from clipxai.models.components import ComponentError, vision_tower
+
+
+class _Pass(nn.Module):
+    """A block that writes nothing: its input goes on (in the output form the real block has)."""
+
+    def __init__(self, extra: int):
+        super().__init__()
+        self.extra = extra
+
+    def forward(self, x, *args, **kwargs):
+        return (x,) + (None,) * self.extra if self.extra >= 0 else x
+
+
+class _Feed(_Pass):
+    """The block before the start: it hands on the cached residual stream of the images of the batch."""
+
+    def __init__(self, extra: int, residual: torch.Tensor, batch_dim: int):
+        super().__init__(extra)
+        self.residual, self.batch_dim = residual, batch_dim
+
+    def forward(self, x, *args, **kwargs):
+        x = _first(x)
+        if x.shape[self.batch_dim] != self.residual.shape[self.batch_dim]:
+            raise ComponentError(f"A batch of {x.shape[self.batch_dim]} images met a cached residual stream of "
+                                 f"{self.residual.shape[self.batch_dim]}.")
+        return super().forward(self.residual.to(x.device, x.dtype))
+
+
+def _first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+class Prefix:
+    """``images`` encoded once: ``embeddings`` (fp32) and the residual stream after every block.
+
+    ``outputs[i]`` holds block ``i``'s output for every image, in the block's layout
+    (tokens first where the backend runs so). Memory: layers x images x tokens x width floats.
+    """
+
+    def __init__(self, model, images: torch.Tensor, *, batch_size: int = 32):
+        self.model, self.tower = model, vision_tower(model)
+        self.batch_dim = 1 if self.tower.sequence_first else 0
+        self.blocks = model.module.get_submodule(self.tower.blocks)
+        images = torch.as_tensor(np.asarray(images, dtype=np.float32) if not torch.is_tensor(images) else images)
+        outputs: list[list[torch.Tensor]] = [[] for _ in range(self.tower.layers)]
+        self.extra = -1
+
+        def keep(i):
+            def hook(_m, _args, out):
+                if isinstance(out, (tuple, list)):
+                    self.extra = len(out) - 1
+                outputs[i].append(_first(out).detach())
+            return hook
+        handles = [self.blocks[i].register_forward_hook(keep(i)) for i in range(self.tower.layers)]
+        try:
+            with torch.inference_mode():
+                self.embeddings = torch.cat([
+                    model.embed_images(images[s:s + batch_size].to(model.device, torch.float32)).float()
+                    for s in range(0, len(images), batch_size)]) if len(images) else torch.zeros(0, model.embed_dim)
+        finally:
+            for h in handles:
+                h.remove()
+        self.outputs = [torch.cat(o, dim=self.batch_dim) if o else None for o in outputs]
+
+    @contextlib.contextmanager
+    def starting_at(self, layer: int, rows) -> Iterator[None]:
+        """Within the block, a forward pass of the images ``rows`` (indices into the cached ones, in
+        that order) runs blocks ``layer`` onwards only, from their cached residual stream."""
+        if layer <= 0:
+            yield
+            return
+        rows = torch.as_tensor(np.asarray(rows), dtype=torch.long)
+        residual = self.outputs[layer - 1].index_select(self.batch_dim, rows.to(self.outputs[layer - 1].device))
+        saved = [self.blocks[i] for i in range(layer)]
+        try:
+            for i in range(layer - 1):
+                self.blocks[i] = _Pass(self.extra)
+            self.blocks[layer - 1] = _Feed(self.extra, residual, self.batch_dim)
+            yield
+        finally:
+            for i, block in enumerate(saved):
+                self.blocks[i] = block
