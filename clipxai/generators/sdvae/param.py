@@ -22,7 +22,7 @@ from clipxai.params.pixels import load_init_image
 @register_param("sdvae")
 def sdvae(ctx: ParamContext, *, vae: str | None = None, sigma: float = 1.0, init_image: str | None = None,
           checkpoint_decoder: bool = False) -> Parameterization:
-    """An AutoencoderKL's scaled latent, decoded to the image (``--vae hf:ID | DIR | FILE.safetensors | random:sd``)."""
+    """An AutoencoderKL's scaled latent, decoded to the image (``--vae toy | hf:ID | DIR | FILE.safetensors | random:sd``)."""
     if not vae:
         raise ClipxaiError("The sdvae parameterization needs a VAE: pass --vae hf:ID, a diffusers folder, "
                            "a .safetensors file or random:sd.")
