@@ -67,43 +67,74 @@ def robust_scale(d: np.ndarray) -> float:
 
 
 def _changes(x: np.ndarray, max_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start, end, sign) of the steepest stretch (<= ``max_steps`` steps) of every maximal monotone run of ``x``."""
+    """(start, end, sign) of the steepest stretch (<= ``max_steps`` steps) of every maximal monotone run of ``x``.
+
+    The steepest stretch of a run is the window of ``w`` steps (the first of the largest, ``w``
+    from 1 up, a longer one only when strictly steeper) with the largest sum over sqrt(w);
+    every run's windows of one width are summed in one pass over the whole series."""
     d = np.diff(x)
-    starts, ends, signs = [], [], []
-    i, n = 0, len(d)
-    while i < n:
-        if d[i] == 0:
-            i += 1
-            continue
-        sign = 1 if d[i] > 0 else -1
-        j = i
-        while j < n and d[j] * sign > 0:
-            j += 1
-        run = sign * d[i:j]
-        best = (-1.0, i, i + 1)
-        for w in range(1, min(max_steps, len(run)) + 1):
-            sums = np.convolve(run, np.ones(w), mode="valid")
-            k = int(sums.argmax())
-            if sums[k] / math.sqrt(w) > best[0]:
-                best = (sums[k] / math.sqrt(w), i + k, i + k + w)
-        starts.append(best[1])
-        ends.append(best[2])
-        signs.append(sign)
-        i = j
-    return (np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64), np.asarray(signs, dtype=np.int64))
+    n = len(d)
+    sign_of = np.sign(d).astype(np.int64)
+    moving = np.flatnonzero(sign_of)
+    if not len(moving):
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty.copy(), empty.copy()
+    # A run starts at a moving step whose predecessor is still or moves the other way.
+    first = np.r_[True, sign_of[moving[1:]] != sign_of[moving[1:] - 1]]
+    run_start = moving[first]
+    run_end = np.empty_like(run_start)                 # one past the run's last step
+    nxt = np.r_[run_start[1:], n]
+    still = np.r_[np.flatnonzero(sign_of == 0), n]
+    # A run ends at the next still step or at the next run's start, whichever comes first.
+    next_still = still[np.searchsorted(still, run_start)]
+    run_end[:] = np.minimum(nxt, next_still)
+    signs = sign_of[run_start]
+    length = run_end - run_start
+    a = np.abs(d)                                      # sign * d inside each run, exactly
+    best_v = np.full(len(run_start), -1.0)
+    best_s, best_e = run_start.copy(), run_start + 1
+    for w in range(1, max_steps + 1):
+        fits = length >= w
+        if not fits.any():
+            break
+        sums = np.convolve(a, np.ones(w), mode="valid")        # sums[p] = a[p] + ... + a[p + w - 1]
+        rs, re = run_start[fits], run_end[fits] - w + 1        # window starts p in [rs, re)
+        k = _first_max(sums, rs, re)
+        value = sums[k] / math.sqrt(w)
+        better = value > best_v[fits]
+        idx = np.flatnonzero(fits)[better]
+        best_v[idx], best_s[idx], best_e[idx] = value[better], k[better], k[better] + w
+    return best_s.astype(np.int64), best_e.astype(np.int64), signs.astype(np.int64)
+
+
+def _first_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """For each segment [lo, hi) of ``values`` (disjoint, in order, non-empty), the index of its first maximum."""
+    width = hi - lo
+    seg = np.repeat(np.arange(len(lo)), width)
+    pos = np.arange(len(seg)) + np.repeat(lo - (np.cumsum(width) - width), width)
+    v = values[pos]
+    # Sort by segment, then by value descending, then by position: the first of each segment wins.
+    order = np.lexsort((pos, -v, seg))
+    heads = np.r_[0, np.flatnonzero(np.diff(seg[order])) + 1]
+    return pos[order[heads]]
 
 
 class _Ramps:
-    """Scores a change between two ramps, from prefix sums (O(1) per candidate)."""
+    """Scores a change between two ramps, from prefix sums (O(1) per candidate; plain floats, which
+    compute exactly what numpy's float64 would, many times faster one at a time)."""
 
     def __init__(self, r: np.ndarray, slope: float, shrink: float, sigma: float, step_noise: float, score: str):
         t = np.arange(len(r), dtype=np.float64)
-        self.sums = [np.r_[0.0, np.cumsum(v)] for v in (np.ones(len(r)), t, r, t * t, t * r)]
-        self.r, self.slope, self.shrink, self.sigma, self.step_noise, self.score = r, slope, shrink, sigma, step_noise, score
+        self.sums = [np.r_[0.0, np.cumsum(v)].tolist() for v in (np.ones(len(r)), t, r, t * t, t * r)]
+        self.r = r.tolist()
+        self.slope, self.shrink, self.sigma = float(slope), float(shrink), float(sigma)
+        self.step_noise, self.score = float(step_noise), score
 
     def _line(self, a: int, b: int, at: float) -> tuple[float, float, float]:
         """Value at ``at`` of the line on r[a..b] (slope shrunk toward the ramp slope), its variance / sigma^2, slope."""
-        n, st, sr, stt, s_tr = (c[b + 1] - c[a] for c in self.sums)
+        c1, ct, cr, ctt, ctr = self.sums
+        n, st, sr, stt, s_tr = c1[b + 1] - c1[a], ct[b + 1] - ct[a], cr[b + 1] - cr[a], ctt[b + 1] - ctt[a], \
+            ctr[b + 1] - ctr[a]
         tm, rm = st / n, sr / n
         sxx, sxy = stt - n * tm * tm, s_tr - n * tm * rm
         slope = (sxy + self.shrink * self.slope) / (sxx + self.shrink)
@@ -126,21 +157,23 @@ def _eliminate(ramps: _Ramps, cand: tuple, n: int, threshold: float = math.inf,
                history: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Remove the weakest candidate until all left reach ``threshold``: (indices left, their sizes).
 
-    ``history`` collects (z, sign) of every removal, in order."""
-    starts, ends, signs = cand
+    ``history`` collects (z, sign, index) of every removal, in order."""
+    starts, ends, signs = (c.tolist() for c in cand)
     m = len(starts)
-    alive = np.ones(m, dtype=bool)
-    prev, nxt = np.arange(-1, m - 1), np.arange(1, m + 1)
+    alive = [True] * m
+    prev, nxt = list(range(-1, m - 1)), list(range(1, m + 1))
+    score_of = ramps.score_of
 
     def score(k):
         p, q = prev[k], nxt[k]
-        return ramps.score_of(0 if p < 0 else ends[p], starts[k], ends[k], n - 1 if q >= m else starts[q], signs[k])
+        return score_of(0 if p < 0 else ends[p], starts[k], ends[k], n - 1 if q >= m else starts[q], signs[k])
 
-    version = np.zeros(m, dtype=np.int64)
+    version = [0] * m
     heap = [(score(k)[0], 0, k) for k in range(m)]
     heapq.heapify(heap)
+    pop, push = heapq.heappop, heapq.heappush
     while heap:
-        z, v, k = heapq.heappop(heap)
+        z, v, k = pop(heap)
         if not alive[k] or v != version[k]:
             continue
         if z >= threshold:
@@ -156,9 +189,9 @@ def _eliminate(ramps: _Ramps, cand: tuple, n: int, threshold: float = math.inf,
         for j in (p, q):
             if 0 <= j < m and alive[j]:
                 version[j] += 1
-                heapq.heappush(heap, (score(j)[0], version[j], j))
+                push(heap, (score(j)[0], version[j], j))
     left = np.flatnonzero(alive)
-    return left, np.asarray([score(k)[1] for k in left], dtype=np.float64)
+    return left, np.asarray([score(k)[1] for k in left.tolist()], dtype=np.float64)
 
 
 def rebounds(cand: tuple, alive: np.ndarray, moves: np.ndarray, within: int | None = None) -> np.ndarray:
