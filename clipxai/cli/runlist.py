@@ -34,7 +34,8 @@ CORRUPT = "corrupt"
 def read_run_json(path: Path) -> tuple[dict | None, str | None]:
     """A run folder's manifest and None, or None and why it cannot be read (never an exception)."""
     try:
-        text = (path / RUN_FILE).read_text(encoding="utf-8")
+        with open(os.path.join(path, RUN_FILE), encoding="utf-8") as f:
+            text = f.read()
     except OSError as err:
         return None, f"{RUN_FILE} cannot be read ({err.strerror or type(err).__name__})"
     except UnicodeDecodeError:
@@ -52,12 +53,12 @@ def read_run_json(path: Path) -> tuple[dict | None, str | None]:
 def pasteable(path: Path, cwd: Path | None = None) -> str:
     """``path`` as it can be typed after ``clipxai analyze``: relative to the current folder when it
     lies under it, else absolute."""
-    full = Path(os.path.abspath(path))
-    cwd = Path.cwd() if cwd is None else Path(cwd)
-    try:
-        return str(full.relative_to(cwd)) or "."
-    except ValueError:
-        return str(full)
+    full = os.path.abspath(path)
+    here = os.path.abspath(os.getcwd() if cwd is None else cwd)
+    if full == here:
+        return "."
+    prefix = here.rstrip(os.sep) + os.sep
+    return full[len(prefix):] if full.startswith(prefix) else full
 
 
 def _age(seconds: float) -> str:
@@ -120,11 +121,11 @@ def next_step(row: dict, path: Path) -> tuple[str | None, str]:
     return None, too_few
 
 
-def describe_run(path: Path, now: float | None = None) -> dict:
+def describe_run(path: Path, now: float | None = None, cwd: Path | None = None) -> dict:
     """One row of the table, from the run's run.json (and summary.json when analyzed)."""
     now = time.time() if now is None else now
     manifest, problem = read_run_json(path)
-    shown = pasteable(path)
+    shown = pasteable(path, cwd)
     if manifest is None:
         when = _when({}, path)
         return {"name": path.name, "path": shown, "status": CORRUPT, "problem": problem, "prompt": "", "model": "",
@@ -167,8 +168,8 @@ def runs_command(folder, as_json):
                            f"them to ./runs).")
     if not folder.is_dir():
         raise ClipxaiError(f"{folder} is not a folder; give the folder your runs are in.")
-    now = time.time()
-    listed = sorted(((describe_run(p, now), p) for p in find_runs(folder)), key=lambda rp: (rp[0]["time"], rp[0]["name"]))
+    now, cwd = time.time(), Path.cwd()
+    listed = sorted(((describe_run(p, now, cwd), p) for p in find_runs(folder)), key=lambda rp: (rp[0]["time"], rp[0]["name"]))
     rows = [r for r, _ in listed]
     if as_json:
         out = [{**{k: v for k, v in r.items() if k not in ("time", "n")}, "next": next_step(r, p)[0]} for r, p in listed]

@@ -15,7 +15,7 @@ from pathlib import Path
 from clipxai.runs.format import RUN_FILE
 
 MAX_DEPTH = 4            # DIR/sweep/group/run, and one more: deep enough for sweeps of sweeps
-MAX_RUNS = 5000          # a walk stops once it has found this many
+MAX_RUNS = 100_000       # a walk stops once it has found this many (a 1,000-run sweep is 1% of it)
 SKIP_DIRS = {"__pycache__", "node_modules"}   # folders of code, never of runs
 
 
@@ -37,12 +37,14 @@ def find_runs(root: str | Path, max_depth: int = MAX_DEPTH, limit: int = MAX_RUN
     if is_run(root):
         return [root]
     try:
-        top = root.resolve()
+        top = str(root.resolve())
     except (OSError, RuntimeError):
         return []
-    found: list[tuple[Path, Path, bool]] = []   # (path, real path, reached through a link)
+    found: list[tuple[str, str, bool]] = []   # (path, real path, reached through a link)
 
-    def walk(folder: Path, real: Path, depth: int, linked: bool, above: frozenset) -> None:
+    # Paths are strings until the end: a walk of 10,000 runs makes 10,000 of them, and a Path each
+    # would cost more than the walk's system calls.
+    def walk(folder: str, real: str, depth: int, linked: bool, above: frozenset) -> None:
         if len(found) >= limit:
             return
         try:
@@ -56,34 +58,34 @@ def find_runs(root: str | Path, max_depth: int = MAX_DEPTH, limit: int = MAX_RUN
             child = _child(entry, real, top)
             if child is None or child in above:   # a link back to a folder being walked: a loop
                 continue
-            path, link = Path(entry.path), linked or entry.is_symlink()
-            if is_run(path):
-                found.append((path, child, link))
+            link = linked or entry.is_symlink()
+            if os.path.isfile(os.path.join(entry.path, RUN_FILE)):
+                found.append((entry.path, child, link))
                 if len(found) >= limit:
                     return
             elif depth < max_depth:
-                walk(path, child, depth + 1, link, above | {child})
+                walk(entry.path, child, depth + 1, link, above | {child})
 
-    walk(root, top, 1, False, frozenset({top}))
-    return _once(found)
+    walk(str(root), top, 1, False, frozenset({top}))
+    return [Path(p) for p in _once(found)]
 
 
-def _child(entry: os.DirEntry, parent_real: Path, top: Path) -> Path | None:
+def _child(entry: os.DirEntry, parent_real: str, top: str) -> str | None:
     """The real path of a folder entry worth walking into, or None (a file, a link that leaves the root)."""
     try:
         if not entry.is_symlink():
-            return parent_real / entry.name if entry.is_dir(follow_symlinks=False) else None
-        real = Path(entry.path).resolve(strict=True)
-    except (OSError, RuntimeError):
+            return os.path.join(parent_real, entry.name) if entry.is_dir(follow_symlinks=False) else None
+        real = os.path.realpath(entry.path)
+    except (OSError, ValueError):
         return None
-    if not real.is_dir() or not (real == top or real.is_relative_to(top)):
+    if not os.path.isdir(real) or not (real == top or real.startswith(top.rstrip(os.sep) + os.sep)):
         return None
     return real
 
 
-def _once(found: list[tuple[Path, Path, bool]]) -> list[Path]:
+def _once(found: list[tuple[str, str, bool]]) -> list[str]:
     """Each run once, in walk order: by its direct path when it has one, else by the first link to it."""
-    chosen: dict[Path, tuple[Path, bool]] = {}
+    chosen: dict[str, tuple[str, bool]] = {}
     for path, real, linked in found:
         if real not in chosen or (chosen[real][1] and not linked):
             chosen[real] = (path, linked)
