@@ -164,7 +164,20 @@ class Viewer:
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     def api_runs(self, request: Request) -> Response:
-        return JSONResponse({"root": str(self.root), "read_only": self.read_only, "runs": self.catalog.rows()},
+        """Every run's row; with ``limit`` (and ``offset``) one page of them, newest first (the runs
+        page's first paint), and ``total``, the number of runs in all."""
+        try:
+            limit, offset = _int(request.query_params.get("limit")), _int(request.query_params.get("offset"), 0)
+        except ValueError:
+            return JSONResponse({"error": "limit and offset must be whole numbers."}, status_code=400)
+        rows = self.catalog.rows()
+        total = len(rows)
+        if limit is not None:
+            if limit < 0 or offset < 0:
+                return JSONResponse({"error": "limit and offset must be 0 or more."}, status_code=400)
+            rows = sorted(rows, key=lambda r: (str(r.get("created") or ""), r["id"]), reverse=True)
+            rows = rows[offset:offset + limit]
+        return JSONResponse({"root": str(self.root), "read_only": self.read_only, "runs": rows, "total": total},
                             headers={"Cache-Control": "no-store"})
 
     def api_run(self, request: Request) -> Response:

@@ -56,16 +56,23 @@
     $("#compare").textContent = `compare selected (${selected.size})`;
   }
 
-  async function refresh() {
+  const FIRST_PAGE = 100;   // rows drawn before the whole list has arrived
+
+  async function refresh(first) {
     try {
-      const data = await cx.getJSON("/api/runs");
+      const data = await cx.getJSON(first ? `/api/runs?limit=${FIRST_PAGE}` : "/api/runs");
       runs = data.runs;
       $("#root").textContent = data.root;
       const message = $("#message");
       message.hidden = runs.length > 0;
       message.textContent = "No runs here yet. Start one with clipxai ascend, or from the start page.";
       update();
-      if (runs.some((r) => r.status === "running")) setTimeout(refresh, 2000);
+      if (first && data.total > runs.length) {
+        $("#count").textContent = `${runs.length} newest of ${data.total} runs (the rest are on their way)`;
+        refresh(false);
+        return;
+      }
+      if (runs.some((r) => r.status === "running")) setTimeout(() => refresh(false), 2000);
     } catch (err) {
       $("#message").hidden = false;
       $("#message").textContent = `Cannot list the runs: ${err.message}`;
@@ -87,6 +94,6 @@
       });
     }
     $("#compare").addEventListener("click", () => { location.href = cx.compareURL([...selected]); });
-    refresh();
+    refresh(true);
   });
 })();
