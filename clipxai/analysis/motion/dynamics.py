@@ -18,13 +18,17 @@ is visible only here. ``dynamics`` takes one series and answers four questions:
    sees a few large drops in a long run, whose skewness is diluted by the steps between them).
 4. Is it cycling? A test says so (p < ``alpha``), there are at least ``min_events`` drops,
    and they keep coming: the last third of the analyzed steps holds at least one.
-5. Is it regular? Cycling says the drops recur, not that they keep time. ``regular`` says the
-   gaps between drops are more even than the same number of drops at random times would give
-   (surrogate p < ``alpha_regular``) and even in themselves (robust spread of the gaps, IQR /
-   1.349 over the median, at most ``MAX_REGULAR_SPREAD``). Only then does the sentence say
-   "every ~N steps"; otherwise it says "at irregular times, ~N steps apart on average".
+5. Is it regular? Cycling says the drops recur, not that they keep time. ``regular`` says more
+   of the gaps between drops are on time (within ``ON_TIME`` of the median gap) than the same
+   number of drops at random times would give (surrogate p < ``alpha_regular``) and the gaps are
+   even in themselves (robust spread, IQR / 1.349 over the median, at most
+   ``MAX_REGULAR_SPREAD``); see ``clipxai.analysis.motion.regularity``. Only then does the
+   sentence say "every ~N steps"; otherwise it says "at irregular times, ~N steps apart on average".
 
-Spacing is the mean gap between consecutive drops; ``snapshot_aliasing`` says the spacing is
+Spacing is the mean gap between consecutive drops, and for drops that keep time their period
+(``period_of_gaps``: a gap of two periods, where a drop was missed, counts as two; a period cut in
+two by a false drop counts once), so neither a missed nor a false drop moves it.
+``snapshot_aliasing`` says the spacing is
 under twice the snapshot interval (fewer than two snapshots per cycle: the snapshots cannot
 resolve it, and the states found in them cannot show it).
 """
@@ -36,7 +40,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from clipxai.analysis.motion.drops import TEST_Z, detect_drops, spacing_regularity
+from clipxai.analysis.motion.drops import TEST_Z, detect_drops
+from clipxai.analysis.motion.regularity import ON_TIME, period_of_gaps, regularity
 from clipxai.util.words import cycling_note
 
 MIN_POINTS = 30      # analyzed steps below which nothing is tested
@@ -59,11 +64,13 @@ class DynamicsResult:
     analysed_from_step: int | None = None
     event_steps: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     event_sizes: np.ndarray = field(default_factory=lambda: np.empty(0))
-    mean_spacing_steps: float | None = None
+    mean_spacing_steps: float | None = None  # mean gap; for regular drops their period (period_of_gaps)
     spacing_cv: float | None = None
     regular: bool = False              # the gaps are even, beyond drops at random times (see the module doc)
     spacing_spread: float | None = None  # IQR / 1.349 of the gaps over their median
-    regularity_p: float | None = None
+    regularity_p: float | None = None  # surrogate p of the on-time share (decides, with the spread's bar)
+    on_time: float | None = None       # share of the gaps within ON_TIME of the median gap
+    spread_p: float | None = None      # surrogate p of the robust spread (reported)
     drop_search: dict | None = None    # how the drops were found: threshold z, score, estimated false share, noise
     amplitude: float | None = None     # median size of a drop, in the series' units
     asymmetry: float | None = None     # skewness of the step-to-step change (negative: sudden drops)
@@ -85,10 +92,15 @@ class DynamicsResult:
             "mean_spacing_steps": _num(self.mean_spacing_steps),
             "spacing_cv": _num(self.spacing_cv),
             "regular": bool(self.regular),
-            "regularity": {"statistic": "robust spread of the gaps (IQR / 1.349 / median)",
-                           "spread": _num(self.spacing_spread), "max_spread": MAX_REGULAR_SPREAD,
+            "regularity": {"statistic": "share of the gaps within on_time_within of the median gap (on_time), "
+                                        "against surrogates (p_value); and the robust spread of the gaps "
+                                        "(IQR / 1.349 / median) at most max_spread",
+                           "on_time": _num(self.on_time), "on_time_within": ON_TIME,
                            "p_value": _num(self.regularity_p),
-                           "surrogates": "the same number of drops at random times over the same span"},
+                           "spread": _num(self.spacing_spread), "max_spread": MAX_REGULAR_SPREAD,
+                           "spread_p_value": _num(self.spread_p),
+                           "surrogates": "the same number of drops at random times over the same span, on the "
+                                         "logged steps"},
             "drop_search": self.drop_search,
             "amplitude": _num(self.amplitude),
             "asymmetry": _num(self.asymmetry),
@@ -309,14 +321,19 @@ def _motion(name: str, trend: np.ndarray, r: np.ndarray, steps: np.ndarray, b: i
     return f"{name[0].upper()}{name[1:]} " + ", ".join(parts), info
 
 
-def _regularity(event_steps: np.ndarray, steps: np.ndarray, min_events: int, alpha: float,
-                seed: int) -> tuple[bool, float | None, float | None]:
-    """(regular, robust spread of the gaps, surrogate p) of the drops at ``event_steps``."""
+def _regularity(event_steps: np.ndarray, steps: np.ndarray, min_events: int, alpha: float, seed: int,
+                max_drop_steps: int) -> tuple[bool, float | None, float | None, float | None, float | None]:
+    """(regular, robust spread of the gaps, its surrogate p, on-time share, its surrogate p) of the
+    drops at ``event_steps`` (``clipxai.analysis.motion.regularity``). Regular: more often on time
+    than at random times (p < ``alpha``) and a spread of at most ``MAX_REGULAR_SPREAD``. The
+    surrogates' drops lie on the logged steps, at least ``max_drop_steps`` of them apart: a drop may
+    take that many steps, so the search cannot tell two drops closer than that apart."""
     if len(event_steps) < max(min_events, 4):
-        return False, None, None
-    resolution = 2 * float(np.median(np.diff(steps)))   # two drops closer than two logged steps are one
-    spread, p = spacing_regularity(event_steps, np.random.default_rng([seed, 1]), resolution=resolution)
-    return bool(p < alpha and spread <= MAX_REGULAR_SPREAD), spread, p
+        return False, None, None, None, None
+    step = float(np.median(np.diff(steps)))
+    g = regularity(event_steps, np.random.default_rng([seed, 1]), resolution=max_drop_steps * step, step=step)
+    regular = g.on_time_p < alpha and g.spread <= MAX_REGULAR_SPREAD
+    return bool(regular), g.spread, g.spread_p, g.on_time, g.on_time_p
 
 
 def _cycling_reason(name: str, d: dict, snapshot_interval: float | None, aliasing: bool) -> str:
@@ -324,7 +341,8 @@ def _cycling_reason(name: str, d: dict, snapshot_interval: float | None, aliasin
     ev, spacing = d["event_steps"], d["mean_spacing_steps"]
     when = (f"every ~{spacing:.0f} steps" if d["regular"] else
             f"at irregular times, ~{spacing:.0f} steps apart on average,")
-    keeps = (f"robust spread {d['spacing_spread']:.2f} <= {MAX_REGULAR_SPREAD}, regularity p={d['regularity_p']:.3g}"
+    keeps = (f"{d['on_time']:.0%} of gaps on time, p={d['on_time_p']:.3g}, "
+             f"robust spread {d['spacing_spread']:.2f} <= {MAX_REGULAR_SPREAD}"
              if d["regular"] else _irregular_because(d))
     reason = (f"{name[0].upper()}{name[1:]} drops suddenly {when} and recovers "
               f"({len(ev)} drops from step {ev[0]} to {ev[-1]}, median drop {d['amplitude']:.3g}, "
@@ -343,7 +361,8 @@ def _irregular_because(d: dict) -> str:
         return "too few drops to tell whether they keep time"
     if d["spacing_spread"] > MAX_REGULAR_SPREAD:
         return f"gaps uneven: robust spread {d['spacing_spread']:.2f} > {MAX_REGULAR_SPREAD}"
-    return f"gaps no more even than at random times: regularity p={d['regularity_p']:.2g}"
+    return (f"gaps no more often on time than at random times: {d['on_time']:.0%} within "
+            f"{ON_TIME:.0%} of the median gap, p={d['on_time_p']:.2g}")
 
 
 def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: float | None = None,
@@ -381,7 +400,10 @@ def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: flo
              amplitude=float(np.median(sizes)) if len(sizes) else None)
     d["sign"] = (f"{found.falls_at_test} sudden drops against {found.rises_at_test} sudden rises, "
                  f"sign test p={found.sign_p:.2g}")
-    d["regular"], d["spacing_spread"], d["regularity_p"] = _regularity(event_steps, steps, min_events, alpha_regular, seed)
+    (d["regular"], d["spacing_spread"], d["spread_p"], d["on_time"],
+     d["on_time_p"]) = _regularity(event_steps, steps, min_events, alpha_regular, seed, max_drop_steps)
+    if d["regular"]:       # drops that keep time: their period, which a missed or a false drop does not move
+        d["mean_spacing_steps"] = period_of_gaps(gaps)
     late_from = steps[b] + 2 * (steps[-1] - steps[b]) / 3
     recurring = bool(len(event_steps) and event_steps[-1] >= late_from)
     significant = (math.isfinite(p) and p < alpha) or found.sign_p < alpha
@@ -409,7 +431,8 @@ def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: flo
     return DynamicsResult(cycling=cycling, reason=reason, event_steps=event_steps, event_sizes=sizes,
                           mean_spacing_steps=spacing, spacing_cv=d["spacing_cv"], amplitude=d["amplitude"],
                           asymmetry=asym, p_value=p, n_surrogates=n_surrogates, snapshot_aliasing=aliasing,
-                          regular=d["regular"], spacing_spread=d["spacing_spread"], regularity_p=d["regularity_p"],
+                          regular=d["regular"], spacing_spread=d["spacing_spread"], regularity_p=d["on_time_p"],
+                          on_time=d["on_time"], spread_p=d["spread_p"],
                           drop_search=search, **base)
 
 
