@@ -27,11 +27,13 @@ def is_run(path: Path) -> bool:
         return False
 
 
-def find_runs(root: str | Path, max_depth: int = MAX_DEPTH, limit: int = MAX_RUNS) -> list[Path]:
+def find_runs(root: str | Path, max_depth: int = MAX_DEPTH, limit: int = MAX_RUNS,
+              walked: list | None = None) -> list[Path]:
     """The run folders at or under ``root``, in path order: ``[root]`` when it is a run itself.
 
     Paths are ``root`` joined with the names walked (links are not resolved in them), so they
-    read as the folder the user gave.
+    read as the folder the user gave. ``walked`` collects the folders listed (those that are not
+    runs): while none of them changes, nor any run's run.json goes, the walk finds the same runs.
     """
     root = Path(root)
     if is_run(root):
@@ -47,6 +49,8 @@ def find_runs(root: str | Path, max_depth: int = MAX_DEPTH, limit: int = MAX_RUN
     def walk(folder: str, real: str, depth: int, linked: bool, above: frozenset) -> None:
         if len(found) >= limit:
             return
+        if walked is not None:
+            walked.append(folder)
         try:
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda e: e.name)

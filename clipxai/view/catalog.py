@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ from clipxai.runs.reader import Run
 from clipxai.runs.summary import Summary, load_summary
 from clipxai.util.words import verdict_phrase
 from clipxai.view.paths import inside, relative_id
+
+RACY_SECONDS = 2   # a folder changed this recently is walked again next time
 
 
 def run_facts(run: Run) -> dict:
@@ -53,6 +56,7 @@ class Catalog:
         self._runs: dict[str, tuple[tuple, Run]] = {}
         self._summaries: dict[str, tuple[tuple, Summary | None]] = {}
         self._rows: dict[str, tuple[tuple, dict]] = {}   # folder -> (its files' stamps, its row)
+        self._walk: tuple[list, list[Path]] | None = None  # ((folder, mtime) listed, runs found)
 
     def contains(self, path: Path) -> bool:
         """Whether ``path``, links resolved, is inside the served folder."""
@@ -128,10 +132,11 @@ class Catalog:
 
         A row is kept until its run.json or summary.json changes (their stamps), so listing a
         folder of 10,000 runs again costs the walk and two ``stat`` calls a run, not 10,000 runs opened."""
-        out, seen = [], {}
-        for folder in find_runs(self.root):
+        out, seen, gone = [], {}, False
+        for folder in self._found():
             key = str(folder)
             stamp = (_stamp_of(os.path.join(key, RUN_FILE)), _stamp_of(os.path.join(key, ANALYSIS_DIR, SUMMARY_FILE)))
+            gone = gone or stamp[0] is None
             cached = self._rows.get(key)
             row = cached[1] if cached is not None and cached[0] == stamp and stamp[0] is not None else None
             if row is None:
@@ -140,7 +145,25 @@ class Catalog:
             out.append(row)
         with self._lock:
             self._rows = seen          # runs gone from the folder are forgotten
+            if gone:
+                self._walk = None
         return out
+
+    def _found(self) -> list[Path]:
+        """The runs under the root: the last walk's while none of the folders it listed has changed.
+
+        A folder changed within ``RACY_SECONDS`` before the walk is never trusted (a change in the
+        same tick of the file system's clock would leave its time as it was)."""
+        cached = self._walk
+        if cached is not None and all(_mtime(f) == m for f, m in cached[0]):
+            return cached[1]
+        started = time.time_ns()
+        walked: list[str] = []
+        found = find_runs(self.root, walked=walked)
+        stamps = [(f, _mtime(f)) for f in walked]
+        trusted = all(m is not None and m < started - RACY_SECONDS * 1e9 for _, m in stamps)
+        self._walk = (stamps, found) if trusted else None
+        return found
 
     def _row(self, folder: Path) -> dict:
         run_id = relative_id(self.root, folder)
@@ -157,6 +180,13 @@ class Catalog:
             row["verdict"] = summary.verdict if summary else None
             row["verdict_words"] = verdict_phrase(summary.data) if summary else ""   # what every view says
         return row
+
+
+def _mtime(folder: str) -> int | None:
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _stamp_of(path: str) -> tuple | None:
