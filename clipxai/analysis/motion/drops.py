@@ -37,10 +37,7 @@ there: under noise without a preference for falling, each is a drop with probabi
 the one-sided binomial p (``sign_p``) says whether the sudden changes fall more often than they
 rise. It sees a few large drops in a long run, which the skewness test of ``dynamics`` can miss.
 
-``spacing_regularity`` asks whether the drops keep time: the statistic is the robust spread of
-the gaps between drops (interquartile range / 1.349 over the median gap; a drop missed now and
-then does not move it), compared with surrogates holding the same number of drops at random
-times over the same span, never closer than ``resolution`` steps.
+Whether the drops keep time is ``clipxai.analysis.motion.regularity``.
 """
 
 from __future__ import annotations
@@ -336,30 +333,3 @@ def _sign_p(falls: int, rises: int) -> float:
 
     n = falls + rises
     return 1.0 if n == 0 else float(binom.sf(falls - 1, n, 0.5))
-
-
-def robust_spread(gaps: np.ndarray) -> float:
-    """Interquartile range / 1.349 over the median: a coefficient of variation that one missed drop does not move."""
-    q1, med, q3 = np.percentile(gaps, [25, 50, 75], axis=-1)
-    return (q3 - q1) / 1.349 / np.maximum(med, 1e-12)
-
-
-def spacing_regularity(times, rng: np.random.Generator, n_surrogates: int = 199,
-                       resolution: float = 2.0) -> tuple[float, float]:
-    """(robust spread of the gaps, one-sided p) against the same number of drops at random times.
-
-    The surrogates keep the first and last drop and place the others uniformly at random in
-    between, no two closer than ``resolution`` (the closest two drops can be and still be told
-    apart); p = (1 + surrogates at least as even) / (1 + their number).
-    """
-    t = np.sort(np.asarray(times, dtype=np.float64))
-    n = len(t)
-    if n < 4:
-        return float("nan"), float("nan")
-    observed = float(robust_spread(np.diff(t)))
-    free = max(t[-1] - t[0] - (n - 1) * resolution, 0.0)
-    inner = np.sort(rng.uniform(0.0, free, size=(n_surrogates, n - 2)), axis=1)
-    pts = np.concatenate([np.zeros((n_surrogates, 1)), inner, np.full((n_surrogates, 1), free)], axis=1)
-    pts += resolution * np.arange(n)
-    null = robust_spread(np.diff(pts, axis=1))
-    return observed, float((1 + np.sum(null <= observed + 1e-12)) / (1 + n_surrogates))
