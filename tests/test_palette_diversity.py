@@ -86,8 +86,8 @@ def _final(runs) -> np.ndarray:
 def _toy_ascent(model, out, **options):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*the analysis needs at least 3")
-        return _final(clipxai.ascend("❤️", model_obj=model, snapshot_every=30, quiet=True, activations="none",
-                                     record_gradients=False, out=str(out), **options))
+        return _final(clipxai.ascend("❤️", model_obj=model, snapshot_every=max(1, options["steps"] - 1), quiet=True,
+                                     activations="none", record_gradients=False, out=str(out), **options))
 
 
 def test_on_the_toy_the_palette_halves_the_colour_distance_and_keeps_the_prompt(tmp_path):
@@ -98,7 +98,7 @@ def test_on_the_toy_the_palette_halves_the_colour_distance_and_keeps_the_prompt(
     model, colours = load_clip("toy", "cpu"), parse_colours(palette)
     measured = {}
     for weight in (0, 4):
-        images = _toy_ascent(model, tmp_path / str(weight), steps=60, seeds=2, cutouts=4,
+        images = _toy_ascent(model, tmp_path / str(weight), steps=40, seeds=2, cutouts=4,
                              terms=[f"palette:{palette}={weight}"] if weight else [])
         measured[weight] = (palette_distance(torch.from_numpy(images), colours).mean().item(),
                             float(prompt_similarity(model, images, "❤️").mean()))
@@ -122,7 +122,7 @@ def test_on_the_toy_diversity_spreads_the_seeds_of_a_batch_as_the_judge_sees_the
     model, judge = load_clip("toy", "cpu"), load_clip("toy-b", "cpu")
     spread = {}
     for weight in (0, 1):
-        images = _toy_ascent(model, tmp_path / str(weight), steps=40, seeds=4, **HEART_OPTIONS,
+        images = _toy_ascent(model, tmp_path / str(weight), steps=20, seeds=4, **HEART_OPTIONS,
                              terms=["diversity=1"] if weight else [])
         spread[weight] = _mean_pairwise_cosine(image_features(judge, images))
     assert spread[1] < spread[0], spread
