@@ -23,6 +23,17 @@ cutouts in chunks of 8 against 8 cutouts, gradient checkpointing's activation me
 time on a ViT-L/14 shape, and K=8 seeds batched against 8 runs one after another:
 
     python bench/bench_engine.py --compute [--steps 5] [--no-compile]
+
+``--cli`` times the path the command line takes: ``clipxai.ascend`` in-process (what
+``clipxai ascend`` calls), with its default recording (a snapshot every 10 steps, metrics every
+step), the progress line and the checkpoints, steps 2 to 11 of a 12-step run (any 10 steps
+hold one snapshot and one checkpoint), the model passed in so that loading it is not timed.
+Each repeat runs, one after another, the default recipe (8 cutouts), a bare forward+backward
+of the same 8 views, ``--preset zer0int`` and the original script's configuration, so load
+hits each ratio's two sides alike; it prints each ratio's median and spread over the
+repeats, and where a default step's time goes, part by part:
+
+    python bench/bench_engine.py --cli [--repeats 5]
 """
 
 from __future__ import annotations
@@ -391,6 +402,159 @@ def print_compute(r: dict) -> None:
           f"B/32 {r['batched_throughput_over_sequential_b32']:.2f}x")
 
 
+class StepClock:
+    """A callback that marks the end of every step and, from ``on_start``, times the engine's parts:
+    forward (image, views, encoder forward), objective, backward, optimizer update and each
+    callback's events, by wrapping them on this engine only."""
+
+    def __init__(self, first: int, last: int):
+        self.first, self.last = first, last          # steps whose time counts: (first, last]
+        self.marks: dict[int, float] = {}
+        self.cpu_marks: dict[int, float] = {}       # this process's CPU time: with one thread, robust to load
+        self.parts: dict[str, float] = {}
+
+    def _timed(self, name: str, fn):
+        def timed(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if self.first in self.marks and self.last not in self.marks:   # inside the timed window
+                    self.parts[name] = self.parts.get(name, 0.0) + time.perf_counter() - t
+        return timed
+
+    def on_start(self, engine):
+        engine.forward = self._timed("forward (image, views, encoder forward)", engine.forward)
+        engine.objective = _TimedObjective(engine.objective, self._timed("objective (terms)", engine.objective))
+        engine.backward = self._timed("backward (encoder, views, image)", engine.backward)
+        engine.optimizer.step = self._timed("optimizer update", engine.optimizer.step)
+        engine.callbacks = [cb if cb is self else _TimedCallback(cb, self) for cb in engine.callbacks]
+
+    def on_forward(self, engine, step): ...
+    def on_backward(self, engine, step): ...
+
+    def on_step_end(self, engine, step):
+        self.marks[step.index] = time.perf_counter()
+        self.cpu_marks[step.index] = time.process_time()
+
+    def on_end(self, engine, status): ...
+
+    def per_step(self) -> float:
+        return (self.marks[self.last] - self.marks[self.first]) / (self.last - self.first)
+
+    def per_step_cpu(self) -> float:
+        return (self.cpu_marks[self.last] - self.cpu_marks[self.first]) / (self.last - self.first)
+
+
+class _TimedObjective:
+    """The objective, called through its clock; its other attributes (hook points, names) as they are."""
+
+    def __init__(self, objective, timed):
+        self.objective, self.timed = objective, timed
+
+    def __call__(self, step):
+        return self.timed(step)
+
+    def __getattr__(self, name):
+        return getattr(self.objective, name)
+
+
+class _TimedCallback:
+    """One callback whose every event adds to its clock's part named after its class."""
+
+    def __init__(self, cb, clock: StepClock):
+        self.cb, self.clock = cb, clock
+
+    def __getattr__(self, event):
+        return self.clock._timed(f"callback {type(self.cb).__name__}", getattr(self.cb, event))
+
+
+def cli_path(args) -> dict:
+    """Per repeat: the default recipe through ``clipxai.ascend`` / bare fwd+bwd, and the original script's
+    configuration / ``--preset zer0int`` through ``clipxai.ascend``; the breakdown of the default steps."""
+    import contextlib
+    import io
+
+    import clipxai
+    torch = setup(args.threads)
+    from clipxai.models import load_clip
+    model = load_clip(f"random:{args.arch}", "cpu")
+    r = model.input_resolution
+    tmp = Path(tempfile.mkdtemp(prefix="clipxai-bench-cli-"))
+    first, last, steps = 1, 11, 12
+    bare = bare_step_fn(model, 8, torch)
+    original = OriginalScript(load_clip(f"random:{args.arch}", "cpu"), tmp / "original", torch)
+
+    def through_cli(name: str, **options) -> tuple[tuple[float, float], float, StepClock]:
+        clock = StepClock(first, last)
+        t = time.perf_counter()
+        with contextlib.redirect_stderr(io.StringIO()):   # the progress line is drawn, as in a terminal
+            clipxai.ascend("a red heart", model_obj=model, steps=steps, out=tmp, name=name, callbacks=[clock],
+                           quiet=False, **options)
+        return (clock.per_step(), clock.per_step_cpu()), time.perf_counter() - t, clock
+
+    def each(fn, n: int) -> tuple[float, float]:
+        fn(0)  # warm-up
+        t, c = time.perf_counter(), time.process_time()
+        for i in range(n):
+            fn(i + 1)
+        return (time.perf_counter() - t) / n, (time.process_time() - c) / n
+
+    rows, parts, startup = [], {}, []
+    it = 0
+    for rep in range(args.repeats):
+        default_s, total_s, clock = through_cli(f"default-{rep}")
+        bare_s = each(lambda i: bare(), last - first)
+        zer0int_s, _, _ = through_cli(f"zer0int-{rep}", preset="zer0int", size=(r, r))
+
+        def original_step(i):
+            nonlocal it
+            it += 1
+            original.step(it)
+        original_s = each(original_step, last - first)
+        rows.append({"default_step_s": default_s[0], "bare_step_s": bare_s[0], "zer0int_step_s": zer0int_s[0],
+                     "original_step_s": original_s[0], "engine_over_bare": default_s[0] / bare_s[0],
+                     "original_over_zer0int": original_s[0] / zer0int_s[0],
+                     "engine_over_bare_cpu": default_s[1] / bare_s[1],
+                     "original_over_zer0int_cpu": original_s[1] / zer0int_s[1]})
+        startup.append(total_s - steps * default_s[0])
+        for name, seconds in clock.parts.items():
+            parts.setdefault(name, []).append(seconds / (last - first))
+        print(f"  repeat {rep + 1}: engine / bare {rows[-1]['engine_over_bare']:.3f} wall, "
+              f"{rows[-1]['engine_over_bare_cpu']:.3f} CPU; original / zer0int {rows[-1]['original_over_zer0int']:.2f}x "
+              f"wall, {rows[-1]['original_over_zer0int_cpu']:.2f}x CPU   (load {os.getloadavg()[0]:.1f})",
+              file=sys.stderr, flush=True)
+    out = {"arch": args.arch, "threads": torch.get_num_threads(), "repeats": args.repeats, "rows": rows,
+           "startup_s": statistics.median(startup), "bare_step_s": statistics.median(x["bare_step_s"] for x in rows),
+           "default_step_s": statistics.median(x["default_step_s"] for x in rows),
+           "parts_s": {k: statistics.median(v) for k, v in parts.items()}}
+    for key in ("engine_over_bare", "original_over_zer0int", "engine_over_bare_cpu", "original_over_zer0int_cpu"):
+        values = [x[key] for x in rows]
+        med = statistics.median(values)
+        out[key] = {"median": med, "min": min(values), "max": max(values), "spread": (max(values) - min(values)) / med}
+    return out
+
+
+def print_cli_path(r: dict) -> None:
+    print(f"the CLI's path (clipxai.ascend in-process: default recording, progress, checkpoints), {r['arch']} shape "
+          f"(random init), {r['threads']} thread(s), steps 2-11 of 12, {r['repeats']} repeats")
+    for key, label, target in (("engine_over_bare", "default step / bare fwd+bwd (8 views)", "<= 1.15"),
+                               ("original_over_zer0int", "original configuration / --preset zer0int", ">= 2.0")):
+        for clock in ("wall", "CPU"):
+            x = r[key if clock == "wall" else f"{key}_cpu"]
+            print(f"  {label + ', ' + clock:<50} median {x['median']:.3f}  min {x['min']:.3f}  max {x['max']:.3f}  "
+                  f"spread {100 * x['spread']:.0f}%  (target {target}, spread <= 10%)")
+    step, bare = r["default_step_s"], r["bare_step_s"]
+    print(f"where a default step's {1000 * step:.0f} ms go (medians over the repeats; bare fwd+bwd {1000 * bare:.0f} ms):")
+    named = 0.0
+    for name, seconds in sorted(r["parts_s"].items(), key=lambda kv: -kv[1]):
+        named += seconds
+        print(f"  {name:<44} {1000 * seconds:8.1f} ms  {100 * seconds / step:5.1f}%")
+    print(f"  {'the rest (loop, lr schedule, zeroing grads)':<44} {1000 * (step - named):8.1f} ms  "
+          f"{100 * (step - named) / step:5.1f}%")
+    print(f"start-up and teardown of a 12-step ascend call (the model passed in): {r['startup_s']:.2f} s")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=20)
@@ -401,6 +565,8 @@ def main():
     p.add_argument("--backends", action="store_true", help="engine / bare per backend (openai, openclip, hf)")
     p.add_argument("--compute", action="store_true", help="the costs and savings of the compute options")
     p.add_argument("--no-compile", action="store_true", help="with --compute: skip torch.compile (a minute or more)")
+    p.add_argument("--cli", action="store_true", help="time the CLI's path (clipxai.ascend) against bare and original")
+    p.add_argument("--repeats", type=int, default=5, help="with --cli: repeats, for the spread")
     args = p.parse_args()
     if args.memory_case:
         print(peak_memory_case(args.memory_case, args))
@@ -412,6 +578,10 @@ def main():
     if args.compute:
         r = compute_figures(args)
         print(json.dumps({"cpu": cpu, **r}, indent=2)) if args.json else print_compute(r)
+        return
+    if args.cli:
+        r = cli_path(args)
+        print(json.dumps({"cpu": cpu, **r}, indent=2)) if args.json else print_cli_path(r)
         return
     if args.backends:
         r = backend_ratios(args)
