@@ -30,6 +30,8 @@ def main():
     p.add_argument("--vae", default="toy")
     p.add_argument("--seed", type=int, default=0, help="the first seed (seeds SEED ... SEED+seeds-1)")
     args = p.parse_args()
+    from clipxai.util.cpu import describe_cpu
+    print(describe_cpu(), flush=True)
 
     import torch
     torch.set_num_threads(1)
