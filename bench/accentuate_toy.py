@@ -1,12 +1,15 @@
 """Feature accentuation on the toy world: "❤️" ascended from 8 toy-world images, with --accentuate and plainly.
 
-    python bench/accentuate_toy.py [--images 8] [--steps 60] [--weight 1.0] [--layers blocks.2]
+    python bench/accentuate_toy.py [--images 8] [--steps 60] [--weight 1.0] [--layers blocks.2] [--starts ordinary]
 
-For each start image (ordinary toy-world pictures, seed 11), two ascents of one seed: with
+For each start image (toy-world pictures, seed 11: ordinary ones, or with ``--starts near`` near
+misses, a heart, ring or mouth in a colour halfway between two planted ones, or with ``--starts
+mixed`` two planted objects side by side), two ascents of one seed: with
 ``--accentuate`` (the accent term at ``--weight``) and plain from the same start
 (``--init-image``). Printed per condition: how many final images reach a planted meaning the
 pixels' colour signature and the independent toy-b agree on, and the mean pixel RMS and
-relative activation distance (at ``--layers``) of the final image to its start. One thread.
+relative activation distance (at ``--layers``) of the final image to its start, and how many start
+images the pixels and toy-b already agree on. One thread.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ def main():
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--weight", type=float, default=1.0)
     p.add_argument("--layers", default="blocks.2")
+    p.add_argument("--starts", choices=["ordinary", "near", "mixed"], default="ordinary")
     args = p.parse_args()
     from clipxai.util.cpu import describe_cpu
     print(describe_cpu(), flush=True)
@@ -41,7 +45,11 @@ def main():
     from clipxai.toy import groundtruth, world
 
     model, judge = load_clip("toy", "cpu"), load_clip("toy-b", "cpu")
-    starts = world.generate(args.images, 11, planted_fraction=0.0).images
+    mix = {"ordinary": {}, "near": dict(near_fraction=1.0), "mixed": dict(mixed_fraction=1.0)}[args.starts]
+    starts = world.generate(args.images, 11, planted_fraction=0.0, **mix).images
+    before = sum(p is not None and p == j for p, j in zip(world.classify_concept(starts),
+                                                         groundtruth.zero_shot_concept(judge, starts)))
+    print(f"{args.starts} starts: pixels and toy-b agree on a planted meaning in {before} of {len(starts)} already")
     name = module_for(model, args.layers)
     results = {"accentuate": [], "plain": []}
     with tempfile.TemporaryDirectory() as tmp:
