@@ -54,6 +54,7 @@ TAU_MAX = 15.0
 TEST_Z = 3.5            # the fixed threshold at which drops and rises are counted for the sign test
 REBOUND = 2             # steps after a change within which a change the other way is its rebound
 SUDDEN_SHARE = 0.5       # a drop's own fall must be at least this share of the gap between the ramps' lines
+COMPILED_FROM = 20_000   # candidates from which the elimination runs compiled (numba; ~60k logged steps)
 
 
 def robust_scale(d: np.ndarray) -> float:
@@ -122,7 +123,9 @@ class _Ramps:
 
     def __init__(self, r: np.ndarray, slope: float, shrink: float, sigma: float, step_noise: float, score: str):
         t = np.arange(len(r), dtype=np.float64)
-        self.sums = [np.r_[0.0, np.cumsum(v)].tolist() for v in (np.ones(len(r)), t, r, t * t, t * r)]
+        self.sums_array = np.stack([np.r_[0.0, np.cumsum(v)] for v in (np.ones(len(r)), t, r, t * t, t * r)])
+        self.r_array = np.ascontiguousarray(r, dtype=np.float64)
+        self.sums = [row.tolist() for row in self.sums_array]
         self.r = r.tolist()
         self.slope, self.shrink, self.sigma = float(slope), float(shrink), float(sigma)
         self.step_noise, self.score = float(step_noise), score
@@ -154,7 +157,22 @@ def _eliminate(ramps: _Ramps, cand: tuple, n: int, threshold: float = math.inf,
                history: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Remove the weakest candidate until all left reach ``threshold``: (indices left, their sizes).
 
-    ``history`` collects (z, sign, index) of every removal, in order."""
+    ``history`` collects (z, sign, index) of every removal, in order. From ``COMPILED_FROM``
+    candidates on, the same loop runs compiled (``clipxai.analysis.motion.elimination``)."""
+    if len(cand[0]) >= COMPILED_FROM:
+        from clipxai.analysis.motion.elimination import eliminate_compiled  # noqa: PLC0415
+        out = eliminate_compiled(ramps, cand, n, threshold, CAP)
+        if out is not None:
+            left, sizes, hz, hk = out
+            if history is not None:
+                history.extend(zip(hz.tolist(), cand[2][hk].tolist(), hk.tolist()))
+            return left, sizes
+    return _eliminate_python(ramps, cand, n, threshold, history)
+
+
+def _eliminate_python(ramps: _Ramps, cand: tuple, n: int, threshold: float = math.inf,
+                      history: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``_eliminate`` in Python (the reference the compiled loop is checked against)."""
     starts, ends, signs = (c.tolist() for c in cand)
     m = len(starts)
     alive = [True] * m
