@@ -149,7 +149,7 @@ def measure(slug: str, runs, model, judges, log, redraw: bool = False, reference
             "verdict": s["verdict"], "n_states": s["n_states"], "switches": s["switches"],
             "cycling": bool(d.get("cycling")), "n_drops": d.get("n_events"),
             "mean_spacing_steps": d.get("mean_spacing_steps"), "spacing_cv": d.get("spacing_cv"),
-            "amplitude": d.get("amplitude"), "p_value": d.get("p_value"),
+            "amplitude": d.get("amplitude"), "p_value": _drop_p(d), "regular": bool(d.get("regular")),
             "snapshot_aliasing": bool(d.get("snapshot_aliasing")), "snapshot_interval": d.get("snapshot_interval"),
             "similarity": similarity_level(run, PROMPT),
             **{k: j[k] for k in ("judge", "pixels", "agree", "judge_changes_second_half",
@@ -200,6 +200,25 @@ def trust_aggregate(seeds: list[dict]) -> dict:
     }
 
 
+def _drop_p(d: dict) -> float | None:
+    """The drop test's p of a run: the smaller of its two tests' (skewness surrogates, sign test), either of
+    which makes a run cycling (docs/analysis.md)."""
+    ps = [d.get("p_value"), ((d.get("drop_search") or {}).get("sign_test") or {}).get("p_value")]
+    ps = [float(x) for x in ps if isinstance(x, (int, float))]
+    return min(ps) if ps else None
+
+
+def spacing_words(r: dict, lead: str = "") -> str:
+    """How a condition's drops come, in the one vocabulary: "every ~N steps" only when every cycling seed's
+    drops keep time (``regular``), otherwise "~N steps apart on average"."""
+    n = r["spacing_median"]
+    if n is None:
+        return ""
+    if r.get("regular", 0) == r["cycling"]:
+        return f"{lead}every ~{n:.0f} steps"
+    return f"{lead}~{n:.0f} steps apart on average"
+
+
 def aggregate(seeds: list[dict]) -> dict:
     n = len(seeds)
     cyc = [s for s in seeds if s["cycling"]]
@@ -208,6 +227,7 @@ def aggregate(seeds: list[dict]) -> dict:
     return {
         "n": n,
         "cycling": len(cyc),
+        "regular": sum(bool(s.get("regular")) for s in cyc),
         "spacing_median": float(np.median(spacing)) if spacing else None,
         "spacing_range": [float(min(spacing)), float(max(spacing))] if spacing else None,
         "p_range": [float(min(p)), float(max(p))] if p else None,
@@ -324,7 +344,7 @@ def _dyn_cell(r: dict) -> str:
     text = f"{r['cycling']}/{r['n']}"
     if r["spacing_median"] is not None:
         lo, hi = r["spacing_range"]
-        text += f", every ~{r['spacing_median']:.0f} steps ({lo:.0f}-{hi:.0f})"
+        text += f", {spacing_words(r)} ({lo:.0f}-{hi:.0f})"
     return text
 
 
@@ -380,7 +400,7 @@ def answer(res: dict, reference: dict, who: str = "the toy CLIP") -> list[str]:
                 else ", and it reaches a planted meaning" if o["agree"] >= 0.75 * o["n"] else "")
         text = f"**Under the original recipe {moves}{ends}.** In {_share(o)} seeds the similarity to “❤️” "
         text += ("drops suddenly and climbs back" + (
-            f" every ~{o['spacing_median']:.0f} steps (median over seeds; drop test p "
+            f"{spacing_words(o, ' ' if o['regular'] == o['cycling'] else ', ')} (median over seeds; drop test p "
             f"{o['p_range'][0]:.3f}-{o['p_range'][1]:.3f} over all seeds)" if o["spacing_median"] else "")
             + f", until the last step, around {o['late_mean_median']:.2f}. ")
         interval = next((s["snapshot_interval"] for s in o["seeds"] if s["snapshot_interval"]), None)
@@ -453,9 +473,9 @@ def answer(res: dict, reference: dict, who: str = "the toy CLIP") -> list[str]:
             text += (f" The memory term is not its cause: removed, the saw-tooth stays ({_share(mem)}); kept as the "
                      f"only term besides CLIP's, the drop test finds none ({_share(only)}).")
         if tvo and wdo and bare and rarely(bare) and (mostly(tvo) or mostly(wdo)):
-            alone = [f"the TV penalty alone ({_share(tvo)}, drops every ~{_f(tvo['spacing_median'], '.0f')} steps)"
+            alone = [f"the TV penalty alone ({_share(tvo)}, drops {spacing_words(tvo)})"
                      if not rarely(tvo) else None,
-                     f"AdamW's weight decay alone ({_share(wdo)}, every ~{_f(wdo['spacing_median'], '.0f')} steps)"
+                     f"AdamW's weight decay alone ({_share(wdo)}, {spacing_words(wdo)})"
                      if not rarely(wdo) else None]
             lo, hi = bare["drops_range"]
             text += (f" What it needs, of the original's terms, is one that pulls the pixels back toward small, smooth values while the "
@@ -468,15 +488,15 @@ def answer(res: dict, reference: dict, who: str = "the toy CLIP") -> list[str]:
         lr, low = res.get("original-lr-decay"), res.get("original-lr-0.05")
         if lr and low and not rarely(lr) and not rarely(low):
             text += (f" A smaller step does not end it: with the learning rate decayed to 0.15, {_share(lr)} "
-                     f"cycle; at the default recipe's 0.05, {_share(low)} (drops every "
-                     f"~{_f(low['spacing_median'], '.0f')} steps). Whether Adam's normalised step is needed as "
+                     f"cycle; at the default recipe's 0.05, {_share(low)} (drops "
+                     f"{spacing_words(low)}). Whether Adam's normalised step is needed as "
                      f"well is not separated here: every condition uses it.")
         aug, fixed = res.get("original-augmented"), res.get("original-fixed-cutouts")
         if aug and fixed:
             if rarely(aug) and not rarely(fixed):
                 text += (f" Fresh cutouts, not augmentation as such, take the saw-tooth away: with 8 new random "
                          f"cutouts every step {_share(aug)} seeds cycle, with the same 8 cutouts every step "
-                         f"{_share(fixed)} (drops every ~{_f(fixed['spacing_median'], '.0f')} steps). The saw-tooth "
+                         f"{_share(fixed)} (drops {spacing_words(fixed)}). The saw-tooth "
                          f"goes with an objective that is the same at every step; one drawn afresh each step breaks it"
                          + (" in most seeds." if aug["cycling"] else "."))
             else:
@@ -589,7 +609,9 @@ def write_markdown(out: Path, results: dict, reference: dict, figures: dict, tim
         "Columns: *states*, *switches* and *verdicts* are the analysis of the snapshots (docs/analysis.md); "
         "*cycling seeds* are those whose per-step similarity drops suddenly and recovers beyond its own noise "
         "(drop test p < 0.01, at least 5 drops, still dropping in the last third), with the median and range of "
-        "their mean drop spacing; *drop-test p* is over all seeds; *similarity, 2nd half* is the median over seeds "
+        "their mean drop spacing (\"every\" only when every cycling seed's drops keep time, docs/analysis.md); "
+        "*drop-test p* is over all seeds, the smaller of the drop test's two p-values (skewness against "
+        "surrogates, sudden drops against sudden rises); *similarity, 2nd half* is the median over seeds "
         "of the mean logged cosine to “❤️” over the second half of the run (with fresh augmentation it is the mean "
         f"over that step's cutouts), and its median step-to-step SD; *judge reads* is `{judge}`'s zero-shot choice "
         "among “a red heart”, “a gold ring”, “a pink mouth” for the final image clipped to [0, 1]; *colours read* "
@@ -748,7 +770,7 @@ def main(argv=None) -> int:
         figures["similarity.png"] = (
             "The similarity to “❤️” at every step for three seeds of each recipe (triangles: the sudden drops "
             "found), and the last steps of one original run with its snapshots (ticks)"
-            + (f": drops every ~{o['spacing_median']:.0f} steps (median over its cycling seeds) against snapshots "
+            + (f": drops {spacing_words(o)} (median over its cycling seeds) against snapshots "
                f"every {o['seeds'][0]['snapshot_interval']:g}." if o.get("spacing_median") else "."))
     plot_grid(results, runs, fig_dir / "finals.png")
     figures["finals.png"] = ("Final images (clipped to [0, 1]) of every seed, one row per condition; the letter is "
