@@ -131,12 +131,15 @@ class _Ramps:
         self.step_noise, self.score = float(step_noise), score
 
     def _line(self, a: int, b: int, at: float) -> tuple[float, float, float]:
-        """Value at ``at`` of the line on r[a..b] (slope shrunk toward the ramp slope), its variance / sigma^2, slope."""
-        c1, ct, cr, ctt, ctr = self.sums
-        n, st, sr, stt, s_tr = c1[b + 1] - c1[a], ct[b + 1] - ct[a], cr[b + 1] - cr[a], ctt[b + 1] - ctt[a], \
-            ctr[b + 1] - ctr[a]
-        tm, rm = st / n, sr / n
-        sxx, sxy = stt - n * tm * tm, s_tr - n * tm * rm
+        """Value at ``at`` of the line on r[a..b] (slope shrunk toward the ramp slope), its variance / sigma^2, slope.
+
+        The steps a..b are consecutive, so their mean and spread are written out (sums of t and t^2
+        over a million steps lose every digit of a short ramp's spread); only r's sums come from prefix sums."""
+        _, _, cr, _, ctr = self.sums
+        n = float(b - a + 1)
+        sr, s_tr = cr[b + 1] - cr[a], ctr[b + 1] - ctr[a]
+        tm, rm = 0.5 * (a + b), sr / n
+        sxx, sxy = n * (n * n - 1.0) / 12.0, s_tr - tm * sr
         slope = (sxy + self.shrink * self.slope) / (sxx + self.shrink)
         var_slope = sxx / (sxx + self.shrink) ** 2
         return rm + slope * (at - tm), 1.0 / n + var_slope * (at - tm) ** 2, slope
@@ -254,14 +257,24 @@ def _ramp_slope(d: np.ndarray, cand: tuple, left: np.ndarray) -> float:
 
 
 def _ramp_noise(r: np.ndarray, cand: tuple, left: np.ndarray) -> float | None:
-    """Robust spread of the ramps (6 steps or more) around their own lines."""
-    bounds = zip(np.r_[0, cand[1][left]], np.r_[cand[0][left], len(r) - 1])
-    res = []
-    for a, b in bounds:
-        if b - a + 1 >= 6:
-            t = np.arange(a, b + 1)
-            res.append(r[a:b + 1] - np.polyval(np.polyfit(t, r[a:b + 1], 1), t))
-    return robust_scale(np.concatenate(res)) if res else None
+    """Robust spread of the ramps (6 steps or more) around their own least-squares lines, all ramps
+    in one pass (each line from its own sums, the steps counted from the ramp's start)."""
+    a = np.r_[0, cand[1][left]].astype(np.int64)
+    b = np.r_[cand[0][left], len(r) - 1].astype(np.int64)
+    long = b - a + 1 >= 6
+    a, b = a[long], b[long]
+    if not len(a):
+        return None
+    n = b - a + 1
+    ramp = np.repeat(np.arange(len(a)), n)
+    t = (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)).astype(np.float64)   # 0, 1, ... within each ramp
+    y = r[np.repeat(a, n) + t.astype(np.int64)]
+    nf = n.astype(np.float64)
+    tm = (nf - 1.0) / 2.0
+    ym = np.bincount(ramp, y) / nf
+    dt = t - tm[ramp]
+    slope = np.bincount(ramp, dt * (y - ym[ramp])) / (nf * (nf * nf - 1.0) / 12.0)
+    return robust_scale(y - ym[ramp] - slope[ramp] * dt)
 
 
 @dataclass

@@ -28,15 +28,13 @@ jit = numba.njit(cache=True, fastmath=False, error_model="numpy")
 
 @jit
 def line(sums, a, b, at, slope0, shrink):
-    n = sums[0, b + 1] - sums[0, a]
-    st = sums[1, b + 1] - sums[1, a]
+    n = float(b - a + 1)
     sr = sums[2, b + 1] - sums[2, a]
-    stt = sums[3, b + 1] - sums[3, a]
     s_tr = sums[4, b + 1] - sums[4, a]
-    tm = st / n
+    tm = 0.5 * (a + b)
     rm = sr / n
-    sxx = stt - n * tm * tm
-    sxy = s_tr - n * tm * rm
+    sxx = n * (n * n - 1.0) / 12.0
+    sxy = s_tr - tm * sr
     slope = (sxy + shrink * slope0) / (sxx + shrink)
     den = sxx + shrink
     var_slope = sxx / (den * den)
