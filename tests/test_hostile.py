@@ -173,7 +173,8 @@ def test_the_viewer_lists_the_good_runs_and_each_corrupt_one_with_its_reason(lis
     assert rows["a-good"]["status"] == rows["z-good"]["status"] == "complete"
     for how in CORRUPTIONS:
         assert rows[how]["status"] == "corrupt" and "corrupt" in rows[how]["problem"], rows[how]
-        assert client.get("/api/run", params={"id": how}).status_code == 404
+        reply = client.get("/api/run", params={"id": how})   # the run's own sentence, not "no such run"
+        assert reply.status_code == 409 and reply.json()["error"] == rows[how]["problem"]
     assert "too long" in rows["long-number"]["problem"]
 
 

@@ -35,7 +35,7 @@ from clipxai.prompts import EncodedPrompt, encode_prompts, parse_image_prompt, p
 from clipxai.runs.format import RUN_FILE
 from clipxai.runs.load import load_run
 from clipxai.runs.reader import Run, read_manifest
-from clipxai.runs.writer import is_disk_full, is_locked
+from clipxai.runs.writer import is_disk_full, is_locked, read_resumable
 from clipxai.terms.accent import accent, parse_layers
 from clipxai.terms.base import Objective
 from clipxai.terms.features import feature_terms
@@ -308,7 +308,7 @@ def resume_run(path: Path, *, callbacks: Iterable[Callback] = (), model_obj: Cli
     if given - set(RESUMABLE):
         raise ClipxaiError(f"Only --steps, --device and --quiet can change on resume, with --force-precision "
                            f"where needed (got {', '.join(sorted(given - set(RESUMABLE)))}).")
-    manifest = read_manifest(path)
+    manifest = read_resumable(path)
     if is_locked(path):
         raise RunError(f"{path} is being written by another process right now; wait for it to end or stop it first.")
     if "config" not in manifest:

@@ -122,4 +122,21 @@ def manifest_problem(manifest) -> str | None:
             value = manifest[key]
             shown = "NaN" if isinstance(value, float) and math.isnan(value) else repr(value)[:40]
             return f"its {key} is {shown}, not {what}"
+    done, total = manifest.get("steps_done"), manifest.get("steps_total")
+    if _count(done) and _count(total) and done > total:
+        return f"its steps_done ({done}) is larger than its steps_total ({total})"
+    return None
+
+
+RUN_FIELDS = ("status", "steps_done", "n_snapshots", "arrays")   # every run.json the run writer makes holds these
+
+
+def missing_field(manifest: dict) -> str | None:
+    """Why a manifest cannot be a run's own (a field every run.json holds is absent), or None.
+
+    ``manifest_problem`` checks only the fields that are there, so listings and sweeps can read
+    a sparse manifest; opening the run (its rows, its arrays, a resume) needs these."""
+    for key in RUN_FIELDS:
+        if key not in manifest:
+            return f"it has no {key}"
     return None

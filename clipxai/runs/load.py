@@ -6,7 +6,7 @@ from pathlib import Path
 
 from clipxai.errors import RunError
 from clipxai.runs.find import find_runs
-from clipxai.runs.format import RUN_FILE
+from clipxai.runs.format import RUN_FILE, missing_field
 from clipxai.runs.legacy import is_legacy_run, load_legacy_run
 from clipxai.runs.reader import Run, read_manifest
 
@@ -24,13 +24,22 @@ def load_run(path: str | Path) -> Run | list[Run]:
     if not path.is_dir():
         raise RunError(f"{path} is not a folder.")
     if (path / RUN_FILE).exists():
-        return Run(path=path, manifest=read_manifest(path))
+        return _native(path)
     children = find_runs(path)
     if children:
-        return [Run(path=p, manifest=read_manifest(p)) for p in children]
+        return [_native(p) for p in children]
     if is_legacy_run(path):
         return load_legacy_run(path)
     raise RunError(f"{path} is not a clipxai run (no {RUN_FILE}) nor a folder of the original script's layout.")
+
+
+def _native(path: Path) -> Run:
+    """A native run folder, refused in one sentence when its manifest lacks what every run.json holds."""
+    manifest = read_manifest(path)
+    problem = missing_field(manifest)
+    if problem:
+        raise RunError(f"The manifest {path / RUN_FILE} is corrupt: {problem}.")
+    return Run(path=path, manifest=manifest)
 
 
 def open_run(path: str | Path) -> Run:

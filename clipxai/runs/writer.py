@@ -29,6 +29,8 @@ from clipxai.runs.format import (
     RUN_FILE,
     SNAPSHOTS_DIR,
     array_file,
+    missing_field,
+    rows_for,
 )
 from clipxai.runs.reader import metric_lines, metric_record, read_manifest
 from clipxai.util.files import DISK_FULL, FILE_MODE, atomic_write_text, dumps_json, is_disk_full, json_default
@@ -37,7 +39,7 @@ from clipxai.util.paths import check_writable_inside, inside
 ROOM_BYTES = 64 * 1024   # at least this much disk is kept for the manifest while a run is written
 
 __all__ = ["DISK_FULL", "ROOM_BYTES", "RunLock", "RunWriter", "check_arrays", "check_disk_room", "is_disk_full", "is_locked",
-           "new_npy"]
+           "new_npy", "read_resumable"]
 
 
 class RunLock:
@@ -150,6 +152,34 @@ def _npy_header(file: Path) -> tuple[tuple, np.dtype, int]:
     except (OSError, ValueError, EOFError, SyntaxError, TypeError) as err:
         raise RunError(f"{file} is not a readable .npy array ({type(err).__name__}); the run cannot be resumed "
                        f"(nothing was changed).") from err
+
+
+def read_resumable(path: str | Path) -> dict:
+    """The manifest of a run a resume would write into, or ``RunError`` naming run.json.
+
+    Beyond what any reader checks, it must hold every field the run writer writes, and its
+    steps and snapshot rows must agree (the recorder always writes them together)."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    problem = missing_field(manifest) or _rows_problem(manifest)
+    if problem:
+        raise RunError(f"The manifest {path / RUN_FILE} is corrupt: {problem}; the run cannot be resumed "
+                       f"(nothing was changed).")
+    return manifest
+
+
+def _rows_problem(manifest: dict) -> str | None:
+    config = manifest.get("config")
+    config = config if isinstance(config, dict) else {}
+    record = config.get("record")
+    every = (record if isinstance(record, dict) else config).get("snapshot_every")
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        return None   # the config's own check names it
+    done, rows = manifest["steps_done"], manifest["n_snapshots"]
+    if rows != rows_for(done, every):
+        return (f"its steps_done ({done}) makes {rows_for(done, every)} snapshot rows with a snapshot every "
+                f"{every} steps, but its n_snapshots is {rows}")
+    return None
 
 
 def check_arrays(path: Path, manifest: dict) -> dict[str, Path]:
@@ -267,7 +297,7 @@ class RunWriter:
         if is_locked(path):
             RunLock(path).acquire()   # refused, naming the process that holds it
         # Everything is checked before anything is opened for writing: a refusal changes nothing.
-        manifest = read_manifest(path)
+        manifest = read_resumable(path)
         check_writable_inside(path, path)
         files = check_arrays(path, manifest)
         lock = RunLock(path).acquire()

@@ -187,7 +187,7 @@ class Viewer:
         if run is None:
             if job is not None:
                 return JSONResponse({"id": run_id, "pending": True, "job": job.to_dict()})
-            return _not_found("No such run.")
+            return self._no_run(run_id)
         try:
             steps = [int(s) for s in self.catalog.array(run, "steps")] if run.n else []
         except (ClipxaiError, TypeError):
@@ -201,6 +201,14 @@ class Viewer:
             "metrics": self.metrics.series(run), "analysis": analysis,
             "job": job.to_dict() if job else None, "read_only": self.read_only,
         }, headers={"Cache-Control": "no-store"})
+
+    def _no_run(self, run_id: str) -> JSONResponse:
+        """404 for a name that is no run; 409 with its one sentence for a run whose manifest is damaged."""
+        folder = self.catalog.folder(run_id)
+        problem = self.catalog.problem(folder) if folder is not None else None
+        if problem is None:
+            return _not_found("No such run.")
+        return JSONResponse({"error": problem, "status": "corrupt"}, status_code=409)
 
     def _figure_urls(self, run_id: str, figures: dict) -> dict:
         prefix = "" if run_id == "." else run_id + "/"
@@ -217,7 +225,10 @@ class Viewer:
             size = _int(request.query_params.get("size"))
         except ValueError:
             return _not_found("Bad frame index or size.")
-        run = self.catalog.run(request.query_params.get("id", ""))
+        run_id = request.query_params.get("id", "")
+        run = self.catalog.run(run_id)
+        if run is None:
+            return self._no_run(run_id)
         data = frame_png(self.catalog.array(run, "images"), index, size) if run is not None else None
         if data is None:
             return _not_found("No such frame.")
@@ -228,7 +239,7 @@ class Viewer:
         run_id = request.query_params.get("id", "")
         run = self.catalog.run(run_id)
         if run is None:
-            return _not_found("No such run.")
+            return self._no_run(run_id)
         cached = self.maps.get(run_id)
         if cached is None or cached[0] is not run:       # the catalog hands out a new Run when run.json changes
             cached = (run, {**projection(self.catalog.array(run, "embeddings")), "n": run.n})
