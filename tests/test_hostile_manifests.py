@@ -185,3 +185,92 @@ def test_every_viewer_endpoint_answers_a_damaged_run_with_one_sentence(served, h
     assert client.get("/api/frame", params={"id": "good", "i": "0"}).status_code == 200
     assert len(client.get("/api/projection", params={"id": "good"}).json()["x"]) == 20
     assert digest(root) == before
+
+
+# ---------------------------------------------------------------------------------------
+# class 10: every keyword of clipxai.ascend given a value of the wrong kind names itself, before any folder
+
+def _dict_typed() -> set[str]:
+    from clipxai.ascent import config
+    from clipxai.ascent.kinds import _field_types
+
+    declared = _field_types(config)
+    return {name for name, where in config.FLAT.items()
+            if where in declared and "dict" in str(declared[where])}
+
+
+def _every_keyword() -> list[str]:
+    import inspect
+
+    from clipxai.ascent.config import FLAT
+    from clipxai.ascent.run import ascend
+
+    named = [p.name for p in inspect.signature(ascend).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return sorted((set(FLAT) | set(named)) - {"prompt"} - _dict_typed() - {"expand"})
+
+
+WRONG_KINDS = [
+    ("callbacks", "not callbacks"), ("callbacks", [object()]), ("callbacks", 3), ("model_obj", "toy"),
+    ("model_obj", [1]), ("expand", "yes"), ("expand", {"n": 2, "colour": "red"}), ("expand", {"n": True}),
+    ("quiet", "no"), ("out", ["runs"]), ("out", True), ("resume", 5), ("display_every", True),
+    ("weight_decay", 10**400), ("jitter", 10**400), ("aug_noise", 10**400), ("lr", 10**400),
+    ("lr_final", float("nan")), ("plateau_factor", float("nan")), ("plateau_patience", 0),
+    ("steps", "10"), ("seeds", True), ("name", ["a"]), ("cutouts", float("nan")),
+]
+
+
+@pytest.mark.parametrize("keyword, value", [*WRONG_KINDS, *((k, {"a": 1}) for k in _every_keyword())],
+                         ids=lambda v: v if isinstance(v, str) else type(v).__name__)
+def test_every_ascend_keyword_of_the_wrong_kind_is_refused_naming_it(elsewhere, keyword, value):
+    work, _ = elsewhere
+    before = digest(work)
+    options = {"model": "toy", "steps": 2, "size": (16, 16), "out": "runs", "quiet": True, keyword: value}
+    with pytest.raises(clipxai.ClipxaiError) as info:
+        clipxai.ascend("dog", **options)
+    message = str(info.value)
+    assert keyword in message or keyword.replace("_", "-") in message, message
+    assert message.endswith(".") and "\n" not in message
+    assert digest(work) == before and not list((work / "runs").iterdir())
+
+
+# ---------------------------------------------------------------------------------------
+# class 7: text an LLM wrote reaches run.json without control characters
+
+@pytest.fixture()
+def llm(monkeypatch):
+    pytest.importorskip("openai")
+    from test_expand import FakeLLM
+
+    from clipxai.ascent import expand
+
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(expand, "RETRY_BACKOFF", 0.01)
+    server = FakeLLM()
+    yield server
+    server.close()
+
+
+HOSTILE = ("\x1b[2J\x1b]0;pwned\x07A red\x07 heart\x00 on\u202e a wall\u202c, \x9b31m\u2066glowing\u2069",
+           "Two\x00 gold\x1b[5m rings\x07\u202e")
+CONTROLS = ("\x1b", "\x07", "\x00", "\u202e", "\u202c", "\x9b", "\u2066", "\u2069")
+
+
+def test_the_manifest_of_an_expanded_ascent_holds_no_control_character_of_the_llm(llm, tmp_path, monkeypatch, capsys):
+    from test_expand import completion
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+    llm.script = [completion(text) for text in HOSTILE]
+    code = main(["ascend", "❤️", "--expand", "2", "--llm-base-url", llm.url, "--model", "random:tiny", "--steps", "2",
+                 "--out", str(tmp_path), "--name", "x", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    raw = (tmp_path / "x" / "run.json").read_text(encoding="utf-8")
+    manifest = json.loads(raw)
+    texts = [p["text"] for p in manifest["prompts"]]
+    assert texts == ["A red heart on a wall, glowing", "Two gold rings"], texts
+    assert manifest["expansion"]["expansions"] == texts
+    decoded = json.dumps(manifest, ensure_ascii=False)   # escapes such as \u001b count as well as raw bytes
+    for c in CONTROLS:
+        assert c not in raw and c not in decoded and c not in out + err, repr(c)
+    assert "\\u001b" not in raw and "\\u0000" not in raw and "\\u202e" not in raw.lower()

@@ -391,6 +391,11 @@ def validate(cfg: AscendConfig) -> None:
     need(0 < a.cut_min <= a.cut_max <= 1, "Cutout sizes need 0 < --cut-min <= --cut-max <= 1.")
     need(o.optimizer in OPTIMIZERS, f"Unknown optimizer '{o.optimizer}'; choose one of {', '.join(OPTIMIZERS)}.")
     need(o.schedule in SCHEDULES, f"Unknown lr schedule '{o.schedule}'; choose one of {', '.join(SCHEDULES)}.")
+    need(math.isfinite(o.lr_final) and o.lr_final >= 0,
+         f"--lr-final must be a number that is not negative (a fraction of --lr; got {o.lr_final}).")
+    need(math.isfinite(o.plateau_factor) and 0 < o.plateau_factor <= 1,
+         f"--plateau-factor must be a number above 0 and at most 1 (got {o.plateau_factor}).")
+    need(o.plateau_patience >= 1, f"--plateau-patience must be a positive whole number of steps (got {o.plateau_patience}).")
     need(obj.similarity in SIMILARITIES,
          f"Unknown similarity '{obj.similarity}'; choose one of {', '.join(SIMILARITIES)}.")
     need(math.isfinite(obj.temperature) and obj.temperature > 0,

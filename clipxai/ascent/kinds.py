@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 import types
 import typing
 from typing import Any
@@ -82,4 +83,54 @@ def check_kinds(options: dict[str, Any], flat: dict[str, str], config_module) ->
         if not _accepts(annotation, value):
             shown = repr(value)[:60]
             raise ClipxaiError(f"{name} takes {_described(annotation)} (got {shown}, {type(value).__name__}).")
+        if isinstance(value, numbers.Integral) and not _accepts(annotation, True) and not _takes_int(annotation):
+            try:   # a whole number given for a number: the float it means, so no C conversion overflows later
+                options[name] = float(value)
+            except OverflowError:
+                raise ClipxaiError(f"{name} takes a number of at most 1e308 (got {str(value)[:20]}..., "
+                                   f"{len(str(value))} digits).") from None
     return options
+
+
+def _takes_int(annotation) -> bool:
+    return annotation is int or int in typing.get_args(annotation)
+
+
+CALLBACK_EVENTS = ("on_start", "on_forward", "on_backward", "on_step_end", "on_end")
+EXPAND_KEYS = ("n", "model", "base_url", "api_key", "system_prompt", "timeout", "retries", "temperature")
+
+
+def check_api_keywords(*, quiet, display_every, resume, callbacks, model_obj, expand, out) -> list:
+    """The keywords of ``clipxai.ascend`` that are not config options, checked the same way: one
+    sentence naming the keyword of the wrong kind, before anything is loaded or created.
+    Returns ``callbacks`` as a list (it may be any iterable of callbacks)."""
+    def refuse(name, what, value):
+        raise ClipxaiError(f"{name} takes {what} (got {repr(value)[:60]}, {type(value).__name__}).")
+    if not isinstance(quiet, bool):
+        refuse("quiet", "true or false", quiet)
+    if display_every is not None and (not isinstance(display_every, numbers.Integral) or isinstance(display_every, bool)):
+        refuse("display_every", "a whole number of steps", display_every)   # its range: notebook_display's
+    for name, value in (("resume", resume), ("out", out)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            refuse(name, "a folder's path (text or a Path)", value)
+    if isinstance(callbacks, (str, bytes, dict)) or not isinstance(callbacks, typing.Iterable):
+        refuse("callbacks", "a list of callbacks", callbacks)
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not all(callable(getattr(cb, event, None)) for event in CALLBACK_EVENTS):
+            refuse("callbacks", f"a list of callbacks (objects with {', '.join(CALLBACK_EVENTS)})", cb)
+    if model_obj is not None:
+        models = model_obj if isinstance(model_obj, (list, tuple)) else [model_obj]
+        if not models or not all(callable(getattr(m, "encode_image", None)) and isinstance(getattr(m, "name", None), str)
+                                 for m in models):
+            refuse("model_obj", "a loaded ClipModel or a list of them", model_obj)
+    if expand is not None:
+        if not isinstance(expand, dict):
+            refuse("expand", f"a dict of LLM settings ({', '.join(EXPAND_KEYS)})", expand)
+        unknown = sorted(str(k) for k in expand if k not in EXPAND_KEYS)
+        if unknown:
+            raise ClipxaiError(f"expand does not take {', '.join(unknown)[:80]}; it takes {', '.join(EXPAND_KEYS)}.")
+        n = expand.get("n", 1)
+        if not isinstance(n, numbers.Integral) or isinstance(n, bool) or not 1 <= n <= 64:
+            refuse("expand's n", "a whole number from 1 to 64", n)
+    return callbacks

@@ -23,6 +23,7 @@ from clipxai.ascent.budget import check_step_memory
 from clipxai.ascent.compute import Encoder, check_precision, set_deterministic
 from clipxai.ascent.config import AscendConfig, model_specs, resolve_config, validate
 from clipxai.ascent.engine import Callback, Engine, Member, Parts
+from clipxai.ascent.kinds import check_api_keywords
 from clipxai.ascent.progress import Progress
 from clipxai.ascent.recorder import CHECKPOINT, Checkpointer, FiniteGuard, RunRecorder
 from clipxai.ascent.schedule import LRSchedule
@@ -251,6 +252,8 @@ def ascend(prompt: str | None = None, *, preset: str | None = None, model: str |
     ``expand={"n": 2, "model": ..., "base_url": ...}`` replaces the prompt by LLM expansions
     (weighted equally) before anything is created.
     """
+    callbacks = check_api_keywords(quiet=quiet, display_every=display_every, resume=resume, callbacks=callbacks,
+                                   model_obj=model_obj, expand=expand, out=out)
     named = dict(preset=preset, model=model, steps=steps, lr=lr, seed=seed, seeds=seeds, cutouts=cutouts,
                  param=param, size=size, snapshot_every=snapshot_every, terms=terms, out=out, name=name,
                  precision=precision)
