@@ -6,8 +6,8 @@ import clipxai
 
 
 def _ascend(tmp_path, name, seed, seeds, **options):
-    return clipxai.ascend("❤️", model="toy", steps=100, seed=seed, seeds=seeds, cutouts=2, size=(32, 32),
-                          snapshot_every=25, quiet=True, out=str(tmp_path), name=name, **options)
+    return clipxai.ascend("❤️", model="toy", steps=40, seed=seed, seeds=seeds, cutouts=2, size=(32, 32),
+                          snapshot_every=10, quiet=True, out=str(tmp_path), name=name, **options)
 
 
 def _same(a, b) -> bool:

@@ -20,8 +20,10 @@ def models():
 
 @pytest.fixture(scope="module")
 def heart(models, tmp_path_factory):
+    # 60 steps (was 100): measured on the toy (AMD EPYC, CPU) pixels and judge agree on 12 of 16 seeds at
+    # 50, 60 and 70 steps (13 at 100) and all three planted concepts are reached at each length.
     out = tmp_path_factory.mktemp("heart")
-    return groundtruth.heart_check(*models, seeds=16, steps=100, out=out, snapshot_every=10)
+    return groundtruth.heart_check(*models, seeds=16, steps=60, out=out, snapshot_every=10)
 
 
 def test_ascent_without_augmentation_is_adversarial_and_with_cutouts_gets_the_colour(models):

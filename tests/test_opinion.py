@@ -85,8 +85,10 @@ def test_the_opinion_names_each_planted_concept(toy, tmp_path):
         images = torch.from_numpy(world.render(world.sample_records(2, rng, concept=name), rng))
         with torch.no_grad():
             targets += [(name, e.numpy()) for e in toy.embed_images(images)]
-        run = clipxai.ascend(world.PLANTED[name].description, model_obj=toy, steps=59, cutouts=4, lr=0.1,
-                             snapshot_every=29, activations="none", record_gradients=False, out=str(tmp_path),
+        # 39 steps (was 59): measured on the toy (AMD EPYC, CPU) every ascent's opinion still names its concept,
+        # similarity 0.572-0.61 (0.588-0.611 at 59 steps).
+        run = clipxai.ascend(world.PLANTED[name].description, model_obj=toy, steps=39, cutouts=4, lr=0.1,
+                             snapshot_every=19, activations="none", record_gradients=False, out=str(tmp_path),
                              quiet=True)[0]
         targets.append((name, np.asarray(run.embeddings[-1])))
     found = [(name, opinion(toy, e, seed=0)) for name, e in targets]

@@ -113,12 +113,14 @@ def test_the_das_preset_is_recorded_with_its_recipe(tiny_clip, tmp_path):
 def test_das_gets_the_planted_colours_right_and_is_far_less_adversarial_than_plain_pixels():
     # The planted colours are the hard ones: red and pink exist only as the heart and the mouth,
     # and the judge reads a flat pink field as purple. One seed, the das preset as it is.
+    # 40 steps (was 80): measured on the toy (AMD EPYC, CPU) das judge and pixels 1.0 at both lengths, plain
+    # judge 0.0, adversarial gap das 0.083 against plain 0.531 at 40 steps (0.084 against 0.628 at 80).
     from clipxai.models import load_clip
     from clipxai.toy import groundtruth
 
     model, judge = load_clip("toy", "cpu"), load_clip("toy-b", "cpu")
     conditions = {"plain": groundtruth.COLOUR_CONDITIONS["no augmentation"], **groundtruth.PYRAMID_CONDITION}
-    plain, das = groundtruth.colour_check(model, judge, steps=80, seeds=1, colours=("red", "pink"), lr=0.1,
+    plain, das = groundtruth.colour_check(model, judge, steps=40, seeds=1, colours=("red", "pink"), lr=0.1,
                                           conditions=conditions)
     measured = (plain, das)
     assert das.judge_agreement >= 0.9 and das.pixel_agreement >= 0.9, measured
