@@ -251,11 +251,11 @@ def test_report_reuses_an_existing_analysis(report, tmp_path):
     assert Path(tmp_path / "one.md").is_file()
 
 
-def test_runs_whose_folders_share_a_name_keep_their_own_numbers_and_links(tmp_path):
-    rng = np.random.default_rng(5)
-    a = write_run(tmp_path / "first", "heart", traj=synthetic.planted_states(rng, n=120, k=3, dim=64, mean_dwell=12,
-                                                                               noise=0.4), seed=0)
-    b = write_run(tmp_path / "second", "heart", traj=synthetic.converging(rng, n=120, dim=64), seed=1)
+def test_runs_whose_folders_share_a_name_keep_their_own_numbers_and_links(report, tmp_path):
+    # the module's two analysed runs (seeds 0 and 1, 3 and 2 planted states), copied into folders of one name
+    _, _, runs = report
+    a, b = (shutil.copytree(run, tmp_path / parent / "heart") for run, parent in zip(runs, ("first", "second")))
+    assert _states(a) != _states(b)   # a row showing the other run's number would be seen
     out = tmp_path / "report.html"
     assert main(["report", str(a), str(b), "-o", str(out), "--no-labels", "-q"]) == 0
     html = out.read_text(encoding="utf-8")
@@ -265,10 +265,14 @@ def test_runs_whose_folders_share_a_name_keep_their_own_numbers_and_links(tmp_pa
     assert len(section) == 2
     table = _between(html, 'id="all-runs-together"', "</table>")
     for run, label in ((a, "seed 0"), (b, "seed 1")):
-        states = json.loads((run / "analysis" / "summary.json").read_text(encoding="utf-8"))["n_states"]
+        states = _states(run)
         row = re.search(rf"<tr><td>{label}</td>(.*?)</tr>", table, re.S).group(1)
         cells = re.findall(r"<td>(.*?)</td>", row)
         assert cells[1] == str(states)
+
+
+def _states(run: Path) -> int:
+    return json.loads((run / "analysis" / "summary.json").read_text(encoding="utf-8"))["n_states"]
 
 
 def test_every_table_and_figure_says_what_it_shows(report):
@@ -280,11 +284,10 @@ def test_every_table_and_figure_says_what_it_shows(report):
     assert figures and all("<figcaption>" in f for f in figures)
 
 
-def test_the_gallery_shows_the_runs_final_image_not_its_last_snapshot(tmp_path):
+def test_the_gallery_shows_the_runs_final_image_not_its_last_snapshot(report, tmp_path):
     from PIL import Image
 
-    rng = np.random.default_rng(3)
-    run = write_run(tmp_path, "done", traj=synthetic.planted_states(rng, n=60, k=2, dim=32, mean_dwell=10, noise=0.4))
+    run = shutil.copytree(report[2][1], tmp_path / "done")   # an analysed run of the module, now with a final.png
     Image.new("RGB", (16, 16), (250, 10, 10)).save(run / "final.png")
     out = tmp_path / "report.html"
     assert main(["report", str(run), "-o", str(out), "--no-labels", "-q"]) == 0
