@@ -44,3 +44,34 @@ def tiny_clip_file(tmp_path, tiny_module):
     path = tmp_path / "tiny-clip.pt"
     torch.save(tiny_module.state_dict(), path)
     return path
+
+
+# Runs made once for the whole session and shared by the modules that used to make their own. They are
+# read-only: a module copies one (shutil.copytree, cheap) before anything it does could change it.
+
+@pytest.fixture(scope="session")
+def synthetic_analysed(tmp_path_factory):
+    """A synthetic native run (60 snapshots, 3 planted states; tests/helpers_runs.py) analysed as the command
+    line does: PCA, word labels with two concepts, the GIF."""
+    from helpers_runs import write_run
+
+    from clipxai.cli.commands import main
+    path = write_run(tmp_path_factory.mktemp("synthetic-analysed"), "heart", n=60, k=3)
+    assert main(["analyze", str(path), "--projection", "pca", "-q", "--concepts", "a red heart,a gold ring"]) == 0
+    return path
+
+
+@pytest.fixture(scope="session")
+def toy_heart_analysed(tmp_path_factory):
+    """The toy CLIP's "❤️" ascent (24 steps, a snapshot every 2) analysed with ``--explain --evaluate --judge
+    toy-b``, and a pristine copy of it made before any analysis: ``(run, pristine)``."""
+    import shutil
+
+    import clipxai
+    from clipxai.cli.commands import main
+    root = tmp_path_factory.mktemp("toy-heart")
+    [run] = clipxai.ascend("❤️", model="toy", steps=24, snapshot_every=2, out=str(root), name="heart", quiet=True)
+    pristine = shutil.copytree(run.path, root / "pristine")
+    assert main(["analyze", str(run.path), "--explain", "--evaluate", "--judge", "toy-b", "--projection", "pca",
+                 "--no-gif", "-q"]) == 0
+    return run.path, pristine

@@ -19,13 +19,13 @@ FAST = ["--projection", "pca", "--no-gif", "-q"]
 
 
 @pytest.fixture(scope="module")
-def heart(tmp_path_factory):
-    """A toy "❤️" run analysed with ``--evaluate --judge toy-b``; a pristine copy without analysis."""
+def heart(toy_heart_analysed, tmp_path_factory):
+    """A toy "❤️" run analysed with ``--evaluate --judge toy-b`` (and ``--explain``; the session's, copied) and a
+    pristine copy without analysis."""
+    run, pristine = toy_heart_analysed
     root = tmp_path_factory.mktemp("analyze-evaluate")
-    [run] = clipxai.ascend("❤️", model="toy", steps=24, snapshot_every=2, out=str(root), name="heart", quiet=True)
-    shutil.copytree(run.path, root / "pristine")
-    assert main(["analyze", str(run.path), "--evaluate", "--judge", "toy-b", *FAST]) == 0
-    return run.path, root
+    shutil.copytree(pristine, root / "pristine")
+    return shutil.copytree(run, root / "heart"), root
 
 
 def _read(path, name):

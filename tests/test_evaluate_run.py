@@ -24,20 +24,21 @@ from clipxai.prompts import load_image
 from clipxai.runs.load import open_run
 from clipxai.toy import world
 
-FAST = ["--projection", "pca", "--no-gif", "-q"]
 FIELDS = ("judges", "transfer_rate", "agreement", "robustness", "robustness_min", "pathway", "pathway_max",
           "written", "is_written", "sparse_reading", "clipscore", "verdict")
 
 
 @pytest.fixture(scope="module")
-def heart(tmp_path_factory):
-    """A toy "❤️" run, analysed and evaluated by the command line; a pristine copy without analysis."""
+def heart(toy_heart_analysed, tmp_path_factory):
+    """A toy "❤️" run analysed (the session's, copied) and evaluated again by the command line; a pristine copy
+    without analysis."""
+    run, pristine = toy_heart_analysed
     root = tmp_path_factory.mktemp("evaluate")
-    [run] = clipxai.ascend("❤️", model="toy", steps=30, snapshot_every=2, out=str(root), name="heart", quiet=True)
-    shutil.copytree(run.path, root / "pristine")
-    assert main(["analyze", str(run.path), *FAST]) == 0
-    assert main(["evaluate", str(run.path), "-q"]) == 0
-    return run.path, root
+    shutil.copytree(pristine, root / "pristine")
+    path = shutil.copytree(run, root / "heart")
+    (path / "analysis" / "evaluation.json").unlink()   # the one the analysis wrote: this is the command's own
+    assert main(["evaluate", str(path), "-q"]) == 0
+    return path, root
 
 
 def _evaluation(path):

@@ -55,12 +55,9 @@ def _figure_save():
 
 
 @pytest.fixture(scope="module")
-def analyzed(tmp_path_factory):
-    """A run with a complete analysis (its GIF too), made once and copied by each test."""
-    root = tmp_path_factory.mktemp("analyzed")
-    run = write_run(root, "x", n=40)
-    assert main(["analyze", str(run), *FAST[:-2], "-q"]) == 0
-    return run
+def analyzed(synthetic_analysed):
+    """A run with a complete analysis (its GIF too; the session's, tests/conftest.py), copied by each test."""
+    return synthetic_analysed
 
 
 @pytest.mark.parametrize("where, code", [("figure", errno.ENOSPC), ("summary", errno.EDQUOT), ("picture", errno.EFBIG)])
@@ -123,14 +120,9 @@ def test_a_full_disk_while_reporting_leaves_the_earlier_report_as_it_was(analyze
 
 
 @pytest.fixture(scope="module")
-def toy_heart(tmp_path_factory):
-    """A toy run analysed, explained and evaluated once (copied by each test)."""
-    root = tmp_path_factory.mktemp("disk")
-    [run] = clipxai.ascend("❤️", model="toy", steps=12, snapshot_every=2, out=str(root), name="heart", quiet=True,
-                           size=(32, 32), cutouts=2)
-    assert main(["analyze", str(run.path), "--explain", "--projection", "pca", "--no-gif", "-q"]) == 0
-    assert main(["evaluate", str(run.path), "-q"]) == 0
-    return run.path
+def toy_heart(toy_heart_analysed):
+    """A toy run analysed, explained and evaluated (the session's, tests/conftest.py), copied by each test."""
+    return toy_heart_analysed[0]
 
 
 @pytest.mark.parametrize("command, module", [("explain", "clipxai.analysis.explain.run"),

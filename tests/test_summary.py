@@ -2,9 +2,9 @@
 summary written by another version lacks a field or holds something else there."""
 
 import json
+import shutil
 
 import pytest
-from helpers_runs import write_run
 
 from clipxai.cli.commands import main
 from clipxai.report.findings import finding
@@ -14,10 +14,9 @@ from clipxai.runs.summary import Summary, load_summary, read_summary
 
 
 @pytest.fixture(scope="module")
-def analysed(tmp_path_factory):
-    path = write_run(tmp_path_factory.mktemp("summary"), "heart", n=60, k=3)
-    assert main(["analyze", str(path), "--projection", "pca", "--no-gif", "-q", "--concepts", "a red heart,a gold ring"]) == 0
-    return load_run(path)
+def analysed(synthetic_analysed):
+    """The session's synthetic run of 60 snapshots, analysed with two concepts (tests/conftest.py): read only."""
+    return load_run(synthetic_analysed)
 
 
 def test_a_real_summary_reads_through_its_fields(analysed):
@@ -69,20 +68,17 @@ def test_findings_and_the_numbers_table_survive_an_old_summary():
 
 
 def test_a_report_of_a_summary_that_lacks_fields_is_still_written(analysed, tmp_path):
-    file = analysed.analysis_dir / "summary.json"
-    kept = file.read_text(encoding="utf-8")
-    try:
-        data = json.loads(kept)
-        for key in ("dynamics", "figures_skipped", "windows", "representatives", "labels", "dwell_steps_all"):
-            data.pop(key)
-        file.write_text(json.dumps(data), encoding="utf-8")
-        out = tmp_path / "report.html"
-        assert main(["report", str(analysed.path), "-o", str(out), "--no-labels", "-q"]) == 0
-        text = out.with_suffix(".md").read_text(encoding="utf-8")
-        assert "this summary predates the per-step dynamics" in text
-        assert "| dwell, median (IQR) in steps | n/a (n/a) |" in text
-    finally:
-        file.write_text(kept, encoding="utf-8")
+    run = shutil.copytree(analysed.path, tmp_path / "old")   # its summary is rewritten: a copy
+    file = run / "analysis" / "summary.json"
+    data = json.loads(file.read_text(encoding="utf-8"))
+    for key in ("dynamics", "figures_skipped", "windows", "representatives", "labels", "dwell_steps_all"):
+        data.pop(key)
+    file.write_text(json.dumps(data), encoding="utf-8")
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "-o", str(out), "--no-labels", "-q"]) == 0
+    text = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "this summary predates the per-step dynamics" in text
+    assert "| dwell, median (IQR) in steps | n/a (n/a) |" in text
 
 
 def test_the_viewer_hands_out_a_summary(analysed):
