@@ -179,6 +179,9 @@ def test_every_viewer_endpoint_answers_a_damaged_run_with_one_sentence(served, h
             assert error.endswith(".") and "\n" not in error and error.count(". ") == 0, error
             if how in CORRUPT:   # a corrupt manifest: the run's own sentence, naming its run.json
                 assert reply.status_code == 409 and f"{root / how}/run.json" in error, error
+            else:                # a damaged array: 409 with the sentence naming the array's file
+                damaged = "images" if "images" in how else "embeddings" if "embeddings" in how else "steps"
+                assert reply.status_code == 409 and f"{damaged}.npy" in error, (url, error)
         elif url == "/api/frame":
             assert reply.headers["content-type"] == "image/png" and not how.endswith("-images")
     assert client.get("/api/run", params={"id": "good"}).status_code == 200

@@ -94,6 +94,11 @@ def _not_found(what: str = "Not found.") -> JSONResponse:
     return JSONResponse({"error": what}, status_code=404)
 
 
+def _damaged(problem: str) -> JSONResponse:
+    """409: the run is there but the array this request needs cannot be read (its one sentence)."""
+    return JSONResponse({"error": problem, "status": "damaged"}, status_code=409)
+
+
 def _int(value: str | None, default: int | None = None) -> int | None:
     if value is None or value == "":
         return default
@@ -229,7 +234,10 @@ class Viewer:
         run = self.catalog.run(run_id)
         if run is None:
             return self._no_run(run_id)
-        data = frame_png(self.catalog.array(run, "images"), index, size) if run is not None else None
+        images, problem = self.catalog.array_or_problem(run, "images")
+        if problem is not None:
+            return _damaged(problem)
+        data = frame_png(images, index, size)
         if data is None:
             return _not_found("No such frame.")
         cache = "private, max-age=300" if run.status == "complete" and index >= 0 else "no-cache"
@@ -242,7 +250,10 @@ class Viewer:
             return self._no_run(run_id)
         cached = self.maps.get(run_id)
         if cached is None or cached[0] is not run:       # the catalog hands out a new Run when run.json changes
-            cached = (run, {**projection(self.catalog.array(run, "embeddings")), "n": run.n})
+            embeddings, problem = self.catalog.array_or_problem(run, "embeddings")
+            if problem is not None:
+                return _damaged(problem)
+            cached = (run, {**projection(embeddings), "n": run.n})
             self.maps[run_id] = cached
         return JSONResponse(cached[1], headers={"Cache-Control": "no-store"})
 

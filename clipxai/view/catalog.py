@@ -67,13 +67,19 @@ class Catalog:
         return real == self.root or real.is_relative_to(self.root)
 
     def array(self, run: Run, name: str) -> np.ndarray | None:
-        """One of the run's arrays, or None when it is missing or its file lies outside the served folder."""
+        """One of the run's arrays, or None when it is missing, damaged or lies outside the served folder."""
+        return self.array_or_problem(run, name)[0]
+
+    def array_or_problem(self, run: Run, name: str) -> tuple[np.ndarray | None, str | None]:
+        """One of the run's arrays and None, or None and the sentence saying why a recorded array cannot be read."""
+        if name not in run.array_names():
+            return None, None
         try:
             arr = run.array(name)
-        except ClipxaiError:
-            return None
+        except ClipxaiError as err:
+            return None, " ".join(str(err).split())
         filename = getattr(arr, "filename", None)
-        return arr if filename is None or self.contains(Path(filename)) else None
+        return (arr, None) if filename is None or self.contains(Path(filename)) else (None, None)
 
     def folder(self, run_id: str) -> Path | None:
         """The run folder a URL names, or None (outside the root, or not a run)."""
