@@ -108,9 +108,11 @@ def main() -> None:
         vocabulary_embeddings(model, words)
         vocab = time.perf_counter() - t0
         analyze_run(clipxai.load_run(run), AnalyzeOptions(projections=("pca",), gif=False), model=model)
+        stages: list[tuple[float, str]] = []
         t0 = time.perf_counter()
-        data = clipxai.explain(run, model=model)
+        data = clipxai.explain(run, model=model, log=lambda msg: stages.append((time.perf_counter(), msg)))
         explain = time.perf_counter() - t0
+        stages.append((t0 + explain, "end"))
         encode_after, _ = encode_once()     # the encoding timed again, so a change of load hits both sides
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -122,6 +124,9 @@ def main() -> None:
           f"{data['options']['draws']} draws each, decomposition error {data['sum_error']:.1e}")
     print(f"  vocabulary of {len(words)} words, made once per model (untimed above): {vocab:.1f} s "
           f"({'read from the cache' if vocab < 5 else 'encoded'})")
+    print("  where the explanation's time goes (x one encoding):")
+    for (start, msg), (end, _) in zip(stages, stages[1:]):
+        print(f"    {end - start:6.1f} s  {(end - start) / encode:4.2f}x  {msg}")
     print(f"explain / encode: {explain / encode:.2f} (target <= 3)")
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from clipxai.analysis.explain.ablate import ablated, component_means
-from clipxai.analysis.explain.decompose import decompose
+from clipxai.analysis.explain.decompose import decompose, decomposition_names
 from clipxai.analysis.explain.states import (
     ablation_test,
     component_words,
@@ -24,7 +24,7 @@ from clipxai.analysis.explain.states import (
 )
 from clipxai.errors import ClipxaiError
 from clipxai.models import wrap_module
-from clipxai.models.ablate import ablated_rows
+from clipxai.models.ablate import ablated_rows, summing_writes
 from clipxai.models.components import list_components
 
 clip = pytest.importorskip("clip")
@@ -189,6 +189,24 @@ def test_a_batch_with_one_ablation_per_image_equals_each_image_ablated_alone(mod
         pass
     with pytest.raises(ClipxaiError, match="batch of 2"), ablated_rows(model, names, means, mask):
         model.embed_images(x[:2])
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_mean_writes_taken_inside_the_decomposition_equal_a_pass_of_their_own(models, library):
+    model = models[library]
+    images, rows = _x(11, 7), np.array([0, 3, 4, 10])
+    names = [n for n in decomposition_names(model) if n != "embed"]
+    with summing_writes(model, names) as sums:
+        def select(start, stop):
+            sums.select = torch.as_tensor(rows[(rows >= start) & (rows < stop)] - start)
+        dec = decompose(model, images, batch_size=4, before_batch=select)   # batches 0-3, 4-7, 8-10
+    inside, alone = sums.means(), component_means(model, images[rows], names)
+    assert sorted(inside) == sorted(alone) and all(sums.counts[n] == len(rows) for n in names)
+    for n in names:
+        assert inside[n].shape == alone[n].shape
+        assert (inside[n] - alone[n]).abs().max() <= 1e-5 * alone[n].abs().max().clamp_min(1e-6), (library, n)
+    assert dec.sum_error <= 1e-4                           # the decomposition itself is unchanged by the sums
+    assert (dec.embedding - model.embed_images(images)).abs().max() <= 1e-5 * dec.embedding.abs().max()
 
 
 @pytest.mark.parametrize("library", LIBRARIES)

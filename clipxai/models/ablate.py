@@ -85,10 +85,13 @@ def _hook(comp: list[Component], tower: VisionTower, module: nn.Module,
     def hook(_m, args, kwargs, out):
         if kind == "head":
             x = attention_input(module, args, kwargs).float()  # the weights are fp32
-            every = head_outputs(params, x) if rows is None and len(comp) > 1 else None  # all heads at once
+            indices = [None if rows is None else rows(c.name, x.shape[0]) for c in comp]
+            shared = indices[0]
+            every = None
+            if len(comp) > 1 and all(i is shared for i in indices) and (shared is None or len(shared)):
+                every = head_outputs(params, x if shared is None else x[shared])   # all heads at once
             delta = 0
-            for c in comp:
-                index = None if rows is None else rows(c.name, x.shape[0])
+            for c, index in zip(comp, indices):
                 if index is not None and len(index) == 0:
                     continue
                 z = (every[:, :, c.head] if every is not None      # (batch, tokens, head_dim)
@@ -139,6 +142,51 @@ def _hooks(model, components, act, rows=None) -> Iterator[None]:
             h.remove()
 
 
+class WriteSums:
+    """Running sums of components' writes over the images of the forward passes ``summing_writes`` hooks.
+
+    ``select`` says which images of the next batch count (indices into it; None: all of them),
+    so the sums can be taken inside another pass over more images (the decomposition's).
+    """
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.select: torch.Tensor | None = None
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = dict.fromkeys(names, 0)
+
+    def add(self, name: str, value: torch.Tensor, selected: bool) -> None:
+        """Add ``value`` (batch-first); ``selected``: it holds the selected images only (a head's)."""
+        if not selected and self.select is not None:
+            value = value[self.select.to(value.device)]
+        self.sums[name] = self.sums.get(name, 0) + value.float().sum(dim=0)
+        self.counts[name] += value.shape[0]
+
+    def means(self) -> dict[str, torch.Tensor]:
+        """Each component's mean write, one row per token, keyed by canonical name."""
+        empty = [n for n in self.names if not self.counts[n]]
+        if empty:
+            raise ComponentError("Component means need at least one reference image.")
+        return {n: (self.sums[n] / self.counts[n]).cpu() for n in self.names}
+
+
+@contextlib.contextmanager
+def summing_writes(model, components) -> Iterator[WriteSums]:
+    """Within the block, each forward pass adds its (selected) images' component writes to the sums."""
+    names = [component(model, n).name for n in components]
+    sums = WriteSums(names)
+    heads = {n for n in names if component(model, n).kind == "head"}
+
+    def rows(_name, _batch):       # a head is computed for the selected images only
+        return sums.select
+
+    def record(name, value):
+        sums.add(name, value, selected=name in heads)
+
+    with _hooks(model, names, record, rows):
+        yield sums
+
+
 @torch.no_grad()
 def component_means(model, reference_images, components, *, batch_size: int = 32,
                     normalize: bool = True) -> dict[str, torch.Tensor]:
@@ -148,20 +196,14 @@ def component_means(model, reference_images, components, *, batch_size: int = 32
     every other component's (tokens, width) in the residual stream. ``normalize`` as the images
     are given to CLIP (an ascent without CLIP's input normalization takes its means so too).
     """
-    names = [component(model, n).name for n in components]
-    sums: dict[str, torch.Tensor] = {}
-
-    def record(name, value):
-        sums[name] = sums.get(name, 0) + value.float().sum(dim=0)
-
     images = torch.as_tensor(np.asarray(reference_images) if not torch.is_tensor(reference_images)
                              else reference_images)
     if len(images) == 0:
         raise ComponentError("Component means need at least one reference image.")
-    with _hooks(model, names, record):
+    with summing_writes(model, components) as sums:
         for start in range(0, len(images), batch_size):
             model.embed_images(images[start:start + batch_size].to(model.device, torch.float32), normalize=normalize)
-    return {n: (sums[n] / len(images)).cpu() for n in names}
+    return sums.means()
 
 
 def _means_of(model, names: list[str], means: dict | None) -> dict[str, torch.Tensor]:

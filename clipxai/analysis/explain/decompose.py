@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -162,20 +162,31 @@ def _decompose_batch(model, tower: VisionTower, images: torch.Tensor, per_patch:
     return (torch.stack(parts, dim=1), embedding, scale, bias, torch.cat(patches, dim=1) if patches else None)
 
 
+def decomposition_names(model) -> list[str]:
+    """The components ``decompose`` splits an embedding into: ``embed``, then each layer's heads and MLP."""
+    tower = vision_tower(model)
+    return ["embed"] + [n for i in range(tower.layers) for n in head_names(tower, i) + [f"blocks.{i}.mlp"]]
+
+
 @torch.no_grad()
-def decompose(model, images, *, per_patch: bool = False, batch_size: int = 32) -> Decomposition:
+def decompose(model, images, *, per_patch: bool = False, batch_size: int = 32,
+              before_batch: Callable[[int, int], None] | None = None) -> Decomposition:
     """Split ``model``'s embedding of each image ([B,3,H,W] in [0,1], any size) into its components' parts.
 
     The names are ``embed``, then each layer's heads and its MLP; ``per_patch`` also splits each
     head over the tokens it reads (memory grows with layers x heads x tokens per image).
+    ``before_batch(start, stop)`` is called before the forward pass of images ``start:stop``, so
+    other hooks can read the same pass (the explanation takes its mean writes in it).
     """
     tower = vision_tower(model)
     images = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
-    names = ["embed"] + [n for i in range(tower.layers) for n in head_names(tower, i) + [f"blocks.{i}.mlp"]]
+    names = decomposition_names(model)
     heads = [n for i in range(tower.layers) for n in head_names(tower, i)]
     chunks = []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(model.device, torch.float32)
+        if before_batch is not None:
+            before_batch(start, start + len(batch))
         chunks.append([None if t is None else t.cpu()
                        for t in _decompose_batch(model, tower, batch, per_patch)])
     if not chunks:

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clipxai.analysis.explain.decompose import decompose
+from clipxai.analysis.explain.decompose import decompose, decomposition_names
 from clipxai.analysis.explain.effects import EFFECT_METHODS, halves, rank_by_total_effect
 from clipxai.analysis.explain.figures import TOP_FIGURE, draw_map, draw_top
 from clipxai.analysis.explain.paired import paired_ablation_test, spread
 from clipxai.analysis.explain.states import bootstrap_means, contributions, explain_states
 from clipxai.errors import ClipxaiError, RunError
-from clipxai.models.ablate import component_means
+from clipxai.models.ablate import component_means, summing_writes
 from clipxai.models.components import ComponentError, component, vision_tower
 from clipxai.util.files import image_files, staged_files, write_json
 from clipxai.util.paths import check_writable_inside, inside
@@ -148,11 +148,8 @@ def _reading_labels(model, summary: dict, states: list[int]) -> tuple[list[str],
     return words, vocabulary_embeddings(model, words).numpy()
 
 
-def _reference(run, opts: ExplainOptions, model, images: np.ndarray):
-    """(the images the mean writes are taken over, what run.json-like words say about them)."""
-    if opts.reference is None:
-        rows = spread(np.arange(len(images)), opts.mean_images)
-        return torch.as_tensor(images[rows]), {"kind": "snapshots", "images": len(rows)}
+def _reference_folder(opts: ExplainOptions, model):
+    """(the ``--reference`` folder's images the mean writes are taken over, what explain.json says of them)."""
     from clipxai.prompts import load_image  # noqa: PLC0415
     files = reference_files(opts.reference)
     batch = torch.cat([load_image(p, model.input_resolution) for p in files])
@@ -246,13 +243,24 @@ def explain_summary(run, summary: dict, opts: ExplainOptions, model, log=None) -
     images = np.asarray(run.images, dtype=np.float32)
     prompts, prompt_emb, weights = _prompts(run, model)
     target = (weights[:, None] * prompt_emb).sum(axis=0)
-    log(f"decomposing {len(images)} snapshots")
-    dec = decompose(model, images, batch_size=opts.batch_size)
-    names = list(dec.names)
+    names = decomposition_names(model)
+    pool = [n for n in names if n != "embed"]
+    reference_info, means, reference = {"kind": "snapshots"}, None, None
+    if opts.reference is None:     # the mean writes over snapshots spread over the run, in the same pass
+        log(f"decomposing {len(images)} snapshots and taking the mean writes over {min(opts.mean_images, len(images))}")
+        rows = spread(np.arange(len(images)), opts.mean_images)
+        reference_info["images"] = len(rows)
+        with summing_writes(model, pool) as sums:
+            def select(start: int, stop: int) -> None:
+                sums.select = torch.as_tensor(rows[(rows >= start) & (rows < stop)] - start)
+            dec = decompose(model, images, batch_size=opts.batch_size, before_batch=select)
+        means = sums.means()
+    else:
+        log(f"decomposing {len(images)} snapshots")
+        dec = decompose(model, images, batch_size=opts.batch_size)
     log("reading the components in words")
     vocabulary = _vocabulary(model, summary)
     parts, embedding = dec.parts.numpy(), dec.embedding.numpy()
-    pool = [n for n in names if n != "embed"]
     k = min(opts.k, len(pool) // 2)
     results = explain_states(parts, prompt_emb, path, names, embedding=embedding, weights=weights,
                              vocabulary=vocabulary, top=max(opts.top, k + 1), n_words=opts.words, basis=opts.basis,
@@ -261,9 +269,10 @@ def explain_summary(run, summary: dict, opts: ExplainOptions, model, log=None) -
         results = [r for r in results if r["state"] == opts.state]
     score = contributions(parts, prompt_emb, embedding) @ weights
     wanted = [component(model, n).name for n in opts.components]
-    reference, reference_info = _reference(run, opts, model, images)
-    log(f"taking the mean writes over {reference_info['images']} images")
-    means = component_means(model, reference, pool, batch_size=opts.batch_size)
+    if means is None:
+        reference, reference_info = _reference_folder(opts, model)
+        log(f"taking the mean writes over {reference_info['images']} images")
+        means = component_means(model, reference, pool, batch_size=opts.batch_size)
     reading_words, reading = _reading_labels(model, summary, [r["state"] for r in results])
     rng = np.random.default_rng(opts.seed)
     reps = {int(s): int(v["snapshot"]) for s, v in (summary.get("representatives") or {}).items()
