@@ -114,8 +114,10 @@ def test_paths_outside_the_folder_are_not_found(client, tree):
 
 
 def test_run_files_linked_from_outside_are_not_read(client):
-    assert client.get("/api/frame?id=trap&i=0").status_code == 404
-    assert client.get("/api/projection?id=trap").json()["x"] == []
+    for url in ("/api/frame?id=trap&i=0", "/api/projection?id=trap"):   # refused with the run's sentence
+        reply = client.get(url)
+        assert reply.status_code == 409 and "outside" in reply.json()["error"], (url, reply.text)
+        assert SECRET not in reply.text and b"PNG" not in reply.content[:8]
     assert client.get("/api/run?id=trap").json()["metrics"]["steps"] == []
     assert client.get("/api/frame?id=r&i=0").status_code == 200
 
