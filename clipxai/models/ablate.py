@@ -173,9 +173,10 @@ class WriteSums:
 @contextlib.contextmanager
 def summing_writes(model, components) -> Iterator[WriteSums]:
     """Within the block, each forward pass adds its (selected) images' component writes to the sums."""
-    names = [component(model, n).name for n in components]
+    comps = [component(model, n) for n in components]
+    names = [c.name for c in comps]
     sums = WriteSums(names)
-    heads = {n for n in names if component(model, n).kind == "head"}
+    heads = {c.name for c in comps if c.kind == "head"}
 
     def rows(_name, _batch):       # a head is computed for the selected images only
         return sums.select

@@ -245,11 +245,10 @@ def explain_summary(run, summary: dict, opts: ExplainOptions, model, log=None) -
     target = (weights[:, None] * prompt_emb).sum(axis=0)
     names = decomposition_names(model)
     pool = [n for n in names if n != "embed"]
-    reference_info, means, reference = {"kind": "snapshots"}, None, None
     if opts.reference is None:     # the mean writes over snapshots spread over the run, in the same pass
-        log(f"decomposing {len(images)} snapshots and taking the mean writes over {min(opts.mean_images, len(images))}")
         rows = spread(np.arange(len(images)), opts.mean_images)
-        reference_info["images"] = len(rows)
+        reference_info = {"kind": "snapshots", "images": len(rows)}
+        log(f"decomposing {len(images)} snapshots and taking the mean writes over {len(rows)}")
         with summing_writes(model, pool) as sums:
             def select(start: int, stop: int) -> None:
                 sums.select = torch.as_tensor(rows[(rows >= start) & (rows < stop)] - start)
@@ -258,6 +257,9 @@ def explain_summary(run, summary: dict, opts: ExplainOptions, model, log=None) -
     else:
         log(f"decomposing {len(images)} snapshots")
         dec = decompose(model, images, batch_size=opts.batch_size)
+        reference, reference_info = _reference_folder(opts, model)
+        log(f"taking the mean writes over {reference_info['images']} images")
+        means = component_means(model, reference, pool, batch_size=opts.batch_size)
     log("reading the components in words")
     vocabulary = _vocabulary(model, summary)
     parts, embedding = dec.parts.numpy(), dec.embedding.numpy()
@@ -269,10 +271,6 @@ def explain_summary(run, summary: dict, opts: ExplainOptions, model, log=None) -
         results = [r for r in results if r["state"] == opts.state]
     score = contributions(parts, prompt_emb, embedding) @ weights
     wanted = [component(model, n).name for n in opts.components]
-    if means is None:
-        reference, reference_info = _reference_folder(opts, model)
-        log(f"taking the mean writes over {reference_info['images']} images")
-        means = component_means(model, reference, pool, batch_size=opts.batch_size)
     reading_words, reading = _reading_labels(model, summary, [r["state"] for r in results])
     rng = np.random.default_rng(opts.seed)
     reps = {int(s): int(v["snapshot"]) for s, v in (summary.get("representatives") or {}).items()
