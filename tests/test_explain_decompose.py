@@ -77,6 +77,29 @@ def test_the_three_layouts_give_the_same_parts(towers, backend):
     assert (got.parts - ref.parts).abs().max() < 1e-5
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_heads_are_read_from_the_pass_where_it_can_and_equal_their_recomputation(towers, backend):
+    """The heads' outputs are taken from what each attention hands its output projection (nothing
+    recomputed) in every layout but open_clip's fused batch-first attention, and agree with the
+    heads recomputed from the attention's input."""
+    from clipxai.analysis.explain.decompose import _class_heads, _recording
+    from clipxai.models.components import attention_params
+
+    model = towers[backend]
+    tower = vision_tower(model)
+    x = images(model, n=5)
+    with _recording(model, tower) as store, torch.no_grad():
+        model.embed_images(x)
+    read = [("z", i) in store for i in range(tower.layers)]
+    assert all(read) if backend != "openclip" else not any(read)
+    for i in range(tower.layers):
+        params = attention_params(model.module.get_submodule(tower.attn_name(i)))
+        recomputed = {k: v for k, v in store.items() if k != ("z", i)}
+        with torch.no_grad():
+            assert torch.allclose(_class_heads(params, store, i, 5), _class_heads(params, recomputed, i, 5),
+                                  atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("backend", ["openai", "hf", "toy"])
 def test_per_patch_parts_add_up_to_each_head(towers, backend):
     model = towers[backend]

@@ -283,6 +283,45 @@ def test_the_text_basis_finds_the_words_a_component_writes():
     assert component_words(text[4] + 0.1 * text[9], (words, text), k=2)[0] == "w4"
 
 
+def _naive_text_basis(outputs: np.ndarray, words: list[str], bank: np.ndarray, k: int) -> list[dict]:
+    """The text basis by its definition: each chosen direction projected out of every word and output."""
+    x = np.asarray(outputs, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    total = float((x ** 2).sum())
+    t = np.asarray(bank, dtype=np.float64).copy()
+    basis: list[dict] = []
+    chosen: list[int] = []
+    for _ in range(min(k, len(words))):
+        length = (t ** 2).sum(axis=1)
+        explained = np.where(length > 1e-9, ((x @ t.T) ** 2).sum(axis=0) / np.maximum(length, 1e-9), 0.0)
+        explained[chosen] = -1.0
+        best = int(np.argmax(explained))
+        if total <= 0 or explained[best] <= 0:
+            break
+        u = t[best] / np.linalg.norm(t[best])
+        basis.append({"word": str(words[best]), "variance": float(explained[best] / total)})
+        chosen.append(best)
+        x = x - np.outer(x @ u, u)
+        t = t - np.outer(t @ u, u)
+    return basis
+
+
+def test_the_text_basis_chooses_as_its_definition_does():
+    from clipxai.analysis.explain.states import _text_basis
+
+    rng = np.random.default_rng(3)
+    for trial in range(6):
+        v, d, n = 400, 32, [10, 50, 200][trial % 3]
+        bank = rng.standard_normal((v, d))
+        bank /= np.linalg.norm(bank, axis=1, keepdims=True)
+        outputs = rng.standard_normal((n, 3)) @ bank[rng.choice(v, 3)] * [4, 2, 1][trial % 3] \
+            + 0.3 * rng.standard_normal((n, d))
+        words = [f"w{i}" for i in range(v)]
+        fast, slow = _text_basis(outputs, words, bank, 4), _naive_text_basis(outputs, words, bank, 4)
+        assert [b["word"] for b in fast] == [b["word"] for b in slow]
+        assert np.allclose([b["variance"] for b in fast], [b["variance"] for b in slow], rtol=1e-9, atol=1e-12)
+
+
 def test_explain_states_keeps_its_contract():
     rng = np.random.default_rng(1)
     parts = rng.standard_normal((12, 4, 8))

@@ -126,8 +126,10 @@ def _text_basis(outputs: np.ndarray, words: Sequence[str], bank: np.ndarray, k: 
     Projecting a direction out of all V words at every step costs V x D per step and word; the
     same choice is made in the outputs' own r <= min(N, D) dimensions instead. With the outputs
     X = A S B^T and the chosen directions U (orthonormal), the variance word t explains once U is
-    projected out of both is |S B^T (I - U U^T) t|^2 / (1 - |U^T t|^2): one V x D x r product
-    (Z = T B S) up front, then rank-one updates of Z.
+    projected out of both is |S B^T (I - U U^T) t|^2 / (1 - |U^T t|^2). With z_t = S B^T t (one
+    V x D x r product up front) and w_i = S B^T u_i, the numerator is |z_t|^2 - 2 sum_i (u_i . t)
+    (z_t . w_i) + sum_il (u_i . t)(u_l . t)(w_i . w_l): each step costs one product of the V x r
+    matrix with w and a few length-V vectors, never a new V x r matrix.
     """
     x = np.asarray(outputs, dtype=np.float64)
     x = x - x.mean(axis=0)
@@ -137,13 +139,17 @@ def _text_basis(outputs: np.ndarray, words: Sequence[str], bank: np.ndarray, k: 
     _, s, bt = np.linalg.svd(x, full_matrices=False)
     sb = s[:, None] * bt                                   # (r, D): S B^T
     z = (bank @ sb.T.astype(bank.dtype)).astype(np.float64)  # (V, r): S B^T t for every word
-    along = np.zeros((len(words), 0))                      # (V, j): U^T t for every word
+    norm0 = np.einsum("vr,vr->v", z, z)                    # |z_t|^2
+    along = np.zeros((len(words), 0))                      # (V, j): u_i . t for every word
+    reach = np.zeros((len(words), 0))                      # (V, j): z_t . w_i
+    w = np.zeros((0, sb.shape[0]))                         # (j, r): w_i
     chosen: list[int] = []
     basis: list[dict] = []
     directions: list[np.ndarray] = []
     for _ in range(min(k, len(words))):
         left = 1.0 - (along ** 2).sum(axis=1)              # |(I - U U^T) t|^2
-        explained = np.where(left > 1e-9, (z ** 2).sum(axis=1) / np.maximum(left, 1e-9), 0.0)
+        kept = norm0 - 2 * (along * reach).sum(axis=1) + np.einsum("vi,il,vl->v", along, w @ w.T, along)
+        explained = np.where(left > 1e-9, np.maximum(kept, 0.0) / np.maximum(left, 1e-9), 0.0)
         explained[chosen] = -1.0                           # each word once
         best = int(np.argmax(explained))
         if explained[best] <= 0:
@@ -154,9 +160,10 @@ def _text_basis(outputs: np.ndarray, words: Sequence[str], bank: np.ndarray, k: 
         basis.append({"word": str(words[best]), "variance": float(explained[best] / total)})
         chosen.append(best)
         directions.append(u)
-        tu = (bank @ u.astype(bank.dtype)).astype(np.float64)   # u . t for every word
-        z = z - np.outer(tu, sb @ u)                       # S B^T (I - u u^T) t
-        along = np.column_stack([along, tu])
+        wu = sb @ u
+        along = np.column_stack([along, (bank @ u.astype(bank.dtype)).astype(np.float64)])
+        reach = np.column_stack([reach, z @ wu])
+        w = np.vstack([w, wu])
     return basis
 
 
