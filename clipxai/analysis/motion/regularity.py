@@ -40,6 +40,7 @@ import numpy as np
 ON_TIME = 0.25           # a gap within this share of the median gap is on time
 PHASE_SPAN = 3.0         # the longest period the phase locking looks at, in median gaps
 PHASE_BINS = 16_384      # the drop train is binned to at most this many bins (long runs: coarser bins)
+PHASE_DROPS = 512        # the phase locking looks at the first this many drops (bounded cost in a long run)
 PHASE_ALPHA = 0.01       # surrogate p under which the drops are locked to one beat
 MAX_REGULAR_SPREAD = 0.35  # robust spread of the gaps (IQR / 1.349 / median) above which on-time drops do not keep time
 PHASE_QUANTILE = 0.99    # a multiple of the strongest period counts when its power passes this quantile of the surrogates'
@@ -73,11 +74,10 @@ def random_gaps(times: np.ndarray, rng: np.random.Generator, n_surrogates: int, 
     return np.diff(pts, axis=1)
 
 
-def _train_power(times: np.ndarray, scale: float, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+def _train_power(times: np.ndarray, scale: float, lo: float, hi: float, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(power at each period, the periods) of the drop trains ``times`` (rows, first drop at 0) binned
-    by ``scale``, over the periods from ``lo`` to ``hi`` (the FFT padded four times for a fine grid)."""
+    by ``scale``, over the periods from ``lo`` to ``hi``, from FFTs of ``size`` bins."""
     bins = np.round(times / scale).astype(np.int64)
-    size = 1 << int(np.ceil(np.log2(4 * (int(bins.max()) + 1))))
     train = np.zeros((len(times), size))
     np.add.at(train, (np.repeat(np.arange(len(times)), times.shape[1]), bins.ravel()), 1.0)
     f = np.arange(size // 2 + 1) / (size * scale)
@@ -96,11 +96,15 @@ def phase_locking(t: np.ndarray, null: np.ndarray, resolution: float,
     if hi <= lo:
         return float("nan"), float("nan"), None
     scale = max((t[-1] - t[0]) / PHASE_BINS, step or lo / 8)
+    if scale > lo / 2:        # gaps far longer than the median: the bins cannot resolve the shortest period
+        return float("nan"), float("nan"), None
     trains = np.concatenate([np.zeros((len(null) + 1, 1)), np.cumsum(np.vstack([gaps, null]), axis=1)], axis=1)
-    power, periods = _train_power(trains, scale, lo, hi)
-    best = power.max(axis=1)
+    size = 1 << int(np.ceil(np.log2(4 * (int(np.round(trains.max() / scale)) + 1))))   # padded four times: a fine grid
+    chunks = [_train_power(trains[i:i + 50], scale, lo, hi, size) for i in range(0, len(trains), 50)]
+    periods, first = chunks[0][1], chunks[0][0][0]
+    best = np.concatenate([power.max(axis=1) for power, _ in chunks])
     p = (1 + np.sum(best[1:] >= best[0] - 1e-12)) / len(best)
-    return float(best[0]), float(p), phase_period(power[0], periods, np.quantile(best[1:], PHASE_QUANTILE))
+    return float(best[0]), float(p), phase_period(first, periods, np.quantile(best[1:], PHASE_QUANTILE))
 
 
 def phase_period(power: np.ndarray, periods: np.ndarray, bar: float) -> float:
@@ -143,7 +147,7 @@ def regularity(times, rng: np.random.Generator, n_surrogates: int = 199, resolut
     spread, share = float(robust_spread(gaps)), float(on_time_share(gaps))
     p_spread = (1 + np.sum(robust_spread(null) <= spread + 1e-12)) / (1 + n_surrogates)
     p_share = (1 + np.sum(on_time_share(null) >= share - 1e-12)) / (1 + n_surrogates)
-    phase, phase_p, period = phase_locking(t, null, resolution, step)
+    phase, phase_p, period = phase_locking(t[:PHASE_DROPS + 1], null[:, :PHASE_DROPS], resolution, step)
     return Regularity(spread, float(p_spread), share, float(p_share), phase, phase_p, period)
 
 
