@@ -53,3 +53,36 @@ def test_regular_drops_report_their_period_not_the_mean_gap():
     reg = res.to_dict()["regularity"]
     assert reg["on_time"] > 0.7 and reg["p_value"] < 0.05
     assert f"{reg['on_time']:.0%} of gaps on time" in res.reason
+
+
+def test_periodic_drops_mostly_missed_keep_their_beat():
+    """Drops every 5 steps of 3-5 noise SD of which the search keeps 67 of 176: the gaps (5, 10, 15, ...)
+    are neither on time nor even, and the mean gap was taken as the spacing (12.7, and 0.5 snapshots
+    per cycle said "resolve it" wrongly before); every drop left is on the beat of 5."""
+    s = drop_series(np.random.default_rng([23, 70_003]), timing="periodic", spacing=5)
+    res = dynamics(s.steps, s.values, snapshot_interval=10, n_surrogates=199)
+    assert res.cycling and len(res.event_steps) < 0.5 * len(s.drops)
+    assert np.diff(res.event_steps).mean() > 10 and res.regularity_p >= 0.05    # the gaps alone say irregular
+    assert res.regular and res.phase > 0.8 and res.phase_p < 0.01
+    assert abs(res.mean_spacing_steps - 5.0) <= 0.1
+    assert "every ~5 steps" in res.reason and "cannot resolve it" in res.reason
+
+
+def test_false_drops_at_one_place_in_the_cycle_do_not_cut_the_period():
+    """Exponential recovery every 13 steps: the search adds false drops where the recovery bends
+    (81 drops for 68), so the strongest beat is a third of the period; the period is its longest
+    multiple still beyond the surrogates."""
+    s = drop_series(np.random.default_rng([23, 70_019]), spacing=13, recovery="exp")
+    res = dynamics(s.steps, s.values, snapshot_interval=10, n_surrogates=199)
+    assert len(res.event_steps) > len(s.drops) and res.regular
+    assert abs(res.mean_spacing_steps - 13.0) <= 0.5
+
+
+def test_drops_at_random_times_have_no_beat():
+    rng = np.random.default_rng(5)
+    times = np.round(np.cumsum(3 + rng.exponential(10.0, 80)))
+    g = regularity(times, np.random.default_rng(0), resolution=3.0)
+    assert g.phase_p > 0.05 and g.phase < 0.3
+    beat = np.arange(0, 800, 8.0)[rng.random(100) < 0.4]               # a beat of 8 steps, 60% of it missed
+    g = regularity(beat, np.random.default_rng(0), resolution=3.0)
+    assert g.phase_p < 0.01 and abs(g.period - 8.0) < 0.05

@@ -22,12 +22,15 @@ is visible only here. ``dynamics`` takes one series and answers four questions:
    of the gaps between drops are on time (within ``ON_TIME`` of the median gap) than the same
    number of drops at random times would give (surrogate p < ``alpha_regular``) and the gaps are
    even in themselves (robust spread, IQR / 1.349 over the median, at most
-   ``MAX_REGULAR_SPREAD``); see ``clipxai.analysis.motion.regularity``. Only then does the
+   ``MAX_REGULAR_SPREAD``), or the drops left fall on one beat (phase locking, surrogate p <
+   ``PHASE_ALPHA``: drops every 5 steps of which the search keeps a third); see
+   ``clipxai.analysis.motion.regularity``. Only then does the
    sentence say "every ~N steps"; otherwise it says "at irregular times, ~N steps apart on average".
 
 Spacing is the mean gap between consecutive drops, and for drops that keep time their period
 (``period_of_gaps``: a gap of two periods, where a drop was missed, counts as two; a period cut in
-two by a false drop counts once), so neither a missed nor a false drop moves it.
+two by a false drop counts once; for drops on one beat, the beat's period), so neither a missed nor a
+false drop moves it.
 ``snapshot_aliasing`` says the spacing is
 under twice the snapshot interval (fewer than two snapshots per cycle: the snapshots cannot
 resolve it, and the states found in them cannot show it).
@@ -41,14 +44,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from clipxai.analysis.motion.drops import TEST_Z, detect_drops
-from clipxai.analysis.motion.regularity import ON_TIME, period_of_gaps, regularity
+from clipxai.analysis.motion.regularity import MAX_REGULAR_SPREAD, ON_TIME, PHASE_ALPHA, keeps_time
 from clipxai.util.words import cycling_note
 
 MIN_POINTS = 30      # analyzed steps below which nothing is tested
 MAX_EVENTS_LISTED = 1000
 FLIP_BLOCK = 10      # step-to-step changes whose direction a surrogate flips together
 WINSOR = 10.0        # step-to-step changes are limited to this many robust noise scales before the test
-MAX_REGULAR_SPREAD = 0.35  # robust spread of the gaps (IQR / 1.349 / median) above which drops do not keep time
 
 
 @dataclass
@@ -71,6 +73,8 @@ class DynamicsResult:
     regularity_p: float | None = None  # surrogate p of the on-time share (decides, with the spread's bar)
     on_time: float | None = None       # share of the gaps within ON_TIME of the median gap
     spread_p: float | None = None      # surrogate p of the robust spread (reported)
+    phase: float | None = None         # phase locking of the drops to one beat (decides, beside the on-time share)
+    phase_p: float | None = None
     drop_search: dict | None = None    # how the drops were found: threshold z, score, estimated false share, noise
     amplitude: float | None = None     # median size of a drop, in the series' units
     asymmetry: float | None = None     # skewness of the step-to-step change (negative: sudden drops)
@@ -98,7 +102,8 @@ class DynamicsResult:
                            "on_time": _num(self.on_time), "on_time_within": ON_TIME,
                            "p_value": _num(self.regularity_p),
                            "spread": _num(self.spacing_spread), "max_spread": MAX_REGULAR_SPREAD,
-                           "spread_p_value": _num(self.spread_p),
+                           "spread_p_value": _num(self.spread_p), "phase_locking": _num(self.phase),
+                           "phase_p_value": _num(self.phase_p), "phase_alpha": PHASE_ALPHA,
                            "surrogates": "the same number of drops at random times over the same span, on the "
                                          "logged steps"},
             "drop_search": self.drop_search,
@@ -321,29 +326,15 @@ def _motion(name: str, trend: np.ndarray, r: np.ndarray, steps: np.ndarray, b: i
     return f"{name[0].upper()}{name[1:]} " + ", ".join(parts), info
 
 
-def _regularity(event_steps: np.ndarray, steps: np.ndarray, min_events: int, alpha: float, seed: int,
-                max_drop_steps: int) -> tuple[bool, float | None, float | None, float | None, float | None]:
-    """(regular, robust spread of the gaps, its surrogate p, on-time share, its surrogate p) of the
-    drops at ``event_steps`` (``clipxai.analysis.motion.regularity``). Regular: more often on time
-    than at random times (p < ``alpha``) and a spread of at most ``MAX_REGULAR_SPREAD``. The
-    surrogates' drops lie on the logged steps, at least ``max_drop_steps`` of them apart: a drop may
-    take that many steps, so the search cannot tell two drops closer than that apart."""
-    if len(event_steps) < max(min_events, 4):
-        return False, None, None, None, None
-    step = float(np.median(np.diff(steps)))
-    g = regularity(event_steps, np.random.default_rng([seed, 1]), resolution=max_drop_steps * step, step=step)
-    regular = g.on_time_p < alpha and g.spread <= MAX_REGULAR_SPREAD
-    return bool(regular), g.spread, g.spread_p, g.on_time, g.on_time_p
-
-
 def _cycling_reason(name: str, d: dict, snapshot_interval: float | None, aliasing: bool) -> str:
     """The sentence of a cycling series: "every ~N steps" only when the drops keep time."""
     ev, spacing = d["event_steps"], d["mean_spacing_steps"]
     when = (f"every ~{spacing:.0f} steps" if d["regular"] else
             f"at irregular times, ~{spacing:.0f} steps apart on average,")
     keeps = (f"{d['on_time']:.0%} of gaps on time, p={d['on_time_p']:.3g}, "
-             f"robust spread {d['spacing_spread']:.2f} <= {MAX_REGULAR_SPREAD}"
-             if d["regular"] else _irregular_because(d))
+             f"robust spread {d['spacing_spread']:.2f} <= {MAX_REGULAR_SPREAD}" if d["kept"] == "on time" else
+             f"drops on one beat, phase locking {d['phase']:.2f}, p={d['phase_p']:.3g}" if d["regular"]
+             else _irregular_because(d))
     reason = (f"{name[0].upper()}{name[1:]} drops suddenly {when} and recovers "
               f"({len(ev)} drops from step {ev[0]} to {ev[-1]}, median drop {d['amplitude']:.3g}, "
               f"spacing CV {d['spacing_cv']:.2f}, {keeps}; drops beyond its own noise: skewness {d['skew']}, "
@@ -400,10 +391,9 @@ def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: flo
              amplitude=float(np.median(sizes)) if len(sizes) else None)
     d["sign"] = (f"{found.falls_at_test} sudden drops against {found.rises_at_test} sudden rises, "
                  f"sign test p={found.sign_p:.2g}")
-    (d["regular"], d["spacing_spread"], d["spread_p"], d["on_time"],
-     d["on_time_p"]) = _regularity(event_steps, steps, min_events, alpha_regular, seed, max_drop_steps)
+    d.update(keeps_time(event_steps, steps, min_events, alpha_regular, seed, max_drop_steps))
     if d["regular"]:       # drops that keep time: their period, which a missed or a false drop does not move
-        d["mean_spacing_steps"] = period_of_gaps(gaps)
+        d["mean_spacing_steps"] = d["period"]
     late_from = steps[b] + 2 * (steps[-1] - steps[b]) / 3
     recurring = bool(len(event_steps) and event_steps[-1] >= late_from)
     significant = (math.isfinite(p) and p < alpha) or found.sign_p < alpha
@@ -432,7 +422,7 @@ def dynamics(steps, values, *, signal: str | None = None, snapshot_interval: flo
                           mean_spacing_steps=spacing, spacing_cv=d["spacing_cv"], amplitude=d["amplitude"],
                           asymmetry=asym, p_value=p, n_surrogates=n_surrogates, snapshot_aliasing=aliasing,
                           regular=d["regular"], spacing_spread=d["spacing_spread"], regularity_p=d["on_time_p"],
-                          on_time=d["on_time"], spread_p=d["spread_p"],
+                          on_time=d["on_time"], spread_p=d["spread_p"], phase=d["phase"], phase_p=d["phase_p"],
                           drop_search=search, **base)
 
 
