@@ -1,0 +1,82 @@
+"""The analysis of a long run, made fast without changing what it finds: each faster part against
+the code it replaced (kept here as the reference), and the charts that draw a thinned series."""
+
+import numpy as np
+
+from clipxai.analysis.motion.periodicity import shuffled_order
+from clipxai.analysis.states import jumps
+
+
+def _shuffled_order_before(states, rng, no_repeats):
+    """shuffled_order as it was: one rng.choice per free position."""
+    if not no_repeats:
+        return rng.permutation(len(states))
+    pools = {s: list(rng.permutation(np.flatnonzero(states == s))) for s in np.unique(states).tolist()}
+    order, last = [], None
+    for remaining in range(len(states), 0, -1):
+        counts = {s: len(p) for s, p in pools.items() if p}
+        big = max(counts, key=counts.get)
+        if counts[big] > (remaining + 1) // 2 or (counts[big] == (remaining + 1) // 2 and remaining % 2 and big != last):
+            choice = big
+        else:
+            allowed = [s for s in counts if s != last] or list(counts)
+            weights = np.array([counts[s] for s in allowed], dtype=float)
+            choice = allowed[int(rng.choice(len(allowed), p=weights / weights.sum()))]
+        order.append(pools[choice].pop())
+        last = choice
+    return np.asarray(order)
+
+
+def test_shuffled_order_is_the_order_it_was_and_leaves_the_generator_where_it_was():
+    source = np.random.default_rng(7)
+    for case in range(60):
+        k = int(source.integers(2, 7))
+        seg_states = source.integers(0, k, size=int(source.integers(4, 300)))
+        seg_states = seg_states[np.r_[True, seg_states[1:] != seg_states[:-1]]]   # segments never repeat a state
+        no_repeats = len(np.unique(seg_states)) >= 3 or case % 2 == 0
+        a, b = np.random.default_rng(case), np.random.default_rng(case)
+        for _ in range(3):   # several surrogates in a row share one generator, as in periodicity_test
+            assert shuffled_order(seg_states, a, no_repeats).tolist() == \
+                _shuffled_order_before(seg_states, b, no_repeats).tolist()
+        assert a.random() == b.random()
+
+
+def _switch_ratios_before(x, states, max_window=jumps.MAX_WINDOW, phi=0.0):
+    """switch_ratios as it was: a whole window-difference array for every switch."""
+    keep = jumps.distinct_rows(x)
+    x, states = np.asarray(x, dtype=np.float64)[keep], np.asarray(states)[keep]
+    if phi > 0:
+        x = jumps.decorrelate(x, phi)
+    if len(states) < 4 or len(np.unique(states)) < 2:
+        return []
+    starts, ends = jumps._runs(states)
+    lengths = ends - starts
+    k = int(states.max()) + 1
+    cents = np.stack([x[states == s].mean(axis=0) if (states == s).any() else np.zeros(x.shape[1]) for s in range(k)])
+    out, cache = [], {}
+    for j in range(1, len(starts)):
+        a, b = int(states[starts[j - 1]]), int(states[starts[j]])
+        t = starts[j] - 1
+        w = int(min(max_window, lengths[j - 1], lengths[j]))
+        key = (min(a, b), max(a, b))
+        if key not in cache:
+            u = cents[key[1]] - cents[key[0]]
+            u /= max(np.linalg.norm(u), 1e-12)
+            cache[key] = (x @ u, {})
+        p, refs = cache[key]
+        across = jumps._window_diffs(p, w)[t] if w >= 1 else np.nan
+        ref = jumps._reference(p, states, starts, ends, key, w, refs)
+        if ref is not None and np.isfinite(across):
+            out.append((a, b, float(abs(across) / max(ref, 1e-12))))
+    return out
+
+
+def test_switch_ratios_are_the_ratios_they_were():
+    rng = np.random.default_rng(3)
+    for case in range(30):
+        k = int(rng.integers(2, 5))
+        dwell = rng.integers(1, 40, size=int(rng.integers(3, 40)))
+        states = np.repeat(rng.integers(0, k, size=len(dwell)), dwell)
+        x = rng.standard_normal((len(states), 6)) + 3 * rng.standard_normal((k, 6))[states]
+        phi = 0.3 if case % 3 == 0 else 0.0
+        assert jumps.switch_ratios(x, states, phi=phi) == _switch_ratios_before(x, states, phi=phi)
