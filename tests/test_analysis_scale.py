@@ -2,9 +2,11 @@
 the code it replaced (kept here as the reference), and the charts that draw a thinned series."""
 
 import numpy as np
+from helpers_runs import write_run
 
 from clipxai.analysis.motion.periodicity import shuffled_order
 from clipxai.analysis.states import jumps
+from clipxai.runs.load import load_run
 
 
 def _shuffled_order_before(states, rng, no_repeats):
@@ -80,3 +82,15 @@ def test_switch_ratios_are_the_ratios_they_were():
         x = rng.standard_normal((len(states), 6)) + 3 * rng.standard_normal((k, 6))[states]
         phi = 0.3 if case % 3 == 0 else 0.0
         assert jumps.switch_ratios(x, states, phi=phi) == _switch_ratios_before(x, states, phi=phi)
+
+
+def test_a_runs_metrics_are_read_once_and_again_when_the_file_changes(tmp_path):
+    run = load_run(write_run(tmp_path, n=20))
+    file = run.path / "metrics.jsonl"
+    file.write_text('{"step": 0, "sim/a": 0.1}\n{"step": 1, "sim/a": 0.2}\n', encoding="utf-8")
+    first = run.metrics()
+    first.append({"step": 99})                  # a caller's list is its own
+    assert run.metrics() == [{"step": 0, "sim/a": 0.1}, {"step": 1, "sim/a": 0.2}]
+    with open(file, "a", encoding="utf-8") as f:   # a live run logs another step
+        f.write('{"step": 2, "sim/a": 0.3}\n')
+    assert [m["step"] for m in run.metrics()] == [0, 1, 2]

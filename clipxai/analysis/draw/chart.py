@@ -18,7 +18,7 @@ from clipxai.errors import ClipxaiError
 
 def metric_series(metrics: list[dict], prefix: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Steps and one array per metric key starting with ``prefix`` (name without the prefix)."""
-    keys = sorted({k for m in metrics for k in m if k.startswith(prefix)})
+    keys = sorted(k for k in set().union(*metrics) if k.startswith(prefix))
     rows = [m for m in metrics if "step" in m]
     steps = np.array([m["step"] for m in rows], dtype=np.float64)
     return steps, {k[len(prefix):]: np.array([float(m.get(k, np.nan)) for m in rows]) for k in keys}

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -459,7 +460,7 @@ def dynamics_sentence(d: dict | None) -> str:
 
 def logged_series(metrics: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each prompt's similarity (``sim/<text>``, in logged order) and the ``objective``: key -> (steps, values)."""
-    keys = [k for k in dict.fromkeys(k for m in metrics for k in m) if k.startswith("sim/")]
+    keys = [k for k in dict.fromkeys(chain.from_iterable(metrics)) if k.startswith("sim/")]
     if any("objective" in m for m in metrics):
         keys.append("objective")
     out = {}
