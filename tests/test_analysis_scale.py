@@ -67,17 +67,33 @@ def _switch_ratios_before(x, states, max_window=jumps.MAX_WINDOW, phi=0.0):
             cache[key] = (x @ u, {})
         p, refs = cache[key]
         across = jumps._window_diffs(p, w)[t] if w >= 1 else np.nan
-        ref = jumps._reference(p, states, starts, ends, key, w, refs)
+        ref = _reference_before(p, states, starts, ends, key, w, refs)
         if ref is not None and np.isfinite(across):
             out.append((a, b, float(abs(across) / max(ref, 1e-12))))
     return out
 
 
+def _reference_before(p, states, starts, ends, pair, w, refs):
+    for ww in range(w, 0, -1):
+        if ww in refs:
+            return refs[ww]
+        d = jumps._window_diffs(p, ww)
+        inside = np.zeros(len(p), dtype=bool)
+        for s, e in zip(starts, ends):
+            if states[s] in pair and e - s >= 2 * ww:
+                inside[s + ww - 1:e - ww] = True
+        vals = np.abs(d[inside])
+        if len(vals) >= jumps.MIN_REFERENCE:
+            refs[ww] = float(np.median(vals))
+            return refs[ww]
+    return None
+
+
 def test_switch_ratios_are_the_ratios_they_were():
     rng = np.random.default_rng(3)
-    for case in range(30):
+    for case in range(40):
         k = int(rng.integers(2, 5))
-        dwell = rng.integers(1, 40, size=int(rng.integers(3, 40)))
+        dwell = rng.integers(1, 6 if case % 4 == 0 else 40, size=int(rng.integers(3, 120)))
         states = np.repeat(rng.integers(0, k, size=len(dwell)), dwell)
         x = rng.standard_normal((len(states), 6)) + 3 * rng.standard_normal((k, 6))[states]
         phi = 0.3 if case % 3 == 0 else 0.0
@@ -94,3 +110,42 @@ def test_a_runs_metrics_are_read_once_and_again_when_the_file_changes(tmp_path):
     with open(file, "a", encoding="utf-8") as f:   # a live run logs another step
         f.write('{"step": 2, "sim/a": 0.3}\n')
     assert [m["step"] for m in run.metrics()] == [0, 1, 2]
+
+
+def test_a_chart_of_200k_steps_draws_a_few_thousand_points_and_keeps_the_deepest_drop():
+    from matplotlib.figure import Figure
+
+    from clipxai.analysis.draw.chart import plot_similarity
+    from clipxai.analysis.draw.thin import MAX_POINTS, envelope
+
+    rng = np.random.default_rng(0)
+    steps = np.arange(200_000)
+    sim = 0.3 + 0.002 * (steps % 13) + 0.0005 * rng.standard_normal(len(steps))
+    sim[123_457] = 0.1        # one drop far deeper than the rest
+    sim[7] = 0.5              # one peak
+    x, y = envelope(steps, sim)
+    assert len(x) <= MAX_POINTS and np.all(np.diff(x) > 0)
+    assert 123_457 in x and y[x == 123_457][0] == 0.1 and y.max() == 0.5
+    short = np.arange(3000.0)
+    assert envelope(short, short)[1] is short                  # an ordinary series is drawn whole
+    ax = Figure().add_subplot()
+    assert plot_similarity(ax, [{"step": int(s), "sim/a": float(v)} for s, v in zip(steps, sim)])
+    (line,) = ax.get_lines()
+    assert len(line.get_ydata()) <= MAX_POINTS and min(line.get_ydata()) == 0.1
+
+
+def test_the_state_background_of_thousands_of_visits_is_one_collection():
+    from matplotlib.figure import Figure
+
+    from clipxai.analysis.draw.chart import shade_states
+    from clipxai.analysis.motion.oscillation import oscillation
+
+    states = np.repeat(np.tile([0, 1, 2], 2000), 5)          # 6,000 visits
+    osc = oscillation(states, np.arange(len(states)) * 10, np.eye(3)[states] * 5.0, n_surrogates=9, n_boot=9)
+    ax = Figure().add_subplot()
+    shade_states(ax, osc)
+    assert len(ax.collections) == 1 and len(ax.patches) == 0
+    assert ax.get_xlim()[0] <= 0 and ax.get_xlim()[1] >= 10 * len(states)
+    ax = Figure().add_subplot()
+    osc.plot(ax)
+    assert len(ax.collections) == 3                          # one bar collection a state

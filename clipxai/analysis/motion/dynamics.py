@@ -136,9 +136,10 @@ class DynamicsResult:
             ax.text(0.5, 0.5, "no per-step series logged", ha="center", va="center")
             ax.set_axis_off()
             return
-        ax.plot(self.steps, self.values, lw=0.9, color="tab:blue", label=plain(_name(self.signal)))
+        from clipxai.analysis.draw.thin import envelope  # noqa: PLC0415
+        ax.plot(*envelope(self.steps, self.values), lw=0.9, color="tab:blue", label=plain(_name(self.signal)))
         if len(self.trend):
-            ax.plot(self.steps, self.trend, lw=1, color="0.4", ls="--", label="trend (running median)")
+            ax.plot(*envelope(self.steps, self.trend), lw=1, color="0.4", ls="--", label="trend (running median)")
         if self.analysed_from_step is not None:
             ax.axvline(self.analysed_from_step, color="0.6", lw=0.8, ls=":")
         if len(self.event_steps):

@@ -128,20 +128,28 @@ def switch_ratios(x: np.ndarray, states: np.ndarray, max_window: int = MAX_WINDO
 
 
 def _reference(p, states, starts, ends, pair, w, refs):
-    """Median |window difference| inside visits to either state of ``pair`` (a shorter window when too few)."""
+    """Median |window difference| inside visits to either state of ``pair`` (a shorter window when too few).
+
+    ``refs`` remembers each window's answer for the pair, a window with too few values too (None), so a
+    run of thousands of short visits does not search the same windows again at every switch."""
     for ww in range(w, 0, -1):
-        if ww in refs:
-            return refs[ww]
-        d = _window_diffs(p, ww)
-        inside = np.zeros(len(p), dtype=bool)
-        for s, e in zip(starts, ends):
-            if states[s] in pair and e - s >= 2 * ww:
-                inside[s + ww - 1:e - ww] = True
-        vals = np.abs(d[inside])
-        if len(vals) >= MIN_REFERENCE:
-            refs[ww] = float(np.median(vals))
+        if ww not in refs:
+            refs[ww] = _reference_at(p, states, starts, ends, pair, ww)
+        if refs[ww] is not None:
             return refs[ww]
     return None
+
+
+def _reference_at(p, states, starts, ends, pair, ww) -> float | None:
+    """The median |window difference| of width ``ww`` inside the pair's visits; None with too few of them."""
+    d = _window_diffs(p, ww)
+    mine = np.isin(states[starts], pair) & (ends - starts >= 2 * ww)
+    edges = np.zeros(len(p) + 1, dtype=np.int64)
+    np.add.at(edges, starts[mine] + ww - 1, 1)
+    np.add.at(edges, ends[mine] - ww, -1)
+    inside = np.cumsum(edges[:-1]) > 0        # visits never overlap: one interval of t per visit
+    vals = np.abs(d[inside])
+    return float(np.median(vals)) if len(vals) >= MIN_REFERENCE else None
 
 
 def jump_ratio(x: np.ndarray, states: np.ndarray, phi: float = 0.0) -> float | None:
