@@ -149,3 +149,34 @@ def test_the_state_background_of_thousands_of_visits_is_one_collection():
     ax = Figure().add_subplot()
     osc.plot(ax)
     assert len(ax.collections) == 3                          # one bar collection a state
+
+
+def _asymmetry_before(r, rng, n_surrogates=999, block=10, clip=10.0):
+    from clipxai.analysis.motion.dynamics import noise_scale
+
+    d = np.diff(np.asarray(r, dtype=np.float64))
+    scale = noise_scale(d)
+    if scale > 0:
+        d = np.clip(d, -clip * scale, clip * scale)
+    m2 = float(np.mean(d ** 2))
+    if m2 == 0:
+        return 0.0, 1.0
+    norm = len(d) * m2 ** 1.5
+    per_block = np.add.reduceat(d ** 3, np.arange(0, len(d), block))
+    observed = float(per_block.sum() / norm)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=(n_surrogates, len(per_block)))
+    null = signs @ per_block / norm
+    return observed, float((1 + np.sum(null <= observed + 1e-12 * abs(observed))) / (1 + n_surrogates))
+
+
+def test_the_drop_asymmetry_test_gives_the_p_value_it_gave():
+    from clipxai.analysis.motion.dynamics import drop_asymmetry_test
+
+    source = np.random.default_rng(11)
+    for case in range(12):
+        n = int(source.integers(50, 20_000))
+        r = np.cumsum(source.standard_normal(n)) * 0.01 - 0.05 * (np.arange(n) % int(source.integers(5, 30)) == 0)
+        surrogates = [999, 199, 64, 1][case % 4]
+        a, b = np.random.default_rng(case), np.random.default_rng(case)
+        assert drop_asymmetry_test(r, a, n_surrogates=surrogates) == _asymmetry_before(r, b, n_surrogates=surrogates)
+        assert a.random() == b.random()

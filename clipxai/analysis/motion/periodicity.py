@@ -16,6 +16,7 @@ number of surrogates plus one).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 
@@ -93,11 +94,12 @@ def shuffled_order(states: np.ndarray, rng: np.random.Generator, no_repeats: boo
 def _pick(weights: list[int], u: float) -> int:
     """The index ``rng.choice(len(weights), p=weights / sum)`` picks for the uniform ``u`` (its cdf, in its order)."""
     total = float(sum(weights))
-    cdf, acc = [], 0.0
-    for w in weights:
-        acc += w / total
-        cdf.append(acc)
-    return sum(c / acc <= u for c in cdf)
+    cdf = list(accumulate([w / total for w in weights]))
+    last = cdf[-1]
+    for i, c in enumerate(cdf):
+        if c / last > u:
+            return i
+    return len(cdf)
 
 
 def periodicity_test(states: np.ndarray, seg: Segments, rng: np.random.Generator,
