@@ -180,3 +180,25 @@ def test_the_drop_asymmetry_test_gives_the_p_value_it_gave():
         a, b = np.random.default_rng(case), np.random.default_rng(case)
         assert drop_asymmetry_test(r, a, n_surrogates=surrogates) == _asymmetry_before(r, b, n_surrogates=surrogates)
         assert a.random() == b.random()
+
+
+def test_a_threshold_read_from_the_full_elimination_leaves_what_the_elimination_to_it_leaves():
+    import math
+
+    from clipxai.analysis.motion import drops
+
+    rng = np.random.default_rng(5)
+    for case in range(8):
+        n = int(rng.integers(300, 4000))
+        t = np.arange(n)
+        r = (0.01 * (t % int(rng.integers(5, 40))) if case % 2 else np.cumsum(rng.standard_t(3, n)) * 0.01) \
+            + 0.003 * rng.standard_normal(n)
+        cand = drops._changes(r, 3)
+        for score in ("ramps", "steps"):
+            ramps = drops._Ramps(r, 0.0, 10.0, 0.003, 0.004, score)
+            history = []
+            drops._eliminate(ramps, cand, n, math.inf, history)
+            for tau in (2.0, 3.5, 5.0, 9.0, math.inf):
+                left, sizes = drops._eliminate_python(ramps, cand, n, tau)
+                left2, sizes2 = drops._stopped_at(ramps, cand, n, history, tau)
+                assert left.tolist() == left2.tolist() and sizes.tobytes() == sizes2.tobytes()
