@@ -202,3 +202,23 @@ def test_a_threshold_read_from_the_full_elimination_leaves_what_the_elimination_
                 left, sizes = drops._eliminate_python(ramps, cand, n, tau)
                 left2, sizes2 = drops._stopped_at(ramps, cand, n, history, tau)
                 assert left.tolist() == left2.tolist() and sizes.tobytes() == sizes2.tobytes()
+
+
+def test_the_signal_rank_of_a_tall_run_is_the_count_the_svd_gives():
+    from clipxai.analysis.states.assign import signal_rank
+
+    def by_svd(x):
+        x = np.asarray(x, dtype=np.float64) - np.mean(x, axis=0)
+        beta = min(x.shape) / max(x.shape)
+        sv = np.linalg.svd(x, compute_uv=False)
+        return int((sv > (0.56 * beta ** 3 - 0.95 * beta ** 2 + 1.82 * beta + 1.43) * np.median(sv)).sum())
+
+    rng = np.random.default_rng(0)
+    for case in range(30):
+        n, d = int(rng.integers(400, 4000)), int(rng.integers(8, 48))
+        k = int(rng.integers(1, d))
+        x = rng.standard_normal((n, k)) @ rng.standard_normal((k, d)) * rng.uniform(0.05, 5) \
+            + rng.standard_normal((n, d)) * rng.uniform(0.01, 2)
+        assert signal_rank(x.astype(np.float32) if case % 3 == 0 else x) == by_svd(x.astype(np.float32) if case % 3 == 0 else x)
+    flat = np.repeat(rng.standard_normal((1, 16)), 500, axis=0)   # no spread at all: the SVD decides
+    assert signal_rank(flat) == by_svd(flat)
