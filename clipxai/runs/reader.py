@@ -170,6 +170,7 @@ class Run:
     layout: str = "native"
     problems: list[str] = field(default_factory=list)
     _arrays: dict[str, Any] = field(default_factory=dict, repr=False)
+    _metrics: tuple | None = field(default=None, repr=False, compare=False)   # (size, mtime, records)
 
     @property
     def n(self) -> int:
@@ -304,7 +305,13 @@ class Run:
         file = self.path / METRICS_FILE
         if not file.is_file():
             return []
-        return [record for line in metric_lines(file) if (record := metric_record(line)) is not None]
+        # Read once while the file is unchanged: analysing and reporting a run of 1M logged steps
+        # asks for them three times, and each read parses every line (~3 s).
+        st = file.stat()
+        if self._metrics is None or self._metrics[:2] != (st.st_size, st.st_mtime_ns):
+            records = [record for line in metric_lines(file) if (record := metric_record(line)) is not None]
+            self._metrics = (st.st_size, st.st_mtime_ns, records)
+        return list(self._metrics[2])
 
     @property
     def analysis_dir(self) -> Path:

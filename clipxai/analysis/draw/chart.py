@@ -12,13 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from clipxai.analysis.draw.sheets import even_indices
+from clipxai.analysis.draw.thin import envelope, state_spans
 from clipxai.analysis.states.features import layer_names
 from clipxai.errors import ClipxaiError
 
 
 def metric_series(metrics: list[dict], prefix: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Steps and one array per metric key starting with ``prefix`` (name without the prefix)."""
-    keys = sorted({k for m in metrics for k in m if k.startswith(prefix)})
+    keys = sorted(k for k in set().union(*metrics) if k.startswith(prefix))
     rows = [m for m in metrics if "step" in m]
     steps = np.array([m["step"] for m in rows], dtype=np.float64)
     return steps, {k[len(prefix):]: np.array([float(m.get(k, np.nan)) for m in rows]) for k in keys}
@@ -30,10 +31,9 @@ def shade_states(ax, osc) -> None:
 
     if osc is None:
         return
-    colors = state_colors(osc.n_states)
     seg = osc.segments
-    for s, a, d in zip(seg.state, osc.steps[seg.start], seg.dwell):
-        ax.axvspan(a, a + d, color=colors[s], alpha=0.12, lw=0)
+    start = np.asarray(osc.steps, dtype=np.float64)[seg.start]
+    state_spans(ax, start, start + seg.dwell, seg.state, state_colors(osc.n_states))
 
 
 def plot_similarity(ax, metrics: list[dict], osc=None) -> bool:
@@ -45,7 +45,7 @@ def plot_similarity(ax, metrics: list[dict], osc=None) -> bool:
         return False
     shade_states(ax, osc)
     for text, values in sims.items():
-        ax.plot(steps, values, lw=1, label=label(text, 40))
+        ax.plot(*envelope(steps, values), lw=1, label=label(text, 40))
     ax.set_xlabel("step")
     ax.set_ylabel("cosine similarity")
     ax.set_title("similarity to the prompts" + (" (background: state)" if osc is not None else ""))
@@ -89,7 +89,7 @@ def plot_loss_terms(fig, metrics: list[dict]) -> bool:
     rows = int(np.ceil(len(panels) / cols))
     for j, (name, values) in enumerate(panels.items()):
         ax = fig.add_subplot(rows, cols, j + 1)
-        ax.plot(steps, values, lw=1)
+        ax.plot(*envelope(steps, values), lw=1)
         ax.set_title(label(name, 40))
         ax.set_xlabel("step")
     if mirrored:
@@ -118,7 +118,7 @@ def gradient_series(run, metrics: list[dict]) -> tuple[np.ndarray, np.ndarray, s
 def plot_gradient(ax, series, osc=None) -> None:
     steps, values, label = series
     shade_states(ax, osc)
-    ax.plot(steps, values, lw=1, color="tab:red")
+    ax.plot(*envelope(steps, values), lw=1, color="tab:red")
     ax.set_yscale("log" if np.all(values > 0) and values.max() / max(values.min(), 1e-30) > 100 else "linear")
     ax.set_xlabel("step")
     ax.set_ylabel(label if len(label) < 30 else label.replace(" (", "\n("))

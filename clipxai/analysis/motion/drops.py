@@ -294,10 +294,10 @@ class DropSearch:
 
 def _calibrated(r, cand, ramps_of, scores, fdr, taus):
     """The score and threshold that find the most drops while rises stay under ``fdr`` of them."""
-    best, tests = None, {}
+    best, tests, histories = None, {}, {}
     moves = np.abs(r[cand[1]] - r[cand[0]])
     for score in scores:
-        history: list = []
+        history = histories[score] = []
         _eliminate(ramps_of(score), cand, len(r), math.inf, history)
         falls, rises = _left_by_threshold(history, cand, moves, taus)
         f0, r0 = _left_by_threshold(history, cand, moves, np.array([TEST_Z]))
@@ -310,8 +310,25 @@ def _calibrated(r, cand, ramps_of, scores, fdr, taus):
     if best is None:
         return None, np.empty(0, dtype=np.int64), np.empty(0), None, None, tests.get(scores[0], (0, 0))
     score, tau, _, share = best
-    left, sizes = _eliminate(ramps_of(score), cand, len(r), tau)
+    left, sizes = _stopped_at(ramps_of(score), cand, len(r), histories[score], tau)
     return score, left, sizes, tau, share, tests[score]
+
+
+def _stopped_at(ramps: _Ramps, cand: tuple, n: int, history: list, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """What ``_eliminate(ramps, cand, n, threshold)`` returns, read from a full elimination's ``history``:
+    the two remove the same candidates in the same order until the first removal at or above the
+    threshold, where the shorter one stops. One pass fewer per threshold (1M logged steps: ~1 s each)."""
+    m = len(cand[0])
+    z = np.asarray([h[0] for h in history], dtype=np.float64)
+    stop = int(np.argmax(z >= threshold)) if np.any(z >= threshold) else len(z)
+    alive = np.ones(m, dtype=bool)
+    alive[np.asarray([h[2] for h in history[:stop]], dtype=np.int64)] = False
+    left = np.flatnonzero(alive)
+    starts, ends, signs = (c.tolist() for c in cand)
+    neighbors = [-1] + left.tolist() + [m]
+    sizes = [ramps.score_of(0 if p < 0 else ends[p], starts[k], ends[k], n - 1 if q >= m else starts[q], signs[k])[1]
+             for p, k, q in zip(neighbors, neighbors[1:-1], neighbors[2:])]
+    return left, np.asarray(sizes, dtype=np.float64)
 
 
 def detect_drops(r, *, max_steps: int = 3, fdr: float = 0.05, floor: float = 2.0, shrink: float = 10.0,

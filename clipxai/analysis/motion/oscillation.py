@@ -91,8 +91,10 @@ class OscillationResult:
 
         colors = colors or state_colors(self.n_states)
         seg = self.segments
-        for s, a, d in zip(seg.state, self.steps[seg.start], seg.dwell):
-            ax.broken_barh([(a, d)], (s - 0.4, 0.8), color=colors[s])
+        starts = np.asarray(self.steps, dtype=np.float64)[seg.start]
+        for s in np.unique(seg.state).tolist():   # one bar collection a state, not one a visit
+            mine = seg.state == s
+            ax.broken_barh(np.c_[starts[mine], seg.dwell[mine]], (s - 0.4, 0.8), color=colors[s])
         ax.set_yticks(range(self.n_states))
         if names and self.n_states <= 12:
             ax.set_yticklabels([label(f"{s}: {names[s]}" if names.get(s) else str(s), 28)

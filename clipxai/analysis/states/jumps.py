@@ -86,6 +86,14 @@ def _window_diffs(p: np.ndarray, w: int) -> np.ndarray:
     return out
 
 
+def _window_diff_at(c: np.ndarray, t: int, w: int) -> float:
+    """``_window_diffs(p, w)[t]`` from ``c = r_[0, cumsum(p)]``, the same arithmetic for one t (O(1), not O(n))."""
+    n = len(c) - 1
+    if n < 2 * w or not w - 1 <= t < n - w:
+        return np.nan
+    return float(((c[t + 1 + w] - c[t + 1]) - (c[t + 1] - c[t + 1 - w])) / w)
+
+
 def switch_ratios(x: np.ndarray, states: np.ndarray, max_window: int = MAX_WINDOW,
                   phi: float = 0.0) -> list[tuple[int, int, float]]:
     """(state before, state after, jump ratio) of every switch of ``states`` (rows ``x``), repeats left
@@ -109,9 +117,10 @@ def switch_ratios(x: np.ndarray, states: np.ndarray, max_window: int = MAX_WINDO
         if key not in cache:
             u = cents[key[1]] - cents[key[0]]
             u /= max(np.linalg.norm(u), 1e-12)
-            cache[key] = (x @ u, {})
-        p, refs = cache[key]
-        across = _window_diffs(p, w)[t] if w >= 1 else np.nan
+            p = x @ u
+            cache[key] = (p, np.r_[0.0, np.cumsum(p)], {})
+        p, c, refs = cache[key]
+        across = _window_diff_at(c, t, w) if w >= 1 else np.nan
         ref = _reference(p, states, starts, ends, key, w, refs)
         if ref is not None and np.isfinite(across):
             out.append((a, b, float(abs(across) / max(ref, 1e-12))))
@@ -119,20 +128,28 @@ def switch_ratios(x: np.ndarray, states: np.ndarray, max_window: int = MAX_WINDO
 
 
 def _reference(p, states, starts, ends, pair, w, refs):
-    """Median |window difference| inside visits to either state of ``pair`` (a shorter window when too few)."""
+    """Median |window difference| inside visits to either state of ``pair`` (a shorter window when too few).
+
+    ``refs`` remembers each window's answer for the pair, a window with too few values too (None), so a
+    run of thousands of short visits does not search the same windows again at every switch."""
     for ww in range(w, 0, -1):
-        if ww in refs:
-            return refs[ww]
-        d = _window_diffs(p, ww)
-        inside = np.zeros(len(p), dtype=bool)
-        for s, e in zip(starts, ends):
-            if states[s] in pair and e - s >= 2 * ww:
-                inside[s + ww - 1:e - ww] = True
-        vals = np.abs(d[inside])
-        if len(vals) >= MIN_REFERENCE:
-            refs[ww] = float(np.median(vals))
+        if ww not in refs:
+            refs[ww] = _reference_at(p, states, starts, ends, pair, ww)
+        if refs[ww] is not None:
             return refs[ww]
     return None
+
+
+def _reference_at(p, states, starts, ends, pair, ww) -> float | None:
+    """The median |window difference| of width ``ww`` inside the pair's visits; None with too few of them."""
+    d = _window_diffs(p, ww)
+    mine = np.isin(states[starts], pair) & (ends - starts >= 2 * ww)
+    edges = np.zeros(len(p) + 1, dtype=np.int64)
+    np.add.at(edges, starts[mine] + ww - 1, 1)
+    np.add.at(edges, ends[mine] - ww, -1)
+    inside = np.cumsum(edges[:-1]) > 0        # visits never overlap: one interval of t per visit
+    vals = np.abs(d[inside])
+    return float(np.median(vals)) if len(vals) >= MIN_REFERENCE else None
 
 
 def jump_ratio(x: np.ndarray, states: np.ndarray, phi: float = 0.0) -> float | None:
