@@ -219,3 +219,39 @@ def test_a_pass_started_from_the_cached_residual_equals_the_whole_pass(library):
     with pytest.raises(ClipxaiError, match="cached residual stream"):
         with torch.no_grad(), prefix.starting_at(1, [0, 1]):
             model.embed_images(x)
+
+
+@pytest.mark.parametrize("library", ["openai", "openclip", "hf"])
+def test_the_residuals_kept_in_the_decompositions_pass_are_the_tested_images_own_prefix(library):
+    """The residual streams kept for a few images of the decomposition's pass (each batch picking its
+    own) equal those of encoding those images alone, so the ablation test started from them gives the
+    same drops; past its byte budget the keeping gives up instead of holding more."""
+    from clipxai.analysis.explain.paired import paired_ablation_test
+    from clipxai.models.prefix import keeping_residuals
+
+    model, _ = random_vit(3)
+    if library != "openai":
+        pytest.importorskip({"openclip": "open_clip", "hf": "transformers"}[library])
+        from clipxai.models.convert import openai_as
+        model = wrap_module(openai_as(model.module.state_dict(), library), name=f"random-{library}",
+                            sha256=f"random-{library}")
+    x = torch.rand(7, 3, RES, RES, generator=torch.Generator().manual_seed(5))
+    rows = np.array([1, 4, 5])                                   # spread over the batches of 3
+    with keeping_residuals(model) as kept:
+        def select(start, stop):
+            kept.select = torch.as_tensor(rows[(rows >= start) & (rows < stop)] - start)
+        dec = decompose(model, x, batch_size=3, before_batch=select)
+    order = [2, 0]                                               # images 5 and 1, in that order
+    got, alone = kept.prefix(model, order, dec.embedding[rows[order]]), Prefix(model, x[rows[order]])
+    for a, b in zip(got.outputs, alone.outputs):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5)
+    pool = list_components(model, kinds=("head", "mlp"))
+    means = component_means(model, x, pool)
+    target = torch.nn.functional.normalize(dec.embedding[0], dim=0).numpy()
+    args = dict(means=means, k=2, draws=100, seed=1, batch_size=4)
+    a = paired_ablation_test(model, x[rows[order]], target, pool[:2], pool, prefix=got, **args)
+    b = paired_ablation_test(model, x[rows[order]], target, pool[:2], pool, **args)
+    assert a["p_value"] == b["p_value"] and abs(a["drop"] - b["drop"]) < 1e-5 and a["drop"] != 0
+    with keeping_residuals(model, budget=1000) as small:
+        decompose(model, x, batch_size=3)
+    assert not small.complete and small.prefix(model, [0], dec.embedding[:1]) is None

@@ -60,30 +60,20 @@ class Prefix:
     (tokens first where the backend runs so). Memory: layers x images x tokens x width floats.
     """
 
-    def __init__(self, model, images: torch.Tensor, *, batch_size: int = 32):
+    def __init__(self, model, images: torch.Tensor | None, *, batch_size: int = 32):
         self.model, self.tower = model, vision_tower(model)
         self.batch_dim = 1 if self.tower.sequence_first else 0
         self.blocks = model.module.get_submodule(self.tower.blocks)
-        images = torch.as_tensor(np.asarray(images, dtype=np.float32) if not torch.is_tensor(images) else images)
-        outputs: list[list[torch.Tensor]] = [[] for _ in range(self.tower.layers)]
         self.extra = -1
-
-        def keep(i):
-            def hook(_m, _args, out):
-                if isinstance(out, (tuple, list)):
-                    self.extra = len(out) - 1
-                outputs[i].append(_first(out).detach())
-            return hook
-        handles = [self.blocks[i].register_forward_hook(keep(i)) for i in range(self.tower.layers)]
-        try:
-            with torch.inference_mode():
-                self.embeddings = torch.cat([
-                    model.embed_images(images[s:s + batch_size].to(model.device, torch.float32)).float()
-                    for s in range(0, len(images), batch_size)]) if len(images) else torch.zeros(0, model.embed_dim)
-        finally:
-            for h in handles:
-                h.remove()
-        self.outputs = [torch.cat(o, dim=self.batch_dim) if o else None for o in outputs]
+        if images is None:              # filled by ``KeptResiduals.prefix``
+            self.embeddings, self.outputs = torch.zeros(0, model.embed_dim), [None] * self.tower.layers
+            return
+        images = torch.as_tensor(np.asarray(images, dtype=np.float32) if not torch.is_tensor(images) else images)
+        with keeping_residuals(model) as kept, torch.inference_mode():
+            self.embeddings = torch.cat([
+                model.embed_images(images[s:s + batch_size].to(model.device, torch.float32)).float()
+                for s in range(0, len(images), batch_size)]) if len(images) else torch.zeros(0, model.embed_dim)
+        self.extra, self.outputs = kept.extra, kept.joined()
 
     @contextlib.contextmanager
     def starting_at(self, layer: int, rows) -> Iterator[None]:
@@ -103,3 +93,60 @@ class Prefix:
         finally:
             for i, block in enumerate(saved):
                 self.blocks[i] = block
+
+
+class KeptResiduals:
+    """The residual stream after every block, for the images of the passes run inside ``keeping_residuals``.
+
+    ``select`` says which images of the next batch to keep (indices into it; None: all), so the
+    residuals of a few images can be kept inside a pass over many (the decomposition's). Past
+    ``budget`` bytes it stops keeping and ``complete`` turns false: ``prefix`` then answers None.
+    """
+
+    def __init__(self, model, budget: int | None = None):
+        self.tower = vision_tower(model)
+        self.batch_dim = 1 if self.tower.sequence_first else 0
+        self.select: torch.Tensor | None = None
+        self.budget, self.held, self.complete = budget, 0, True
+        self.extra = -1
+        self.outputs: list[list[torch.Tensor]] = [[] for _ in range(self.tower.layers)]
+
+    def keep(self, layer: int, out) -> None:
+        if isinstance(out, (tuple, list)):
+            self.extra = len(out) - 1
+        x = _first(out).detach()
+        if self.select is not None:
+            x = x.index_select(self.batch_dim, self.select.to(x.device))
+        if not self.complete or (self.budget is not None and self.held + x.numel() * x.element_size() > self.budget):
+            self.complete, self.outputs = False, [[] for _ in range(self.tower.layers)]
+            return
+        self.held += x.numel() * x.element_size()
+        self.outputs[layer].append(x)
+
+    def joined(self) -> list[torch.Tensor | None]:
+        return [torch.cat(o, dim=self.batch_dim) if o else None for o in self.outputs]
+
+    def prefix(self, model, rows, embeddings: torch.Tensor) -> Prefix | None:
+        """The ``Prefix`` of the kept images ``rows`` (positions among them, in that order) whose unablated
+        embeddings are ``embeddings``; None when the budget stopped the keeping."""
+        if not self.complete:
+            return None
+        rows = torch.as_tensor(np.asarray(rows), dtype=torch.long)
+        out = Prefix(model, None)
+        out.extra, out.embeddings = self.extra, embeddings.float()
+        out.outputs = [None if o is None else o.index_select(self.batch_dim, rows.to(o.device)) for o in self.joined()]
+        return out
+
+
+@contextlib.contextmanager
+def keeping_residuals(model, budget: int | None = None) -> Iterator[KeptResiduals]:
+    """Within the block, each forward pass keeps the residual stream after every block (``KeptResiduals``)."""
+    kept = KeptResiduals(model, budget)
+    blocks = model.module.get_submodule(kept.tower.blocks)
+    handles = [blocks[i].register_forward_hook(lambda _m, _a, out, _i=i: kept.keep(_i, out))
+               for i in range(kept.tower.layers)]
+    try:
+        yield kept
+    finally:
+        for h in handles:
+            h.remove()

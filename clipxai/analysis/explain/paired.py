@@ -90,7 +90,8 @@ def set_effects(model, read, images, sets, means, base, reading, batch_size: int
 
 def paired_ablation_test(model, images, target, components: Sequence[str], pool: Sequence[str], *,
                          means: dict | None, k: int = 3, draws: int = 100, label_embeddings=None,
-                         seed: int = 0, batch_size: int = 32, also: Sequence[str] | None = None) -> dict:
+                         seed: int = 0, batch_size: int = 32, also: Sequence[str] | None = None,
+                         prefix: Prefix | None = None) -> dict:
     """Ablate the first ``k`` of ``components`` on ``images`` [M,3,H,W] against ``draws`` random ``k``-sets.
 
     ``target`` [D] is the weighted sum of the unit prompt embeddings (the objective's similarity
@@ -99,7 +100,8 @@ def paired_ablation_test(model, images, target, components: Sequence[str], pool:
     ``label_embeddings`` [L, D] it says how often the zero-shot reading among them changes.
     ``also`` is a second set of components ablated on the same images; under ``"also"`` its drop
     is compared with the random sets that share none of its components (``draws`` says how many;
-    ``p_value`` is None when none do).
+    ``p_value`` is None when none do). ``prefix`` is the images' unablated encoding when it was
+    kept already (``models.prefix.keeping_residuals``); otherwise they are encoded here.
     """
     chosen = list(components)[:k]
     pool = [n for n in pool if n not in chosen]
@@ -110,7 +112,8 @@ def paired_ablation_test(model, images, target, components: Sequence[str], pool:
     labels = None if label_embeddings is None else _unit(torch.as_tensor(np.asarray(label_embeddings),
                                                                          dtype=torch.float32))
     read = Reader(model, torch.as_tensor(np.asarray(target), dtype=torch.float32), labels)
-    prefix = Prefix(model, images, batch_size=batch_size)     # the unablated encoding, every block kept
+    if prefix is None:                                    # the unablated encoding, every block kept
+        prefix = Prefix(model, images, batch_size=batch_size)
     base, reading = read.embedded(prefix.embeddings)
     rng = np.random.default_rng(seed)
     order = rng.permutation(draws) % len(images)          # each snapshot gets its share of the draws

@@ -14,6 +14,7 @@ writes only inside ``RUN/analysis/``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,10 +30,12 @@ from clipxai.analysis.explain.states import bootstrap_means, contributions, expl
 from clipxai.errors import ClipxaiError, RunError
 from clipxai.models.ablate import component_means, summing_writes
 from clipxai.models.components import ComponentError, component, vision_tower
+from clipxai.models.prefix import keeping_residuals
 from clipxai.util.files import image_files, staged_files, write_json
 from clipxai.util.paths import check_writable_inside, inside
 
 EXPLAIN_FILE = "explain.json"
+KEEP_BYTES = 512 << 20    # the tested snapshots' residual streams kept from the decomposition's pass, at most
 SCHEMA = "clipxai.explain/1"
 
 
@@ -156,6 +159,11 @@ def _reference_folder(opts: ExplainOptions, model):
     return batch, {"kind": "folder", "path": str(Path(opts.reference).expanduser().resolve()), "images": len(files)}
 
 
+def _within(rows: np.ndarray, start: int, stop: int) -> torch.Tensor:
+    """The positions in a batch of images ``start:stop`` of those of ``rows`` (sorted) that fall in it."""
+    return torch.as_tensor(rows[(rows >= start) & (rows < stop)] - start)
+
+
 def _asked(score: np.ndarray, names: list[str], wanted: list[str], rng) -> list[dict]:
     """The contribution (mean, bootstrap 95% interval) of each component the user named."""
     if not wanted:
@@ -167,18 +175,19 @@ def _asked(score: np.ndarray, names: list[str], wanted: list[str], rng) -> list[
 
 
 def _ablation(model, images, rows, target, direct: list[str], pool: list[str], means: dict, k: int, reading,
-              opts: ExplainOptions, seed: int) -> tuple[dict, dict]:
+              opts: ExplainOptions, seed: int, prefix=None) -> tuple[dict, dict]:
     """(the ablation of a state's ``k`` components of largest total effect, that of its direct top ``k``).
 
     The total effects are estimated on half of the state's snapshots (``effects.halves``) and
-    both sets are tested on the other half, against the same random draws.
+    both sets are tested on the other half, against the same random draws; ``prefix`` is the
+    tested snapshots' unablated encoding when the decomposition's pass kept it.
     """
     estimate, tested_on, held_out = halves(rows, opts.effect_images, opts.ablation_images)
     ranking = rank_by_total_effect(model, images[estimate], target, pool, means, k, method=opts.effect_method,
                                    batch_size=opts.batch_size)
     test = paired_ablation_test(model, images[tested_on], target, ranking["components"], pool, means=means, k=k,
                                 draws=opts.draws, label_embeddings=reading, seed=seed, batch_size=opts.batch_size,
-                                also=direct)
+                                also=direct, prefix=prefix)
     also = test.pop("also")
     total = {**test, "ranked_by": "total_effect", "effect_method": ranking["method"],
              "effects": ranking["effects"], "estimated_on": len(estimate), "held_out": held_out}
@@ -245,18 +254,26 @@ def explain_summary(run, summary: dict, opts: ExplainOptions, model, log=None) -
     target = (weights[:, None] * prompt_emb).sum(axis=0)
     names = decomposition_names(model)
     pool = [n for n in names if n != "embed"]
-    if opts.reference is None:     # the mean writes over snapshots spread over the run, in the same pass
-        rows = spread(np.arange(len(images)), opts.mean_images)
-        reference_info = {"kind": "snapshots", "images": len(rows)}
-        log(f"decomposing {len(images)} snapshots and taking the mean writes over {len(rows)}")
-        with summing_writes(model, pool) as sums:
-            def select(start: int, stop: int) -> None:
-                sums.select = torch.as_tensor(rows[(rows >= start) & (rows < stop)] - start)
-            dec = decompose(model, images, batch_size=opts.batch_size, before_batch=select)
-        means = sums.means()
+    # The tested snapshots of every state keep their residual stream from the decomposition's pass
+    # (the ablation test's unablated encoding), and the mean writes are summed in it too.
+    tested = {s: halves(np.flatnonzero(path == s), opts.effect_images, opts.ablation_images)[1]
+              for s in sorted(set(path.tolist())) if s >= 0 and opts.state in (None, s)}
+    kept_rows = np.unique(np.concatenate(list(tested.values()))) if tested else np.zeros(0, dtype=int)
+    mean_rows = spread(np.arange(len(images)), opts.mean_images) if opts.reference is None else None
+    with contextlib.ExitStack() as stack:
+        kept = stack.enter_context(keeping_residuals(model, budget=KEEP_BYTES))
+        sums = None if mean_rows is None else stack.enter_context(summing_writes(model, pool))
+
+        def select(start: int, stop: int) -> None:
+            kept.select = _within(kept_rows, start, stop)
+            if sums is not None:
+                sums.select = _within(mean_rows, start, stop)
+        log(f"decomposing {len(images)} snapshots" + ("" if sums is None else
+                                                       f" and taking the mean writes over {len(mean_rows)}"))
+        dec = decompose(model, images, batch_size=opts.batch_size, before_batch=select)
+    if sums is not None:
+        means, reference_info = sums.means(), {"kind": "snapshots", "images": len(mean_rows)}
     else:
-        log(f"decomposing {len(images)} snapshots")
-        dec = decompose(model, images, batch_size=opts.batch_size)
         reference, reference_info = _reference_folder(opts, model)
         log(f"taking the mean writes over {reference_info['images']} images")
         means = component_means(model, reference, pool, batch_size=opts.batch_size)
@@ -287,8 +304,10 @@ def explain_summary(run, summary: dict, opts: ExplainOptions, model, log=None) -
         if k >= 1:
             log(f"ranking state {s}'s components by total effect, then ablating its top {k} against "
                 f"{opts.draws} random sets")
+            prefix = kept.prefix(model, np.searchsorted(kept_rows, tested[s]), dec.embedding[tested[s]])
             r["ablation"], r["ablation_direct"] = _ablation(model, images, inside_rows, target, direct, pool,
-                                                            means, k, reading, opts, seed=opts.seed + s)
+                                                            means, k, reading, opts, seed=opts.seed + s,
+                                                            prefix=prefix)
         r["map"] = {"snapshot": reps[s], "step": int(steps[reps[s]])}
     log("mapping the similarity over each state's typical snapshot")
     grids = _maps(model, images, {r["state"]: reps[r["state"]] for r in results}, target, opts.batch_size)
