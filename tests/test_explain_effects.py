@@ -10,6 +10,8 @@ and blue images is about zero) silences the MLP, mean-ablating the MLP halves it
 effect ranking must find the head; the direct ranking cannot.
 """
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -255,3 +257,34 @@ def test_the_residuals_kept_in_the_decompositions_pass_are_the_tested_images_own
     with keeping_residuals(model, budget=1000) as small:
         decompose(model, x, batch_size=3)
     assert not small.complete and small.prefix(model, [0], dec.embedding[:1]) is None
+
+
+@pytest.mark.parametrize("library", ["openai", "openclip", "hf"])
+def test_head_probes_sit_where_the_attention_hands_over_its_heads_and_agree_with_recomputed_ones(library, monkeypatch):
+    """Attribution's head probes are added to what each attention hands its output projection, so no
+    head is recomputed, and the effects equal those of probes on recomputed heads (the fallback for an
+    attention of another form) in every layout."""
+    import clipxai.models.ablate as ablate_module
+
+    model, prompt = random_vit(4)
+    if library != "openai":
+        pytest.importorskip({"openclip": "open_clip", "hf": "transformers"}[library])
+        from clipxai.models.convert import openai_as
+        model = wrap_module(openai_as(model.module.state_dict(), library), name=f"random-{library}",
+                            sha256=f"random-{library}")
+    x = torch.rand(3, 3, RES, RES, generator=torch.Generator().manual_seed(4))
+    pool = list_components(model, kinds=("head", "mlp"))
+    means = component_means(model, x, pool)
+    recomputed = []
+    real_outputs = ablate_module.head_outputs
+    monkeypatch.setattr(ablate_module, "head_outputs", lambda *a: recomputed.append(1) or real_outputs(*a))
+    read = attribution_effects(model, x, prompt, pool, means)
+    assert not recomputed
+
+    @contextlib.contextmanager
+    def unseen(_model, _edit):
+        yield set()
+    monkeypatch.setattr(ablate_module, "projection_inputs", unseen)
+    again = attribution_effects(model, x, prompt, pool, means)
+    assert recomputed and np.abs(read).max() > 1e-4
+    assert np.allclose(read, again, rtol=1e-4, atol=1e-6 * np.abs(read).max())

@@ -39,6 +39,7 @@ from clipxai.models.components import (
     head_outputs,
     vision_tower,
 )
+from clipxai.models.projection import projection_inputs
 
 MODES = ("mean", "zero")
 
@@ -298,17 +299,48 @@ def probed(model, components) -> Iterator[dict[str, list[tuple[torch.Tensor, tor
     like ``component_means``' rows (a head's before the output projection); the write is
     detached. The gradient of a result with respect to a probe is its gradient with respect to
     that write, through every later part of the model; the probes change no value. The forward
-    pass must run with gradients enabled; ``components`` are heads, MLPs or ``embed``.
+    pass must run with gradients enabled; ``components`` are heads, MLPs or ``embed``. A head's
+    probe is added where its attention hands its output to the projection (``models.projection``,
+    nothing recomputed); an attention of another form has its heads recomputed by a hook.
     """
     comps = [component(model, n) for n in components]
     if any(c.kind in ("attn", "block") for c in comps):
         raise ComponentError("Probes take heads, MLPs and embed, not whole attentions or blocks.")
     store: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {c.name: [] for c in comps}
+    tower = vision_tower(model)
+    head_dim = tower.width // tower.heads
+    heads: dict[int, list[Component]] = {}
+    for c in comps:
+        if c.kind == "head":
+            heads.setdefault(c.layer, []).append(c)
+    passes, seen_in = [0], {}
 
     def probe(name, value):
         zero = torch.zeros_like(value, requires_grad=True)
         store[name].append((value.detach(), zero))
         return value + zero
 
-    with _hooks(model, list(store), probe):
-        yield store
+    def edit(layer, z):
+        if layer not in heads:
+            return None
+        seen_in[layer] = passes[0]
+        pieces = list(z.split(head_dim, dim=-1))
+        for c in heads[layer]:
+            pieces[c.head] = probe(c.name, pieces[c.head])
+        return torch.cat(pieces, dim=-1)
+
+    layer_of = {c.name: c.layer for c in comps}
+
+    def rows(name, _batch):        # a head its attention handed over already is not recomputed
+        done = seen_in.get(layer_of[name]) == passes[0]
+        return torch.zeros(0, dtype=torch.long) if done else None
+
+    def count(_m, _args):
+        passes[0] += 1
+
+    start = model.module.get_submodule(tower.ln_pre).register_forward_pre_hook(count)
+    try:
+        with projection_inputs(model, edit), _hooks(model, list(store), probe, rows):
+            yield store
+    finally:
+        start.remove()

@@ -9,24 +9,21 @@ returns (Gandelsman, Efros & Steinhardt, ICLR 2024). A head's part further split
 image tokens it attends to, weighted by its attention.
 
 One forward pass per batch records the embedding term, each MLP's output, the final residual
-and what each attention hands its output projection (every head's output, concatenated: read
-from the model's own call of ``linear``, so nothing is computed twice); a head's part is its
-slice of that at the class token through its own columns of the projection. The per-patch
+and what each attention hands its output projection (every head's output, concatenated:
+``models.projection``, so nothing is computed twice); a head's part is its slice of that at the
+class token through its own columns of the projection. The per-patch
 split needs the attention weights, so it recomputes them from each attention's input.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
-from torch.overrides import TorchFunctionMode
 
 from clipxai.models.components import (  # noqa: F401  (attend, attention_input and head_outputs: importable here too)
     AttentionParams,
@@ -38,6 +35,7 @@ from clipxai.models.components import (  # noqa: F401  (attend, attention_input 
     head_outputs,
     vision_tower,
 )
+from clipxai.models.projection import fused_attention, projection_inputs
 
 
 @dataclass
@@ -81,66 +79,6 @@ def class_row(out, sequence_first: bool) -> torch.Tensor:
     return out[0] if sequence_first else out[:, 0]
 
 
-_MHA_ARGS = inspect.signature(F.multi_head_attention_forward)
-
-
-def _plain_self_attention(call: inspect.BoundArguments) -> bool:
-    """Whether a ``multi_head_attention_forward`` call is a ViT's: self-attention, one packed projection,
-    no mask, no dropout, no extra keys, no weights asked for."""
-    a = {**call.arguments}
-    x = a["query"]
-    return (x is a["key"] is a["value"] and x.dim() == 3 and a["in_proj_weight"] is not None
-            and not a.get("use_separate_proj_weight") and a["bias_k"] is None and a["bias_v"] is None
-            and not a["add_zero_attn"] and (not a.get("training", True) or not a["dropout_p"])
-            and a.get("key_padding_mask") is None and a.get("attn_mask") is None and not a.get("need_weights", True)
-            and a.get("static_k") is None and a.get("static_v") is None and not a.get("is_causal"))
-
-
-def _self_attention(a: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the output, every head's output concatenated (tokens x batch, width)) of a plain self-attention
-    call, by the arithmetic of ``multi_head_attention_forward`` (tokens first)."""
-    x, heads = a["query"], a["num_heads"]
-    t, b, width = x.shape
-    q, k, v = F.linear(x, a["in_proj_weight"], a["in_proj_bias"]).unflatten(-1, (3, width)).unbind(-2)
-
-    def split(y: torch.Tensor) -> torch.Tensor:
-        return y.reshape(t, b * heads, width // heads).transpose(0, 1).reshape(b, heads, t, width // heads)
-    z = F.scaled_dot_product_attention(split(q), split(k), split(v))
-    z = z.permute(2, 0, 1, 3).reshape(t * b, width)
-    return F.linear(z, a["out_proj_weight"], a["out_proj_bias"]).view(t, b, width), z
-
-
-class _ProjectionInputs(TorchFunctionMode):
-    """Keeps what the forward pass hands each attention's output projection, by layer (fp32, detached).
-
-    Hugging Face's attention calls ``linear`` on it through its ``out_proj`` module;
-    ``nn.MultiheadAttention`` calls it inside ``multi_head_attention_forward``, which a mode sees
-    only whole, so a plain self-attention call is computed here by that function's arithmetic.
-    Either call carries the projection's weight, which names the layer. A call of any other
-    form runs as it is and records nothing (the decomposition then recomputes that layer's heads).
-    """
-
-    def __init__(self, weights: dict[int, int], store: dict):
-        super().__init__()
-        self.layer_of, self.store = weights, store
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func is F.linear:
-            weight = args[1] if len(args) > 1 else kwargs.get("weight")
-            layer = self.layer_of.get(id(weight))
-            if layer is not None:
-                self.store[("z", layer)] = args[0].detach().float()
-        elif func is F.multi_head_attention_forward:
-            call = _MHA_ARGS.bind(*args, **kwargs)
-            layer = self.layer_of.get(id(call.arguments["out_proj_weight"]))
-            if layer is not None and _plain_self_attention(call):
-                out, z = _self_attention(call.arguments)
-                self.store[("z", layer)] = z.detach().float()
-                return out, None
-        return func(*args, **kwargs)
-
-
 @contextlib.contextmanager
 def _recording(model, tower: VisionTower) -> Iterator[dict]:
     """Within the block, a forward pass fills the dict with what the decomposition reads (fp32, detached)."""
@@ -165,13 +103,13 @@ def _recording(model, tower: VisionTower) -> Iterator[dict]:
         x = args[0]
         keep("final", x[:, 0] if x.dim() == 3 else x)
     handles.append(mod(tower.ln_post).register_forward_pre_hook(final))
-    attentions = [mod(tower.attn_name(i)) for i in range(tower.layers)]
-    weights = {id(a.out_proj.weight): i for i, a in enumerate(attentions)}
+    def heads_out(layer: int, z: torch.Tensor) -> None:
+        keep(("z", layer), z)
+
     # A batch-first nn.MultiheadAttention without gradients runs a fused kernel, which an active
     # mode would turn off (changing the last bits of the embedding): its heads are recomputed instead.
-    fused = any(isinstance(a, nn.MultiheadAttention) and a.batch_first for a in attentions)
     try:
-        with contextlib.nullcontext() if fused else _ProjectionInputs(weights, store):
+        with contextlib.nullcontext() if fused_attention(model) else projection_inputs(model, heads_out):
             yield store
     finally:
         for h in handles:
@@ -201,14 +139,13 @@ def _norm_and_projection(model, tower: VisionTower, final: torch.Tensor):
 def _class_heads(params: AttentionParams, store: dict, layer: int, batch: int) -> torch.Tensor:
     """Each head's write at the class token (batch, heads, width).
 
-    From what the layer's output projection was handed when the pass recorded it: every head's
-    output, concatenated, at every token, as (batch, tokens, width) or (tokens x batch, width)
-    (``nn.MultiheadAttention``'s functional form, tokens first); otherwise recomputed from the
-    attention's input. The output projection's bias is shared equally by the heads.
+    From what the layer's output projection was handed when the pass recorded it (every head's
+    output, concatenated, (batch, tokens, width)); otherwise recomputed from the attention's input.
+    The output projection's bias is shared equally by the heads.
     """
     z = store.get(("z", layer))
     if z is not None:
-        per_head = (z[:, 0] if z.dim() == 3 else z[:batch]).reshape(batch, params.heads, params.head_dim)
+        per_head = z[:, 0].reshape(batch, params.heads, params.head_dim)
     else:
         weights, v = attend(params, store[("attn", layer)], slice(0, 1))
         per_head = torch.einsum("bht,bthd->bhd", weights[:, :, 0], v)
