@@ -11,8 +11,8 @@ image tokens it attends to, weighted by its attention.
 One forward pass per batch records the embedding term, each MLP's output, the final residual
 and what each attention hands its output projection (every head's output, concatenated:
 ``models.projection``, so nothing is computed twice); a head's part is its slice of that at the
-class token through its own columns of the projection. The per-patch
-split needs the attention weights, so it recomputes them from each attention's input.
+class token through its own columns of the projection. The per-patch split needs the attention
+weights, so it recomputes them from each attention's input.
 """
 
 from __future__ import annotations
@@ -103,8 +103,9 @@ def _recording(model, tower: VisionTower) -> Iterator[dict]:
         x = args[0]
         keep("final", x[:, 0] if x.dim() == 3 else x)
     handles.append(mod(tower.ln_post).register_forward_pre_hook(final))
-    def heads_out(layer: int, z: torch.Tensor) -> None:
-        keep(("z", layer), z)
+
+    def heads_out(layer: int, z: torch.Tensor) -> None:      # the class token's row is all a part needs
+        keep(("z", layer), z[:, :1])
 
     # A batch-first nn.MultiheadAttention without gradients runs a fused kernel, which an active
     # mode would turn off (changing the last bits of the embedding): its heads are recomputed instead.
@@ -140,7 +141,8 @@ def _class_heads(params: AttentionParams, store: dict, layer: int, batch: int) -
     """Each head's write at the class token (batch, heads, width).
 
     From what the layer's output projection was handed when the pass recorded it (every head's
-    output, concatenated, (batch, tokens, width)); otherwise recomputed from the attention's input.
+    output, concatenated, at the class token: (batch, 1, width)); otherwise recomputed from the
+    attention's input.
     The output projection's bias is shared equally by the heads.
     """
     z = store.get(("z", layer))
