@@ -1,8 +1,10 @@
 """A cache of the rows ``clipxai runs`` shows, so listing a folder of 10,000 runs again reads 10,000
 ``stat`` results and one file instead of 15,000 JSON files.
 
-A row is kept with the stamps ``(mtime_ns, size, inode)`` of the files it was read from (run.json,
-and summary.json or its absence) and is used only while both stamps are unchanged: every writer
+A row is kept with the stamps ``(mtime_ns, size, inode, ctime_ns)`` of the files it was read from
+(run.json, and summary.json or its absence) and is used only while both stamps are unchanged
+(the ctime also moves when a file's permissions do, so a run.json that could not be read and now
+can is read again): every writer
 replaces these files by renaming a new one into place (``clipxai.util.files``), which gives a new
 inode, and a file changed within ``RACY_NS`` of the listing is not kept at all, so a rewrite inside
 one tick of a coarse clock cannot leave a stale row behind. The cache also records the clipxai
@@ -33,12 +35,12 @@ def cache_dir() -> str:
 
 
 def stamp(path: str) -> list | None:
-    """``[mtime_ns, size, inode]`` of a file, or None when there is none."""
+    """``[mtime_ns, size, inode, ctime_ns]`` of a file, or None when there is none."""
     try:
         st = os.stat(path)
     except (OSError, ValueError):
         return None
-    return [st.st_mtime_ns, st.st_size, st.st_ino]
+    return [st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns]
 
 
 def code_stamp(version: str, files: list[str]) -> list:
