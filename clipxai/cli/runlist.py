@@ -207,7 +207,8 @@ def table(rows: list[dict]) -> str:
 def runs_command(folder, as_json):
     """List the runs in FOLDER (default: ./runs) and its subfolders: name (a path to paste into other
     commands), status, prompt, model, steps, snapshots, verdict if analyzed, age; oldest first, so the
-    newest is nearest the prompt. A run whose run.json is damaged is listed as corrupt, with why."""
+    newest is nearest the prompt. A run whose run.json is damaged is listed as corrupt, with why. The rows
+    of runs whose files have not changed since the last listing are kept in $CLIPXAI_CACHE/runs."""
     if not folder.exists():
         raise ClipxaiError(f"{folder} does not exist; give the folder your runs are in (clipxai ascend writes "
                            f"them to ./runs).")
