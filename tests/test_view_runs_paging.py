@@ -58,3 +58,13 @@ def test_a_listed_row_follows_its_run_json_and_a_removed_run_leaves_the_list(ser
     assert rows["run-0"]["prompt"] == "a new prompt" and rows["run-0"]["status"] == "failed"
     assert rows["run-1"]["status"] == "corrupt" and rows["run-1"]["problem"]
     assert client.get("/api/runs?limit=1").json()["runs"][0]["id"] == "run-9"
+
+
+def test_the_first_page_is_sorted_again_as_soon_as_one_row_changes(served):
+    root, client = served
+    os.utime(root, (1e9, 1e9))
+    first = [r["id"] for r in client.get("/api/runs?limit=5").json()["runs"]]
+    assert first == [r["id"] for r in client.get("/api/runs?limit=5").json()["runs"]] == [f"run-{i}" for i in range(5)]
+    write_manifest(root / "run-4", "now the newest", "2026-04-01T00:00:00+00:00")   # the oldest becomes the newest
+    page = client.get("/api/runs?limit=2").json()["runs"]
+    assert [r["id"] for r in page] == ["run-4", "run-0"] and page[0]["prompt"] == "now the newest"

@@ -28,8 +28,9 @@ def is_run(path: Path) -> bool:
 
 
 def find_runs(root: str | Path, max_depth: int = MAX_DEPTH, limit: int = MAX_RUNS,
-              walked: list | None = None) -> list[Path]:
-    """The run folders at or under ``root``, in path order: ``[root]`` when it is a run itself.
+              walked: list | None = None, as_str: bool = False) -> list[Path] | list[str]:
+    """The run folders at or under ``root``, in path order: ``[root]`` when it is a run itself
+    (as strings with ``as_str``: 10,000 ``Path`` objects cost a listing more than its walk).
 
     Paths are ``root`` joined with the names walked (links are not resolved in them), so they
     read as the folder the user gave. ``walked`` collects the folders listed (those that are not
@@ -37,7 +38,7 @@ def find_runs(root: str | Path, max_depth: int = MAX_DEPTH, limit: int = MAX_RUN
     """
     root = Path(root)
     if is_run(root):
-        return [root]
+        return [str(root)] if as_str else [root]
     try:
         top = str(root.resolve())
     except (OSError, RuntimeError):
@@ -71,7 +72,8 @@ def find_runs(root: str | Path, max_depth: int = MAX_DEPTH, limit: int = MAX_RUN
                 walk(entry.path, child, depth + 1, link, above | {child})
 
     walk(str(root), top, 1, False, frozenset({top}))
-    return [Path(p) for p in _once(found)]
+    once = _once(found)
+    return once if as_str else [Path(p) for p in once]
 
 
 def _child(entry: os.DirEntry, parent_real: str, top: str) -> str | None:

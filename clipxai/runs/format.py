@@ -140,3 +140,21 @@ def missing_field(manifest: dict) -> str | None:
         if key not in manifest:
             return f"it has no {key}"
     return None
+
+
+def model_label(manifest: dict) -> str:
+    """The run's model in words: ``toy``, or an ensemble as ``toy + toy-b:0.5`` (a weight shown where it
+    is not 1); what every view shows (``clipxai runs``, the viewer, the report)."""
+    members = manifest.get("models")
+    if isinstance(members, list) and len(members) > 1:
+        parts = []
+        for m in members:
+            m = m if isinstance(m, dict) else {}
+            name = str(m.get("label") or m.get("name") or "?")
+            weight = m.get("weight", 1)
+            shown = isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight != 1
+            parts.append(f"{name}:{weight:g}" if shown else name)
+        return " + ".join(parts)
+    model = manifest.get("model")
+    model = (model.get("name") if isinstance(model, dict) else model) or (manifest.get("config") or {}).get("model")
+    return str(model or "")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from clipxai.errors import RunError
-from clipxai.runs.format import (  # noqa: F401  (FORMAT_VERSION, READABLE_FORMATS, rows_for, row_of: their old home)
+from clipxai.runs.format import (  # noqa: F401  (FORMAT_VERSION, READABLE_FORMATS, rows_for, row_of, model_label: their old home)
     ACTIVATIONS_PREFIX,
     ANALYSIS_DIR,
     FORMAT_VERSION,
@@ -28,6 +28,7 @@ from clipxai.runs.format import (  # noqa: F401  (FORMAT_VERSION, READABLE_FORMA
     READABLE_FORMATS,
     RUN_FILE,
     manifest_problem,
+    model_label,
     row_of,
     rows_for,
 )
@@ -54,24 +55,6 @@ def slugify(text: str, limit: int = 40) -> str:
 
 def default_run_name(prompt: str) -> str:
     return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{slugify(prompt)}"
-
-
-def model_label(manifest: dict) -> str:
-    """The run's model in words: ``toy``, or an ensemble as ``toy + toy-b:0.5`` (a weight shown where it
-    is not 1); what every view shows (``clipxai runs``, the viewer, the report)."""
-    members = manifest.get("models")
-    if isinstance(members, list) and len(members) > 1:
-        parts = []
-        for m in members:
-            m = m if isinstance(m, dict) else {}
-            name = str(m.get("label") or m.get("name") or "?")
-            weight = m.get("weight", 1)
-            shown = isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight != 1
-            parts.append(f"{name}:{weight:g}" if shown else name)
-        return " + ".join(parts)
-    model = manifest.get("model")
-    model = (model.get("name") if isinstance(model, dict) else model) or (manifest.get("config") or {}).get("model")
-    return str(model or "")
 
 
 def read_manifest(path: Path) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from numbers import Integral, Real
-from pathlib import Path
 
 from clipxai.runs.format import ANALYSIS_DIR, SUMMARY_FILE
 
@@ -23,10 +22,10 @@ __all__ = ["SCHEMA", "SUMMARY_FILE", "Summary", "load_summary", "read_summary"]
 def read_summary(run) -> dict | None:
     """The summary.json of a run (a ``Run``, or a run folder's path), or None when it has not been
     analyzed (or the file is unusable)."""
-    folder = Path(run) / ANALYSIS_DIR if isinstance(run, (str, os.PathLike)) else run.analysis_dir
-    path = folder / SUMMARY_FILE
+    folder = os.path.join(run, ANALYSIS_DIR) if isinstance(run, (str, os.PathLike)) else run.analysis_dir
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open(os.path.join(folder, SUMMARY_FILE), encoding="utf-8") as f:
+            data = json.loads(f.read())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None

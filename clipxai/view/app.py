@@ -175,12 +175,11 @@ class Viewer:
             limit, offset = _int(request.query_params.get("limit")), _int(request.query_params.get("offset"), 0)
         except ValueError:
             return JSONResponse({"error": "limit and offset must be whole numbers."}, status_code=400)
-        rows = self.catalog.rows()
+        if limit is not None and (limit < 0 or offset < 0):
+            return JSONResponse({"error": "limit and offset must be 0 or more."}, status_code=400)
+        rows = self.catalog.rows(newest_first=limit is not None)
         total = len(rows)
         if limit is not None:
-            if limit < 0 or offset < 0:
-                return JSONResponse({"error": "limit and offset must be 0 or more."}, status_code=400)
-            rows = sorted(rows, key=lambda r: (str(r.get("created") or ""), r["id"]), reverse=True)
             rows = rows[offset:offset + limit]
         return JSONResponse({"root": str(self.root), "read_only": self.read_only, "runs": rows, "total": total},
                             headers={"Cache-Control": "no-store"})

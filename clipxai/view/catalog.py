@@ -57,6 +57,8 @@ class Catalog:
         self._summaries: dict[str, tuple[tuple, Summary | None]] = {}
         self._rows: dict[str, tuple[tuple, dict]] = {}   # folder -> (its files' stamps, its row)
         self._walk: tuple[list, list[Path]] | None = None  # ((folder, mtime) listed, runs found)
+        self._files: dict[str, tuple[str, str]] = {}       # folder -> its run.json and summary.json paths
+        self._order: tuple[list, list] | None = None       # (rows in walk order, the same newest first)
 
     def contains(self, path: Path) -> bool:
         """Whether ``path``, links resolved, is inside the served folder."""
@@ -133,15 +135,20 @@ class Catalog:
             self._summaries[key] = (stamp, summary)
         return summary
 
-    def rows(self) -> list[dict]:
-        """One row per run for the runs page, in walk order.
+    def rows(self, newest_first: bool = False) -> list[dict]:
+        """One row per run for the runs page, in walk order (``newest_first``: by creation, newest first).
 
         A row is kept until its run.json or summary.json changes (their stamps), so listing a
-        folder of 10,000 runs again costs the walk and two ``stat`` calls a run, not 10,000 runs opened."""
+        folder of 10,000 runs again costs the walk and two ``stat`` calls a run, not 10,000 runs
+        opened; while no row changed, the newest-first order is the last one's, not sorted again."""
         out, seen, gone = [], {}, False
+        files = self._files
         for folder in self._found():
             key = str(folder)
-            stamp = (_stamp_of(os.path.join(key, RUN_FILE)), _stamp_of(os.path.join(key, ANALYSIS_DIR, SUMMARY_FILE)))
+            pair = files.get(key)
+            if pair is None:
+                pair = files[key] = (os.path.join(key, RUN_FILE), os.path.join(key, ANALYSIS_DIR, SUMMARY_FILE))
+            stamp = (_stamp_of(pair[0]), _stamp_of(pair[1]))
             gone = gone or stamp[0] is None
             cached = self._rows.get(key)
             row = cached[1] if cached is not None and cached[0] == stamp and stamp[0] is not None else None
@@ -153,7 +160,18 @@ class Catalog:
             self._rows = seen          # runs gone from the folder are forgotten
             if gone:
                 self._walk = None
-        return out
+            if len(files) > 2 * len(seen) + 1000:
+                self._files = {k: files[k] for k in seen if k in files}
+        return self._newest(out) if newest_first else out
+
+    def _newest(self, rows: list[dict]) -> list[dict]:
+        """``rows`` newest first, the last order reused while every row is the same object as then."""
+        last = self._order
+        if last is not None and len(last[0]) == len(rows) and all(a is b for a, b in zip(last[0], rows)):
+            return last[1]
+        newest = sorted(rows, key=lambda r: (str(r.get("created") or ""), r["id"]), reverse=True)
+        self._order = (rows, newest)
+        return newest
 
     def _found(self) -> list[Path]:
         """The runs under the root: the last walk's while none of the folders it listed has changed.
