@@ -141,13 +141,20 @@ def test_greedy_selection_adds_the_component_that_drops_the_similarity_most_with
     assert drops[1] == pytest.approx(_drop(model, images, prompt, chosen, means), abs=1e-5)
 
 
-def random_vit(seed: int):
-    """A random 3-layer, 2-head tiny ViT CLIP (default initialisation) and a random unit prompt."""
+def random_vit(seed: int, library: str = "openai"):
+    """A random 3-layer, 2-head tiny ViT CLIP (default initialisation) in ``library``'s layout and a random
+    unit prompt."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         vision = clip.model.VisionTransformer(RES, PATCH, 128, 3, 2, DIM)  # heads = width // 64, as converters read it
     prompt = np.random.default_rng(seed).standard_normal(DIM)
-    return wrap_module(_shell(vision, seed), name=f"random-{seed}", sha256=f"random-{seed}"), prompt / np.linalg.norm(prompt)
+    model = wrap_module(_shell(vision, seed), name=f"random-{seed}", sha256=f"random-{seed}")
+    if library != "openai":
+        pytest.importorskip({"openclip": "open_clip", "hf": "transformers"}[library])
+        from clipxai.models.convert import openai_as
+        model = wrap_module(openai_as(model.module.state_dict(), library), name=f"random-{library}",
+                            sha256=f"random-{library}")
+    return model, prompt / np.linalg.norm(prompt)
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -193,12 +200,7 @@ def test_probes_change_no_value_and_the_helpers_refuse_what_they_cannot_do():
 def test_a_pass_started_from_the_cached_residual_equals_the_whole_pass(library):
     """Per-image ablations encoded from the block before their first ablated one give the embeddings
     of the whole forward pass, in every layout, and the model's blocks are its own again afterwards."""
-    model, _ = random_vit(3)
-    if library != "openai":
-        pytest.importorskip({"openclip": "open_clip", "hf": "transformers"}[library])
-        from clipxai.models.convert import openai_as
-        model = wrap_module(openai_as(model.module.state_dict(), library), name=f"random-{library}",
-                            sha256=f"random-{library}")
+    model, _ = random_vit(3, library)
     x = torch.rand(3, 3, RES, RES, generator=torch.Generator().manual_seed(3))
     pool = list_components(model, kinds=("head", "mlp"))
     means = component_means(model, x, pool)
@@ -231,12 +233,7 @@ def test_the_residuals_kept_in_the_decompositions_pass_are_the_tested_images_own
     from clipxai.analysis.explain.paired import paired_ablation_test
     from clipxai.models.prefix import keeping_residuals
 
-    model, _ = random_vit(3)
-    if library != "openai":
-        pytest.importorskip({"openclip": "open_clip", "hf": "transformers"}[library])
-        from clipxai.models.convert import openai_as
-        model = wrap_module(openai_as(model.module.state_dict(), library), name=f"random-{library}",
-                            sha256=f"random-{library}")
+    model, _ = random_vit(3, library)
     x = torch.rand(7, 3, RES, RES, generator=torch.Generator().manual_seed(5))
     rows = np.array([1, 4, 5])                                   # spread over the batches of 3
     with keeping_residuals(model) as kept:
@@ -266,12 +263,7 @@ def test_head_probes_sit_where_the_attention_hands_over_its_heads_and_agree_with
     attention of another form) in every layout."""
     import clipxai.models.ablate as ablate_module
 
-    model, prompt = random_vit(4)
-    if library != "openai":
-        pytest.importorskip({"openclip": "open_clip", "hf": "transformers"}[library])
-        from clipxai.models.convert import openai_as
-        model = wrap_module(openai_as(model.module.state_dict(), library), name=f"random-{library}",
-                            sha256=f"random-{library}")
+    model, prompt = random_vit(4, library)
     x = torch.rand(3, 3, RES, RES, generator=torch.Generator().manual_seed(4))
     pool = list_components(model, kinds=("head", "mlp"))
     means = component_means(model, x, pool)

@@ -60,20 +60,27 @@ class Prefix:
     (tokens first where the backend runs so). Memory: layers x images x tokens x width floats.
     """
 
-    def __init__(self, model, images: torch.Tensor | None, *, batch_size: int = 32):
-        self.model, self.tower = model, vision_tower(model)
-        self.batch_dim = 1 if self.tower.sequence_first else 0
-        self.blocks = model.module.get_submodule(self.tower.blocks)
-        self.extra = -1
-        if images is None:              # filled by ``KeptResiduals.prefix``
-            self.embeddings, self.outputs = torch.zeros(0, model.embed_dim), [None] * self.tower.layers
-            return
+    def __init__(self, model, images: torch.Tensor, *, batch_size: int = 32):
+        self._in(model)
         images = torch.as_tensor(np.asarray(images, dtype=np.float32) if not torch.is_tensor(images) else images)
         with keeping_residuals(model) as kept, torch.inference_mode():
             self.embeddings = torch.cat([
                 model.embed_images(images[s:s + batch_size].to(model.device, torch.float32)).float()
                 for s in range(0, len(images), batch_size)]) if len(images) else torch.zeros(0, model.embed_dim)
         self.extra, self.outputs = kept.extra, kept.joined()
+
+    @classmethod
+    def of(cls, model, outputs: list, embeddings: torch.Tensor, extra: int) -> Prefix:
+        """A ``Prefix`` of residual streams kept in another pass (``KeptResiduals.prefix``)."""
+        prefix = cls.__new__(cls)
+        prefix._in(model)
+        prefix.outputs, prefix.embeddings, prefix.extra = outputs, embeddings.float(), extra
+        return prefix
+
+    def _in(self, model) -> None:
+        self.model, self.tower = model, vision_tower(model)
+        self.batch_dim = 1 if self.tower.sequence_first else 0
+        self.blocks = model.module.get_submodule(self.tower.blocks)
 
     @contextlib.contextmanager
     def starting_at(self, layer: int, rows) -> Iterator[None]:
@@ -132,10 +139,8 @@ class KeptResiduals:
         if not self.complete:
             return None
         rows = torch.as_tensor(np.asarray(rows), dtype=torch.long)
-        out = Prefix(model, None)
-        out.extra, out.embeddings = self.extra, embeddings.float()
-        out.outputs = [None if o is None else o.index_select(self.batch_dim, rows.to(o.device)) for o in self.joined()]
-        return out
+        outputs = [None if o is None else o.index_select(self.batch_dim, rows.to(o.device)) for o in self.joined()]
+        return Prefix.of(model, outputs, embeddings, self.extra)
 
 
 @contextlib.contextmanager
