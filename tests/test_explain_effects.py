@@ -275,7 +275,7 @@ def test_head_probes_sit_where_the_attention_hands_over_its_heads_and_agree_with
 
     @contextlib.contextmanager
     def unseen(_model, _edit):
-        yield set()
+        yield
     monkeypatch.setattr(ablate_module, "projection_inputs", unseen)
     again = attribution_effects(model, x, prompt, pool, means)
     assert recomputed and np.abs(read).max() > 1e-4

@@ -8,7 +8,7 @@ no dropout, no weights asked for) is computed here by that function's own arithm
 bit. Either call carries the projection's weight, which names the layer. Inside
 ``projection_inputs(model, edit)`` each such input goes to ``edit(layer, z)`` batch-first
 (batch, tokens, width); a tensor ``edit`` returns replaces it. A call of any other form runs as
-it is and reaches ``edit`` not at all (``layers_seen`` says which layers did, pass by pass).
+it is and reaches ``edit`` not at all.
 
 Nothing is computed twice: the decomposition reads the heads' outputs here instead of
 recomputing keys and values, and attribution patching adds its probes here instead of
@@ -66,7 +66,6 @@ class _ProjectionInputs(TorchFunctionMode):
     def __init__(self, layer_of: dict[int, int], edit: Edit):
         super().__init__()
         self.layer_of, self.edit = layer_of, edit
-        self.seen: set[int] = set()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -75,7 +74,6 @@ class _ProjectionInputs(TorchFunctionMode):
             layer = self.layer_of.get(id(weight))
             z = args[0] if args else kwargs.get("input")
             if layer is not None and z is not None and z.dim() == 3:
-                self.seen.add(layer)
                 new = self.edit(layer, z)
                 if new is not None:
                     return func(new, *args[1:], **kwargs) if args else func(**{**kwargs, "input": new})
@@ -83,7 +81,6 @@ class _ProjectionInputs(TorchFunctionMode):
             call = _MHA_ARGS.bind(*args, **kwargs)
             layer = self.layer_of.get(id(call.arguments["out_proj_weight"]))
             if layer is not None and _plain_self_attention(call.arguments):
-                self.seen.add(layer)
                 return _self_attention(call.arguments, layer, self.edit), None
         return func(*args, **kwargs)
 
@@ -97,11 +94,10 @@ def fused_attention(model) -> bool:
 
 
 @contextlib.contextmanager
-def projection_inputs(model, edit: Edit) -> Iterator[set[int]]:
+def projection_inputs(model, edit: Edit) -> Iterator[None]:
     """Within the block, every forward pass hands ``edit(layer, z)`` what each attention gives its output
-    projection (batch-first); yields the set of layers that reached it (cleared by the caller per pass)."""
+    projection (batch-first)."""
     tower = vision_tower(model)
     layer_of = {id(model.module.get_submodule(tower.attn_name(i)).out_proj.weight): i for i in range(tower.layers)}
-    mode = _ProjectionInputs(layer_of, edit)
-    with mode:
-        yield mode.seen
+    with _ProjectionInputs(layer_of, edit):
+        yield
