@@ -117,6 +117,7 @@ class KeptResiduals:
         self.budget, self.held, self.complete = budget, 0, True
         self.extra = -1
         self.outputs: list[list[torch.Tensor]] = [[] for _ in range(self.tower.layers)]
+        self._joined: list[torch.Tensor | None] | None = None
 
     def keep(self, layer: int, out) -> None:
         if isinstance(out, (tuple, list)):
@@ -125,13 +126,17 @@ class KeptResiduals:
         if self.select is not None:
             x = x.index_select(self.batch_dim, self.select.to(x.device))
         if not self.complete or (self.budget is not None and self.held + x.numel() * x.element_size() > self.budget):
-            self.complete, self.outputs = False, [[] for _ in range(self.tower.layers)]
+            self.complete, self.outputs, self._joined = False, [[] for _ in range(self.tower.layers)], None
             return
         self.held += x.numel() * x.element_size()
         self.outputs[layer].append(x)
+        self._joined = None
 
     def joined(self) -> list[torch.Tensor | None]:
-        return [torch.cat(o, dim=self.batch_dim) if o else None for o in self.outputs]
+        """Each block's kept residuals as one tensor (joined once per pass, not once per question)."""
+        if self._joined is None:
+            self._joined = [torch.cat(o, dim=self.batch_dim) if o else None for o in self.outputs]
+        return self._joined
 
     def prefix(self, model, rows, embeddings: torch.Tensor) -> Prefix | None:
         """The ``Prefix`` of the kept images ``rows`` (positions among them, in that order) whose unablated
